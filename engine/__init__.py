@@ -1,0 +1,157 @@
+"""engine: PyTorch's autograd on numpy, with graph events and one-node-at-a-time backward.
+
+``import engine as torch`` runs lesson code written for torch: same names, reprs, grad_fn
+nodes and error messages. The engine imports numpy only.
+"""
+
+from engine import _methods, events  # noqa: F401
+from engine._dtype import (  # noqa: F401
+    bool_ as bool,
+    dtype,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+)
+from engine.creation import (  # noqa: F401
+    Generator,
+    arange,
+    as_tensor,
+    default_generator,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    get_rng_state,
+    initial_seed,
+    linspace,
+    manual_seed,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    seed,
+    set_rng_state,
+    zeros,
+    zeros_like,
+)
+from engine.grad_mode import (  # noqa: F401
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from engine.ops.linalg import addmm, dot, matmul, mm, mv, outer  # noqa: F401
+from engine.ops.pointwise import (  # noqa: F401
+    abs,
+    add,
+    clamp,
+    clamp_max,
+    clamp_min,
+    clone,
+    cos,
+    div,
+    exp,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    reciprocal,
+    relu,
+    sigmoid,
+    sin,
+    sqrt,
+    square,
+    sub,
+    tanh,
+    where,
+)
+from engine.ops.reduce import (  # noqa: F401
+    amax,
+    amin,
+    argmax,
+    argmin,
+    log_softmax,
+    max,
+    mean,
+    min,
+    norm,
+    softmax,
+    sum,
+)
+from engine.ops.shape import (  # noqa: F401
+    cat,
+    expand,
+    flatten,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    t,
+    transpose,
+    unsqueeze,
+)
+from engine.tensor import Size, Tensor, tensor  # noqa: F401
+
+_methods.bind()
+
+from engine import autograd  # noqa: E402,F401
+
+float = float32  # noqa: A001 - torch.float
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001
+short = int16
+clip = clamp
+concat = concatenate = cat
+subtract = sub
+multiply = mul
+divide = true_divide = div
+negative = neg
+__version__ = "0.1.0"
+
+
+def is_tensor(obj: object) -> "builtins.bool":  # noqa: F821
+    """True for engine tensors."""
+    return isinstance(obj, Tensor)
+
+
+def numel(t: Tensor) -> "builtins.int":  # noqa: F821
+    return t.numel()
+
+
+def get_default_dtype() -> dtype:
+    return float32
+
+
+def result_type(a: object, b: object) -> dtype:
+    from engine._dtype import from_numpy_dtype, result_type as _rt
+    return from_numpy_dtype(_rt(a, b))
+
+
+def equal(a: Tensor, b: Tensor) -> "builtins.bool":  # noqa: F821
+    return a.equal(b)
+
+
+def allclose(a: Tensor, b: Tensor, rtol: "builtins.float" = 1e-05,  # noqa: F821
+             atol: "builtins.float" = 1e-08, equal_nan: "builtins.bool" = False
+             ) -> "builtins.bool":  # noqa: F821
+    return a.allclose(b, rtol, atol, equal_nan)
+
+
+def set_printoptions(**_: object) -> None:
+    """Accepted for compatibility; the engine prints with torch's defaults."""

@@ -1,0 +1,307 @@
+"""The two vocabularies gradient rules are written in.
+
+``numpy_ops`` works on arrays (plain backward: fast, records nothing); ``tensor_ops`` works on
+engine tensors (``create_graph=True``: the backward pass is itself recorded, so gradients can be
+differentiated again). A rule uses Python operators plus these functions and runs on either.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["numpy_ops", "tensor_ops", "sum_to"]
+
+
+def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """Reduce a broadcast gradient back to ``shape`` (the one place broadcasting is undone)."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
+                                      if s == 1 and g.shape[i + lead] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if lead:
+        g = g.reshape(shape)
+    return g
+
+
+class numpy_ops:
+    """Gradient-rule functions on numpy arrays."""
+
+    where = staticmethod(np.where)
+    log = staticmethod(np.log)
+    exp = staticmethod(np.exp)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    sign = staticmethod(np.sign)
+    isnan = staticmethod(np.isnan)
+    outer = staticmethod(np.outer)
+    matmul = staticmethod(np.matmul)
+    sum_to = staticmethod(sum_to)
+
+    @staticmethod
+    def sum(a: np.ndarray, dims: Any = None, keepdim: bool = False) -> np.ndarray:
+        return np.asarray(np.sum(a, axis=dims, keepdims=keepdim))
+
+    @staticmethod
+    def expand(g: np.ndarray, shape: tuple) -> np.ndarray:
+        return np.broadcast_to(g, shape)
+
+    @staticmethod
+    def unsqueeze(g: np.ndarray, d: int) -> np.ndarray:
+        return np.expand_dims(g, d)
+
+    @staticmethod
+    def squeeze(g: np.ndarray, d: int) -> np.ndarray:
+        return np.squeeze(g, d) if g.ndim and g.shape[d] == 1 else g
+
+    @staticmethod
+    def reshape(g: np.ndarray, shape: tuple) -> np.ndarray:
+        return np.reshape(g, shape)
+
+    @staticmethod
+    def t(a: np.ndarray) -> np.ndarray:
+        return a.T
+
+    @staticmethod
+    def permute(a: np.ndarray, dims: tuple) -> np.ndarray:
+        return np.transpose(a, dims)
+
+    @staticmethod
+    def transpose(a: np.ndarray, d0: int, d1: int) -> np.ndarray:
+        return np.swapaxes(a, d0, d1)
+
+    @staticmethod
+    def mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a @ b
+
+    @staticmethod
+    def mv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a @ b
+
+    @staticmethod
+    def narrow(g: np.ndarray, dim: int, start: int, n: int) -> np.ndarray:
+        return g[(slice(None),) * dim + (slice(start, start + n),)]
+
+    @staticmethod
+    def select(g: np.ndarray, dim: int, i: int) -> np.ndarray:
+        return g[(slice(None),) * dim + (i,)]
+
+    @staticmethod
+    def index(g: np.ndarray, key: Any) -> np.ndarray:
+        return np.asarray(g[key])
+
+    @staticmethod
+    def index_zeros(g: np.ndarray, shape: tuple, key: Any, accumulate: bool) -> np.ndarray:
+        z = np.zeros(shape, dtype=g.dtype)
+        if accumulate:
+            np.add.at(z, key, g)
+        else:
+            z[key] = g
+        return z
+
+    @staticmethod
+    def index_fill_zero(g: np.ndarray, key: Any) -> np.ndarray:
+        z = np.array(g)
+        z[key] = 0
+        return z
+
+    @staticmethod
+    def scatter_dim(g: np.ndarray, dim: int, idx: np.ndarray, shape: tuple,
+                    keepdim: bool) -> np.ndarray:
+        z = np.zeros(shape, dtype=g.dtype)
+        if not keepdim:
+            g = np.expand_dims(g, dim)
+            idx = np.expand_dims(idx, dim)
+        np.put_along_axis(z, idx, g, axis=dim)
+        return z
+
+    @staticmethod
+    def cast(g: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        return g.astype(dtype)
+
+    @staticmethod
+    def shape(g: np.ndarray) -> tuple:
+        return g.shape
+
+    @staticmethod
+    def dtype(g: np.ndarray) -> np.dtype:
+        return g.dtype
+
+
+class tensor_ops:
+    """Gradient-rule functions on engine tensors (each call is recorded when grad mode is on)."""
+
+    @staticmethod
+    def where(c: Any, a: Any, b: Any) -> Any:
+        from engine.ops.pointwise import where
+        return where(c, a, b)
+
+    @staticmethod
+    def log(a: Any) -> Any:
+        from engine.ops.pointwise import log
+        return log(a)
+
+    @staticmethod
+    def exp(a: Any) -> Any:
+        from engine.ops.pointwise import exp
+        return exp(a)
+
+    @staticmethod
+    def sin(a: Any) -> Any:
+        from engine.ops.pointwise import sin
+        return sin(a)
+
+    @staticmethod
+    def cos(a: Any) -> Any:
+        from engine.ops.pointwise import cos
+        return cos(a)
+
+    @staticmethod
+    def sign(a: Any) -> Any:
+        from engine.tensor import _make
+        return _make(np.sign(a._data))
+
+    @staticmethod
+    def isnan(a: Any) -> Any:
+        from engine.tensor import _make
+        return _make(np.isnan(a._data))
+
+    @staticmethod
+    def outer(a: Any, b: Any) -> Any:
+        from engine.ops.linalg import outer
+        return outer(a, b)
+
+    @staticmethod
+    def matmul(a: Any, b: Any) -> Any:
+        from engine.ops.linalg import matmul
+        return matmul(a, b)
+
+    @staticmethod
+    def sum(a: Any, dims: Any = None, keepdim: bool = False) -> Any:
+        from engine.ops.reduce import sum as tsum
+        return tsum(a) if dims is None else tsum(a, dims, keepdim)
+
+    @staticmethod
+    def sum_to(g: Any, shape: tuple) -> Any:
+        from engine.ops.reduce import sum as tsum
+        from engine.ops.shape import reshape
+        lead = g._data.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
+                                          if s == 1 and g._data.shape[i + lead] != 1)
+        if axes:
+            g = tsum(g, axes, True)
+        if lead:
+            g = reshape(g, shape)
+        return g
+
+    @staticmethod
+    def expand(g: Any, shape: tuple) -> Any:
+        from engine.ops.shape import expand
+        return expand(g, tuple(shape))
+
+    @staticmethod
+    def unsqueeze(g: Any, d: int) -> Any:
+        from engine.ops.shape import unsqueeze
+        return unsqueeze(g, d)
+
+    @staticmethod
+    def squeeze(g: Any, d: int) -> Any:
+        from engine.ops.shape import squeeze
+        return squeeze(g, d)
+
+    @staticmethod
+    def reshape(g: Any, shape: tuple) -> Any:
+        from engine.ops.shape import reshape
+        return reshape(g, tuple(shape))
+
+    @staticmethod
+    def t(a: Any) -> Any:
+        from engine.ops.shape import t
+        return t(a)
+
+    @staticmethod
+    def permute(a: Any, dims: tuple) -> Any:
+        from engine.ops.shape import permute
+        return permute(a, dims)
+
+    @staticmethod
+    def transpose(a: Any, d0: int, d1: int) -> Any:
+        from engine.ops.shape import transpose
+        return transpose(a, d0, d1)
+
+    @staticmethod
+    def mm(a: Any, b: Any) -> Any:
+        from engine.ops.linalg import mm
+        return mm(a, b)
+
+    @staticmethod
+    def mv(a: Any, b: Any) -> Any:
+        from engine.ops.linalg import mv
+        return mv(a, b)
+
+    @staticmethod
+    def narrow(g: Any, dim: int, start: int, n: int) -> Any:
+        from engine.ops.shape import getitem
+        return getitem(g, (slice(None),) * dim + (slice(start, start + n),))
+
+    @staticmethod
+    def select(g: Any, dim: int, i: int) -> Any:
+        from engine.ops.shape import getitem
+        return getitem(g, (slice(None),) * dim + (i,))
+
+    @staticmethod
+    def index(g: Any, key: Any) -> Any:
+        from engine.ops.shape import getitem
+        return getitem(g, key)
+
+    @staticmethod
+    def index_zeros(g: Any, shape: tuple, key: Any, accumulate: bool) -> Any:
+        from engine.ops.pointwise import add
+        from engine.ops.shape import setitem
+        from engine.tensor import _make
+        z = _make(np.zeros(shape, dtype=g._data.dtype))
+        if accumulate:
+            # scatter-add as a differentiable op: one-hot matrix product keeps it recorded
+            flat_idx = np.arange(int(np.prod(shape))).reshape(shape)[key].reshape(-1)
+            onehot = np.zeros((flat_idx.size, int(np.prod(shape))), dtype=g._data.dtype)
+            onehot[np.arange(flat_idx.size), flat_idx] = 1
+            from engine.ops.linalg import mv
+            from engine.ops.shape import reshape
+            return reshape(mv(_make(onehot.T.copy()), reshape(g, (-1,))), shape)
+        z = add(z, 0.0)
+        setitem(z, key, g)
+        return z
+
+    @staticmethod
+    def index_fill_zero(g: Any, key: Any) -> Any:
+        from engine.ops.pointwise import clone
+        from engine.ops.shape import setitem
+        z = clone(g)
+        setitem(z, key, 0.0)
+        return z
+
+    @staticmethod
+    def scatter_dim(g: Any, dim: int, idx: np.ndarray, shape: tuple, keepdim: bool) -> Any:
+        from engine.ops.pointwise import mul
+        from engine.ops.shape import unsqueeze
+        from engine.tensor import _make
+        onehot = np.zeros(shape, dtype=g._data.dtype)
+        ii = idx if keepdim else np.expand_dims(idx, dim)
+        np.put_along_axis(onehot, ii, 1, axis=dim)
+        gg = g if keepdim else unsqueeze(g, dim)
+        return mul(gg, _make(onehot))
+
+    @staticmethod
+    def cast(g: Any, dtype: np.dtype) -> Any:
+        from engine.ops.pointwise import to_dtype
+        return to_dtype(g, dtype)
+
+    @staticmethod
+    def shape(g: Any) -> tuple:
+        return g._data.shape
+
+    @staticmethod
+    def dtype(g: Any) -> np.dtype:
+        return g._data.dtype

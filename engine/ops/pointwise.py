@@ -1,0 +1,571 @@
+"""Elementwise ops: arithmetic with broadcasting, unary math, comparisons, casts, in-place ops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine import _dtype
+from engine.function import Node, record
+from engine.ops._common import arr, as_tensor_operand, broadcast_error, needs_grad, promote
+from engine.tensor import Tensor, _make, _raise
+
+__all__ = ["add", "sub", "rsub", "mul", "div", "rdiv", "neg", "pow", "rpow", "exp", "log",
+           "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "square", "maximum",
+           "minimum", "clamp", "clamp_min", "clamp_max", "where", "to_dtype", "clone",
+           "compare", "inplace"]
+
+
+# ----------------------------------------------------------------------------- nodes
+class AddBackward0(Node):
+    def backward(self, g, s, xp):
+        alpha = self.__dict__.get("alpha", 1)
+        return g, (g if alpha == 1 else g * alpha)
+
+
+class SubBackward0(Node):
+    def backward(self, g, s, xp):
+        alpha = self.__dict__.get("alpha", 1)
+        return g, (-g if alpha == 1 else -g * alpha)
+
+
+class RsubBackward1(Node):
+    def backward(self, g, s, xp):
+        return (-g,)
+
+
+class MulBackward0(Node):
+    def backward(self, g, s, xp):
+        return (g * s["other"] if "other" in s else None,
+                g * s["self"] if "self" in s else None)
+
+
+class DivBackward0(Node):
+    def backward(self, g, s, xp):
+        other = s["other"]
+        ga = g / other if self.next_functions[0][0] is not None else None
+        gb = -g * s["self"] / (other * other) if "self" in s else None
+        return ga, gb
+
+
+class ReciprocalBackward0(Node):
+    def backward(self, g, s, xp):
+        r = s["result"]
+        return (g * -(r * r),)
+
+
+class NegBackward0(Node):
+    def backward(self, g, s, xp):
+        return (-g,)
+
+
+class PowBackward0(Node):
+    def backward(self, g, s, xp):
+        e = self.exponent
+        if e == 0:
+            return (g * 0,)
+        return (g * (e * s["self"] ** (e - 1)),)
+
+
+class PowBackward1(Node):
+    def backward(self, g, s, xp):
+        base, e = s["self"], s["exponent"]
+        ga = g * (e * base ** (e - 1)) if self.next_functions[0][0] is not None else None
+        gb = None
+        if self.next_functions[1][0] is not None:
+            mask = (base == 0) & (e >= 0)
+            gb = g * xp.where(mask, 0.0, s["result"] * xp.log(base))
+        return ga, gb
+
+
+class PowBackward2(Node):
+    def backward(self, g, s, xp):
+        base = self.base
+        if base == 0:
+            return (g * xp.where(s["exponent"] >= 0, 0.0, s["result"] * np.log(base)),)
+        return (g * (s["result"] * float(np.log(base))),)
+
+
+class ExpBackward0(Node):
+    def backward(self, g, s, xp):
+        return (g * s["result"],)
+
+
+class LogBackward0(Node):
+    def backward(self, g, s, xp):
+        return (g / s["self"],)
+
+
+class SinBackward0(Node):
+    def backward(self, g, s, xp):
+        return (g * xp.cos(s["self"]),)
+
+
+class CosBackward0(Node):
+    def backward(self, g, s, xp):
+        return (g * -xp.sin(s["self"]),)
+
+
+class TanhBackward0(Node):
+    def backward(self, g, s, xp):
+        r = s["result"]
+        return (g * (1 - r * r),)
+
+
+class SigmoidBackward0(Node):
+    def backward(self, g, s, xp):
+        r = s["result"]
+        return (g * (1 - r) * r,)
+
+
+class ReluBackward0(Node):
+    def backward(self, g, s, xp):
+        return (xp.where(s["result"] <= 0, 0.0, g),)
+
+
+class AbsBackward0(Node):
+    def backward(self, g, s, xp):
+        return (g * xp.sign(s["self"]),)
+
+
+class SqrtBackward0(Node):
+    def backward(self, g, s, xp):
+        return (g / (2 * s["result"]),)
+
+
+class MaximumBackward0(Node):
+    def backward(self, g, s, xp):
+        a, b = s["self"], s["other"]
+        half = xp.where(a == b, g / 2, g)
+        return xp.where(a < b, 0.0, half), xp.where(a > b, 0.0, half)
+
+
+class MinimumBackward0(Node):
+    def backward(self, g, s, xp):
+        a, b = s["self"], s["other"]
+        half = xp.where(a == b, g / 2, g)
+        return xp.where(a > b, 0.0, half), xp.where(a < b, 0.0, half)
+
+
+class ClampBackward1(Node):
+    def backward(self, g, s, xp):
+        x = s["self"]
+        lo, hi = self.min, self.max
+        if lo is not None and hi is not None:
+            mask = (x >= lo) & (x <= hi)
+        elif lo is not None:
+            mask = x >= lo
+        else:
+            mask = x <= hi
+        return (xp.where(mask, g, 0.0),)
+
+
+class ClampMinBackward0(Node):
+    def backward(self, g, s, xp):
+        return (xp.where(s["self"] >= self.min, g, 0.0),)
+
+
+class ClampMaxBackward0(Node):
+    def backward(self, g, s, xp):
+        return (xp.where(s["self"] <= self.max, g, 0.0),)
+
+
+class WhereBackward0(Node):
+    def backward(self, g, s, xp):
+        c = s["condition"]
+        return xp.where(c, g, 0.0), xp.where(c, 0.0, g)
+
+
+class ToCopyBackward0(Node):
+    def backward(self, g, s, xp):
+        return (g,)
+
+
+class CloneBackward0(Node):
+    def backward(self, g, s, xp):
+        return (g,)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _np_binary(fn: Any, a: Any, b: Any, opname: str) -> np.ndarray:
+    ad, bd = arr(a), arr(b)
+    try:
+        out = fn(ad, bd)
+    except ValueError as e:
+        if "broadcast" in str(e):
+            exc = broadcast_error(np.shape(ad), np.shape(bd), opname)
+            _raise(exc, tensor=a if isinstance(a, Tensor) else None)
+        raise
+    dt = promote(a, b)
+    if dt is not None and out.dtype != dt:
+        out = out.astype(dt)
+    return out if type(out) is np.ndarray else np.asarray(out)
+
+
+def _unary_check(x: Any, opname: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{opname}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(x).__name__}")
+    return x
+
+
+def _float_data(x: Tensor) -> np.ndarray:
+    d = x._data
+    return d if d.dtype.kind == "f" else d.astype(_dtype.default_float.np)
+
+
+# ----------------------------------------------------------------------------- binary ops
+def add(a: Any, b: Any, *, alpha: float = 1) -> Tensor:
+    """a + alpha * b (AddBackward0; broadcasting adds no node)."""
+    b = as_tensor_operand(b)
+    if alpha != 1:
+        out = _np_binary(lambda x, y: x + alpha * y, a, b, "add")
+    else:
+        out = _np_binary(np.add, a, b, "add")
+    if needs_grad(a, b):
+        return record(AddBackward0, out, (a, b), alpha=alpha)
+    return _make(out)
+
+
+def sub(a: Any, b: Any, *, alpha: float = 1) -> Tensor:
+    """a - alpha * b (SubBackward0)."""
+    b = as_tensor_operand(b)
+    if isinstance(a, Tensor) and a._data.dtype == np.bool_:
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                           "supported. Use the `^` or `logical_xor()` operator instead.")
+    if alpha != 1:
+        out = _np_binary(lambda x, y: x - alpha * y, a, b, "sub")
+    else:
+        out = _np_binary(np.subtract, a, b, "sub")
+    if needs_grad(a, b):
+        return record(SubBackward0, out, (a, b), alpha=alpha)
+    return _make(out)
+
+
+def rsub(a: Tensor, b: Any) -> Tensor:
+    """b - a for a Python number b (RsubBackward1, one edge)."""
+    if isinstance(b, (Tensor, np.ndarray)):
+        return sub(as_tensor_operand(b), a)
+    out = _np_binary(lambda x, y: y - x, a, b, "rsub")
+    if needs_grad(a):
+        return record(RsubBackward1, out, (a,), alpha=1)
+    return _make(out)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """a * b (MulBackward0)."""
+    b = as_tensor_operand(b)
+    out = _np_binary(np.multiply, a, b, "mul")
+    if needs_grad(a, b):
+        saved = {}
+        if isinstance(a, Tensor) and a._requires_grad:
+            saved["other"] = b
+        if isinstance(b, Tensor) and b._requires_grad:
+            saved["self"] = a
+        return record(MulBackward0, out, (a, b), saved)
+    return _make(out)
+
+
+def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """a / b, true division (DivBackward0); integer inputs give floats as in torch."""
+    b = as_tensor_operand(b)
+    if rounding_mode is not None:
+        q = _np_binary(np.floor_divide if rounding_mode == "floor" else
+                       (lambda x, y: np.trunc(np.true_divide(x, y))), a, b, "div")
+        return _make(q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = _np_binary(np.true_divide, a, b, "div")
+    if out.dtype.kind != "f":
+        out = out.astype(_dtype.default_float.np)
+    rt = _dtype.result_type(a, b)
+    if rt.kind != "f":
+        rt = _dtype.default_float.np
+    if out.dtype != rt:
+        out = out.astype(rt)
+    if needs_grad(a, b):
+        saved = {"other": b}
+        if isinstance(b, Tensor) and b._requires_grad:
+            saved["self"] = a
+        return record(DivBackward0, out, (a, b), saved)
+    return _make(out)
+
+
+def rdiv(a: Tensor, b: Any) -> Tensor:
+    """b / a for a number b: torch records ReciprocalBackward0 then MulBackward0."""
+    if isinstance(b, (Tensor, np.ndarray)):
+        return div(as_tensor_operand(b), a)
+    return mul(reciprocal(a), b)
+
+
+def reciprocal(a: Tensor) -> Tensor:
+    with np.errstate(divide="ignore"):
+        out = np.reciprocal(_float_data(a))
+    if needs_grad(a):
+        return record(ReciprocalBackward0, out, (a,), output_saved=("result",))
+    return _make(out)
+
+
+def pow(a: Any, exponent: Any) -> Tensor:  # noqa: A001 - torch's name
+    """a ** exponent: PowBackward0 for a number exponent, PowBackward1 for a tensor one."""
+    if not isinstance(a, Tensor):
+        return rpow(exponent, a)
+    exponent = as_tensor_operand(exponent)
+    if isinstance(exponent, Tensor):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = _np_binary(np.power, a, exponent, "pow")
+        if needs_grad(a, exponent):
+            return record(PowBackward1, out, (a, exponent), {"self": a, "exponent": exponent},
+                          output_saved=("result",))
+        return _make(out)
+    d = a._data
+    if d.dtype.kind in "iub" and isinstance(exponent, float):
+        d = d.astype(_dtype.default_float.np)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.power(d, exponent)
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    if out.dtype != d.dtype and d.dtype.kind == "f":
+        out = out.astype(d.dtype)
+    if needs_grad(a):
+        return record(PowBackward0, out, (a,), {"self": a}, exponent=exponent)
+    return _make(out)
+
+
+def rpow(a: Tensor, base: Any) -> Tensor:
+    """base ** a for a number base (PowBackward2)."""
+    if isinstance(base, (Tensor, np.ndarray)):
+        return pow(as_tensor_operand(base), a)
+    d = _float_data(a) if isinstance(base, float) or a._data.dtype.kind == "f" else a._data
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = np.power(np.asarray(base, dtype=d.dtype), d)
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    if needs_grad(a):
+        return record(PowBackward2, out, (a,), {"exponent": a}, output_saved=("result",),
+                      base=base)
+    return _make(out)
+
+
+def neg(a: Tensor) -> Tensor:
+    """-a (NegBackward0)."""
+    if a._data.dtype == np.bool_:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If "
+                           "you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
+    out = np.negative(a._data)
+    if needs_grad(a):
+        return record(NegBackward0, np.asarray(out), (a,))
+    return _make(np.asarray(out))
+
+
+# ----------------------------------------------------------------------------- unary math
+def _unary(np_fn: Any, cls: type, save_self: bool, save_result: bool, name: str) -> Any:
+    def op(x: Tensor) -> Tensor:
+        _unary_check(x, name)
+        with np.errstate(all="ignore"):
+            out = np_fn(_float_data(x))
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if needs_grad(x):
+            return record(cls, out, (x,), {"self": x} if save_self else None,
+                          output_saved=("result",) if save_result else ())
+        return _make(out)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise {name} ({cls.__name__})."
+    return op
+
+
+def _sigmoid(d: np.ndarray) -> np.ndarray:
+    out = np.empty_like(d)
+    pos = d >= 0
+    out[pos] = 1 / (1 + np.exp(-d[pos]))
+    e = np.exp(d[~pos])
+    out[~pos] = e / (1 + e)
+    return out
+
+
+exp = _unary(np.exp, ExpBackward0, False, True, "exp")
+log = _unary(np.log, LogBackward0, True, False, "log")
+sin = _unary(np.sin, SinBackward0, True, False, "sin")
+cos = _unary(np.cos, CosBackward0, True, False, "cos")
+tanh = _unary(np.tanh, TanhBackward0, False, True, "tanh")
+sigmoid = _unary(_sigmoid, SigmoidBackward0, False, True, "sigmoid")
+sqrt = _unary(np.sqrt, SqrtBackward0, False, True, "sqrt")
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0) (ReluBackward0)."""
+    out = np.maximum(x._data, 0).astype(x._data.dtype, copy=False)
+    if needs_grad(x):
+        return record(ReluBackward0, out, (x,), output_saved=("result",))
+    return _make(out)
+
+
+def abs(x: Tensor) -> Tensor:  # noqa: A001 - torch's name
+    """|x| (AbsBackward0)."""
+    out = np.abs(x._data)
+    if needs_grad(x):
+        return record(AbsBackward0, out, (x,), {"self": x})
+    return _make(out)
+
+
+def square(x: Tensor) -> Tensor:
+    """x ** 2 (torch records PowBackward0)."""
+    return pow(x, 2)
+
+
+def maximum(a: Tensor, b: Tensor) -> Tensor:
+    """Elementwise maximum (MaximumBackward0; ties share the gradient)."""
+    out = _np_binary(np.maximum, a, b, "maximum")
+    if needs_grad(a, b):
+        return record(MaximumBackward0, out, (a, b), {"self": a, "other": b})
+    return _make(out)
+
+
+def minimum(a: Tensor, b: Tensor) -> Tensor:
+    """Elementwise minimum (MinimumBackward0)."""
+    out = _np_binary(np.minimum, a, b, "minimum")
+    if needs_grad(a, b):
+        return record(MinimumBackward0, out, (a, b), {"self": a, "other": b})
+    return _make(out)
+
+
+def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """Clip to [min, max] (ClampBackward1)."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    d = x._data
+    out = np.clip(d, min, max)
+    if out.dtype != d.dtype and d.dtype.kind == "f":
+        out = out.astype(d.dtype)
+    if needs_grad(x):
+        return record(ClampBackward1, np.asarray(out), (x,), {"self": x}, min=min, max=max)
+    return _make(np.asarray(out))
+
+
+def clamp_min(x: Tensor, min: Any) -> Tensor:  # noqa: A002
+    """max(x, min) (ClampMinBackward0)."""
+    out = np.maximum(x._data, min).astype(x._data.dtype, copy=False)
+    if needs_grad(x):
+        return record(ClampMinBackward0, out, (x,), {"self": x}, min=min)
+    return _make(out)
+
+
+def clamp_max(x: Tensor, max: Any) -> Tensor:  # noqa: A002
+    """min(x, max) (ClampMaxBackward0)."""
+    out = np.minimum(x._data, max).astype(x._data.dtype, copy=False)
+    if needs_grad(x):
+        return record(ClampMaxBackward0, out, (x,), {"self": x}, max=max)
+    return _make(out)
+
+
+def where(condition: Tensor, x: Any, y: Any) -> Tensor:
+    """Pick from x where condition holds, else from y (WhereBackward0)."""
+    x, y = as_tensor_operand(x), as_tensor_operand(y)
+    c = arr(condition)
+    try:
+        out = np.where(c, arr(x), arr(y))
+    except ValueError:
+        raise broadcast_error(np.shape(arr(x)), np.shape(arr(y)), "where") from None
+    dt = promote(x, y)
+    if dt is not None and out.dtype != dt:
+        out = out.astype(dt)
+    if needs_grad(x, y):
+        return record(WhereBackward0, out, (x, y), {"condition": c})
+    return _make(out)
+
+
+def to_dtype(x: Tensor, dtype: Any) -> Tensor:
+    """A copy converted to ``dtype`` (ToCopyBackward0)."""
+    dt = _dtype.as_dtype(dtype)
+    out = x._data.astype(dt.np)
+    if needs_grad(x) and dt.is_floating_point:
+        return record(ToCopyBackward0, out, (x,))
+    return _make(out)
+
+
+def clone(x: Tensor) -> Tensor:
+    """A copy that stays in the graph (CloneBackward0)."""
+    out = x._data.copy()
+    if needs_grad(x):
+        return record(CloneBackward0, out, (x,))
+    return _make(out)
+
+
+_COMPARE = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+            "gt": np.greater, "ge": np.greater_equal, "logical_and": np.logical_and,
+            "logical_or": np.logical_or, "logical_xor": np.logical_xor}
+
+
+def compare(a: Any, b: Any, op: str) -> Tensor:
+    """A bool tensor (never part of the graph)."""
+    b = as_tensor_operand(b)
+    ad, bd = arr(a), arr(b)
+    try:
+        out = _COMPARE[op](ad, bd)
+    except ValueError:
+        raise broadcast_error(np.shape(ad), np.shape(bd), op) from None
+    return _make(np.asarray(out))
+
+
+# ----------------------------------------------------------------------------- in place
+def _check_inplace(t: Tensor) -> None:
+    from engine import grad_mode
+    if not grad_mode._state.enabled:
+        return
+    if t.grad_fn is None and t._requires_grad:
+        _raise(RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                            "operation."), tensor=t)
+    base = t._base
+    if base is not None and base.grad_fn is None and base._requires_grad:
+        _raise(RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                            "in-place operation."), tensor=t)
+
+
+def inplace(t: Tensor, fn: Any, *args: Any, **kwargs: Any) -> Tensor:
+    """Run ``fn(t, *args)`` and write the result into ``t``: same storage, version + 1, and when
+    recording, ``t.grad_fn`` becomes the new node (torch's rebase of history)."""
+    _check_inplace(t)
+    if needs_grad(t, *args):
+        src = _make(t._data.copy(), t._requires_grad, t.grad_fn)
+        src._output_nr = t._output_nr
+        res = fn(src, *args, **kwargs)
+        _write(t, res._data)
+        t.grad_fn = res.grad_fn
+        t._requires_grad = True
+        t._output_nr = 0
+        if res.grad_fn is not None and res.grad_fn._saved:
+            for sv in res.grad_fn._saved.values():
+                if sv.is_output:
+                    sv.counter = t._version
+                    sv.data = t._data
+        t._version[0] += 1
+        if res.grad_fn is not None:
+            for sv in (res.grad_fn._saved or {}).values():
+                if sv.is_output:
+                    sv.version = t._version[0]
+        return t
+    from engine import grad_mode
+    with grad_mode.no_grad():
+        res = fn(t, *args, **kwargs)
+    _write(t, res._data)
+    t._version[0] += 1
+    return t
+
+
+def _write(t: Tensor, data: np.ndarray) -> None:
+    d = t._data
+    if data.shape != d.shape:
+        try:
+            np.broadcast_shapes(data.shape, d.shape)
+        except ValueError:
+            pass
+        if np.broadcast_shapes(data.shape, d.shape) != d.shape:
+            raise RuntimeError(f"output with shape {list(d.shape)} doesn't match the broadcast "
+                               f"shape {list(np.broadcast_shapes(data.shape, d.shape))}")
+    if data.dtype != d.dtype and not np.can_cast(data.dtype, d.dtype, "same_kind"):
+        raise RuntimeError(f"result type {_dtype.from_numpy_dtype(data.dtype).name.capitalize()}"
+                           f" can't be cast to the desired output type "
+                           f"{_dtype.from_numpy_dtype(d.dtype).name.capitalize()}")
+    d[...] = data

@@ -1,0 +1,479 @@
+"""Tensor: a numpy array with PyTorch's autograd attributes, operators, reprs and errors."""
+
+from __future__ import annotations
+
+import itertools
+import numbers
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from engine import _dtype, events, grad_mode
+from engine._dtype import dtype as _DType
+from engine.events import Handle
+
+__all__ = ["Tensor", "Size", "tensor"]
+
+_tensor_ids = itertools.count(1)
+_grad_state = grad_mode._state
+
+NONLEAF_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+    "attribute won't be populated during autograd.backward(). If you indeed want the .grad field "
+    "to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you "
+    "access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead. See "
+    "github.com/pytorch/pytorch/pull/30531 for more information.")
+LEAF_REQUIRES_GRAD_MESSAGE = (
+    "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+    "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().")
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple that prints as ``torch.Size([2, 3])``."""
+
+    def __repr__(self) -> str:
+        return f"torch.Size([{', '.join(str(int(s)) for s in self)}])"
+
+    __str__ = __repr__
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+def _emit_created(t: Tensor) -> None:
+    d = t._data
+    events.emit("tensor_created", tensor_id=t._id, shape=tuple(d.shape),
+                dtype=_dtype.from_numpy_dtype(d.dtype).name, requires_grad=t._requires_grad,
+                is_leaf=t.grad_fn is None,
+                node_id=t.grad_fn._id if t.grad_fn is not None else None,
+                name=t.grad_fn.name() if t.grad_fn is not None else None,
+                value=events.value_of(d))
+
+
+def _make(data: np.ndarray, requires_grad: bool = False, grad_fn: Any = None,
+          version: list | None = None, cls: type | None = None) -> Tensor:
+    """Fast internal constructor: wrap an ndarray without copying."""
+    t = object.__new__(cls or Tensor)
+    t._data = data
+    t._requires_grad = requires_grad
+    t.grad_fn = grad_fn
+    t._grad = None
+    t._version = version if version is not None else [0]
+    t._id = next(_tensor_ids)
+    t._retains_grad = False
+    t._hooks = None
+    t._accum = None
+    t._output_nr = 0
+    t._base = None
+    if events._subscribers:
+        _emit_created(t)
+    return t
+
+
+def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    if isinstance(data, Tensor):
+        arr = data._data.copy()
+    else:
+        if isinstance(data, (list, tuple)) and _contains_tensor(data):
+            data = _untensor(data)
+        arr = np.array(data)
+    if dtype is not None:
+        return arr.astype(_dtype.as_dtype(dtype).np, copy=False)
+    if arr.dtype.kind == "f":
+        if not isinstance(data, (np.ndarray, Tensor)) or isinstance(data, np.generic):
+            return arr.astype(_dtype.default_float.np, copy=False)
+        return arr
+    if arr.dtype.kind in "iu" and arr.dtype not in (np.uint8, np.int8, np.int16, np.int32):
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind == "b":
+        return arr
+    if arr.dtype.kind in "iu":
+        return arr if isinstance(data, np.ndarray) else arr.astype(np.int64)
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+    if arr.dtype.kind == "c":
+        raise TypeError("complex tensors are not supported by the engine")
+    return arr
+
+
+def _contains_tensor(seq: Sequence) -> bool:
+    return any(isinstance(x, Tensor) or (isinstance(x, (list, tuple)) and _contains_tensor(x))
+               for x in seq)
+
+
+def _untensor(seq: Any) -> Any:
+    if isinstance(seq, Tensor):
+        if seq._data.ndim:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return seq._data.item()
+    if isinstance(seq, (list, tuple)):
+        return [_untensor(x) for x in seq]
+    return seq
+
+
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Build a tensor from nested lists, numbers or arrays (always a copy), as ``torch.tensor``."""
+    if isinstance(data, Tensor):
+        warnings.warn(
+            "To copy construct from a tensor, it is recommended to use sourceTensor.detach()."
+            "clone() or sourceTensor.detach().clone().requires_grad_(True), rather than "
+            "torch.tensor(sourceTensor).", UserWarning, stacklevel=2)
+    arr = _to_array(data, dtype)
+    if isinstance(data, np.ndarray) and arr is data:
+        arr = arr.copy()
+    if requires_grad and arr.dtype.kind != "f":
+        raise RuntimeError("Only Tensors of floating point and complex dtype can require "
+                           "gradients")
+    return _make(arr, bool(requires_grad))
+
+
+class Tensor:
+    """A multi-dimensional array that can record the operations made on it (PyTorch's Tensor)."""
+
+    __slots__ = ("_data", "_requires_grad", "grad_fn", "_grad", "_version", "_id",
+                 "_retains_grad", "_hooks", "_accum", "_output_nr", "_base", "__weakref__",
+                 "__dict__")
+    __array_priority__ = 1000
+    __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Tensor:
+        if cls is Tensor:
+            if len(args) == 1 and not isinstance(args[0], numbers.Number):
+                return tensor(args[0], dtype=_dtype.float32)
+            return _make(np.empty(tuple(int(a) for a in args), dtype=np.float32))
+        return super().__new__(cls)
+
+    # ----- basic attributes
+    @property
+    def data(self) -> Tensor:
+        """The same storage, detached from the graph, with a version counter of its own."""
+        return _make(self._data)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim: int | None = None) -> Size | int:
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_wrap_dim(dim, self._data.ndim)]
+
+    @property
+    def dtype(self) -> _DType:
+        return _dtype.from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def nelement(self) -> int:
+        return int(self._data.size)
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not made by a recorded op (their grad lands in ``.grad``)."""
+        return self.grad_fn is None
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Switch gradient tracking for a leaf (in place); refused on non-leaves as in torch."""
+        requires_grad = bool(requires_grad)
+        if self.grad_fn is not None:
+            if requires_grad:
+                return self
+            _raise(RuntimeError(LEAF_REQUIRES_GRAD_MESSAGE), tensor=self)
+        if requires_grad and self._data.dtype.kind != "f":
+            _raise(RuntimeError("only Tensors of floating point dtype can require gradients"),
+                   tensor=self)
+        if requires_grad != self._requires_grad:
+            self._requires_grad = requires_grad
+            if events._subscribers:
+                events.emit("requires_grad_changed", tensor_id=self._id,
+                            requires_grad=requires_grad)
+        return self
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor in the next backward."""
+        if not self._requires_grad:
+            _raise(RuntimeError("can't retain_grad on Tensor that has requires_grad=False"),
+                   tensor=self)
+        if self.grad_fn is None or self._retains_grad:
+            return
+        self._retains_grad = True
+        self.grad_fn._retain = weakref.ref(self)
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient: None until a backward reaches this leaf."""
+        if self.grad_fn is not None and not self._retains_grad and self._grad is None:
+            warnings.warn(NONLEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad "
+                                f"of type {type(value).__name__}")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError("assigned grad has data of a different size")
+            if value._data.dtype != self._data.dtype:
+                raise RuntimeError("assigned grad has data of a different type")
+        self._grad = value
+        if value is not None:
+            value._grad_owner = weakref.ref(self)
+        if events._subscribers:
+            events.emit("grad_changed", tensor_id=self._id,
+                        reason="none" if value is None else "assigned",
+                        value=events.value_of(value))
+
+    @property
+    def _version_count(self) -> int:
+        return self._version[0]
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
+
+    def _accumulator(self) -> Any:
+        acc = self._accum() if self._accum is not None else None
+        if acc is None:
+            from engine.function import make_accumulate_grad
+            acc = make_accumulate_grad(self)
+            self._accum = weakref.ref(acc)
+        return acc
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Handle:
+        """``hook(grad)`` runs when this tensor's gradient is computed; it may return a new one."""
+        if not self._requires_grad:
+            _raise(RuntimeError("cannot register a hook on a tensor that doesn't require "
+                                "gradient"), tensor=self)
+        if self.grad_fn is not None:
+            fn = self.grad_fn
+            if fn._tensor_prehooks is None:
+                fn._tensor_prehooks = []
+            fn._tensor_prehooks.append(hook)
+            return Handle(fn._tensor_prehooks, hook)
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return Handle(self._hooks, hook)
+
+    # ----- leaving the graph
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's storage and version counter, outside the graph."""
+        return _make(self._data, False, None, self._version)
+
+    def detach_(self) -> Tensor:
+        """Make this tensor a leaf that does not require grad, in place."""
+        self.grad_fn = None
+        self._requires_grad = False
+        if events._subscribers:
+            events.emit("requires_grad_changed", tensor_id=self._id, requires_grad=False)
+        return self
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self._requires_grad and not force:
+            _raise(RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                                "tensor.detach().numpy() instead."), tensor=self)
+        return self._data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if self._requires_grad:
+            _raise(RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                                "tensor.detach().numpy() instead."), tensor=self)
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def item(self) -> float | int | bool:
+        if self._data.size != 1:
+            _raise(RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
+                                "to Scalar"), tensor=self)
+        return self._data.item()
+
+    def tolist(self) -> Any:
+        return self._data.tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self._data.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
+        return int(self._data.item())
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        from engine._printing import format_tensor
+        fn = self.grad_fn
+        return format_tensor(self._data, requires_grad=self._requires_grad and fn is None,
+                             grad_fn=fn.name() if fn is not None else None)
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0 and spec:
+            return format(self._data.item(), spec)
+        return repr(self)
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        if self.grad_fn is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol at the moment.  If you were "
+                               "attempting to deepcopy a module, this may be because of a "
+                               "torch.nn.utils.weight_norm usage, see "
+                               "https://github.com/pytorch/pytorch/pull/103001")
+        t = _make(self._data.copy(), self._requires_grad, cls=type(self))
+        if self._grad is not None:
+            t._grad = self._grad.__deepcopy__(memo)
+        memo[id(self)] = t
+        return t
+
+    # ----- dtype conversions
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        dt = kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, _DType):
+                dt = a
+            elif isinstance(a, Tensor):
+                dt = a.dtype
+        if dt is None or _dtype.as_dtype(dt).np == self._data.dtype:
+            return self
+        from engine.ops.pointwise import to_dtype
+        return to_dtype(self, _dtype.as_dtype(dt))
+
+    def type(self, dtype: Any = None) -> Any:
+        if dtype is None:
+            return f"engine.{self.dtype._tensor_type}"
+        return self.to(dtype)
+
+    def float(self) -> Tensor:
+        return self.to(_dtype.float32)
+
+    def double(self) -> Tensor:
+        return self.to(_dtype.float64)
+
+    def half(self) -> Tensor:
+        return self.to(_dtype.float16)
+
+    def long(self) -> Tensor:
+        return self.to(_dtype.int64)
+
+    def int(self) -> Tensor:
+        return self.to(_dtype.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(_dtype.bool_)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_zeros(self, *size: Any, dtype: Any = None) -> Tensor:
+        from engine.creation import zeros
+        return zeros(*size, dtype=dtype or self.dtype)
+
+    def new_ones(self, *size: Any, dtype: Any = None) -> Tensor:
+        from engine.creation import ones
+        return ones(*size, dtype=dtype or self.dtype)
+
+    # ----- backward
+    def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
+        """Compute the gradient of this tensor w.r.t. the graph leaves (adds into ``.grad``)."""
+        from engine.autograd import backward
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+def _wrap_dim(dim: int, ndim: int) -> int:
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         f"but got {dim})")
+    return dim % n
+
+
+def _raise(exc: BaseException, tensor: Tensor | None = None, node: Any = None) -> None:
+    """Raise ``exc`` after telling subscribers (the app marks the tensor or node)."""
+    if events._subscribers:
+        events.emit("error", error_type=type(exc).__name__, message=str(exc),
+                    tensor_id=tensor._id if tensor is not None else None,
+                    node_id=node._id if node is not None else None)
+    raise exc
+
+
+def _requires_recording(*xs: Any) -> bool:
+    if not _grad_state.enabled:
+        return False
+    for x in xs:
+        if isinstance(x, Tensor) and x._requires_grad:
+            return True
+    return False
