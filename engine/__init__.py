@@ -4,9 +4,11 @@
 nodes and error messages. The engine imports numpy only.
 """
 
+import builtins
+
 from engine import _methods, events  # noqa: F401
+from engine._dtype import bool_ as bool  # noqa: F401
 from engine._dtype import (  # noqa: F401
-    bool_ as bool,
     dtype,
     float16,
     float32,
@@ -100,10 +102,10 @@ from engine.ops.shape import (  # noqa: F401
     reshape,
     squeeze,
     stack,
-    t,
     transpose,
     unsqueeze,
 )
+from engine.ops.shape import t as t  # noqa: F401
 from engine.tensor import Size, Tensor, tensor  # noqa: F401
 
 _methods.bind()
@@ -125,12 +127,12 @@ negative = neg
 __version__ = "0.1.0"
 
 
-def is_tensor(obj: object) -> "builtins.bool":  # noqa: F821
+def is_tensor(obj: object) -> "builtins.bool":
     """True for engine tensors."""
     return isinstance(obj, Tensor)
 
 
-def numel(t: Tensor) -> "builtins.int":  # noqa: F821
+def numel(t: Tensor) -> "builtins.int":
     return t.numel()
 
 
@@ -139,17 +141,18 @@ def get_default_dtype() -> dtype:
 
 
 def result_type(a: object, b: object) -> dtype:
-    from engine._dtype import from_numpy_dtype, result_type as _rt
+    from engine._dtype import from_numpy_dtype
+    from engine._dtype import result_type as _rt
     return from_numpy_dtype(_rt(a, b))
 
 
-def equal(a: Tensor, b: Tensor) -> "builtins.bool":  # noqa: F821
+def equal(a: Tensor, b: Tensor) -> "builtins.bool":
     return a.equal(b)
 
 
 def allclose(a: Tensor, b: Tensor, rtol: "builtins.float" = 1e-05,  # noqa: F821
              atol: "builtins.float" = 1e-08, equal_nan: "builtins.bool" = False
-             ) -> "builtins.bool":  # noqa: F821
+             ) -> "builtins.bool":
     return a.allclose(b, rtol, atol, equal_nan)
 
 

@@ -1,4 +1,4 @@
-"""The graph: Node (a grad_fn), AccumulateGrad, and ``record``, the one funnel every op goes through.
+"""The graph: Node (a grad_fn), AccumulateGrad, and ``record``, the funnel every op goes through.
 
 A Node mirrors ``torch.autograd.graph.Node``: ``name()``, ``next_functions`` as
 ``((node, output_nr), ...)`` with ``(None, 0)`` for inputs that need no grad, ``metadata``,
