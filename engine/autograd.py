@@ -18,7 +18,7 @@ import numpy as np
 
 from engine import _backend, events, grad_mode
 from engine.function import FREED_MESSAGE, AccumulateGrad, Node, _anomaly_enabled
-from engine.tensor import Size, Tensor, _make, _raise
+from engine.tensor import Size, Tensor, _make, _own_grad, _raise
 
 __all__ = ["backward", "backward_steps", "grad", "BackwardStep", "gradcheck",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "Function",
@@ -339,6 +339,8 @@ def _accumulate(node: AccumulateGrad, g: Any, create_graph: bool, keep_before: b
         else:
             var._grad = _make(od + g)
     new = var._grad
+    if new is not old:
+        _own_grad(var, new)
     after = new._data.copy() if keep_before else new._data
     if emit:
         events.emit("grad_accumulated", tensor_id=var._id, node_id=node._id,

@@ -18,6 +18,8 @@ from engine.events import Handle
 __all__ = ["Tensor", "Size", "tensor"]
 
 _tensor_ids = itertools.count(1)
+#: > 0 while the engine makes throw-away tensors (in-place temporaries): no tensor_created events
+_quiet = [0]
 _grad_state = grad_mode._state
 
 NONLEAF_GRAD_WARNING = (
@@ -71,7 +73,7 @@ def _make(data: np.ndarray, requires_grad: bool = False, grad_fn: Any = None,
     t._accum = None
     t._output_nr = 0
     t._base = None
-    if events._subscribers:
+    if events._subscribers and not _quiet[0]:
         _emit_created(t)
     return t
 
@@ -258,7 +260,7 @@ class Tensor:
                 raise RuntimeError("assigned grad has data of a different type")
         self._grad = value
         if value is not None:
-            value._grad_owner = weakref.ref(self)
+            _own_grad(self, value)
         if events._subscribers:
             events.emit("grad_changed", tensor_id=self._id,
                         reason="none" if value is None else "assigned",
@@ -451,6 +453,11 @@ class Tensor:
         """Compute the gradient of this tensor w.r.t. the graph leaves (adds into ``.grad``)."""
         from engine.autograd import backward
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+def _own_grad(owner: Tensor, grad: Tensor) -> None:
+    """Remember whose ``.grad`` this is, so ``owner.grad.zero_()`` reports a grad change."""
+    grad.__dict__["_grad_owner"] = weakref.ref(owner)
 
 
 def _wrap_dim(dim: int, ndim: int) -> int:

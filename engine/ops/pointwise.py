@@ -547,8 +547,13 @@ def inplace(t: Tensor, fn: Any, *args: Any, **kwargs: Any) -> Tensor:
                     sv.version = t._version[0]
         return t
     from engine import grad_mode
-    with grad_mode.no_grad():
-        res = fn(t, *args, **kwargs)
+    from engine.tensor import _quiet
+    _quiet[0] += 1
+    try:
+        with grad_mode.no_grad():
+            res = fn(t, *args, **kwargs)
+    finally:
+        _quiet[0] -= 1
     _write(t, res._data)
     t._version[0] += 1
     return t
