@@ -103,6 +103,8 @@ class Node:
                     raise RuntimeError(FREED_MESSAGE)
                 return _as_tensor(saved[key])
             params = object.__getattribute__(self, "__dict__")
+            if key in params.get("_freed_names", ()):
+                raise RuntimeError(FREED_MESSAGE)
             if key in params:
                 return params[key]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
@@ -114,6 +116,7 @@ class Node:
 
     def _release(self) -> None:
         if self._saved:
+            self.__dict__["_freed_names"] = tuple(self._saved)
             self._saved = None
             self._freed = True
 
