@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 
 from engine import _backend, events, grad_mode
-from engine.function import FREED_MESSAGE, AccumulateGrad, Node, _anomaly_enabled
+from engine._backend import numpy_ops as _numpy_ops
+from engine._backend import sum_to as _sum_to
+from engine.function import (
+    FREED_MESSAGE,
+    AccumulateGrad,
+    Node,
+    _anomaly_enabled,
+    _version_message,
+)
 from engine.tensor import Size, Tensor, _make, _own_grad, _raise
 
 __all__ = ["backward", "backward_steps", "grad", "BackwardStep", "gradcheck",
@@ -116,8 +124,13 @@ def _as_xp(g: Any, create_graph: bool) -> Any:
     return g._data if isinstance(g, Tensor) else g
 
 
+def _priority(node: Node) -> int:
+    # torch's ready queue: AccumulateGrad first, then the most recently created node
+    return -(node._id + (node._priority << 60))
+
+
 def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
-         capture: dict | None = None) -> Iterator[BackwardStep]:
+         capture: dict | None = None, steps: bool = True) -> Iterator[BackwardStep | None]:
     """The engine: execute the graph below ``roots`` one node per iteration."""
     emit = bool(events._subscribers)
     # dependency counts over the reachable graph
@@ -129,28 +142,25 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
             seen.add(node)
             stack.append(node)
     while stack:
-        n = stack.pop()
-        for nxt, _ in n.next_functions:
+        for nxt, _ in stack.pop().next_functions:
             if nxt is not None:
-                deps[nxt] = deps.get(nxt, 0) + 1
-                if nxt not in seen:
+                if nxt in seen:
+                    deps[nxt] += 1
+                else:
+                    deps[nxt] = 1
                     seen.add(nxt)
                     stack.append(nxt)
-    needed = None
-    if capture is not None:
-        needed = _needed(seen, capture)
+    needed = _needed(seen, capture) if capture is not None else None
     buffers: dict[Node, Any] = {}
     heap: list = []
-    counter = 0
     for node, gd, _ in roots:
         g = _as_xp(gd, create_graph)
         if node in buffers:
             buffers[node] = buffers[node] + g
         else:
             buffers[node] = g
-            if deps.get(node, 0) == 0:
-                heapq.heappush(heap, (-node._seq, counter, node))
-                counter += 1
+            if node not in deps:
+                heapq.heappush(heap, (_priority(node), node))
     xp = _backend.tensor_ops if create_graph else _backend.numpy_ops
     if emit:
         t0 = roots[0][2]
@@ -159,65 +169,101 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
                     create_graph=create_graph, nodes=len(seen))
     freed = []
     index = 0
-    prev_mode = grad_mode._state.enabled
+    state = grad_mode._state
+    prev_mode = state.enabled
+    pop = heapq.heappop
+    push = heapq.heappush
     try:
         while heap:
-            _, _, node = heapq.heappop(heap)
+            node = pop(heap)[1]
             g = buffers.pop(node, None)
             step = None
             gin: tuple = ()
             if capture is not None and node in capture:
                 capture[node] = g
-            run_it = g is not None and (needed is None or node in needed)
-            if run_it:
-                grad_mode._state.enabled = create_graph
+            if g is not None and (needed is None or node in needed):
+                state.enabled = create_graph
                 if emit:
                     events.emit("node_started", node_id=node._id, name=node.name(),
                                 index=index, grad_outputs=(events.value_of(g),))
                 if type(node) is AccumulateGrad:
                     step = _accumulate(node, g, create_graph, keep_before, index, emit)
                 else:
-                    gin = _execute(node, g, xp, create_graph)
-                    step = BackwardStep(index, node, g, gin)
+                    if create_graph or node._has_hooks:
+                        gin = _execute(node, g, xp, create_graph)
+                    else:
+                        gin = _execute_plain(node, g)
+                    if steps:
+                        step = BackwardStep(index, node, g, gin)
                     if not keep_graph and node._saved:
                         node._release()
                         freed.append(node._id)
-                grad_mode._state.enabled = prev_mode
+                state.enabled = prev_mode
                 if emit:
                     events.emit("node_finished", node_id=node._id, name=node.name(),
                                 index=index,
                                 grad_inputs=tuple(events.value_of(x) for x in gin),
                                 next_ids=tuple(f._id if f is not None else None
                                                for f, _ in node.next_functions))
-            for i, (nxt, _) in enumerate(node.next_functions):
-                if nxt is None:
-                    continue
-                if i < len(gin) and gin[i] is not None:
-                    gi = gin[i]
-                    if nxt in buffers:
-                        buffers[nxt] = buffers[nxt] + gi
-                    else:
-                        buffers[nxt] = gi
-                d = deps[nxt] - 1
-                deps[nxt] = d
-                if d == 0:
-                    heapq.heappush(heap, (-nxt._seq, counter, nxt))
-                    counter += 1
-            if step is not None:
                 index += 1
+            i = 0
+            for nxt, _ in node.next_functions:
+                if nxt is not None:
+                    if gin:
+                        gi = gin[i]
+                        if gi is not None:
+                            if nxt in buffers:
+                                buffers[nxt] = buffers[nxt] + gi
+                            else:
+                                buffers[nxt] = gi
+                    d = deps[nxt] - 1
+                    deps[nxt] = d
+                    if not d:
+                        push(heap, (_priority(nxt), nxt))
+                i += 1
+            if step is not None or (not steps and g is not None):
                 yield step
     except BaseException as exc:
-        grad_mode._state.enabled = prev_mode
+        state.enabled = prev_mode
         if emit and not isinstance(exc, GeneratorExit):
             events.emit("error", error_type=type(exc).__name__, message=str(exc),
                         node_id=getattr(exc, "node_id", None), tensor_id=None)
         raise
     finally:
-        grad_mode._state.enabled = prev_mode
+        state.enabled = prev_mode
     if emit:
         if freed:
             events.emit("graph_freed", node_ids=tuple(freed))
         events.emit("backward_finished", tensor_id=roots[0][2]._id, steps=index)
+
+
+def _execute_plain(node: Node, g: np.ndarray) -> tuple:
+    """The common case: numpy grads, no hooks, nothing retained (kept lean: it runs per node)."""
+    saved = node._saved
+    if saved is None:
+        exc = RuntimeError(FREED_MESSAGE)
+        exc.node_id = node._id  # type: ignore[attr-defined]
+        raise exc
+    for entry in node._saved_src:
+        c = entry[2]
+        if c is not None and c[0] != entry[3]:
+            exc = RuntimeError(_version_message(node, entry))
+            exc.node_id = node._id  # type: ignore[attr-defined]
+            raise exc
+    grads = node.backward(g, saved, _numpy_ops)
+    out = []
+    for gi, m in zip(grads, node._meta):
+        if gi is None or m is None:
+            out.append(None)
+            continue
+        if gi.shape != m[0]:
+            gi = _sum_to(gi, m[0])
+        if gi.dtype != m[1]:
+            gi = gi.astype(m[1])
+        out.append(gi)
+    if _anomaly_enabled[0]:
+        _check_nan(node, out)
+    return tuple(out)
 
 
 def _needed(nodes: set, capture: dict) -> set:
@@ -259,21 +305,23 @@ def _execute(node: Node, g: Any, xp: Any, create_graph: bool) -> tuple:
                 g = _as_xp(r[0], create_graph)
     saved = node._saved
     if saved is None:
-        if node._freed:
-            exc = RuntimeError(FREED_MESSAGE)
-            exc.node_id = node._id  # type: ignore[attr-defined]
-            raise exc
-        s: dict = {}
+        exc = RuntimeError(FREED_MESSAGE)
+        exc.node_id = node._id  # type: ignore[attr-defined]
+        raise exc
+    try:
+        node._check_versions()
+    except RuntimeError as exc:
+        exc.node_id = node._id  # type: ignore[attr-defined]
+        raise
+    if create_graph and saved:
+        s = dict(saved)
+        for name, t, _, _, is_output in node._saved_src:
+            s[name] = t if t is not None else _make(saved[name], True, node)
+        for k, v in s.items():
+            if isinstance(v, np.ndarray):
+                s[k] = _make(v)
     else:
-        try:
-            node._check_versions()
-        except RuntimeError as exc:
-            exc.node_id = node._id  # type: ignore[attr-defined]
-            raise
-        if create_graph:
-            s = {k: _saved_tensor(node, sv) for k, sv in saved.items()}
-        else:
-            s = {k: sv.data for k, sv in saved.items()}
+        s = saved
     grads = node.backward(g, s, xp)
     out = []
     for gi, m in zip(grads, node._meta):
@@ -295,15 +343,6 @@ def _execute(node: Node, g: Any, xp: Any, create_graph: bool) -> tuple:
     if _anomaly_enabled[0]:
         _check_nan(node, gin)
     return gin
-
-
-def _saved_tensor(node: Node, sv: Any) -> Tensor:
-    if sv.tensor is not None:
-        return sv.tensor
-    if sv.is_output:
-        return _make(sv.data, True, node)
-    d = sv.data
-    return _make(np.asarray(d)) if isinstance(d, np.ndarray) else d
 
 
 def _accumulate(node: AccumulateGrad, g: Any, create_graph: bool, keep_before: bool,
@@ -410,7 +449,7 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
                 t._grad = t._grad + g
         return
     roots = _prepare_roots(tensors, grads)
-    for _ in _run(roots, retain_graph, create_graph, keep_before=False):
+    for _ in _run(roots, retain_graph, create_graph, keep_before=False, steps=False):
         pass
 
 

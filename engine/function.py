@@ -28,33 +28,35 @@ FREED_MESSAGE = (
     "backward.")
 
 _node_ids = itertools.count(1)
-_seq = itertools.count()
 NONE_EDGE = (None, 0)
 _BACKWARD_SUFFIX = re.compile(r"Backward\d*$")
 
 
-class Saved:
-    """One value saved for backward: the array, and the version it had when saved."""
-
-    __slots__ = ("data", "tensor", "counter", "version", "is_output")
-
-    def __init__(self, data: Any, tensor: Any, counter: list | None, is_output: bool) -> None:
-        self.data = data
-        self.tensor = tensor
-        self.counter = counter
-        self.version = counter[0] if counter is not None else 0
-        self.is_output = is_output
-
-
 class Node:
-    """A function in the backward graph (torch's ``grad_fn``). Subclasses define ``backward``."""
+    """A function in the backward graph (torch's ``grad_fn``). Subclasses define ``backward``.
 
-    __slots__ = ("_id", "_seq", "next_functions", "_saved", "_freed", "_meta", "_hooks",
-                 "_prehooks", "_tensor_prehooks", "_retain", "_metadata", "_anomaly",
-                 "__dict__", "__weakref__")
+    ``_saved`` maps torch's saved names to the arrays backward reads (numbers stay numbers);
+    ``_saved_src`` keeps, per saved tensor, ``(name, tensor_or_None, version_counter,
+    version_when_saved, is_output)`` for the in-place check and for ``create_graph``.
+    """
 
-    #: how ``Node.backward`` computes: arrays (numpy) or tensors (create_graph)
+    __slots__ = ("_id", "next_functions", "_saved", "_saved_src", "_meta", "__dict__",
+                 "__weakref__")
+
+    # rarely set per node: class defaults, overridden in the instance dict when used
+    _freed = False
+    _hooks = None
+    _prehooks = None
+    _tensor_prehooks = None
+    _retain = None
+    _metadata = None
+    _anomaly = None
+    _priority = 0  # AccumulateGrad (1) runs first among ready nodes
+    _has_hooks = False  # any hook, prehook or retain_grad: backward takes the general path
+
     def backward(self, g: Any, s: dict[str, Any], xp: Any) -> tuple:  # pragma: no cover
+        """Gradient rule: from the output's gradient ``g`` and the saved values ``s`` to one
+        gradient per edge (None where no gradient flows), in the vocabulary ``xp``."""
         raise NotImplementedError
 
     def name(self) -> str:
@@ -76,6 +78,7 @@ class Node:
         """``fn(grad_inputs, grad_outputs)`` runs after the node; it may return new grad_inputs."""
         if self._hooks is None:
             self._hooks = []
+            self._has_hooks = True
         self._hooks.append(fn)
         return Handle(self._hooks, fn)
 
@@ -83,6 +86,7 @@ class Node:
         """``fn(grad_outputs)`` runs before the node; it may return new grad_outputs."""
         if self._prehooks is None:
             self._prehooks = []
+            self._has_hooks = True
         self._prehooks.append(fn)
         return Handle(self._prehooks, fn)
 
@@ -92,16 +96,21 @@ class Node:
         """What this node saved for backward, by torch's names (``self``, ``other``, ``result``)."""
         if self._freed:
             raise RuntimeError(FREED_MESSAGE)
-        return {k: _as_tensor(v) for k, v in (self._saved or {}).items()}
+        return {k: self._saved_value(k) for k in (self._saved or {})}
+
+    def _saved_value(self, key: str) -> Any:
+        for name, t, _, _, _ in self._saved_src:
+            if name == key and t is not None:
+                return t
+        v = self._saved[key]
+        return v if isinstance(v, Tensor) else _make(np.asarray(v))
 
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("_saved_"):
             key = attr[7:]
             saved = object.__getattribute__(self, "_saved")
             if saved is not None and key in saved:
-                if object.__getattribute__(self, "_freed"):
-                    raise RuntimeError(FREED_MESSAGE)
-                return _as_tensor(saved[key])
+                return self._saved_value(key)
             params = object.__getattribute__(self, "__dict__")
             if key in params.get("_freed_names", ()):
                 raise RuntimeError(FREED_MESSAGE)
@@ -110,43 +119,38 @@ class Node:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
 
     def _check_versions(self) -> None:
-        for sv in self._saved.values():
-            if sv.counter is not None and sv.counter[0] != sv.version:
-                raise RuntimeError(_version_message(self, sv))
+        for entry in self._saved_src:
+            c = entry[2]
+            if c is not None and c[0] != entry[3]:
+                raise RuntimeError(_version_message(self, entry))
 
     def _release(self) -> None:
         if self._saved:
-            self.__dict__["_freed_names"] = tuple(self._saved)
+            self._freed_names = tuple(self._saved)
             self._saved = None
+            self._saved_src = ()
             self._freed = True
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} object at {id(self):#x}>"
 
 
-def _as_tensor(sv: Saved) -> Any:
-    from engine.tensor import Tensor, _make
-    if sv.tensor is not None:
-        return sv.tensor
-    d = sv.data
-    return d if isinstance(d, Tensor) else _make(np.asarray(d))
-
-
-def _version_message(node: Node, sv: Saved) -> str:
-    data = np.asarray(sv.data)
+def _version_message(node: Node, entry: tuple) -> str:
+    name, tensor, counter, version, is_output = entry
+    data = np.asarray(node._saved[name])
     from engine._dtype import from_numpy_dtype
     tname = f"engine.{from_numpy_dtype(data.dtype)._tensor_type}"
     shape = "[" + ", ".join(str(s) for s in data.shape) + "]"
     origin = None
-    if sv.is_output:
+    if is_output:
         origin = node.name()
-    elif sv.tensor is not None and sv.tensor.grad_fn is not None:
-        origin = sv.tensor.grad_fn.name()
+    elif tensor is not None and tensor.grad_fn is not None:
+        origin = tensor.grad_fn.name()
     which = f", which is output 0 of {_BACKWARD_SUFFIX.sub('', origin)}," if origin else ""
     return (
         "one of the variables needed for gradient computation has been modified by an inplace "
-        f"operation: [{tname} {shape}]{which} is at version {sv.counter[0]}; expected version "
-        f"{sv.version} instead. Hint: enable anomaly detection to find the operation that failed "
+        f"operation: [{tname} {shape}]{which} is at version {counter[0]}; expected version "
+        f"{version} instead. Hint: enable anomaly detection to find the operation that failed "
         "to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
 
 
@@ -154,29 +158,23 @@ class AccumulateGrad(Node):
     """The sink of a leaf that requires grad: adds the incoming gradient into ``variable.grad``."""
 
     __slots__ = ("variable",)
+    _priority = 1
 
     def name(self) -> str:
         return "torch::autograd::AccumulateGrad"
 
 
-def new_node(cls: type[Node]) -> Node:
-    node = cls.__new__(cls)
-    node._id = next(_node_ids)
-    node._seq = next(_seq)
-    node._saved = None
-    node._freed = False
-    node._hooks = node._prehooks = node._tensor_prehooks = node._retain = None
-    node._metadata = None
-    node._anomaly = None
-    return node
+_NO_SAVED: dict = {}
 
 
 def make_accumulate_grad(variable: Any) -> AccumulateGrad:
-    node = new_node(AccumulateGrad)
-    node._seq = float("inf")  # torch: AccumulateGrad runs as soon as it is ready
+    node = AccumulateGrad.__new__(AccumulateGrad)
+    node._id = next(_node_ids)
     node.variable = variable
     node.next_functions = ()
     node._meta = ()
+    node._saved = _NO_SAVED
+    node._saved_src = ()
     return node
 
 
@@ -188,19 +186,19 @@ def record(cls: type[Node], out: np.ndarray, inputs: tuple, saved: dict | None =
     numbers that get ``(None, 0)``); ``saved`` maps torch's saved-value names to tensors, arrays or
     numbers; ``output_saved`` names saved entries that are the output itself.
     """
-    from engine.tensor import Tensor, _make
-    node = new_node(cls)
+    node = cls.__new__(cls)
+    node._id = next(_node_ids)
     edges = []
     meta = []
     for t in inputs:
-        if type(t) is Tensor or isinstance(t, Tensor):
-            if t._requires_grad:
-                fn = t.grad_fn
-                edges.append((fn, t._output_nr) if fn is not None else (t._accumulator(), 0))
-                meta.append((t._data.shape, t._data.dtype))
-                continue
-        edges.append(NONE_EDGE)
-        meta.append(None)
+        if isinstance(t, Tensor) and t._requires_grad:
+            fn = t.grad_fn
+            edges.append((fn, t._output_nr) if fn is not None else (t._accumulator(), 0))
+            d = t._data
+            meta.append((d.shape, d.dtype))
+        else:
+            edges.append(NONE_EDGE)
+            meta.append(None)
     node.next_functions = tuple(edges)
     node._meta = tuple(meta)
     if params:
@@ -210,14 +208,23 @@ def record(cls: type[Node], out: np.ndarray, inputs: tuple, saved: dict | None =
     result = _make(out, True, node)
     if saved or output_saved:
         sv = {}
-        for k, v in (saved or {}).items():
-            if isinstance(v, Tensor):
-                sv[k] = Saved(v._data, v, v._version, False)
-            else:
-                sv[k] = Saved(v, None, None, False)
+        src = []
+        if saved:
+            for k, v in saved.items():
+                if isinstance(v, Tensor):
+                    sv[k] = v._data
+                    c = v._version
+                    src.append((k, v, c, c[0], False))
+                else:
+                    sv[k] = v
         for k in output_saved:
-            sv[k] = Saved(out, None, result._version, True)
+            sv[k] = out
+            src.append((k, None, result._version, 0, True))
         node._saved = sv
+        node._saved_src = tuple(src)
+    else:
+        node._saved = _NO_SAVED
+        node._saved_src = ()
     if _anomaly_enabled[0]:
         import traceback
         node._anomaly = "".join(traceback.format_stack()[:-2])
@@ -230,3 +237,5 @@ def record(cls: type[Node], out: np.ndarray, inputs: tuple, saved: dict | None =
 
 
 _anomaly_enabled = [False]
+
+from engine.tensor import Tensor, _make  # noqa: E402  (tensor.py imports this module lazily)

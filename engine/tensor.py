@@ -61,21 +61,18 @@ def _emit_created(t: Tensor) -> None:
 def _make(data: np.ndarray, requires_grad: bool = False, grad_fn: Any = None,
           version: list | None = None, cls: type | None = None) -> Tensor:
     """Fast internal constructor: wrap an ndarray without copying."""
-    t = object.__new__(cls or Tensor)
+    t = _new(cls or Tensor)
     t._data = data
     t._requires_grad = requires_grad
     t.grad_fn = grad_fn
-    t._grad = None
     t._version = version if version is not None else [0]
     t._id = next(_tensor_ids)
-    t._retains_grad = False
-    t._hooks = None
-    t._accum = None
-    t._output_nr = 0
-    t._base = None
     if events._subscribers and not _quiet[0]:
         _emit_created(t)
     return t
+
+
+_new = object.__new__
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -138,9 +135,15 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 class Tensor:
     """A multi-dimensional array that can record the operations made on it (PyTorch's Tensor)."""
 
-    __slots__ = ("_data", "_requires_grad", "grad_fn", "_grad", "_version", "_id",
-                 "_retains_grad", "_hooks", "_accum", "_output_nr", "_base", "__weakref__",
+    __slots__ = ("_data", "_requires_grad", "grad_fn", "_version", "_id", "__weakref__",
                  "__dict__")
+    # set on few tensors: class defaults, overridden in the instance dict when used
+    _grad = None
+    _retains_grad = False
+    _hooks = None
+    _accum = None
+    _output_nr = 0
+    _base = None
     __array_priority__ = 1000
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
 
@@ -240,6 +243,7 @@ class Tensor:
             return
         self._retains_grad = True
         self.grad_fn._retain = weakref.ref(self)
+        self.grad_fn._has_hooks = True
 
     @property
     def grad(self) -> Tensor | None:
@@ -277,8 +281,7 @@ class Tensor:
     def _accumulator(self) -> Any:
         acc = self._accum() if self._accum is not None else None
         if acc is None:
-            from engine.function import make_accumulate_grad
-            acc = make_accumulate_grad(self)
+            acc = _function.make_accumulate_grad(self)
             self._accum = weakref.ref(acc)
         return acc
 
@@ -291,6 +294,7 @@ class Tensor:
             fn = self.grad_fn
             if fn._tensor_prehooks is None:
                 fn._tensor_prehooks = []
+                fn._has_hooks = True
             fn._tensor_prehooks.append(hook)
             return Handle(fn._tensor_prehooks, hook)
         if self._hooks is None:
@@ -484,3 +488,6 @@ def _requires_recording(*xs: Any) -> bool:
         if isinstance(x, Tensor) and x._requires_grad:
             return True
     return False
+
+
+from engine import function as _function  # noqa: E402  (function.py needs Tensor)

@@ -535,16 +535,18 @@ def inplace(t: Tensor, fn: Any, *args: Any, **kwargs: Any) -> Tensor:
         t.grad_fn = res.grad_fn
         t._requires_grad = True
         t._output_nr = 0
-        if res.grad_fn is not None and res.grad_fn._saved:
-            for sv in res.grad_fn._saved.values():
-                if sv.is_output:
-                    sv.counter = t._version
-                    sv.data = t._data
+        node = res.grad_fn
         t._version[0] += 1
-        if res.grad_fn is not None:
-            for sv in (res.grad_fn._saved or {}).values():
-                if sv.is_output:
-                    sv.version = t._version[0]
+        if node is not None and node._saved_src:
+            # a saved output now lives in t: point the entry at t's storage and counter
+            src = []
+            for name, st, c, v, is_output in node._saved_src:
+                if is_output:
+                    node._saved[name] = t._data
+                    src.append((name, st, t._version, t._version[0], True))
+                else:
+                    src.append((name, st, c, v, is_output))
+            node._saved_src = tuple(src)
         return t
     from engine import grad_mode
     from engine.tensor import _quiet

@@ -170,7 +170,7 @@ def test_saved_tensors_released_after_backward():
     x = torch_like.randn(1000, requires_grad=True)
     y = x.exp()  # saves its result
     z = (y * x).sum()  # saves both operands
-    saved = weakref.ref(z.grad_fn.next_functions[0][0]._saved["other"].data)
+    saved = weakref.ref(z.grad_fn.next_functions[0][0]._saved["other"])
     del y
     z.backward()
     gc.collect()
@@ -182,13 +182,11 @@ def test_saved_tensors_released_after_backward():
 def test_saved_arrays_freed_by_refcount():
     x = torch_like.randn(10_000, requires_grad=True)
     y = x.exp()
-    ref = weakref.ref(y.grad_fn._saved["result"].data) if hasattr(np.ndarray, "__weakref__") \
-        else None
+    ref = weakref.ref(y.grad_fn._saved["result"])
     root = y.sum()
     del y
     root.backward()
-    if ref is not None:
-        assert ref() is None
+    assert ref() is None
 
 
 def test_retain_grad_and_nonleaf_warning():
