@@ -166,14 +166,21 @@ def emitting() -> bool:
 def emit(kind: str, **fields: Any) -> None:
     """Build one event and hand it to every subscriber (a failing subscriber is reported, not
     allowed to break the computation)."""
-    ev = Event(kind, **fields)
-    for cb in tuple(_subscribers):
+    fields["kind"] = kind
+    fields["seq"] = next(_ids)
+    ev = _new_event(Event)
+    _set_fields(ev, fields)
+    for cb in _subscribers if len(_subscribers) == 1 else tuple(_subscribers):
         try:
             cb(ev)
         except Exception as exc:  # a broken view must not break the user's computation
             import warnings
             warnings.warn(f"event subscriber {cb!r} failed: {exc!r}", RuntimeWarning,
                           stacklevel=2)
+
+
+_new_event = object.__new__
+_set_fields = Event._f.__set__  # type: ignore[attr-defined]
 
 
 def value_of(a: Any) -> Any:

@@ -189,6 +189,15 @@ class CloneBackward0(Node):
 
 # ----------------------------------------------------------------------------- helpers
 def _np_binary(fn: Any, a: Any, b: Any, opname: str) -> np.ndarray:
+    if type(a) is Tensor:
+        ad = a._data
+        tb = type(b)
+        if tb is float and ad.dtype.kind == "f":
+            out = fn(ad, b)  # numpy keeps a Python float weak, as torch does
+            return out if type(out) is np.ndarray else np.asarray(out)
+        if tb is Tensor and b._data.dtype == ad.dtype and b._data.shape == ad.shape:
+            out = fn(ad, b._data)
+            return out if type(out) is np.ndarray else np.asarray(out)
     ad, bd = arr(a), arr(b)
     try:
         out = fn(ad, bd)

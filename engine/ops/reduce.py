@@ -15,6 +15,7 @@ from engine.tensor import Tensor, _make, _raise, _wrap_dim
 __all__ = ["sum", "mean", "max", "min", "amax", "amin", "softmax", "log_softmax", "argmax",
            "argmin", "norm"]
 
+_add_reduce = np.add.reduce
 _max_result = namedtuple("max", ["values", "indices"])
 _min_result = namedtuple("min", ["values", "indices"])
 
@@ -138,7 +139,8 @@ def mean(x: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None
                             f"{_dtype.from_numpy_dtype(d.dtype)._tensor_type[:-6]}"), tensor=x)
     shape = x.shape
     if dim is None:
-        out = np.asarray(np.mean(d))
+        out = np.asarray(_add_reduce(d, axis=None) / d.dtype.type(d.size or 1)
+                         if d.size else np.mean(d))
         if needs_grad(x):
             return record(MeanBackward0, out, (x,), self_sym_sizes=shape,
                           self_sym_numel=int(d.size))
