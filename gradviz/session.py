@@ -1,0 +1,455 @@
+"""The workspace behind the window, with no Qt: a namespace where code runs, the tensors in it,
+and the backward cursor that steps through a graph one node at a time.
+
+Every panel action becomes a line of code run here (``y = x + 2``), so the code panel always
+shows the equivalent program. The GUI computes no gradients: the engine does, here.
+"""
+
+from __future__ import annotations
+
+import _thread
+import ast
+import contextlib
+import io
+import itertools
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import engine
+from engine import Tensor, events
+from engine.autograd import BackwardStep, backward_steps
+
+__all__ = ["Session", "RunResult", "BackwardCursor", "TensorInfo", "format_error"]
+
+CELL_TIMEOUT_S = 10.0
+_cell_ids = itertools.count(1)
+
+
+@dataclass
+class RunResult:
+    """What running one piece of code did."""
+
+    source: str
+    output: str = ""
+    error: BaseException | None = None
+    error_text: str = ""  # torch-style last line, e.g. "RuntimeError: grad can be ..."
+    error_line: int | None = None  # 1-based line in ``source`` that raised
+    new_names: list[str] = field(default_factory=list)
+    value_repr: str | None = None  # repr of a final bare expression, like a notebook
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class TensorInfo:
+    """One named tensor of the workspace, as the tensors table shows it."""
+
+    name: str
+    tensor: Tensor
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.tensor.shape)
+
+    @property
+    def dtype(self) -> str:
+        return self.tensor.dtype.name
+
+    @property
+    def grad_fn(self) -> str:
+        fn = self.tensor.grad_fn
+        return fn.name() if fn is not None else ""
+
+    @property
+    def grad(self) -> Tensor | None:
+        t = self.tensor
+        return t._grad
+
+
+def format_error(exc: BaseException) -> str:
+    """``Type: message`` as torch prints the last line of a traceback."""
+    msg = str(exc)
+    if isinstance(exc, KeyError):
+        msg = repr(exc.args[0]) if exc.args else ""
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+class Session:
+    """The user's workspace: run code, list tensors, name them, and drive backward steps."""
+
+    def __init__(self) -> None:
+        self.namespace: dict[str, Any] = {}
+        self.history: list[str] = []  # every piece of code that ran, in order
+        self.results: list[RunResult] = []
+        self._listeners: list[Callable[[str], None]] = []
+        self.cursor: BackwardCursor | None = None
+        self.reset_namespace()
+
+    # ----- listeners (the Qt bridge subscribes here and to engine events)
+    def add_listener(self, fn: Callable[[str], None]) -> None:
+        """``fn(what)`` is called after changes: "code", "tensors", "cursor"."""
+        self._listeners.append(fn)
+
+    def _notify(self, what: str) -> None:
+        for fn in tuple(self._listeners):
+            fn(what)
+
+    # ----- namespace
+    def reset_namespace(self) -> None:
+        self.namespace.clear()
+        self.namespace.update({"torch": engine, "engine": engine, "np": np,
+                               "__name__": "__gradviz__", "__builtins__": __builtins__})
+
+    def clear(self) -> None:
+        """Forget all code and tensors (a new, empty workspace)."""
+        self.reset_namespace()
+        self.history.clear()
+        self.results.clear()
+        self.cursor = None
+        self._notify("tensors")
+        self._notify("code")
+
+    def tensors(self) -> list[TensorInfo]:
+        """The workspace's named tensors, oldest first."""
+        out = [TensorInfo(k, v) for k, v in self.namespace.items()
+               if isinstance(v, Tensor) and not k.startswith("_")]
+        out.sort(key=lambda i: i.tensor._id)
+        return out
+
+    def names(self) -> dict[int, str]:
+        """Tensor id -> the workspace name that refers to it (the newest name wins)."""
+        out: dict[int, str] = {}
+        for k, v in self.namespace.items():
+            if isinstance(v, Tensor) and not k.startswith("_"):
+                out[v._id] = k
+            elif k == "__grads__":
+                pass
+        return out
+
+    def get(self, name: str) -> Tensor:
+        v = self.namespace.get(name)
+        if not isinstance(v, Tensor):
+            raise KeyError(f"no tensor named {name!r}")
+        return v
+
+    def default_root(self) -> Tensor | None:
+        """The newest named tensor with a grad_fn (what the graph view shows first)."""
+        best = None
+        for info in self.tensors():
+            if info.tensor.grad_fn is not None:
+                best = info.tensor
+        return best
+
+    def unique_name(self, base: str = "t") -> str:
+        if base not in self.namespace:
+            return base
+        for i in itertools.count(1):
+            if f"{base}{i}" not in self.namespace:
+                return f"{base}{i}"
+        raise AssertionError  # pragma: no cover
+
+    # ----- running code
+    def run(self, source: str, timeout: float | None = CELL_TIMEOUT_S) -> RunResult:
+        """Run ``source`` in the workspace like a notebook cell: stdout captured, the value of a
+        final expression shown, errors caught (the workspace stays as it was at the error)."""
+        res = RunResult(source)
+        before = {k: id(v) for k, v in self.namespace.items()}
+        buf = io.StringIO()
+        try:
+            tree = ast.parse(source, filename="<cell>", mode="exec")
+        except SyntaxError as e:
+            res.error = e
+            res.error_text = f"SyntaxError: {e.msg}"
+            res.error_line = e.lineno
+            self._finish(res, before)
+            return res
+        last_expr = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last_expr = ast.Expression(tree.body.pop().value)
+        timer = _Watchdog(timeout) if timeout else None
+        try:
+            with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+                if timer:
+                    timer.start()
+                try:
+                    exec(compile(tree, "<cell>", "exec"), self.namespace)
+                    if last_expr is not None:
+                        value = eval(compile(last_expr, "<cell>", "eval"), self.namespace)
+                        if value is not None:
+                            res.value_repr = repr(value)
+                finally:
+                    if timer:
+                        timer.cancel()
+        except KeyboardInterrupt as e:
+            if timer and timer.fired:
+                res.error = TimeoutError(f"stopped after {timeout:g} s")
+                res.error_text = (f"TimeoutError: the code ran longer than {timeout:g} s and was "
+                                  "stopped; the workspace keeps what it did until then")
+            else:
+                res.error = e
+                res.error_text = "KeyboardInterrupt"
+        except BaseException as e:  # user code: anything may happen, the app must survive
+            if isinstance(e, SystemExit):
+                e = RuntimeError("exit() is not available inside gradviz")
+            res.error = e
+            res.error_text = format_error(e)
+            res.error_line = _cell_line(e)
+        res.output = buf.getvalue()
+        self._finish(res, before)
+        return res
+
+    def _finish(self, res: RunResult, before: dict[str, int]) -> None:
+        res.new_names = [k for k, v in self.namespace.items()
+                         if isinstance(v, Tensor) and before.get(k) != id(v)]
+        self.history.append(res.source)
+        self.results.append(res)
+        self._notify("code")
+        self._notify("tensors")
+
+    # ----- panel actions, each one a line of code
+    def create_tensor(self, name: str, kind: str, shape: tuple[int, ...] = (),
+                      values: str = "", seed: int | None = None, fill: float = 0.0,
+                      dtype: str = "float32", requires_grad: bool = False) -> RunResult:
+        """Make a tensor from the dialog's choices: kind in values, randn, zeros, ones, arange,
+        full."""
+        _check_name(name)
+        rg = ", requires_grad=True" if requires_grad else ""
+        dt = "" if dtype == "float32" and kind != "arange" else f", dtype=torch.{dtype}"
+        shp = ", ".join(str(int(s)) for s in shape)
+        if kind == "values":
+            code = f"{name} = torch.tensor({values.strip()}{dt}{rg})"
+        elif kind == "randn":
+            code = (f"torch.manual_seed({int(seed)})\n" if seed is not None else "") + \
+                   f"{name} = torch.randn({shp}{dt}{rg})"
+        elif kind in ("zeros", "ones"):
+            code = f"{name} = torch.{kind}({shp}{dt}{rg})"
+        elif kind == "arange":
+            n = int(np.prod(shape)) if shape else 1
+            code = f"{name} = torch.arange({n}, dtype=torch.{dtype})"
+            if len(shape) > 1:
+                code += f".reshape({shp})"
+            if requires_grad:
+                code += ".requires_grad_()"
+        elif kind == "full":
+            code = f"{name} = torch.full(({shp}{',' if len(shape) == 1 else ''}), {fill!r}{dt}{rg})"
+        else:
+            raise ValueError(f"unknown kind {kind!r}")
+        return self.run(code)
+
+    BINARY_OPS = {"+": "{a} + {b}", "-": "{a} - {b}", "*": "{a} * {b}", "/": "{a} / {b}",
+                  "**": "{a} ** {b}", "@": "{a} @ {b}", "maximum": "torch.maximum({a}, {b})",
+                  "minimum": "torch.minimum({a}, {b})"}
+    UNARY_OPS = ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt",
+                 "square", "neg", "sum", "mean", "max", "min", "t", "flatten", "clone",
+                 "detach", "softmax", "log_softmax")
+
+    def apply_op(self, out: str, op: str, a: str, b: str = "") -> RunResult:
+        """``out = a <op> b`` (or ``out = a.op()``) without typing."""
+        _check_name(out)
+        if op in self.BINARY_OPS:
+            expr = self.BINARY_OPS[op].format(a=a, b=b)
+        elif op in ("softmax", "log_softmax"):
+            expr = f"{a}.{op}(dim=-1)"
+        elif op in self.UNARY_OPS:
+            expr = f"{a}.{op}()"
+        else:
+            raise ValueError(f"unknown op {op!r}")
+        return self.run(f"{out} = {expr}")
+
+    def set_requires_grad(self, name: str, flag: bool) -> RunResult:
+        return self.run(f"{name}.requires_grad_({flag})")
+
+    def zero_grad(self, name: str) -> RunResult:
+        return self.run(f"{name}.grad.zero_()")
+
+    def set_grad_none(self, name: str) -> RunResult:
+        return self.run(f"{name}.grad = None")
+
+    def detach(self, name: str, out: str | None = None) -> RunResult:
+        return self.run(f"{out or name} = {name}.detach()")
+
+    def delete(self, name: str) -> RunResult:
+        return self.run(f"del {name}")
+
+    def backward(self, name: str, gradient: str | None = None) -> RunResult:
+        return self.run(f"{name}.backward({gradient or ''})")
+
+    # ----- stepping through backward
+    def start_backward(self, root: Tensor, gradient: Tensor | None = None,
+                       retain_graph: bool = True) -> BackwardCursor:
+        """A cursor over ``root``'s backward, ready to step (nothing runs yet)."""
+        self.cursor = BackwardCursor(root, gradient, retain_graph)
+        self._notify("cursor")
+        return self.cursor
+
+
+def _check_name(name: str) -> None:
+    if not name.isidentifier() or name in ("torch", "engine", "np"):
+        raise ValueError(f"{name!r} is not a usable variable name")
+
+
+def _cell_line(exc: BaseException) -> int | None:
+    line = None
+    for fr in traceback.extract_tb(exc.__traceback__):
+        if fr.filename == "<cell>":
+            line = fr.lineno
+    return line
+
+
+class _Watchdog:
+    """Interrupts the main thread when code runs past ``timeout`` seconds."""
+
+    def __init__(self, timeout: float) -> None:
+        self.fired = False
+        self._timer = threading.Timer(timeout, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        _thread.interrupt_main()
+
+    def start(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+class BackwardCursor:
+    """Backward of one root, one node per ``step()``, with ``step_back()`` from recorded state.
+
+    Live state plus time travel: stepping forward runs the engine's ``backward_steps``
+    generator; stepping back restores the leaf grads each recorded AccumulateGrad step
+    changed; stepping forward again replays the record instead of recomputing.
+    """
+
+    def __init__(self, root: Tensor, gradient: Tensor | None = None,
+                 retain_graph: bool = True) -> None:
+        self.root = root
+        self.gradient = gradient
+        self.retain_graph = retain_graph
+        self.steps: list[BackwardStep] = []
+        self.position = 0  # number of steps applied
+        self.error: BaseException | None = None
+        self.error_node_id: int | None = None
+        self.finished = False
+        self._initial = self._snapshot_leaves()
+        self._gen = backward_steps(root, gradient, retain_graph=retain_graph)
+
+    def _snapshot_leaves(self) -> dict[int, tuple[Tensor, np.ndarray | None]]:
+        out = {}
+        fn = self.root.grad_fn
+        stack = [fn] if fn is not None else []
+        seen = set()
+        if fn is None and self.root.requires_grad:
+            out[self.root._id] = (self.root, _copy_grad(self.root))
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            var = getattr(n, "variable", None)
+            if var is not None:
+                out[var._id] = (var, _copy_grad(var))
+            stack.extend(f for f, _ in n.next_functions if f is not None)
+        return out
+
+    @property
+    def current(self) -> BackwardStep | None:
+        """The step shown as current (the last one applied)."""
+        return self.steps[self.position - 1] if self.position else None
+
+    @property
+    def done_node_ids(self) -> set[int]:
+        return {s.node._id for s in self.steps[:self.position]}
+
+    @property
+    def at_end(self) -> bool:
+        return self.finished and self.position == len(self.steps)
+
+    def step(self) -> BackwardStep | None:
+        """Run (or replay) one node. Returns the step, or None at the end or on an error
+        (then ``error`` holds torch's exception and ``error_node_id`` the node)."""
+        if self.error is not None:
+            return None
+        if self.position < len(self.steps):
+            s = self.steps[self.position]
+            self._apply(s, forward=True)
+            self.position += 1
+            return s
+        if self.finished:
+            return None
+        try:
+            s = next(self._gen)
+        except StopIteration:
+            self.finished = True
+            return None
+        except Exception as e:  # torch's errors: shown on the graph, the session survives
+            self.error = e
+            self.error_node_id = getattr(e, "node_id", None)
+            if self.error_node_id is None and self.root.grad_fn is not None and not self.steps:
+                self.error_node_id = self.root.grad_fn._id
+            self.finished = True
+            return None
+        self.steps.append(s)
+        self.position += 1
+        return s
+
+    def step_back(self) -> BackwardStep | None:
+        """Undo the last applied step's effect on ``.grad`` (the record is kept for replay)."""
+        if self.position == 0:
+            return None
+        self.position -= 1
+        s = self.steps[self.position]
+        self._apply(s, forward=False)
+        if self.error is not None:
+            self.error = None
+            self.error_node_id = None
+        return s
+
+    def run(self, breakpoints: set[int] | frozenset[int] = frozenset(),
+            max_steps: int | None = None) -> list[BackwardStep]:
+        """Step until the end, an error, or a node in ``breakpoints`` has just become current."""
+        out = []
+        while max_steps is None or len(out) < max_steps:
+            s = self.step()
+            if s is None:
+                break
+            out.append(s)
+            if s.node._id in breakpoints:
+                break
+        return out
+
+    def reset(self) -> None:
+        """Back to before the first step: every leaf's grad as it was."""
+        while self.position:
+            self.step_back()
+
+    def _apply(self, s: BackwardStep, forward: bool) -> None:
+        if not s.is_accumulate:
+            return
+        var = s.variable
+        value = s._after if forward else s._before
+        if value is None:
+            var._grad = None
+        elif var._grad is not None and var._grad._data.shape == value.shape:
+            var._grad._data[...] = value
+            var._grad._version[0] += 1
+        else:
+            var._grad = engine.tensor(value.copy(), dtype=var.dtype)
+        if events.emitting():
+            events.emit("grad_changed", tensor_id=var._id,
+                        reason="step" if forward else "step_back",
+                        value=events.value_of(var._grad))
+
+
+def _copy_grad(t: Tensor) -> np.ndarray | None:
+    return None if t._grad is None else t._grad._data.copy()
