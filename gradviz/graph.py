@@ -184,13 +184,14 @@ def _saved_values(fn: Any) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     names: set[str] = set()
 
-    def add(name: str, val: Any) -> None:
-        if _is_tensor(val) and name not in names:
-            names.add(name)
-            out.append((name, val))
-        elif isinstance(val, (tuple, list)):
+    def add(name: str, val: Any, nested: bool = False) -> None:
+        if _is_tensor(val):
+            if name not in names:
+                names.add(name)
+                out.append((name, val))
+        elif isinstance(val, (tuple, list)) and not nested:  # e.g. cat's saved tensors
             for i, v in enumerate(val):
-                add(f"{name}[{i}]", v)
+                add(f"{name}[{i}]", v, True)
 
     cls = type(fn)
     attrs = _SAVED_ATTRS.get(cls)
@@ -313,10 +314,11 @@ def build_graph(roots: Any, names: Mapping[int, str] | None = None,
             for sname, t in saved:
                 sk = f"s{fid}_{sname}"
                 same = name_of(t)
+                title = f"{sname} = {same}" if same else sname
                 extra = f" by {_fn_name(fn)} as '{sname}'"
-                g.add_node(sk, kind="saved", label=tensor_label(t, same or sname),
-                           detail=_tensor_detail(t, "saved", same or sname, extra), obj=t,
-                           name=sname, owner=fk)
+                g.add_node(sk, kind="saved", label=tensor_label(t, title),
+                           detail=_tensor_detail(t, "saved", title, extra), obj=t,
+                           name=title, owner=fk)
                 g.add_edge(sk, fk, kind="saved", next_index=None, output_nr=None)
         stack.extend(reversed(children))
     return g
@@ -744,7 +746,11 @@ def compute_layout(g: nx.DiGraph, *, widths: Mapping[Hashable, float] | None = N
     for v in range(total):
         if lpred[v]:
             nbr[v] = weighted(v, lpred[v])
-    for lay in range(1, nlayers):
+        elif nbr[v][2]:  # sources (leaves, saved tensors) give way to the chains
+            nbs, ws, tw = nbr[v]
+            nbr[v] = (nbs, [0.05] * len(nbs) if ws is None else [0.05 * w for w in ws],
+                      0.05 * tw)
+    for lay in range(0, nlayers):
         place(lay)
 
     # ---- y coordinates: layer by layer, the gap grows a little with the edges' slant
