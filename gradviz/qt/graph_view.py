@@ -1,0 +1,891 @@
+"""GraphView: draws an autograd graph from :func:`gradviz.graph.build_graph` for a projector.
+
+Rounded boxes coloured by kind (torchviz's colours in the light theme), a bold title and
+monospace values, curved edges with arrow heads, optional edge labels (the gradient flowing
+along an edge), node states (current, done, breakpoint, error), an error banner, pan (drag),
+zoom (wheel, ``+``/``-``), fit (``0``/Home), click to select, hover tooltips, level of detail
+when zoomed out, and PNG/SVG export.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+
+import networkx as nx
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPolygonF,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QGraphicsItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QLabel,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
+
+from gradviz.graph import Layout, compute_layout
+from gradviz.qt import guard_none_refcount
+from gradviz.theme import Theme, get_theme
+
+guard_none_refcount()
+
+__all__ = ["STATES", "EdgeItem", "EdgeLabelItem", "GraphView", "NodeItem"]
+
+#: node states accepted by :meth:`GraphView.set_node_state`
+STATES = ("idle", "current", "done", "breakpoint", "error")
+
+_PX_PER_PT = 96.0 / 72.0
+_TEXT_MIN_PX = 4.5  # below this on screen, text is not drawn
+_Z_EDGE, _Z_NODE, _Z_CURRENT, _Z_LABEL = 0.0, 1.0, 2.0, 3.0
+
+
+def _color(hex_: str, alpha: float = 1.0) -> QColor:
+    c = QColor(hex_)
+    c.setAlphaF(max(0.0, min(1.0, alpha)))
+    return c
+
+
+def _blend(a: str, b: str, t: float) -> QColor:
+    ca, cb = QColor(a), QColor(b)
+    return QColor.fromRgbF(ca.redF() + (cb.redF() - ca.redF()) * t,
+                           ca.greenF() + (cb.greenF() - ca.greenF()) * t,
+                           ca.blueF() + (cb.blueF() - ca.blueF()) * t)
+
+
+class _Style:
+    """Fonts, metrics, pens and brushes derived from a theme, shared by all items."""
+
+    def __init__(self, theme: Theme) -> None:
+        self.theme = t = theme
+        s = t.font_scale
+        self.title_font = QFont(t.font_family)
+        self.title_font.setPixelSize(max(6, round(t.title_pt * _PX_PER_PT * s)))
+        self.title_font.setBold(True)
+        self.mono_font = QFont(t.mono_family)
+        self.mono_font.setStyleHint(QFont.StyleHint.Monospace)
+        self.mono_font.setPixelSize(max(6, round(t.mono_pt * _PX_PER_PT * s)))
+        self.label_font = QFont(t.font_family)
+        self.label_font.setPixelSize(max(6, round(t.edge_label_pt * _PX_PER_PT * s)))
+        self.label_font.setBold(True)
+        self.title_fm = QFontMetricsF(self.title_font)
+        self.mono_fm = QFontMetricsF(self.mono_font)
+        self.label_fm = QFontMetricsF(self.label_font)
+        px = self.title_font.pixelSize()
+        self.title_px = float(px)
+        self.pad_x = 0.95 * px
+        self.pad_y = 0.55 * px
+        self.line_gap = 0.15 * px
+        self.radius = 0.55 * px
+        self.min_width = 5.0 * px
+        self.glow = 0.75 * px  # margin around a box for glow and badges
+        self.node_gap = 1.8 * px
+        self.layer_gap = 2.9 * px
+        self.arrow_len = 0.62 * px * max(1.0, t.edge_width / 1.8)
+        self.arrow_half = 0.34 * px * max(1.0, t.edge_width / 1.8)
+        self.text = QColor(t.text)
+        self.text_muted = QColor(t.text_muted)
+        self.border_pen = QPen(QColor(t.node_border), t.border_width)
+        self.fills = {k: QColor(t.fill(k)) for k in ("grad_fn", "accumulate", "leaf", "output",
+                                                      "saved")}
+        self.done_fills = {k: _blend(t.fill(k), t.background, t.done_opacity)
+                           for k in self.fills}
+        self.shadow = _color(t.shadow, t.shadow_alpha)
+        self.edge_pen = QPen(QColor(t.edge), t.edge_width, Qt.PenStyle.SolidLine,
+                             Qt.PenCapStyle.RoundCap)
+        self.edge_brush = QBrush(QColor(t.edge))
+        self.saved_pen = QPen(QColor(t.edge_saved), t.edge_width, Qt.PenStyle.DashLine,
+                              Qt.PenCapStyle.FlatCap)
+        self.flow_pen = QPen(QColor(t.edge_flow), t.edge_width * 1.9, Qt.PenStyle.SolidLine,
+                             Qt.PenCapStyle.RoundCap)
+        self.flow_brush = QBrush(QColor(t.edge_flow))
+        self.current_pen = QPen(QColor(t.current), max(4.0, t.border_width * 2.2))
+        self.glow_colors = [_color(t.current_glow, a) for a in (0.22, 0.38, 0.6)]
+        self.error_pen = QPen(QColor(t.error), max(4.0, t.border_width * 2.2))
+        self.error_fill = QColor(t.error_fill)
+        self.selection_pen = QPen(QColor(t.selection), max(3.0, t.border_width * 1.6),
+                                  Qt.PenStyle.DashLine)
+        self.done = QColor(t.done)
+        self.breakpoint = QColor(t.breakpoint)
+        self.error = QColor(t.error)
+        self.white = QColor("#ffffff")
+        self.label_text = QColor(t.edge_label_text)
+        self.label_bg = QColor(t.edge_label_bg)
+        self.label_border = QPen(QColor(t.edge_flow), max(1.5, t.edge_width))
+
+
+class NodeItem(QGraphicsItem):
+    """A rounded box: a bold title line and monospace value lines, painted by state."""
+
+    def __init__(self, key: Hashable, kind: str, label: str, detail: str,
+                 style: _Style) -> None:
+        super().__init__()
+        self.key = key
+        self.kind = kind
+        self.state = "idle"
+        self.selected = False
+        self._style = style
+        self.setAcceptHoverEvents(False)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, False)
+        self.setZValue(_Z_NODE)
+        self.set_label(label)
+        self.set_detail(detail)
+
+    # ---- content
+    def set_label(self, label: str) -> None:
+        """Set the text (first line = title) and re-measure the box."""
+        self.prepareGeometryChange()
+        self.label = label
+        self.lines = label.split("\n") if label else [str(self.key)]
+        st = self._style
+        adv = [st.title_fm.horizontalAdvance(self.lines[0])]
+        adv += [st.mono_fm.horizontalAdvance(s) for s in self.lines[1:]]
+        self._adv = adv
+        self.w = max(st.min_width, max(adv) + 2 * st.pad_x)
+        self.h = (2 * st.pad_y + st.title_fm.height()
+                  + len(self.lines[1:]) * (st.mono_fm.height() + st.line_gap))
+        self._rect = QRectF(-self.w / 2, -self.h / 2, self.w, self.h)
+        g = st.glow
+        self._bounds = self._rect.adjusted(-g, -g, g, g)
+        self.update()
+
+    def set_detail(self, detail: str) -> None:
+        """Set the hover text."""
+        self.detail = detail
+        self.setToolTip(detail or self.label)
+
+    def set_state(self, state: str) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        self.setZValue(_Z_CURRENT if state in ("current", "error") else _Z_NODE)
+        self.update()
+
+    def set_selected(self, on: bool) -> None:
+        if on != self.selected:
+            self.selected = on
+            self.update()
+
+    # ---- QGraphicsItem
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._bounds
+
+    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        st = self._style
+        r = self._rect
+        state = self.state
+        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(p.worldTransform())
+        fill = st.done_fills[self.kind] if state == "done" else st.fills.get(
+            self.kind, st.fills["grad_fn"])
+        if state == "error":
+            fill = st.error_fill
+        if st.title_px * lod < _TEXT_MIN_PX:  # too small to read: a plain box
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(st.glow_colors[-1] if state == "current" else
+                       st.error if state == "error" else fill)
+            g = st.glow if state == "current" else 0.0
+            p.drawRect(r.adjusted(-g, -g, g, g))
+            return
+        rad = st.radius
+        if state == "current":
+            p.setPen(Qt.PenStyle.NoPen)
+            g = st.glow
+            for i, c in enumerate(st.glow_colors):
+                d = g * (1.0 - i / len(st.glow_colors))
+                p.setBrush(c)
+                p.drawRoundedRect(r.adjusted(-d, -d, d, d), rad + d, rad + d)
+        elif st.shadow.alpha() and state != "done":
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(st.shadow)
+            p.drawRoundedRect(r.translated(0, 0.18 * st.title_px), rad, rad)
+        p.setBrush(fill)
+        p.setPen(st.current_pen if state == "current" else
+                 st.error_pen if state == "error" else st.border_pen)
+        p.drawRoundedRect(r, rad, rad)
+        if self.selected:
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(st.selection_pen)
+            d = st.glow * 0.55
+            p.drawRoundedRect(r.adjusted(-d, -d, d, d), rad + d, rad + d)
+
+        # text: title, then monospace lines, each centred
+        p.setPen(st.text_muted if state == "done" else st.text)
+        y = r.top() + st.pad_y
+        p.setFont(st.title_font)
+        p.drawText(QPointF(-self._adv[0] / 2, y + st.title_fm.ascent()), self.lines[0])
+        y += st.title_fm.height()
+        if len(self.lines) > 1:
+            p.setFont(st.mono_font)
+            asc = st.mono_fm.ascent()
+            step = st.mono_fm.height() + st.line_gap
+            for line, adv in zip(self.lines[1:], self._adv[1:], strict=True):
+                y += st.line_gap
+                p.drawText(QPointF(-adv / 2, y + asc), line)
+                y += step - st.line_gap
+
+        # badges
+        if state == "done":
+            self._badge(p, QPointF(r.right() - 2, r.top() + 2), st.done, "check")
+        elif state == "error":
+            self._badge(p, QPointF(r.right() - 2, r.top() + 2), st.error, "bang")
+        elif state == "breakpoint":
+            c = QPointF(r.left() + 1, r.center().y())
+            rr = 0.42 * st.title_px
+            p.setPen(QPen(st.white, 2.5))
+            p.setBrush(st.breakpoint)
+            p.drawEllipse(c, rr, rr)
+
+    def _badge(self, p: QPainter, c: QPointF, color: QColor, mark: str) -> None:
+        st = self._style
+        rr = 0.5 * st.title_px
+        p.setPen(QPen(st.white, 2.0))
+        p.setBrush(color)
+        p.drawEllipse(c, rr, rr)
+        pen = QPen(st.white, max(2.0, 0.16 * st.title_px), Qt.PenStyle.SolidLine,
+                   Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
+        p.setPen(pen)
+        if mark == "check":
+            path = QPainterPath(c + QPointF(-0.5 * rr, 0.0))
+            path.lineTo(c + QPointF(-0.12 * rr, 0.4 * rr))
+            path.lineTo(c + QPointF(0.55 * rr, -0.4 * rr))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawPath(path)
+        else:
+            p.drawLine(c + QPointF(0, -0.55 * rr), c + QPointF(0, 0.12 * rr))
+            p.drawPoint(c + QPointF(0, 0.5 * rr))
+
+
+@dataclass
+class _EdgeGeom:
+    path: QPainterPath
+    arrows: list[QPolygonF]
+    mid: QPointF
+    bounds: QRectF
+
+
+class EdgeItem(QGraphicsItem):
+    """A curved edge (cubic pieces with vertical tangents) with an arrow head at its target."""
+
+    def __init__(self, u: Hashable, v: Hashable, kind: str, points: list[QPointF],
+                 style: _Style, count: int = 1) -> None:
+        super().__init__()
+        self.u, self.v = u, v
+        self.kind = kind
+        self.count = count  # how many next_functions entries this edge stands for
+        self.flow = False
+        self._style = style
+        self.setZValue(_Z_EDGE)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, False)
+        self.set_points(points)
+
+    def set_points(self, points: list[QPointF]) -> None:
+        self.prepareGeometryChange()
+        st = self._style
+        arrow = None
+        pts = list(points)
+        if self.kind != "saved" and len(pts) >= 2:
+            end = pts[-1]
+            pts[-1] = QPointF(end.x(), end.y() - st.arrow_len * 0.85)
+            a, h = st.arrow_len, st.arrow_half
+            arrow = QPolygonF([end, QPointF(end.x() - h, end.y() - a),
+                               QPointF(end.x() + h, end.y() - a)])
+        path = QPainterPath()
+        arrows: list[QPolygonF] = []
+        # an input used k times (y * y) is drawn as k parallel curves, each with its arrow
+        gap = max(0.8 * st.title_px, 2.6 * st.arrow_half)
+        for i in range(self.count):
+            dx = (i - (self.count - 1) / 2) * gap
+            bow = dx * 1.25  # parallel curves bow apart a little
+            path.moveTo(pts[0] + QPointF(dx * 0.6, 0))
+            last = len(pts) - 2
+            for j, (p0, p1) in enumerate(zip(pts, pts[1:], strict=False)):
+                dy = (p1.y() - p0.y()) * 0.5
+                path.cubicTo(QPointF(p0.x() + bow, p0.y() + dy),
+                             QPointF(p1.x() + bow, p1.y() - dy),
+                             p1 + QPointF(dx if j == last else bow, 0))
+            if arrow is not None:
+                arrows.append(arrow.translated(dx, 0))
+        bounds = path.boundingRect()
+        for a in arrows:
+            bounds = bounds.united(a.boundingRect())
+        m = st.theme.edge_width * 2 + 2
+        self.geom = _EdgeGeom(path, arrows, path.pointAtPercent(0.5),
+                              bounds.adjusted(-m, -m, m, m))
+        self.update()
+
+    def set_flow(self, on: bool) -> None:
+        if on != self.flow:
+            self.flow = on
+            self.setZValue(_Z_EDGE + (0.5 if on else 0.0))
+            self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self.geom.bounds
+
+    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        st = self._style
+        geom = self.geom
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        if self.kind == "saved":
+            p.setPen(st.saved_pen)
+            p.drawPath(geom.path)
+            return
+        p.setPen(st.flow_pen if self.flow else st.edge_pen)
+        p.drawPath(geom.path)
+        if geom.arrows:
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(st.flow_brush if self.flow else st.edge_brush)
+            for a in geom.arrows:
+                p.drawPolygon(a)
+
+
+class EdgeLabelItem(QGraphicsItem):
+    """Small text on a pill next to an edge's midpoint (e.g. the gradient flowing along it)."""
+
+    def __init__(self, text: str, anchor: QPointF, style: _Style) -> None:
+        super().__init__()
+        self._style = style
+        self.setZValue(_Z_LABEL)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.text = ""
+        self.setPos(anchor)
+        self.set_text(text)
+
+    def set_text(self, text: str) -> None:
+        self.prepareGeometryChange()
+        st = self._style
+        self.text = text
+        self.lines = text.split("\n")
+        fm = st.label_fm
+        self._adv = [fm.horizontalAdvance(s) for s in self.lines]
+        px = st.label_font.pixelSize()
+        w = max(self._adv) + 0.9 * px
+        h = len(self.lines) * fm.height() + 0.35 * px
+        gap = 0.45 * px
+        self._rect = QRectF(gap, -h / 2, w, h)  # to the right of the edge
+        self._bounds = self._rect.adjusted(-2, -2, 2, 2)
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._bounds
+
+    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        st = self._style
+        r = self._rect
+        p.setPen(st.label_border)
+        p.setBrush(st.label_bg)
+        p.drawRoundedRect(r, r.height() / 2, r.height() / 2)
+        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(p.worldTransform())
+        if st.label_font.pixelSize() * lod < _TEXT_MIN_PX:
+            return
+        p.setPen(st.label_text)
+        p.setFont(st.label_font)
+        fm = st.label_fm
+        y = r.top() + 0.175 * st.label_font.pixelSize()
+        for line, adv in zip(self.lines, self._adv, strict=True):
+            p.drawText(QPointF(r.center().x() - adv / 2, y + fm.ascent()), line)
+            y += fm.height()
+
+
+class GraphView(QGraphicsView):
+    """Interactive view of an autograd DiGraph (see :func:`gradviz.graph.build_graph`).
+
+    Signals: ``node_selected(str)`` with the clicked node's key.
+    """
+
+    node_selected = Signal(str)
+
+    ZOOM_STEP = 1.25
+    MIN_SCALE = 0.01
+    MAX_SCALE = 8.0
+    MAX_FIT_SCALE = 1.5
+
+    def __init__(self, parent: QWidget | None = None, theme: Theme | str = "light") -> None:
+        super().__init__(parent)
+        self._theme = get_theme(theme) if isinstance(theme, str) else theme
+        self._style = _Style(self._theme)
+        self._scene = QGraphicsScene(self)
+        self.setScene(self._scene)
+        self._graph: nx.DiGraph = nx.DiGraph()
+        self._layout = Layout()
+        self._nodes: dict[Hashable, NodeItem] = {}
+        self._edges: dict[tuple[Hashable, Hashable], EdgeItem] = {}
+        self._labels: dict[tuple[Hashable, Hashable], EdgeLabelItem] = {}
+        self._selected: Hashable | None = None
+        self._banner_node: Hashable | None = None
+        self._banner_prev_state = "idle"
+        self._press: QPointF | None = None
+        self._fitted = True
+
+        self.setRenderHints(QPainter.RenderHint.Antialiasing
+                            | QPainter.RenderHint.TextAntialiasing
+                            | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QGraphicsView.Shape.NoFrame)
+        self._scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+
+        self._banner = QLabel(self)
+        self._banner.setWordWrap(True)
+        self._banner.setTextFormat(Qt.TextFormat.PlainText)
+        self._banner.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self._banner.hide()
+        self._apply_theme_to_widgets()
+
+    # ------------------------------------------------------------------ graph
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The graph being shown."""
+        return self._graph
+
+    @property
+    def layout_result(self) -> Layout:
+        """The last layout (positions, edge routes, layers)."""
+        return self._layout
+
+    def set_graph(self, g: nx.DiGraph, fit: bool | None = None) -> None:
+        """Show ``g``, laid out with the previous positions as a seed so old nodes keep their
+        relative order. States, edge labels and the selection of surviving keys are kept.
+        ``fit`` defaults to fitting when the view was fitted before (or is empty)."""
+        states = {k: it.state for k, it in self._nodes.items() if it.state != "idle"}
+        labels = {e: it.text for e, it in self._labels.items()}
+        previous = dict(self._layout.pos) if self._nodes else None
+        do_fit = self._fitted or not self._nodes if fit is None else fit
+        self._graph = g
+        self._rebuild(previous)
+        for k, s in states.items():
+            if k in self._nodes:
+                self._nodes[k].set_state(s)
+        for (u, v), text in labels.items():
+            if (u, v) in self._edges:
+                self.set_edge_label(u, v, text)
+        if self._selected not in self._nodes:
+            self._selected = None
+        elif self._selected is not None:
+            self._nodes[self._selected].set_selected(True)
+        if self._banner_node is not None and self._banner_node not in self._nodes:
+            self._banner_node = None
+        if do_fit:
+            self.fit()
+
+    def refresh(self) -> None:
+        """Re-read labels and details from the graph's node attributes (e.g. after
+        :func:`gradviz.graph.refresh_labels`); relayout only when a box changed size."""
+        resized = False
+        for k, it in self._nodes.items():
+            d = self._graph.nodes[k]
+            label = d.get("label", str(k))
+            if label != it.label:
+                w, h = it.w, it.h
+                it.set_label(label)
+                resized |= (w, h) != (it.w, it.h)
+            if d.get("detail", "") != it.detail:
+                it.set_detail(d.get("detail", ""))
+        if resized:
+            self._place(dict(self._layout.pos))
+
+    def _rebuild(self, previous: Mapping | None) -> None:
+        self._scene.clear()
+        self._nodes.clear()
+        self._edges.clear()
+        self._labels.clear()
+        st = self._style
+        g = self._graph
+        for k, d in g.nodes(data=True):
+            item = NodeItem(k, d.get("kind", "grad_fn"), d.get("label", str(k)),
+                            d.get("detail", ""), st)
+            self._nodes[k] = item
+            self._scene.addItem(item)
+        for u, v, d in g.edges(data=True):
+            count = len(d.get("next_indices") or ()) or 1
+            item = EdgeItem(u, v, d.get("kind", "grad"), [QPointF(), QPointF(0, 1)], st, count)
+            self._edges[(u, v)] = item
+            self._scene.addItem(item)
+        self._place(previous)
+
+    def _place(self, previous: Mapping | None) -> None:
+        st = self._style
+        widths = {k: it.w for k, it in self._nodes.items()}
+        heights = {k: it.h for k, it in self._nodes.items()}
+        lay = compute_layout(self._graph, widths=widths, heights=heights, previous=previous,
+                             node_gap=st.node_gap, layer_gap=st.layer_gap)
+        self._layout = lay
+        pos = lay.pos
+        for k, it in self._nodes.items():
+            x, y = pos[k]
+            it.setPos(x, y)
+        # ports: edges leave the bottom and enter the top of a box spread out by direction
+        outs: dict[Hashable, list[tuple[float, tuple]]] = {}
+        ins: dict[Hashable, list[tuple[float, tuple]]] = {}
+        for (u, v) in self._edges:
+            route = lay.routes.get((u, v))
+            first = route[0] if route else pos[v]
+            last = route[-1] if route else pos[u]
+            outs.setdefault(u, []).append((first[0], (u, v)))
+            ins.setdefault(v, []).append((last[0], (u, v)))
+        out_x = self._spread(outs, pos)
+        in_x = self._spread(ins, pos)
+        for (u, v), item in self._edges.items():
+            nu, nv = self._nodes[u], self._nodes[v]
+            ux, uy = pos[u]
+            vx, vy = pos[v]
+            pts = [QPointF(out_x[(u, v)], uy + nu.h / 2)]
+            pts += [QPointF(x, y) for x, y in lay.routes.get((u, v), ())]
+            pts.append(QPointF(in_x[(u, v)], vy - nv.h / 2))
+            item.set_points(pts)
+        for (u, v), lab in self._labels.items():
+            lab.setPos(self._edges[(u, v)].geom.mid)
+        r = self._scene.itemsBoundingRect()
+        m = 3 * st.title_px
+        self._scene.setSceneRect(r.adjusted(-m, -m, m, m))
+
+    def _spread(self, ports: dict, pos: Mapping) -> dict[tuple, float]:
+        out: dict[tuple, float] = {}
+        for k, lst in ports.items():
+            x0 = pos[k][0]
+            if len(lst) == 1:
+                out[lst[0][1]] = x0
+                continue
+            lst.sort(key=lambda t: t[0])
+            half = max(0.0, self._nodes[k].w / 2 - self._style.radius * 1.5)
+            step = min(2 * half / (len(lst) - 1), 1.1 * self._style.title_px)
+            start = x0 - step * (len(lst) - 1) / 2
+            for i, (_, e) in enumerate(lst):
+                out[e] = start + i * step
+        return out
+
+    # ------------------------------------------------------------------ items and states
+    def node_item(self, key: Hashable) -> NodeItem:
+        """The item drawing node ``key``."""
+        return self._nodes[key]
+
+    def node_items(self) -> dict[Hashable, NodeItem]:
+        """All node items, by key."""
+        return dict(self._nodes)
+
+    def edge_item(self, u: Hashable, v: Hashable) -> EdgeItem:
+        """The item drawing edge ``u -> v``."""
+        return self._edges[(u, v)]
+
+    def set_node_state(self, key: Hashable, state: str) -> None:
+        """Set node ``key`` to idle, current, done, breakpoint or error (repaints that item)."""
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r}; expected one of {STATES}")
+        self._nodes[key].set_state(state)
+
+    def node_state(self, key: Hashable) -> str:
+        """The state of node ``key``."""
+        return self._nodes[key].state
+
+    def clear_states(self) -> None:
+        """Set every node back to idle."""
+        for it in self._nodes.values():
+            it.set_state("idle")
+
+    def set_edge_label(self, u: Hashable, v: Hashable, text: str | None) -> None:
+        """Show ``text`` next to edge ``u -> v`` and highlight the edge; None or "" clears."""
+        edge = self._edges[(u, v)]
+        lab = self._labels.get((u, v))
+        if not text:
+            if lab is not None:
+                self._scene.removeItem(lab)
+                del self._labels[(u, v)]
+            edge.set_flow(False)
+            return
+        if lab is None:
+            lab = EdgeLabelItem(text, edge.geom.mid, self._style)
+            self._labels[(u, v)] = lab
+            self._scene.addItem(lab)
+        else:
+            lab.set_text(text)
+        edge.set_flow(True)
+
+    def edge_label(self, u: Hashable, v: Hashable) -> str | None:
+        """The text shown on edge ``u -> v``, if any."""
+        lab = self._labels.get((u, v))
+        return lab.text if lab is not None else None
+
+    def clear_edge_labels(self) -> None:
+        """Remove every edge label."""
+        for u, v in list(self._labels):
+            self.set_edge_label(u, v, None)
+
+    # ------------------------------------------------------------------ selection
+    @property
+    def selected_key(self) -> Hashable | None:
+        """The selected node, if any."""
+        return self._selected
+
+    def select(self, key: Hashable | None, emit: bool = True) -> None:
+        """Select node ``key`` (None clears) and emit ``node_selected``."""
+        if self._selected is not None and self._selected in self._nodes:
+            self._nodes[self._selected].set_selected(False)
+        self._selected = key if key in self._nodes else None
+        if self._selected is not None:
+            self._nodes[self._selected].set_selected(True)
+            if emit:
+                self.node_selected.emit(str(self._selected))
+
+    def node_at(self, view_pos: QPointF) -> Hashable | None:
+        """Key of the node under a viewport position, if any."""
+        for it in self.items(view_pos.toPoint()):
+            if isinstance(it, NodeItem) and it._rect.contains(it.mapFromScene(
+                    self.mapToScene(view_pos.toPoint()))):
+                return it.key
+        return None
+
+    def center_on_node(self, key: Hashable) -> None:
+        """Scroll so that node ``key`` is in the middle of the view."""
+        self.centerOn(self._nodes[key])
+
+    def ensure_node_visible(self, key: Hashable) -> None:
+        """Scroll as little as needed to show node ``key``."""
+        it = self._nodes[key]
+        m = int(2 * self._style.title_px)
+        self.ensureVisible(it.sceneBoundingRect(), m, m)
+
+    # ------------------------------------------------------------------ banner
+    def show_banner(self, text: str, node_key: Hashable | None = None) -> None:
+        """Show an error banner over the view; ``node_key`` is marked red and scrolled to."""
+        self.clear_banner()
+        self._banner.setText(text)
+        self._banner.show()
+        self._position_banner()
+        if node_key is not None and node_key in self._nodes:
+            self._banner_node = node_key
+            self._banner_prev_state = self._nodes[node_key].state
+            self._nodes[node_key].set_state("error")
+            self.ensure_node_visible(node_key)
+
+    def clear_banner(self) -> None:
+        """Hide the banner and restore the node it marked."""
+        self._banner.hide()
+        self._banner.setText("")
+        if self._banner_node is not None and self._banner_node in self._nodes:
+            it = self._nodes[self._banner_node]
+            if it.state == "error":
+                it.set_state(self._banner_prev_state)
+        self._banner_node = None
+
+    def banner_text(self) -> str:
+        """The banner's text ("" when hidden)."""
+        return self._banner.text() if not self._banner.isHidden() else ""
+
+    def _position_banner(self) -> None:
+        m = 12
+        w = max(100, self.viewport().width() - 2 * m)
+        self._banner.setFixedWidth(w)
+        self._banner.adjustSize()
+        self._banner.move(m, m)
+
+    # ------------------------------------------------------------------ zoom
+    def zoom(self) -> float:
+        """The current scale (1 = one scene unit per pixel)."""
+        return self.transform().m11()
+
+    def zoom_by(self, factor: float) -> None:
+        """Zoom by ``factor`` around the anchor (the mouse for the wheel, else the centre)."""
+        cur = self.zoom()
+        target = max(self.MIN_SCALE, min(self.MAX_SCALE, cur * factor))
+        if cur > 0 and target != cur:
+            self.scale(target / cur, target / cur)
+            self._fitted = False
+
+    def zoom_in(self) -> None:
+        """Zoom in one step around the view's centre."""
+        self._zoom_centered(self.ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        """Zoom out one step around the view's centre."""
+        self._zoom_centered(1 / self.ZOOM_STEP)
+
+    def _zoom_centered(self, factor: float) -> None:
+        anchor = self.transformationAnchor()
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.zoom_by(factor)
+        self.setTransformationAnchor(anchor)
+
+    def fit(self) -> None:
+        """Fit the whole graph in the view (never magnified beyond ``MAX_FIT_SCALE``)."""
+        if not self._nodes:
+            self.resetTransform()
+            self._fitted = True
+            return
+        r = self._scene.itemsBoundingRect()
+        m = 1.5 * self._style.title_px
+        r = r.adjusted(-m, -m, m, m)
+        vp = self.viewport().rect()
+        if vp.width() < 2 or vp.height() < 2:
+            return
+        s = min(vp.width() / r.width(), vp.height() / r.height(), self.MAX_FIT_SCALE)
+        s = max(s, self.MIN_SCALE)
+        self.resetTransform()
+        self.scale(s, s)
+        self.centerOn(r.center())
+        self._fitted = True
+
+    # ------------------------------------------------------------------ theme
+    @property
+    def theme(self) -> Theme:
+        """The palette in use."""
+        return self._theme
+
+    def set_theme(self, theme: Theme | str) -> None:
+        """Switch palette (a Theme or a name: light, dark, high-contrast); keeps the font scale."""
+        t = get_theme(theme) if isinstance(theme, str) else theme
+        if isinstance(theme, str):
+            t = t.scaled(self._theme.font_scale)
+        self._restyle(t)
+
+    def set_font_scale(self, scale: float) -> None:
+        """Scale every font (and so every box); the layout is redone, seeded as before."""
+        self._restyle(self._theme.scaled(scale))
+
+    def _restyle(self, theme: Theme) -> None:
+        self._theme = theme
+        self._style = _Style(theme)
+        self._apply_theme_to_widgets()
+        if self._nodes:
+            self.set_graph(self._graph)
+
+    def _apply_theme_to_widgets(self) -> None:
+        t = self._theme
+        self.setBackgroundBrush(QColor(t.background))
+        px = round(t.title_pt * _PX_PER_PT * t.font_scale)
+        self._banner.setStyleSheet(
+            f"QLabel {{ background: {t.banner_bg}; color: {t.banner_text}; "
+            f"font-size: {px}px; font-weight: bold; padding: {px // 2}px {px}px; "
+            f"border-radius: {px // 3}px; }}")
+
+    # ------------------------------------------------------------------ export
+    def render_image(self, scale: float = 2.0, max_side: int = 16000) -> QImage:
+        """The whole scene rendered into an image, ``scale`` pixels per scene unit."""
+        src = self._scene.sceneRect()
+        s = scale
+        longest = max(src.width(), src.height(), 1.0)
+        if longest * s > max_side:
+            s = max_side / longest
+        size = QSize(max(1, math.ceil(src.width() * s)), max(1, math.ceil(src.height() * s)))
+        img = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
+        img.fill(QColor(self._theme.background))
+        p = QPainter(img)
+        p.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing
+                         | QPainter.RenderHint.SmoothPixmapTransform)
+        self._scene.render(p, QRectF(0, 0, size.width(), size.height()), src,
+                           Qt.AspectRatioMode.IgnoreAspectRatio)
+        p.end()
+        return img
+
+    def export_png(self, path: str, scale: float = 2.0) -> bool:
+        """Write the whole graph as a PNG at ``scale`` (capped at 16000 px a side)."""
+        return self.render_image(scale).save(str(path), "PNG")
+
+    def export_svg(self, path: str) -> bool:
+        """Write the whole graph as SVG (vector text and shapes)."""
+        from PySide6.QtSvg import QSvgGenerator
+
+        src = self._scene.sceneRect()
+        gen = QSvgGenerator()
+        gen.setFileName(str(path))
+        gen.setSize(QSize(math.ceil(src.width()), math.ceil(src.height())))
+        gen.setViewBox(QRectF(0, 0, src.width(), src.height()))
+        gen.setResolution(96)
+        gen.setTitle("gradviz autograd graph")
+        p = QPainter()
+        if not p.begin(gen):
+            return False
+        p.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
+        p.fillRect(QRectF(0, 0, src.width(), src.height()), QColor(self._theme.background))
+        caches = self._without_cache()
+        try:
+            self._scene.render(p, QRectF(0, 0, src.width(), src.height()), src)
+        finally:
+            for it, mode in caches:
+                it.setCacheMode(mode)
+            p.end()
+        return True
+
+    def _without_cache(self) -> list[tuple[QGraphicsItem, QGraphicsItem.CacheMode]]:
+        out = []
+        for it in list(self._nodes.values()) + list(self._labels.values()):
+            out.append((it, it.cacheMode()))
+            it.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+        return out
+
+    # ------------------------------------------------------------------ events
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt API
+        dy = event.angleDelta().y()
+        if dy:
+            self.zoom_by(math.pow(1.0015, dy))
+            event.accept()
+        else:
+            super().wheelEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt API
+        key = event.key()
+        if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.zoom_in()
+        elif key in (Qt.Key.Key_Minus, Qt.Key.Key_Underscore):
+            self.zoom_out()
+        elif key in (Qt.Key.Key_0, Qt.Key.Key_Home):
+            self.fit()
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._press = event.position()
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        super().mouseReleaseEvent(event)
+        if event.button() != Qt.MouseButton.LeftButton or self._press is None:
+            return
+        moved = (event.position() - self._press).manhattanLength()
+        self._press = None
+        if moved <= QApplication.startDragDistance():
+            key = self.node_at(event.position())
+            if key is not None:
+                self.select(key)
+            else:
+                self.select(None)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if not self._banner.isHidden():
+            self._position_banner()
+        if self._fitted and self._nodes:
+            self.fit()
+
+    # ------------------------------------------------------------------ misc
+    def keys(self) -> Iterable[Hashable]:
+        """Keys of the nodes shown."""
+        return self._nodes.keys()

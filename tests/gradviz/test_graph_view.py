@@ -1,0 +1,227 @@
+"""GraphView via pytest-qt: items, states, selection, keys, banner, labels and export."""
+
+from __future__ import annotations
+
+import os
+
+import networkx as nx
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QColor, QImage  # noqa: E402
+
+from gradviz.graph import build_graph, refresh_labels  # noqa: E402
+from gradviz.qt.graph_view import STATES, GraphView  # noqa: E402
+from gradviz.theme import get_theme  # noqa: E402
+
+if os.environ.get("GRADVIZ_REQUIRE_TORCH"):
+    import torch
+else:
+    torch = pytest.importorskip("torch")
+
+
+def seed():
+    torch.manual_seed(0)
+    x = torch.randn(3, requires_grad=True)
+    y = x + 2
+    z = (y * y * 2).mean()
+    return build_graph(z, names={id(x): "x", id(z): "z"}), x, z
+
+
+@pytest.fixture
+def view(qtbot):
+    v = GraphView()
+    qtbot.addWidget(v)
+    v.resize(900, 700)
+    v.show()
+    qtbot.waitExposed(v)
+    return v
+
+
+@pytest.fixture
+def shown(view):
+    g, x, z = seed()
+    view.set_graph(g)
+    return view, g, x, z
+
+
+def key_of(g, title):
+    return next(k for k, d in g.nodes(data=True) if d["label"].split("\n")[0] == title)
+
+
+def test_items_for_every_node_and_edge(shown):
+    view, g, x, z = shown
+    items = view.node_items()
+    assert set(items) == set(g.nodes)
+    for k, it in items.items():
+        assert it.label == g.nodes[k]["label"]
+        assert it.kind == g.nodes[k]["kind"]
+        assert it.toolTip() == g.nodes[k]["detail"]
+        assert not it.flags() & it.GraphicsItemFlag.ItemIsMovable
+    for u, v in g.edges():
+        assert view.edge_item(u, v).u == u
+    # boxes do not overlap and follow the layout
+    for k, it in items.items():
+        assert (it.pos().x(), it.pos().y()) == pytest.approx(view.layout_result.pos[k])
+    rects = [it.sceneBoundingRect() for it in items.values()]
+    inner = [it.mapRectToScene(it._rect) for it in items.values()]
+    assert all(r.width() > 0 for r in rects)
+    for i, a in enumerate(inner):
+        for b in inner[i + 1:]:
+            assert not a.intersects(b)
+
+
+def test_node_states(shown, qtbot):
+    view, g, x, z = shown
+    k = key_of(g, "AddBackward0")
+    for s in STATES:
+        view.set_node_state(k, s)
+        assert view.node_state(k) == s
+        assert view.node_item(k).state == s
+    with pytest.raises(ValueError):
+        view.set_node_state(k, "bogus")
+    view.set_node_state(k, "current")
+    assert view.node_item(k).zValue() > view.node_item(key_of(g, "x")).zValue()
+    view.clear_states()
+    assert all(it.state == "idle" for it in view.node_items().values())
+
+
+def test_click_selects_and_emits(shown, qtbot):
+    view, g, x, z = shown
+    k = key_of(g, "MeanBackward0")
+    item = view.node_item(k)
+    pt = view.mapFromScene(item.scenePos())
+    with qtbot.waitSignal(view.node_selected, timeout=2000) as sig:
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=pt)
+    assert sig.args == [k]
+    assert view.selected_key == k and item.selected
+    # clicking empty space clears the selection without a signal
+    empty = view.mapFromScene(item.scenePos() + QPointF(item.w * 3, 0))
+    with qtbot.assertNotEmitted(view.node_selected):
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=empty)
+    assert view.selected_key is None and not item.selected
+
+
+def test_keys_zoom_and_fit(shown, qtbot):
+    view, g, x, z = shown
+    view.setFocus()
+    fitted = view.zoom()
+    qtbot.keyClick(view, Qt.Key.Key_Plus)
+    assert view.zoom() == pytest.approx(fitted * view.ZOOM_STEP)
+    qtbot.keyClick(view, Qt.Key.Key_Minus)
+    qtbot.keyClick(view, Qt.Key.Key_Minus)
+    assert view.zoom() == pytest.approx(fitted / view.ZOOM_STEP)
+    qtbot.keyClick(view, Qt.Key.Key_0)
+    assert view.zoom() == pytest.approx(fitted)
+    qtbot.keyClick(view, Qt.Key.Key_Plus)
+    qtbot.keyClick(view, Qt.Key.Key_Home)
+    assert view.zoom() == pytest.approx(fitted)
+    # fit shows every node
+    vis = view.mapToScene(view.viewport().rect()).boundingRect()
+    for it in view.node_items().values():
+        assert vis.contains(it.sceneBoundingRect().center())
+
+
+def test_banner_marks_and_restores_node(shown):
+    view, g, x, z = shown
+    k = key_of(g, "AddBackward0")
+    view.set_node_state(k, "done")
+    view.show_banner("RuntimeError: shapes do not match", node_key=k)
+    assert view.banner_text() == "RuntimeError: shapes do not match"
+    assert view.node_state(k) == "error"
+    view.clear_banner()
+    assert view.banner_text() == ""
+    assert view.node_state(k) == "done"
+    view.show_banner("no node")
+    assert view.banner_text() == "no node"
+
+
+def test_edge_labels(shown):
+    view, g, x, z = shown
+    u, v = key_of(g, "MulBackward0"), key_of(g, "MeanBackward0")
+    if not g.has_edge(u, v):  # two MulBackward0: take the one feeding Mean
+        u = next(iter(g.predecessors(v)))
+    view.set_edge_label(u, v, "grad [0.667, 0.667, 0.667]")
+    assert view.edge_label(u, v) == "grad [0.667, 0.667, 0.667]"
+    assert view.edge_item(u, v).flow
+    view.set_edge_label(u, v, "grad 1")
+    assert view.edge_label(u, v) == "grad 1"
+    view.set_edge_label(u, v, None)
+    assert view.edge_label(u, v) is None and not view.edge_item(u, v).flow
+
+
+def test_set_graph_keeps_states_and_order_when_growing(view):
+    g, x, z = seed()
+    view.set_graph(g)
+    k = key_of(g, "AddBackward0")
+    view.set_node_state(k, "done")
+    before = {key: it.pos().x() for key, it in view.node_items().items()}
+    w = z * 3 + x.sum()
+    g2 = build_graph([z, w], names={id(x): "x", id(z): "z"})
+    view.set_graph(g2)
+    assert view.node_state(k) == "done"
+    assert set(g.nodes) <= set(view.node_items())
+    lay = view.layout_result.layers
+    for a in g.nodes:
+        for b in g.nodes:
+            if a != b and lay[a] == lay[b] and before[a] < before[b]:
+                assert view.node_item(a).pos().x() < view.node_item(b).pos().x()
+
+
+def test_refresh_after_backward_updates_labels(shown):
+    view, g, x, z = shown
+    z.backward()
+    refresh_labels(g)
+    view.refresh()
+    assert "grad [" in view.node_item(f"t{id(x)}").label
+
+
+def test_export_png_and_svg(shown, tmp_path):
+    view, g, x, z = shown
+    view.set_node_state(key_of(g, "AddBackward0"), "current")
+    png = tmp_path / "graph.png"
+    assert view.export_png(str(png))
+    img = QImage(str(png))
+    assert not img.isNull() and img.width() > 100 and img.height() > 100
+    colors = {img.pixelColor(i, j).name() for i in range(0, img.width(), 7)
+              for j in range(0, img.height(), 7)}
+    assert len(colors) > 5  # not a blank page
+    assert get_theme("light").leaf in colors or QColor(get_theme("light").leaf).name() in colors
+    svg = tmp_path / "graph.svg"
+    assert view.export_svg(str(svg))
+    text = svg.read_text()
+    assert "<svg" in text and "AccumulateGrad" in text
+
+
+def test_level_of_detail_renders_when_zoomed_out(shown):
+    view, g, x, z = shown
+    img = view.render_image(scale=0.05)
+    assert not img.isNull()
+    for _ in range(12):
+        view.zoom_out()
+    view.grab()  # paints boxes without text
+
+
+def test_themes_and_font_scale(shown):
+    view, g, x, z = shown
+    k = key_of(g, "AccumulateGrad")
+    w1 = view.node_item(k).w
+    view.set_font_scale(1.5)
+    assert view.theme.font_scale == 1.5
+    assert view.node_item(k).w > w1 * 1.3
+    for name in ("dark", "high-contrast", "light"):
+        view.set_theme(name)
+        assert view.theme.name == name and view.theme.font_scale == 1.5
+        assert view.backgroundBrush().color().name() == get_theme(name).background
+    with pytest.raises(ValueError):
+        view.set_theme("neon")
+
+
+def test_plain_networkx_graph(view):
+    g = nx.DiGraph([("a", "b"), ("b", "c"), ("a", "c")])
+    view.set_graph(g)
+    assert set(view.node_items()) == {"a", "b", "c"}
+    assert view.node_item("a").label == "a"
