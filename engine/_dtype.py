@@ -79,6 +79,8 @@ def _promote(a: np.dtype | None, b: np.dtype | None) -> np.dtype | None:
         return b
     if b is None or a == b:
         return a
+    if (a.kind == "f") != (b.kind == "f"):  # torch: a float beats any integer or bool type
+        return a if a.kind == "f" else b
     return np.promote_types(a, b)
 
 
