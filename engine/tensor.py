@@ -431,8 +431,12 @@ class Tensor:
     def cpu(self) -> Tensor:
         return self
 
-    def contiguous(self) -> Tensor:
-        return self
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        """Self when already laid out row-major, else a contiguous copy (CloneBackward0)."""
+        if self._data.flags.c_contiguous:
+            return self
+        from engine.ops.pointwise import clone
+        return clone(self, contiguous=True)
 
     def is_contiguous(self) -> bool:
         return bool(self._data.flags.c_contiguous)
