@@ -94,3 +94,72 @@ def _init() -> None:
 
 
 _init()
+
+
+# ----------------------------------------------------------------------------- memory layout
+# torch's elementwise ops and reductions give their output the memory layout of their inputs
+# (TensorIterator's reorder_dimensions), and whether a later reshape is a view, an alias or a
+# copy depends on it; numpy decides differently when inputs disagree, so outputs are re-laid.
+def _elem_strides(a: np.ndarray, shape: tuple) -> tuple:
+    """``a``'s strides in elements once broadcast to ``shape`` (0 on broadcast dims)."""
+    lead = len(shape) - a.ndim
+    st = [0] * lead
+    for i, (n, s) in enumerate(zip(a.shape, a.strides)):
+        st.append(0 if (n == 1 and shape[lead + i] != 1) else s // a.itemsize)
+    return tuple(st)
+
+
+def torch_perm(shape: tuple, operands: list) -> list:
+    """The dims of ``shape`` from fastest- to slowest-moving, as torch's TensorIterator orders
+    them for these operands (first operand that tells two dims apart decides)."""
+    strides = [_elem_strides(a, shape) for a in operands]
+    ndim = len(shape)
+    perm = list(range(ndim - 1, -1, -1))
+
+    def should_swap(d0: int, d1: int) -> int:
+        for st in strides:
+            s0, s1 = st[d0], st[d1]
+            if s0 == 0 or s1 == 0:
+                continue
+            if s0 < s1:
+                return -1
+            if s0 > s1:
+                return 1
+            if shape[d0] > shape[d1]:
+                return 1
+        return 0
+
+    for i in range(1, ndim):
+        d1 = i
+        for d0 in range(i - 1, -1, -1):
+            c = should_swap(perm[d0], perm[d1])
+            if c > 0:
+                perm[d0], perm[d1] = perm[d1], perm[d0]
+                d1 = d0
+            elif c < 0:
+                break
+    return perm
+
+
+def with_layout(out: np.ndarray, perm: list) -> np.ndarray:
+    """``out``'s values in an array whose dims are laid out in memory as ``perm`` says."""
+    order = perm[::-1]  # slowest first
+    if all(order[i] < order[i + 1] for i in range(len(order) - 1)):
+        return out if out.flags.c_contiguous else np.ascontiguousarray(out)
+    inv = [0] * len(order)
+    for i, d in enumerate(order):
+        inv[d] = i
+    buf = np.empty(tuple(out.shape[d] for d in order), dtype=out.dtype)
+    res = buf.transpose(inv)
+    if res.strides == out.strides:
+        return out
+    res[...] = out
+    return res
+
+
+def torch_layout(out: np.ndarray, *operands: Any) -> np.ndarray:
+    """Give an elementwise op's result the layout torch would (contiguous inputs: contiguous)."""
+    arrays = [a for a in operands if isinstance(a, np.ndarray) and a.ndim]
+    if out.ndim < 2 or all(a.flags.c_contiguous for a in arrays):
+        return out if out.flags.c_contiguous else np.ascontiguousarray(out)
+    return with_layout(out, torch_perm(out.shape, arrays))

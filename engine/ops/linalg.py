@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from engine.function import Node, record
-from engine.ops._common import annotate, needs_grad, promote
+from engine.ops._common import annotate, needs_grad
 from engine.tensor import Tensor, _make, _raise
 
-__all__ = ["mm", "mv", "dot", "matmul", "addmm", "outer"]
+__all__ = ["mm", "mv", "dot", "bmm", "matmul", "addmm", "outer"]
 
 
 class MmBackward0(Node):
@@ -44,9 +42,8 @@ class AddmmBackward0(Node):
 
 class BmmBackward0(Node):
     def backward(self, g, s, xp):
-        a, b = s["self"], s["mat2"]
-        ga = xp.matmul(g, xp.transpose(b, -1, -2)) if "mat2" in s else None
-        gb = xp.matmul(xp.transpose(a, -1, -2), g) if "self" in s else None
+        ga = xp.matmul(g, xp.transpose(s["mat2"], -1, -2)) if "mat2" in s else None
+        gb = xp.matmul(xp.transpose(s["self"], -1, -2), g) if "self" in s else None
         return ga, gb
 
 
@@ -124,10 +121,61 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
     return _make(out)
 
 
+class SqueezeBackward4(Node):
+    def backward(self, g, s, xp):
+        return (xp.unsqueeze(g, self.dim),)
+
+
+def _prod(shape: tuple) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _should_fold(a: Tensor, b: Tensor) -> bool:
+    """torch's should_fold: fold the bigger operand into a matrix and use mm / mv."""
+    a_larger = a._data.ndim >= b._data.ndim
+    t1 = a._data if a_larger else np.swapaxes(b._data, -1, -2)
+    dim_t2 = b._data.ndim if a_larger else a._data.ndim
+    if not (t1.ndim >= 3 and dim_t2 <= 2):
+        return False
+    if (b if a_larger else a)._requires_grad:
+        return True
+    if a._data.ndim == 2:
+        return False
+    if t1.size == 0:
+        return True
+    st = [x // t1.itemsize for x in t1.strides]
+    return all(st[i] == st[i + 1] * t1.shape[i + 1] for i in range(t1.ndim - 2))
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matrix product of two 3-D tensors (BmmBackward0)."""
+    da, db = a._data, b._data
+    if da.ndim != 3:
+        _raise(RuntimeError("batch1 must be a 3D tensor"), tensor=a)
+    if db.ndim != 3:
+        _raise(RuntimeError("batch2 must be a 3D tensor"), tensor=b)
+    if db.shape[0] != da.shape[0] or db.shape[1] != da.shape[2]:
+        e = RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                         f"[{da.shape[0]}, {da.shape[2]}] but got: [{db.shape[0]}, "
+                         f"{db.shape[1]}].")
+        annotate(e, "bmm", da.shape, db.shape)
+        _raise(e, tensor=a)
+    _dtype_check(a, b, "bmm")
+    out = np.matmul(da, db)
+    if needs_grad(a, b):
+        return record(BmmBackward0, out, (a, b), _saved2(a, b, "self", "mat2"))
+    return _make(out)
+
+
 def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """torch.matmul: dot, mv or mm by the operands' dims; batched products otherwise."""
+    """torch.matmul, decomposed exactly as torch does it: dot, mv, mm; a bigger operand folded
+    into a matrix for mm / mv; otherwise expanded batches through bmm."""
+    from engine.ops.shape import expand, reshape, squeeze, transpose, unsafe_view, unsqueeze
     if not isinstance(b, Tensor):
-        raise TypeError(f"matmul(): argument 'other' (position 2) must be Tensor, not "
+        raise TypeError(f"matmul(): argument 'other' (position 1) must be Tensor, not "
                         f"{type(b).__name__}")
     na, nb = a._data.ndim, b._data.ndim
     if na == 0 or nb == 0:
@@ -137,34 +185,75 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         return dot(a, b)
     if na == 2 and nb == 1:
         return mv(a, b)
+    if na == 1 and nb == 2:
+        # torch: a.unsqueeze(0).mm(b).squeeze_(0)
+        m = mm(unsqueeze(a, 0), b)
+        out = np.squeeze(m._data, 0)
+        if m.grad_fn is None:
+            return _make(out)
+        res = record(SqueezeBackward4, out, (m,), dim=0)
+        res._version[0] = 1
+        return res
     if na == 2 and nb == 2:
         return mm(a, b)
-    if na == 1 and nb == 2:
-        from engine.ops.shape import squeeze, unsqueeze
-        return squeeze(mm(unsqueeze(a, 0), b), 0)
-    da, db = a._data, b._data
+    if na == 3 and nb == 3 and a._data.shape[0] != b._data.shape[0]:
+        # torch 2.13 drops a batch of one and folds the other operand into a matrix
+        if a._data.shape[0] == 1:
+            return matmul(squeeze(a, 0), b)
+        if b._data.shape[0] == 1:
+            return matmul(a, squeeze(b, 0))
+    if _should_fold(a, b):
+        swap = nb > na
+        t1 = transpose(b, -1, -2) if swap else a
+        if not swap:
+            t2 = b
+        elif na == 2:
+            from engine.ops.shape import t as _t
+            t2 = _t(a)
+        else:
+            t2 = a
+        sizes1 = tuple(t1.shape)
+        out_shape = sizes1[:-1]
+        folded = _prod(out_shape)
+        if t2._data.ndim == 2:
+            out_shape = out_shape + (t2._data.shape[1],)
+            t1f = reshape(t1, (folded, sizes1[-1]))
+            out = unsafe_view(mm(t1f, t2), out_shape)
+            return transpose(out, -1, -2).contiguous() if swap else out
+        t1f = reshape(t1, (folded, sizes1[-1]))
+        return unsafe_view(mv(t1f, t2), out_shape)
+    sa, sb = a._data.shape, b._data.shape
+    n = sa[-2] if na > 1 else 1
+    m1 = sa[-1]
+    batch_a = sa[:-2] if na > 1 else ()
+    m2 = sb[-2] if nb > 1 else sb[0]
+    p = sb[-1] if nb > 1 else 1
+    batch_b = sb[:-2] if nb > 2 else ()
     try:
-        out = np.matmul(da, db)
+        out_batch = tuple(np.broadcast_shapes(batch_a, batch_b))
     except ValueError:
-        e = RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
-                         f"[{da.shape[0]}, {da.shape[-1]}] but got: "
-                         f"[{db.shape[0]}, {db.shape[-2] if nb > 1 else db.shape[0]}].")
-        annotate(e, "matmul", da.shape, db.shape)
-        _raise(e, tensor=a)
-    dt = promote(a, b)
-    if dt is not None:
-        out = out.astype(dt)
-    if needs_grad(a, b):
-        return record(BmmBackward0, out, (a, b), _saved2(a, b, "self", "mat2"))
-    return _make(out)
+        from engine.ops._common import broadcast_error
+        exc = broadcast_error(batch_a, batch_b, "matmul")
+        _raise(exc, tensor=a)
+    nbatch = _prod(out_batch)
+    a_exp = reshape(expand(a, out_batch + (n, m1)), (nbatch, n, m1))
+    if nb == 1:
+        b_exp = unsqueeze(reshape(expand(b, out_batch + (m2,)), (nbatch, m2)), 2)
+    else:
+        b_exp = reshape(expand(b, out_batch + (m2, p)), (nbatch, m2, p))
+    out_shape = out_batch + ((n,) if na > 1 else ()) + ((p,) if nb > 1 else ())
+    r = bmm(a_exp, b_exp)
+    if nb == 1:
+        r = squeeze(r, -1)
+    return unsafe_view(r, out_shape)
 
 
 def addmm(bias: Tensor, m1: Tensor, m2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
     """bias + m1 @ m2 in one node (AddmmBackward0), as nn.Linear records it."""
     d1, d2 = m1._data, m2._data
     if d1.ndim != 2 or d2.ndim != 2 or d1.shape[1] != d2.shape[0]:
-        e = RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, d1.shape))}"
-                         f" and {'x'.join(map(str, d2.shape))})")
+        e = RuntimeError("mat1 and mat2 shapes cannot be multiplied "
+                         f"({'x'.join(map(str, d1.shape))} and {'x'.join(map(str, d2.shape))})")
         annotate(e, "addmm", d1.shape, d2.shape)
         _raise(e, tensor=m1)
     out = np.asarray(bias._data + d1 @ d2)

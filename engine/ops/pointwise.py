@@ -8,7 +8,14 @@ import numpy as np
 
 from engine import _dtype
 from engine.function import Node, record
-from engine.ops._common import arr, as_tensor_operand, broadcast_error, needs_grad, promote
+from engine.ops._common import (
+    arr,
+    as_tensor_operand,
+    broadcast_error,
+    needs_grad,
+    promote,
+    torch_layout,
+)
 from engine.tensor import Tensor, _make, _raise
 
 __all__ = ["add", "sub", "rsub", "mul", "div", "rdiv", "neg", "pow", "rpow", "exp", "log",
@@ -188,14 +195,15 @@ class CloneBackward0(Node):
 
 
 # ----------------------------------------------------------------------------- helpers
-def _np_binary(fn: Any, a: Any, b: Any, opname: str) -> np.ndarray:
+def _np_binary(fn: Any, a: Any, b: Any, opname: str, dtype: Any = None) -> np.ndarray:
     if type(a) is Tensor:
         ad = a._data
         tb = type(b)
         if tb is float and ad.dtype.kind == "f":
             out = fn(ad, b)  # numpy keeps a Python float weak, as torch does
             return out if type(out) is np.ndarray else np.asarray(out)
-        if tb is Tensor and b._data.dtype == ad.dtype and b._data.shape == ad.shape:
+        if (tb is Tensor and b._data.dtype == ad.dtype and b._data.shape == ad.shape
+                and ad.flags.c_contiguous and b._data.flags.c_contiguous):
             out = fn(ad, b._data)
             return out if type(out) is np.ndarray else np.asarray(out)
     ad, bd = arr(a), arr(b)
@@ -206,10 +214,12 @@ def _np_binary(fn: Any, a: Any, b: Any, opname: str) -> np.ndarray:
             exc = broadcast_error(np.shape(ad), np.shape(bd), opname)
             _raise(exc, tensor=a if isinstance(a, Tensor) else None)
         raise
-    dt = promote(a, b)
+    dt = promote(a, b) if dtype is None else dtype
     if dt is not None and out.dtype != dt:
         out = out.astype(dt)
-    return out if type(out) is np.ndarray else np.asarray(out)
+    if type(out) is not np.ndarray:
+        return np.asarray(out)
+    return torch_layout(out, ad, bd)
 
 
 def _unary_check(x: Any, opname: str) -> Tensor:
@@ -283,15 +293,11 @@ def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
         q = _np_binary(np.floor_divide if rounding_mode == "floor" else
                        (lambda x, y: np.trunc(np.true_divide(x, y))), a, b, "div")
         return _make(q)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = _np_binary(np.true_divide, a, b, "div")
-    if out.dtype.kind != "f":
-        out = out.astype(_dtype.default_float.np)
     rt = _dtype.result_type(a, b)
-    if rt.kind != "f":
+    if rt.kind != "f":  # true division of integers gives the default float dtype
         rt = _dtype.default_float.np
-    if out.dtype != rt:
-        out = out.astype(rt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = _np_binary(lambda x, y: np.true_divide(x, y, dtype=rt), a, b, "div", rt)
     if needs_grad(a, b):
         saved = {"other": b}
         if isinstance(b, Tensor) and b._requires_grad:
@@ -374,8 +380,7 @@ def _unary(np_fn: Any, cls: type, save_self: bool, save_result: bool, name: str)
         _unary_check(x, name)
         with np.errstate(all="ignore"):
             out = np_fn(_float_data(x))
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)
+        out = torch_layout(np.asarray(out), x._data)
         if needs_grad(x):
             return record(cls, out, (x,), {"self": x} if save_self else None,
                           output_saved=("result",) if save_result else ())
@@ -480,6 +485,7 @@ def where(condition: Tensor, x: Any, y: Any) -> Tensor:
     dt = promote(x, y)
     if dt is not None and out.dtype != dt:
         out = out.astype(dt)
+    out = torch_layout(out, np.asarray(c), arr(x), arr(y))
     if needs_grad(x, y):
         return record(WhereBackward0, out, (x, y), {"condition": c})
     return _make(out)
@@ -494,9 +500,23 @@ def to_dtype(x: Tensor, dtype: Any) -> Tensor:
     return _make(out)
 
 
-def clone(x: Tensor) -> Tensor:
-    """A copy that stays in the graph (CloneBackward0)."""
-    out = x._data.copy()
+def _dense(d: np.ndarray) -> bool:
+    """Non-overlapping and dense: the elements fill a block of memory with no gaps."""
+    dims = sorted((s, n) for s, n in zip(d.strides, d.shape) if n != 1)
+    expected = d.itemsize
+    for s, n in dims:
+        if s != expected:
+            return False
+        expected *= n
+    return True
+
+
+def clone(x: Tensor, *, memory_format: Any = None, contiguous: bool = False) -> Tensor:
+    """A copy that stays in the graph (CloneBackward0); like torch it keeps the layout of a
+    dense input (a transposed tensor's clone is transposed too), else it is contiguous."""
+    d = x._data
+    order = "K" if not contiguous and memory_format is None and _dense(d) else "C"
+    out = np.array(d, order=order, copy=True)
     if needs_grad(x):
         return record(CloneBackward0, out, (x,))
     return _make(out)

@@ -93,12 +93,14 @@ class AminBackward0(AmaxBackward0):
 class SoftmaxBackward0(Node):
     def backward(self, g, s, xp):
         r = s["result"]
-        return (r * (g - xp.sum(g * r, (self.dim,), True)),)
+        dims = (self.dim,) if len(xp.shape(r)) else ()
+        return (r * (g - xp.sum(g * r, dims, True)),)
 
 
 class LogSoftmaxBackward0(Node):
     def backward(self, g, s, xp):
-        return (g - xp.exp(s["result"]) * xp.sum(g, (self.dim,), True),)
+        dims = (self.dim,) if len(xp.shape(g)) else ()
+        return (g - xp.exp(s["result"]) * xp.sum(g, dims, True),)
 
 
 class NormBackward1(Node):
@@ -107,11 +109,17 @@ class NormBackward1(Node):
         return (x * xp.where(r == 0, 0.0, g / r),)
 
 
+def _c(a: Any) -> np.ndarray:
+    """A reduction's result: a row-major array, as torch allocates reduction outputs."""
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
 def _np_sum(d: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
     out = np.sum(d, axis=axis, keepdims=keepdims)
     if d.dtype.kind in "bui" and out.dtype != np.int64:
         out = out.astype(np.int64)
-    return np.asarray(out)
+    return _c(out)
 
 
 def sum(x: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:  # noqa: A001
@@ -146,7 +154,7 @@ def mean(x: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None
                           self_sym_numel=int(d.size))
         return _make(out)
     dims = _dims(dim, d.ndim) if d.ndim else ()
-    out = np.asarray(np.mean(d, axis=dims, keepdims=keepdim))
+    out = _c(np.mean(d, axis=dims, keepdims=keepdim))
     if needs_grad(x):
         count = 1
         for i in dims:
@@ -177,7 +185,8 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Any:
     if not keepdim and d.ndim:
         vals = np.squeeze(vals, ax)
         idx = np.squeeze(idx, ax)
-    idx = idx.astype(np.int64)
+    vals = _c(vals)
+    idx = _c(idx.astype(np.int64))
     if needs_grad(x):
         cls = MaxBackward0 if is_max else MinBackward0
         v = record(cls, vals, (x,), {"indices": idx}, dim=ax, keepdim=keepdim,
@@ -206,7 +215,7 @@ def min(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001
 def _amax(x: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Tensor:
     d = x._data
     dims = _dims(dim if dim not in (None, ()) else tuple(range(d.ndim)), d.ndim) if d.ndim else ()
-    out = np.asarray((np.amax if is_max else np.amin)(d, axis=dims, keepdims=keepdim))
+    out = _c((np.amax if is_max else np.amin)(d, axis=dims, keepdims=keepdim))
     if needs_grad(x):
         return record(AmaxBackward0 if is_max else AminBackward0, out, (x,), {"self": x},
                       output_saved=("result",), dim=dims, keepdim=keepdim)
@@ -247,7 +256,7 @@ def softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim`` (SoftmaxBackward0)."""
     d = x._data if dtype is None else x._data.astype(_dtype.as_dtype(dtype).np)
     ax = _wrap_dim(dim, d.ndim)
-    out = _softmax_np(d, ax) if d.ndim else np.ones_like(d)
+    out = _c(_softmax_np(d, ax)) if d.ndim else np.ones_like(d)
     if needs_grad(x):
         return record(SoftmaxBackward0, np.asarray(out), (x,), output_saved=("result",), dim=ax)
     return _make(np.asarray(out))
@@ -260,7 +269,7 @@ def log_softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
     if d.ndim:
         m = np.max(d, axis=ax, keepdims=True)
         sh = d - m
-        out = sh - np.log(np.sum(np.exp(sh), axis=ax, keepdims=True))
+        out = _c(sh - np.log(np.sum(np.exp(sh), axis=ax, keepdims=True)))
     else:
         out = np.zeros_like(d)
     if needs_grad(x):

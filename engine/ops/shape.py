@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
@@ -10,8 +11,8 @@ from engine.function import Node, record
 from engine.ops._common import annotate, arr, needs_grad
 from engine.tensor import Tensor, _make, _raise, _wrap_dim
 
-__all__ = ["reshape", "view", "flatten", "t", "permute", "transpose", "unsqueeze", "squeeze",
-           "expand", "cat", "stack", "getitem", "setitem"]
+__all__ = ["reshape", "view", "unsafe_view", "alias", "flatten", "t", "permute", "transpose",
+           "unsqueeze", "squeeze", "expand", "cat", "stack", "getitem", "setitem"]
 
 
 def _as_view(out: Tensor, x: Tensor) -> Tensor:
@@ -34,6 +35,15 @@ class ViewBackward0(Node):
 
 class UnsafeViewBackward0(ViewBackward0):
     pass
+
+
+class ReshapeAliasBackward0(ViewBackward0):
+    pass
+
+
+class AliasBackward0(Node):
+    def backward(self, g, s, xp):
+        return (g,)
 
 
 class TBackward0(Node):
@@ -129,23 +139,88 @@ def _infer_shape(shape: tuple, numel: int) -> tuple:
     return shape
 
 
-def reshape(x: Tensor, *shape: Any) -> Tensor:
-    """Same data, new shape (ViewBackward0)."""
+def _view_strides(x: np.ndarray, shape: tuple) -> bool:
+    """True when ``x`` can be seen with ``shape`` without copying (torch's computeStride)."""
+    old = x.shape
+    if not old or x.size == 0:
+        return True
+    st = [s // x.itemsize for s in x.strides]
+    view_d = len(shape) - 1
+    chunk_base = st[-1]
+    tensor_numel = 1
+    view_numel = 1
+    for d in range(len(old) - 1, -1, -1):
+        tensor_numel *= old[d]
+        if d == 0 or (old[d - 1] != 1 and st[d - 1] != tensor_numel * chunk_base):
+            while view_d >= 0 and (view_numel < tensor_numel or shape[view_d] == 1):
+                view_numel *= shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return False
+            if d > 0:
+                chunk_base = st[d - 1]
+                tensor_numel = 1
+                view_numel = 1
+    return view_d == -1
+
+
+def _target_shape(x: Tensor, shape: tuple, op: str) -> tuple:
     d = x._data
     try:
-        shape = _infer_shape(_shape_args(shape), d.size)
+        return _infer_shape(_shape_args(shape), d.size)
     except RuntimeError as e:
-        annotate(e, "view", d.shape, shape)
+        annotate(e, op, d.shape, _shape_args(shape))
         _raise(e, tensor=x)
-    if shape == d.shape and False:
-        return x
-    out = d.reshape(shape)
+
+
+def _view(x: Tensor, shape: tuple, cls: type) -> Tensor:
+    out = x._data.reshape(shape)
     if needs_grad(x):
-        return _as_view(record(ViewBackward0, out, (x,), self_sym_sizes=x.shape), x)
+        return _as_view(record(cls, out, (x,), self_sym_sizes=x.shape), x)
     return _as_view(_make(out), x)
 
 
-view = reshape
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    """Same data, new shape, as torch does it: a view of a contiguous tensor (ViewBackward0), an
+    alias of a strided one that allows it (ReshapeAliasBackward0), else a contiguous copy
+    (CloneBackward0, then UnsafeViewBackward0)."""
+    shape = _target_shape(x, shape, "reshape")
+    d = x._data
+    if d.flags.c_contiguous:
+        return _view(x, shape, ViewBackward0)
+    if _view_strides(d, shape):
+        return _view(x, shape, ReshapeAliasBackward0)
+    from engine.ops.pointwise import clone
+    return unsafe_view(clone(x, contiguous=True), shape)
+
+
+def view(x: Tensor, *shape: Any) -> Tensor:
+    """Same storage, new shape (ViewBackward0); torch's error when the strides do not allow it."""
+    shape = _target_shape(x, shape, "view")
+    d = x._data
+    if not d.flags.c_contiguous and not _view_strides(d, shape):
+        e = RuntimeError("view size is not compatible with input tensor's size and stride (at "
+                         "least one dimension spans across two contiguous subspaces). Use "
+                         ".reshape(...) instead.")
+        annotate(e, "view", d.shape, shape)
+        _raise(e, tensor=x)
+    return _view(x, shape, ViewBackward0)
+
+
+def unsafe_view(x: Tensor, shape: tuple) -> Tensor:
+    """torch's ``_unsafe_view``: a reshape of a fresh tensor (UnsafeViewBackward0)."""
+    out = x._data.reshape(shape)
+    if needs_grad(x):
+        return record(UnsafeViewBackward0, out, (x,), self_sym_sizes=x.shape)
+    return _make(out)
+
+
+def alias(x: Tensor) -> Tensor:
+    """The same tensor as a new view (AliasBackward0), as ``x[...]`` gives."""
+    out = x._data.view()
+    if needs_grad(x):
+        return _as_view(record(AliasBackward0, out, (x,)), x)
+    return _as_view(_make(out), x)
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -153,6 +228,8 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     d = x._data
     if d.ndim == 0:
         return reshape(x, 1)
+    if d.ndim == 1:
+        return x
     s = _wrap_dim(start_dim, d.ndim)
     e = _wrap_dim(end_dim, d.ndim)
     if s == e:
@@ -302,11 +379,6 @@ def stack(tensors: Any, dim: int = 0) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- indexing
-def _is_basic(key: tuple) -> bool:
-    return all(k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice))
-               and not isinstance(k, bool) for k in key)
-
-
 def _norm_key(key: Any) -> Any:
     if isinstance(key, Tensor):
         return key._data
@@ -317,91 +389,151 @@ def _norm_key(key: Any) -> Any:
     return key
 
 
-def getitem(x: Tensor, key: Any) -> Tensor:
-    """x[key]: a chain of SelectBackward0 / SliceBackward0 for ints and slices, as torch records
-    it; IndexBackward0 for lists, tensors and boolean masks."""
-    key = _norm_key(key)
-    tkey = key if isinstance(key, tuple) else (key,)
+def _is_int(k: Any) -> bool:
+    if isinstance(k, (bool, np.bool_)):
+        return False
+    if isinstance(k, (int, np.integer)):
+        return True
+    # a 0-dim integer tensor indexes like an int (SelectBackward0)
+    return isinstance(k, Tensor) and k._data.ndim == 0 and k._data.dtype.kind in "iu"
+
+
+def _view_op(cls: type, out: np.ndarray, src: Tensor, **params: Any) -> Tensor:
+    if needs_grad(src):
+        return _as_view(record(cls, out, (src,), self_sym_sizes=src.shape, **params), src)
+    return _as_view(_make(out), src)
+
+
+def _select(x: Tensor, dim: int, i: int, real_dim: int) -> Tensor:
     d = x._data
-    if not _is_basic(tkey):
-        try:
-            out = d[key]
-        except IndexError as e:
-            _raise(IndexError(str(e)), tensor=x)
-        if needs_grad(x):
-            return record(IndexBackward0, np.array(out), (x,), {"indices": key},
-                          self_sym_sizes=x.shape)
-        return _make(np.array(out))
-    if not needs_grad(x):
-        try:
-            out = d[key]
-        except IndexError as e:
-            _raise(IndexError(_index_message(e, d.shape, tkey)), tensor=x)
-        return _as_view(_make(np.asarray(out) if type(out) is not np.ndarray else out), x)
-    # with grad: one node per int/slice, as torch's applySlicing does
-    n_real = sum(1 for k in tkey if k is not None and k is not Ellipsis)
-    if n_real > d.ndim:
-        _raise(IndexError(f"too many indices for tensor of dimension {d.ndim}"), tensor=x)
-    cur = x
-    dim = 0
-    for k in tkey:
-        if k is Ellipsis:
-            dim += cur._data.ndim - dim - (n_real - _count_before(tkey, k))
+    if d.ndim == 0:
+        _raise(IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+                          "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number"),
+               tensor=x)
+    size = d.shape[dim]
+    if not -size <= i < size:
+        _raise(IndexError(f"index {i} is out of bounds for dimension {real_dim} with size "
+                          f"{size}"), tensor=x)
+    key = (slice(None),) * dim + (i,)
+    return _view_op(SelectBackward0, np.asarray(d[key]), x, key=key, dim=dim, index=i)
+
+
+def _slice(x: Tensor, dim: int, k: slice, force: bool) -> Tensor:
+    d = x._data
+    if d.ndim == 0:
+        _raise(IndexError("slice() cannot be applied to a 0-dim tensor."), tensor=x)
+    size = d.shape[dim]
+    step = 1 if k.step is None else int(k.step)
+    if step <= 0:
+        raise ValueError("step must be greater than zero")
+    if (not force and k.start in (None, 0) and step == 1
+            and (k.stop is None or int(k.stop) >= size)):
+        return x  # torch skips a slice that keeps the whole dim
+    start, stop, _ = slice(k.start, k.stop, step).indices(size)
+    stop = builtins.max(stop, start)
+    key = (slice(None),) * dim + (slice(start, stop, step),)
+    return _view_op(SliceBackward0, d[key], x, key=key, dim=dim, start=start, end=stop,
+                    step=step)
+
+
+def _index_array(k: Any) -> np.ndarray:
+    a = k._data if isinstance(k, Tensor) else np.asarray(
+        [v._data if isinstance(v, Tensor) else v for v in k] if isinstance(k, list) else k)
+    if a.dtype.kind not in "iub":
+        raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+    return a
+
+
+def getitem(x: Tensor, key: Any) -> Tensor:
+    """x[key] as torch records it: ints and slices first, one SelectBackward0 / SliceBackward0
+    each (in the order given), None as UnsqueezeBackward0; then one IndexBackward0 for all the
+    lists, tensors and boolean masks; ``x[...]`` and all-``:`` keys give AliasBackward0."""
+    if not isinstance(key, tuple):
+        if key is None:
+            return unsqueeze(x, 0)
+        if key is Ellipsis:
+            return alias(x)
+        if _is_int(key):
+            return _select(x, 0, int(key), 0)
+        if isinstance(key, slice):
+            return _slice(x, 0, key, True)
+        key = (key,)
+    ndim = x._data.ndim
+    specified = 0
+    for k in key:
+        if k is None or k is Ellipsis or isinstance(k, (bool, np.bool_)):
             continue
+        if not _is_int(k) and not isinstance(k, slice) and _index_array(k).dtype == bool:
+            specified += _index_array(k).ndim
+        else:
+            specified += 1
+    if specified > ndim:
+        _raise(IndexError(f"too many indices for tensor of dimension {ndim}"), tensor=x)
+    cur = x
+    dim = real_dim = 0
+    adv: dict[int, np.ndarray] = {}
+    for k in key:
         if k is None:
             cur = unsqueeze(cur, dim)
             dim += 1
-            continue
-        cd = cur._data
-        if isinstance(k, slice):
-            start, stop, step = k.indices(cd.shape[dim])
-            if step <= 0:
-                raise ValueError("step must be greater than zero")
-            if start == 0 and stop == cd.shape[dim] and step == 1:
-                dim += 1
-                continue
-            sl = (slice(None),) * dim + (k,)
-            cur = _as_view(record(SliceBackward0, cd[sl], (cur,), self_sym_sizes=cur.shape,
-                                  key=sl, dim=dim, start=start, end=stop, step=step), x)
+        elif k is Ellipsis:
+            dim += ndim - specified
+            real_dim += ndim - specified
+        elif _is_int(k):
+            cur = _select(cur, dim, int(k), real_dim)
+            real_dim += 1
+        elif isinstance(k, slice):
+            cur = _slice(cur, dim, k, False)
+            dim += 1
+            real_dim += 1
+        elif isinstance(k, (bool, np.bool_)):
+            cur = unsqueeze(cur, dim)
+            adv[dim] = np.zeros(1 if k else 0, dtype=np.int64)
             dim += 1
         else:
-            size = cd.shape[dim]
-            if not -size <= k < size:
-                _raise(IndexError(f"index {k} is out of bounds for dimension {dim} with size "
-                                  f"{size}"), tensor=x)
-            sl = (slice(None),) * dim + (int(k),)
-            cur = _as_view(record(SelectBackward0, np.asarray(cd[sl]), (cur,),
-                                  self_sym_sizes=cur.shape, key=sl, dim=dim, index=int(k)), x)
-    if cur is x:
-        cur = _as_view(record(SliceBackward0, d[...], (x,), self_sym_sizes=x.shape,
-                              key=(Ellipsis,), dim=0, start=0, end=d.shape[0] if d.ndim else 0,
-                              step=1), x) if d.ndim else x
-    return cur
+            a = _index_array(k)
+            adv[dim] = a
+            n = a.ndim if a.dtype == bool else 1
+            dim += n
+            real_dim += n
+    if not adv:
+        return alias(x) if cur is x else cur
+    return _advanced(cur, adv)
 
 
-def _count_before(tkey: tuple, marker: Any) -> int:
-    n = 0
-    for k in tkey:
-        if k is marker:
-            break
-        if k is not None:
-            n += 1
-    return n
-
-
-def _index_message(e: IndexError, shape: tuple, key: tuple) -> str:
-    dim = 0
-    for k in key:
-        if k is None or k is Ellipsis:
-            continue
-        if isinstance(k, (int, np.integer)) and dim < len(shape):
-            if not -shape[dim] <= k < shape[dim]:
-                return (f"index {k} is out of bounds for dimension {dim} with size "
-                        f"{shape[dim]}")
-        dim += 1
-    if dim > len(shape):
-        return f"too many indices for tensor of dimension {len(shape)}"
-    return str(e)
+def _advanced(x: Tensor, adv: dict) -> Tensor:
+    d = x._data
+    nkey: list = []
+    pos = 0
+    which = 0
+    for dim in sorted(adv):
+        nkey.extend([slice(None)] * (dim - pos))
+        a = adv[dim]
+        if a.dtype == bool:
+            for j in range(a.ndim):
+                if dim + j >= d.ndim or a.shape[j] != d.shape[dim + j]:
+                    _raise(IndexError(
+                        f"The shape of the mask [{', '.join(map(str, a.shape))}] at index {j} "
+                        f"does not match the shape of the indexed tensor "
+                        f"[{', '.join(map(str, d.shape))}] at index {dim + j}"), tensor=x)
+            pos = dim + a.ndim
+        else:
+            size = d.shape[dim]
+            bad = a[(a >= size) | (a < -size)]
+            if bad.size:
+                _raise(IndexError(f"index {int(bad.flat[0])} is out of bounds for dimension "
+                                  f"{which} with size {size}"), tensor=x)
+            pos = dim + 1
+        nkey.append(a)
+        which += 1
+    key = tuple(nkey)
+    try:
+        out = np.array(d[key])
+    except IndexError as e:
+        _raise(IndexError(str(e)), tensor=x)
+    if needs_grad(x):
+        return record(IndexBackward0, out, (x,), {"indices": key}, self_sym_sizes=x.shape)
+    return _make(out)
 
 
 def setitem(x: Tensor, key: Any, value: Any) -> None:
