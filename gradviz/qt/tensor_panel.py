@@ -1,0 +1,606 @@
+"""The tensors panel: the workspace's tensors as a table, a dialog to create one, and a small
+form to apply an op. Every action is a Session method, so it shows up as a line of code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QColor, QFont, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QSpinBox,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine import Tensor
+from engine._printing import _SUPPORTED_DTYPES as _PRINTABLE
+from engine._printing import _tensor_str
+from gradviz.qt.bridge import Bridge
+from gradviz.session import RunResult, Session
+
+__all__ = ["TensorPanel", "CreateTensorDialog", "TensorTableModel", "short_values",
+           "error_color", "muted_color"]
+
+KINDS = ("values", "randn", "zeros", "ones", "arange", "full")
+DTYPES = ("float32", "float64", "int64", "bool")
+_REFRESH_EVENTS = frozenset({"grad_changed", "grad_accumulated", "requires_grad_changed",
+                             "backward_finished"})
+_Index = QModelIndex | QPersistentModelIndex
+
+
+# ----------------------------------------------------------------------------- helpers
+def short_values(value: Any, limit: int = 48) -> str:
+    """A one-line, torch-formatted preview of values (tensor, array, nested list or number),
+    cut at ``limit`` characters."""
+    if value is None:
+        return "None"
+    data = value._data if isinstance(value, Tensor) else value
+    try:
+        arr = np.asarray(data)
+        text = _tensor_str(arr, 0) if arr.dtype.name in _PRINTABLE else str(data)
+    except (ValueError, TypeError):
+        text = str(data)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _is_dark(widget: QWidget) -> bool:
+    return widget.palette().color(QPalette.ColorRole.Base).lightness() < 128
+
+
+def error_color(widget: QWidget) -> str:
+    """A red that reads on the widget's background (light or dark theme)."""
+    return "#ff6b6b" if _is_dark(widget) else "#c62828"
+
+
+def muted_color(widget: QWidget) -> str:
+    """Grey for secondary text on the widget's background."""
+    return "#a0a0a0" if _is_dark(widget) else "#5f6368"
+
+
+def _mono() -> QFont:
+    f = QFont("DejaVu Sans Mono")
+    f.setStyleHint(QFont.StyleHint.Monospace)
+    return f
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    text = text.strip().strip("()[]").strip()
+    if not text:
+        return ()
+    parts = [p.strip() for p in text.replace("x", ",").replace("×", ",").split(",")]
+    shape = tuple(int(p) for p in parts if p)
+    if any(s < 0 for s in shape):
+        raise ValueError("sizes must be ≥ 0")
+    return shape
+
+
+# ----------------------------------------------------------------------------- the table
+class TensorTableModel(QAbstractTableModel):
+    """Rows of name, shape, dtype, requires_grad (checkable), is_leaf, grad_fn, .grad."""
+
+    COLUMNS = ("name", "shape", "dtype", "requires_grad", "is_leaf", "grad_fn", ".grad")
+    REQUIRES_GRAD = 3
+
+    def __init__(self, on_toggle: Callable[[str, bool], None], parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[dict[str, Any]] = []
+        self._on_toggle = on_toggle
+
+    def set_tensors(self, infos: list) -> None:
+        """Replace the rows with a snapshot of ``infos`` (Session.tensors())."""
+        self.beginResetModel()
+        self._rows = [_row(i.name, i.tensor) for i in infos]
+        self.endResetModel()
+
+    def name_at(self, row: int) -> str:
+        return self._rows[row]["name"]
+
+    def row_of(self, name: str) -> int:
+        for i, r in enumerate(self._rows):
+            if r["name"] == name:
+                return i
+        return -1
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        f = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.column() == self.REQUIRES_GRAD:
+            f |= Qt.ItemFlag.ItemIsUserCheckable
+        return f
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r = self._rows[index.row()]
+        col = self.COLUMNS[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == "requires_grad":
+                return "True" if r["requires_grad"] else "False"
+            if col == "is_leaf":
+                return "True" if r["is_leaf"] else "False"
+            return r[col]
+        if role == Qt.ItemDataRole.CheckStateRole and col == "requires_grad":
+            return Qt.CheckState.Checked if r["requires_grad"] else Qt.CheckState.Unchecked
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == ".grad":
+                return r["grad_tip"]
+            if col == "name":
+                return r["value_tip"]
+            if col == "requires_grad" and not r["is_leaf"]:
+                return "computed by an op: torch refuses to change requires_grad here"
+        if role == Qt.ItemDataRole.FontRole:
+            if col == "name":
+                f = QFont()
+                f.setBold(True)
+                return f
+            if col in ("shape", ".grad"):
+                return _mono()
+        if role == Qt.ItemDataRole.ForegroundRole and col in ("requires_grad", "is_leaf",
+                                                              ".grad", "grad_fn"):
+            if (col in (".grad", "grad_fn") and r[col] == "None") or (
+                    col in ("requires_grad", "is_leaf") and not r[col]):
+                return QColor("#8a8a8a")
+        return None
+
+    def setData(self, index: _Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if role != Qt.ItemDataRole.CheckStateRole or index.column() != self.REQUIRES_GRAD:
+            return False
+        checked = _as_check_state(value) == Qt.CheckState.Checked
+        self._on_toggle(self._rows[index.row()]["name"], checked)
+        return True
+
+
+def _as_check_state(value: Any) -> Qt.CheckState:
+    if isinstance(value, Qt.CheckState):
+        return value
+    return Qt.CheckState(int(value))
+
+
+def _row(name: str, t: Tensor) -> dict[str, Any]:
+    grad = t._grad
+    fn = t.grad_fn
+    return {
+        "name": name,
+        "shape": "(" + ", ".join(str(s) for s in t.shape) + ("," if t.ndim == 1 else "") + ")",
+        "dtype": t.dtype.name if hasattr(t.dtype, "name") else str(t.dtype),
+        "requires_grad": bool(t.requires_grad),
+        "is_leaf": fn is None,
+        "grad_fn": fn.name() if fn is not None else "None",
+        ".grad": short_values(grad, 40),
+        "grad_tip": "None" if grad is None else short_values(grad, 400),
+        "value_tip": short_values(t, 400),
+    }
+
+
+# ----------------------------------------------------------------------------- the dialog
+class CreateTensorDialog(QDialog):
+    """Name, kind, shape, values / seed / fill, dtype and requires_grad of a new tensor.
+
+    ``submit(kwargs) -> RunResult`` runs the creation; on an error the dialog stays open and
+    shows torch's message."""
+
+    def __init__(self, submit: Callable[[dict[str, Any]], RunResult | str],
+                 suggested_name: str = "x", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("createTensorDialog")
+        self.setWindowTitle("New tensor")
+        self._submit = submit
+        self.name_edit = QLineEdit(suggested_name, objectName="nameEdit")
+        self.kind_combo = QComboBox(objectName="kindCombo")
+        self.kind_combo.addItems(KINDS)
+        self.values_edit = QLineEdit("[1., 2., 3.]", objectName="valuesEdit")
+        self.values_edit.setPlaceholderText("[1., 2., 3.]  or  [[1., 2.], [3., 4.]]")
+        self.shape_edit = QLineEdit("3", objectName="shapeEdit")
+        self.shape_edit.setPlaceholderText("e.g. 3  or  2, 3  (empty: a scalar)")
+        self.seed_spin = QSpinBox(objectName="seedSpin")
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.fill_spin = QDoubleSpinBox(objectName="fillSpin")
+        self.fill_spin.setRange(-1e9, 1e9)
+        self.fill_spin.setDecimals(4)
+        self.fill_spin.setValue(1.0)
+        self.dtype_combo = QComboBox(objectName="dtypeCombo")
+        self.dtype_combo.addItems(DTYPES)
+        self.requires_grad_check = QCheckBox("requires_grad", objectName="requiresGradCheck")
+        self.requires_grad_check.setChecked(True)
+        self.error_label = QLabel(objectName="dialogError")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(f"color: {error_color(self)};")
+        self.error_label.hide()
+
+        self.form = QFormLayout()
+        self.form.addRow("Name", self.name_edit)
+        self.form.addRow("Kind", self.kind_combo)
+        self.form.addRow("Values", self.values_edit)
+        self.form.addRow("Shape", self.shape_edit)
+        self.form.addRow("Seed", self.seed_spin)
+        self.form.addRow("Fill value", self.fill_spin)
+        self.form.addRow("dtype", self.dtype_combo)
+        self.form.addRow("", self.requires_grad_check)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.setObjectName("dialogButtons")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Create")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(self.form)
+        lay.addWidget(self.error_label)
+        lay.addWidget(self.buttons)
+        self.kind_combo.currentTextChanged.connect(self._kind_changed)
+        self._kind_changed(self.kind_combo.currentText())
+        self.resize(460, self.sizeHint().height())
+
+    def _kind_changed(self, kind: str) -> None:
+        self.form.setRowVisible(self.values_edit, kind == "values")
+        self.form.setRowVisible(self.shape_edit, kind != "values")
+        self.form.setRowVisible(self.seed_spin, kind == "randn")
+        self.form.setRowVisible(self.fill_spin, kind == "full")
+
+    def choices(self) -> dict[str, Any]:
+        """The fields as ``Session.create_tensor`` keyword arguments (ValueError if bad)."""
+        name = self.name_edit.text().strip()
+        if not name.isidentifier():
+            raise ValueError(f"{name!r} is not a usable variable name")
+        kind = self.kind_combo.currentText()
+        kw: dict[str, Any] = {"name": name, "kind": kind,
+                              "dtype": self.dtype_combo.currentText(),
+                              "requires_grad": self.requires_grad_check.isChecked()}
+        if kind == "values":
+            if not self.values_edit.text().strip():
+                raise ValueError("type the values, e.g. [1., 2., 3.]")
+            kw["values"] = self.values_edit.text()
+        else:
+            try:
+                kw["shape"] = _parse_shape(self.shape_edit.text())
+            except ValueError:
+                raise ValueError(f"shape {self.shape_edit.text()!r}: write sizes like 2, 3"
+                                 ) from None
+        if kind == "randn":
+            kw["seed"] = self.seed_spin.value()
+        if kind == "full":
+            kw["fill"] = self.fill_spin.value()
+        return kw
+
+    def show_error(self, text: str) -> None:
+        self.error_label.setText(text)
+        self.error_label.setVisible(bool(text))
+
+    def accept(self) -> None:
+        """Run the creation; close only if it worked."""
+        try:
+            res = self._submit(self.choices())
+        except ValueError as e:
+            self.show_error(f"ValueError: {e}")
+            return
+        err = res if isinstance(res, str) else res.error_text
+        if err:
+            self.show_error(err)
+            return
+        self.show_error("")
+        super().accept()
+
+
+# ----------------------------------------------------------------------------- the panel
+class TensorPanel(QWidget):
+    """The workspace's tensors: table, New tensor… dialog, grad actions and an op form.
+
+    Signals: ``tensor_selected(str)`` with the name of the row the user selected."""
+
+    tensor_selected = Signal(str)
+
+    def __init__(self, session: Session, bridge: Bridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("tensorPanel")
+        self.session = session
+        self.bridge = bridge
+        self.dialog: CreateTensorDialog | None = None
+        self._suggested_out = ""
+
+        # --- toolbar
+        self.new_button = QPushButton("New tensor…", objectName="newTensorButton")
+        self.new_button.setToolTip("Create a tensor: typed values, randn, zeros, ones, arange, "
+                                   "full")
+        self.zero_button = QPushButton("grad.zero_()", objectName="zeroGradButton")
+        self.none_button = QPushButton("grad = None", objectName="gradNoneButton")
+        self.detach_button = QPushButton("detach", objectName="detachButton")
+        self.delete_button = QPushButton("del", objectName="deleteButton")
+        for b, tip in ((self.zero_button, "x.grad.zero_(): fill the selected tensor's grad "
+                        "with zeros"),
+                       (self.none_button, "x.grad = None: forget the selected tensor's grad"),
+                       (self.detach_button, "x = x.detach(): cut the selected tensor from its "
+                        "graph"),
+                       (self.delete_button, "del x: remove the name from the workspace")):
+            b.setToolTip(tip)
+        top = QHBoxLayout()
+        top.addWidget(self.new_button)
+        top.addStretch(1)
+        for b in (self.zero_button, self.none_button, self.detach_button, self.delete_button):
+            top.addWidget(b)
+
+        # --- table
+        self.model = TensorTableModel(self._toggle_requires_grad, self)
+        self.table = QTableView(objectName="tensorTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
+        self.table.setShowGrid(False)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hh.setStretchLastSection(True)
+        hh.setHighlightSections(False)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+
+        # --- op form: out = a op b
+        self.out_edit = QLineEdit(objectName="opOut")
+        self.out_edit.setMaximumWidth(90)
+        self.a_combo = QComboBox(objectName="opA")
+        self.op_combo = QComboBox(objectName="opOp")
+        for op in Session.BINARY_OPS:
+            self.op_combo.addItem(op, op)
+        self.op_combo.insertSeparator(self.op_combo.count())
+        for op in Session.UNARY_OPS:
+            self.op_combo.addItem(f".{op}()", op)
+        self.op_combo.setCurrentIndex(self.op_combo.findData("*"))
+        self.b_combo = QComboBox(objectName="opB")
+        self.b_combo.setEditable(True)
+        self.b_combo.setMinimumContentsLength(4)
+        self.b_combo.lineEdit().setPlaceholderText("name or number")
+        self.apply_button = QPushButton("Apply", objectName="opApply")
+        self.apply_button.setDefault(True)
+        for c in (self.a_combo, self.b_combo):
+            c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            c.setMinimumWidth(70)
+        eq = QLabel("=")
+        eq.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        form = QHBoxLayout()
+        form.addWidget(self.out_edit)
+        form.addWidget(eq)
+        form.addWidget(self.a_combo, 1)
+        form.addWidget(self.op_combo)
+        form.addWidget(self.b_combo, 1)
+        form.addWidget(self.apply_button)
+        self.op_combo.currentIndexChanged.connect(self._op_changed)
+        self.apply_button.clicked.connect(self.apply_op)
+        self.out_edit.returnPressed.connect(self.apply_op)
+
+        # --- status line
+        self.status = QLabel(objectName="tensorStatus")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status.setMinimumHeight(self.fontMetrics().height() * 2)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addLayout(top)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(form)
+        lay.addWidget(self.status)
+
+        self.new_button.clicked.connect(self.open_create_dialog)
+        self.zero_button.clicked.connect(lambda: self._on_selected(self.session.zero_grad))
+        self.none_button.clicked.connect(lambda: self._on_selected(self.session.set_grad_none))
+        self.detach_button.clicked.connect(lambda: self._on_selected(self.session.detach))
+        self.delete_button.clicked.connect(lambda: self._on_selected(self.session.delete))
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(40)
+        self._timer.timeout.connect(self.refresh)
+        bridge.changed.connect(self._on_changed)
+        bridge.event.connect(self._on_event)
+        self._op_changed()
+        self.refresh()
+
+    # ------------------------------------------------------------------ refreshing
+    def _on_changed(self, what: str) -> None:
+        if what == "tensors":
+            self.refresh()
+
+    def _on_event(self, ev: Any) -> None:
+        if ev.kind in _REFRESH_EVENTS and not self._timer.isActive():
+            self._timer.start()
+
+    def refresh(self) -> None:
+        """Re-read the workspace's tensors (keeps the selection by name)."""
+        self._timer.stop()
+        selected = self.selected_name()
+        infos = self.session.tensors()
+        self.model.set_tensors(infos)
+        names = [i.name for i in infos]
+        self._fill_combo(self.a_combo, names)
+        self._fill_combo(self.b_combo, names, keep_text=True)
+        if not self.out_edit.text() or self.out_edit.text() == self._suggested_out:
+            self._suggested_out = self.session.unique_name("y")
+            self.out_edit.setText(self._suggested_out)
+        if selected is not None:
+            self.select(selected, emit=False)
+        self._update_buttons()
+
+    @staticmethod
+    def _fill_combo(combo: QComboBox, names: list[str], keep_text: bool = False) -> None:
+        current = combo.currentText()
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItems(names)
+        if current in names or (keep_text and current):
+            if current in names:
+                combo.setCurrentIndex(names.index(current))
+            else:
+                combo.setEditText(current)
+        combo.blockSignals(False)
+
+    # ------------------------------------------------------------------ selection
+    def selected_name(self) -> str | None:
+        """The name of the selected row, if any."""
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self.model.name_at(rows[0].row())
+
+    def select(self, name: str, emit: bool = True) -> bool:
+        """Select the row of ``name``; emits ``tensor_selected`` if ``emit``."""
+        row = self.model.row_of(name)
+        if row < 0:
+            return False
+        sm = self.table.selectionModel()
+        sm.blockSignals(not emit)
+        self.table.selectRow(row)
+        sm.blockSignals(False)
+        self._update_buttons()
+        return True
+
+    def _selection_changed(self, *_: Any) -> None:
+        self._update_buttons()
+        name = self.selected_name()
+        if name is not None:
+            self.tensor_selected.emit(name)
+
+    def _update_buttons(self) -> None:
+        name = self.selected_name()
+        has = name is not None
+        for b in (self.zero_button, self.none_button, self.detach_button, self.delete_button):
+            b.setEnabled(has)
+
+    def _context_menu(self, pos: Any) -> None:
+        index = self.table.indexAt(pos)
+        if not index.isValid():
+            return
+        self.table.selectRow(index.row())
+        name = self.model.name_at(index.row())
+        menu = QMenu(self)
+        for text, fn in ((f"{name}.grad.zero_()", self.session.zero_grad),
+                         (f"{name}.grad = None", self.session.set_grad_none),
+                         (f"{name} = {name}.detach()", self.session.detach),
+                         (f"del {name}", self.session.delete)):
+            act = QAction(text, menu)
+            act.triggered.connect(lambda _=False, fn=fn, name=name: self._act(fn, name))
+            menu.addAction(act)
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    # ------------------------------------------------------------------ actions
+    def _on_selected(self, fn: Callable[[str], RunResult]) -> None:
+        name = self.selected_name()
+        if name is None:
+            self.show_status("select a tensor first", error=True)
+            return
+        self._act(fn, name)
+
+    def _act(self, fn: Callable[..., RunResult], name: str, *args: Any) -> RunResult | None:
+        """Run one session action about tensor ``name`` and report it in the status line."""
+        try:
+            res = fn(name, *args)
+        except (ValueError, KeyError) as e:
+            self.show_status(f"{name}: {type(e).__name__}: {e}", error=True)
+            return None
+        self.report(res, name)
+        return res
+
+    def report(self, res: RunResult, name: str) -> None:
+        """Show ``res`` in the status line: the code that ran, or torch's error in red."""
+        if res.ok:
+            self.show_status("✓ " + res.source.strip().splitlines()[-1])
+        else:
+            self.show_status(f"{name}: {res.error_text}", error=True)
+
+    def show_status(self, text: str, error: bool = False) -> None:
+        """One line under the form: grey for what ran, red (boxed) for an error."""
+        if error:
+            bg = "#3a1f1f" if _is_dark(self) else "#fdecea"
+            self.status.setStyleSheet(
+                f"color: {error_color(self)}; background: {bg}; font-weight: bold; "
+                f"border-left: 4px solid {error_color(self)}; padding: 4px 6px;")
+        else:
+            self.status.setStyleSheet(f"color: {muted_color(self)}; padding: 4px 6px;")
+        self.status.setText(text)
+        self.status.setProperty("error", error)
+
+    def status_text(self) -> str:
+        return self.status.text()
+
+    def _toggle_requires_grad(self, name: str, flag: bool) -> None:
+        # the table is refreshed from the session right after: refused changes snap back
+        self._act(self.session.set_requires_grad, name, flag)
+
+    def open_create_dialog(self) -> CreateTensorDialog:
+        """Open the New tensor dialog (non-blocking) and return it."""
+        if self.dialog is not None:
+            self.dialog.close()
+            self.dialog.deleteLater()
+        self.dialog = CreateTensorDialog(self._create, self.session.unique_name("x"), self)
+        self.dialog.open()
+        return self.dialog
+
+    def _create(self, kw: dict[str, Any]) -> RunResult:
+        res = self.session.create_tensor(**kw)
+        self.report(res, kw["name"])
+        if res.ok:
+            self.select(kw["name"])
+        return res
+
+    def _op_changed(self, *_: Any) -> None:
+        op = self.op_combo.currentData()
+        self.b_combo.setEnabled(op in Session.BINARY_OPS)
+
+    def apply_op(self) -> RunResult | None:
+        """``out = a op b`` from the form."""
+        out = self.out_edit.text().strip()
+        a = self.a_combo.currentText().strip()
+        op = self.op_combo.currentData()
+        b = self.b_combo.currentText().strip() if op in Session.BINARY_OPS else ""
+        if not a:
+            self.show_status("create a tensor first (New tensor…)", error=True)
+            return None
+        if op in Session.BINARY_OPS and not b:
+            self.show_status("b: type a tensor name or a number", error=True)
+            return None
+        try:
+            res = self.session.apply_op(out, op, a, b)
+        except ValueError as e:
+            self.show_status(f"{out}: ValueError: {e}", error=True)
+            return None
+        self.report(res, res.source.strip())
+        if res.ok:
+            self.select(out)
+        return res
