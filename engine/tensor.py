@@ -211,6 +211,9 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        if value and self.grad_fn is None and self._data.dtype.kind != "f":
+            _raise(RuntimeError("only Tensors of floating point and complex dtype can require "
+                                "gradients"), tensor=self)
         self.requires_grad_(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
