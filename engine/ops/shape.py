@@ -536,9 +536,33 @@ def _advanced(x: Tensor, adv: dict) -> Tensor:
     return _make(out)
 
 
+def _setitem_through_view(x: Tensor, key: Any) -> bool:
+    """True when torch writes ``x[key] = v`` through a view of ``x`` (an int, a None or a
+    partial slice in the key), which changes the error raised on a leaf."""
+    shape = x._data.shape
+    keys = key if isinstance(key, tuple) else (key,)
+    dim = 0
+    for k in keys:
+        if k is None or _is_int(k):
+            return True
+        if isinstance(k, slice):
+            size = shape[dim] if dim < len(shape) else 0
+            if not (k.start in (None, 0) and k.step in (None, 1)
+                    and (k.stop is None or int(k.stop) >= size)):
+                return True
+        if k is not Ellipsis:
+            dim += 1
+    return False
+
+
 def setitem(x: Tensor, key: Any, value: Any) -> None:
     """x[key] = value in place (CopySlices when recorded)."""
     from engine.ops.pointwise import _check_inplace
+    if _setitem_through_view(x, key) and x.grad_fn is None and x._requires_grad:
+        from engine import grad_mode
+        if grad_mode._state.enabled:
+            _raise(RuntimeError("a view of a leaf Variable that requires grad is being used in "
+                                "an in-place operation."), tensor=x)
     key = _norm_key(key)
     _check_inplace(x)
     v = value
