@@ -1,0 +1,597 @@
+"""The code panel: a Python editor run as notebook cells (``# %%``), the output of each run, and
+a transcript of every line the session ran, panel actions included, so the panel always holds
+the equivalent program."""
+
+from __future__ import annotations
+
+import keyword
+import textwrap
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QEvent, QRect, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QKeyEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QResizeEvent,
+    QSyntaxHighlighter,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+    QTextFormat,
+)
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gradviz.qt.bridge import Bridge
+from gradviz.session import RunResult, Session
+
+__all__ = ["CodePanel", "CodeEditor", "PythonHighlighter", "Cell", "split_cells"]
+
+CELL_MARKER = "# %%"
+_BUILTINS = frozenset({"print", "range", "len", "list", "tuple", "dict", "set", "int", "float",
+                       "bool", "str", "abs", "min", "max", "sum", "zip", "enumerate", "isinstance",
+                       "type", "round", "sorted", "reversed", "map", "filter", "any", "all",
+                       "repr", "super", "object", "getattr", "setattr", "hasattr", "iter",
+                       "next", "open"})
+_KEYWORDS = frozenset(keyword.kwlist) - {"None", "True", "False"}
+_CONSTANTS = frozenset({"None", "True", "False"})
+_NAMES = frozenset({"torch", "engine", "np", "self"})
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One ``# %%`` cell: its code and the 0-based editor line of its first code line."""
+
+    start: int
+    source: str
+
+    @property
+    def end(self) -> int:
+        """0-based editor line just after the cell's last line."""
+        return self.start + self.source.count("\n") + 1
+
+
+def split_cells(text: str) -> list[Cell]:
+    """Cells separated by lines starting with ``# %%`` (marker lines are not run; code before
+    the first marker is a cell of its own); text without a marker is one cell."""
+    lines = text.split("\n")
+    markers = [i for i, line in enumerate(lines) if line.startswith(CELL_MARKER)]
+    if not markers:
+        return [Cell(0, text)]
+    cells = [Cell(0, "\n".join(lines[:markers[0]]))] if markers[0] > 0 else []
+    for k, m in enumerate(markers):
+        end = markers[k + 1] if k + 1 < len(markers) else len(lines)
+        cells.append(Cell(m + 1, "\n".join(lines[m + 1:end])))
+    return cells
+
+
+def _is_dark(widget: QWidget) -> bool:
+    return widget.palette().color(QPalette.ColorRole.Base).lightness() < 128
+
+
+def _mono(size: float | None = None) -> QFont:
+    f = QFont("DejaVu Sans Mono")
+    f.setStyleHint(QFont.StyleHint.Monospace)
+    f.setFixedPitch(True)
+    if size:
+        f.setPointSizeF(size)
+    return f
+
+
+# ----------------------------------------------------------------------------- highlighting
+class PythonHighlighter(QSyntaxHighlighter):
+    """Keywords, builtins, numbers, strings (triple-quoted too), comments and cell markers."""
+
+    _IN_TRIPLE = {'"""': 1, "'''": 2}
+
+    def __init__(self, document: QTextDocument, dark: bool = False) -> None:
+        super().__init__(document)
+        self.set_dark(dark)
+
+    def set_dark(self, dark: bool) -> None:
+        """Colours for a dark or light background."""
+        def fmt(color: str, bold: bool = False, italic: bool = False) -> QTextCharFormat:
+            f = QTextCharFormat()
+            f.setForeground(QColor(color))
+            if bold:
+                f.setFontWeight(QFont.Weight.Bold)
+            f.setFontItalic(italic)
+            return f
+        if dark:
+            self.formats = {"keyword": fmt("#c792ea", True), "builtin": fmt("#82aaff"),
+                            "constant": fmt("#f78c6c", True), "number": fmt("#f78c6c"),
+                            "string": fmt("#c3e88d"), "comment": fmt("#8a93a5", italic=True),
+                            "name": fmt("#ffcb6b", True), "def": fmt("#82aaff", True),
+                            "marker": fmt("#ffcb6b", True), "error": fmt("#ff6b6b", True)}
+        else:
+            self.formats = {"keyword": fmt("#7b1fa2", True), "builtin": fmt("#1565c0"),
+                            "constant": fmt("#b35c00", True), "number": fmt("#b35c00"),
+                            "string": fmt("#2e7d32"), "comment": fmt("#6b7280", italic=True),
+                            "name": fmt("#00695c", True), "def": fmt("#1565c0", True),
+                            "marker": fmt("#b35c00", True), "error": fmt("#c62828", True)}
+        self.rehighlight()
+
+    def highlightBlock(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        f = self.formats
+        state = self.previousBlockState()
+        i, n = 0, len(text)
+        self.setCurrentBlockState(0)
+        if state in (1, 2):
+            quote = '"""' if state == 1 else "'''"
+            end = text.find(quote)
+            if end < 0:
+                self.setFormat(0, n, f["string"])
+                self.setCurrentBlockState(state)
+                return
+            self.setFormat(0, end + 3, f["string"])
+            i = end + 3
+        prev_word = ""
+        while i < n:
+            c = text[i]
+            if c == "#":
+                rest = text[i:]
+                kind = ("marker" if rest.startswith(CELL_MARKER) else
+                        "error" if rest.startswith("# ✗") else "comment")
+                self.setFormat(i, n - i, f[kind])
+                return
+            if c in "\"'":
+                triple = text[i:i + 3]
+                if triple in self._IN_TRIPLE:
+                    end = text.find(triple, i + 3)
+                    if end < 0:
+                        self.setFormat(i, n - i, f["string"])
+                        self.setCurrentBlockState(self._IN_TRIPLE[triple])
+                        return
+                    self.setFormat(i, end + 3 - i, f["string"])
+                    i = end + 3
+                    continue
+                j = i + 1
+                while j < n and text[j] != c:
+                    j += 2 if text[j] == "\\" else 1
+                self.setFormat(i, min(j + 1, n) - i, f["string"])
+                i = j + 1
+                continue
+            if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+                j = i
+                while j < n and (text[j].isalnum() or text[j] in "._" or
+                                 (text[j] in "+-" and text[j - 1] in "eE")):
+                    j += 1
+                self.setFormat(i, j - i, f["number"])
+                i = j
+                continue
+            if c.isalpha() or c == "_":
+                j = i
+                while j < n and (text[j].isalnum() or text[j] == "_"):
+                    j += 1
+                word = text[i:j]
+                after_dot = i > 0 and text[i - 1] == "."
+                kind = None
+                if word in _KEYWORDS:
+                    kind = "keyword"
+                elif word in _CONSTANTS:
+                    kind = "constant"
+                elif prev_word in ("def", "class"):
+                    kind = "def"
+                elif not after_dot and word in _NAMES:
+                    kind = "name"
+                elif not after_dot and word in _BUILTINS:
+                    kind = "builtin"
+                if kind:
+                    self.setFormat(i, j - i, f[kind])
+                prev_word = word
+                i = j
+                continue
+            i += 1
+
+
+# ----------------------------------------------------------------------------- the editor
+class _LineNumbers(QWidget):
+    def __init__(self, editor: CodeEditor) -> None:
+        super().__init__(editor)
+        self.editor = editor
+
+    def sizeHint(self) -> QSize:
+        return QSize(self.editor.line_number_width(), 0)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        self.editor.paint_line_numbers(event)
+
+
+class CodeEditor(QPlainTextEdit):
+    """A monospace Python editor: Shift+Enter asks to run the cell, Ctrl+Enter the line or
+    selection; Tab inserts 4 spaces; Enter keeps the indentation; line numbers on the left."""
+
+    run_cell_requested = Signal()
+    run_line_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("codeEditor")
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.setTabChangesFocus(False)
+        self.setPlaceholderText("x = torch.tensor([1., 2., 3.], requires_grad=True)\n"
+                                "y = (x * x).sum()\ny.backward()\nx.grad\n\n"
+                                "Shift+Enter runs the cell, Ctrl+Enter the line")
+        self._numbers = _LineNumbers(self)
+        self._error_line: int | None = None
+        self.highlighter = PythonHighlighter(self.document(), _is_dark(self))
+        self.blockCountChanged.connect(self._update_margin)
+        self.updateRequest.connect(self._update_numbers)
+        self.cursorPositionChanged.connect(self._update_selections)
+        self.textChanged.connect(self._text_changed)
+        self._update_margin()
+        self._update_selections()
+
+    # --- line numbers
+    def line_number_width(self) -> int:
+        digits = max(2, len(str(max(1, self.blockCount()))))
+        return 12 + self.fontMetrics().horizontalAdvance("9") * digits
+
+    def _update_margin(self, *_: Any) -> None:
+        self.setViewportMargins(self.line_number_width(), 0, 0, 0)
+
+    def _update_numbers(self, rect: QRect, dy: int) -> None:
+        if dy:
+            self._numbers.scroll(0, dy)
+        else:
+            self._numbers.update(0, rect.y(), self._numbers.width(), rect.height())
+        if rect.contains(self.viewport().rect()):
+            self._update_margin()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        cr = self.contentsRect()
+        self._numbers.setGeometry(QRect(cr.left(), cr.top(), self.line_number_width(),
+                                        cr.height()))
+
+    def paint_line_numbers(self, event: QPaintEvent) -> None:
+        p = QPainter(self._numbers)
+        dark = _is_dark(self)
+        p.fillRect(event.rect(), QColor("#262a33" if dark else "#f1f3f4"))
+        block = self.firstVisibleBlock()
+        top = round(self.blockBoundingGeometry(block).translated(self.contentOffset()).top())
+        height = self.fontMetrics().height()
+        current = self.textCursor().blockNumber()
+        w = self._numbers.width() - 6
+        while block.isValid() and top <= event.rect().bottom():
+            bottom = top + round(self.blockBoundingRect(block).height())
+            if block.isVisible() and bottom >= event.rect().top():
+                n = block.blockNumber()
+                if n == self._error_line:
+                    color = QColor("#ff6b6b" if dark else "#c62828")
+                elif n == current:
+                    color = QColor("#e0e0e0" if dark else "#202124")
+                else:
+                    color = QColor("#7a808a" if dark else "#9aa0a6")
+                p.setPen(color)
+                p.drawText(0, top, w, height, Qt.AlignmentFlag.AlignRight, str(n + 1))
+            block = block.next()
+            top = bottom
+        p.end()
+
+    # --- current line and error line
+    def mark_error_line(self, line: int | None) -> None:
+        """Tint 0-based ``line`` red (None clears it)."""
+        self._error_line = line
+        self._update_selections()
+        self._numbers.update()
+
+    def error_line(self) -> int | None:
+        return self._error_line
+
+    def _text_changed(self) -> None:
+        if self._error_line is not None:
+            self.mark_error_line(None)
+
+    def _update_selections(self) -> None:
+        dark = _is_dark(self)
+        sels = []
+        cur = QTextEdit.ExtraSelection()
+        cur.format.setBackground(QColor("#2c313c" if dark else "#fff8e1"))
+        cur.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
+        cur.cursor = self.textCursor()
+        cur.cursor.clearSelection()
+        sels.append(cur)
+        if self._error_line is not None:
+            block = self.document().findBlockByNumber(self._error_line)
+            if block.isValid():
+                err = QTextEdit.ExtraSelection()
+                err.format.setBackground(QColor("#5c2b2b" if dark else "#fde0dc"))
+                err.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
+                err.cursor = QTextCursor(block)
+                sels.append(err)
+        self.setExtraSelections(sels)
+
+    # --- keys
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        mods = event.modifiers()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if mods & Qt.KeyboardModifier.ShiftModifier:
+                self.run_cell_requested.emit()
+                return
+            if mods & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.MetaModifier):
+                self.run_line_requested.emit()
+                return
+            line = self.textCursor().block().text()[:self.textCursor().positionInBlock()]
+            indent = line[:len(line) - len(line.lstrip())]
+            if line.rstrip().endswith(":"):
+                indent += "    "
+            self.textCursor().insertText("\n" + indent)
+            self.ensureCursorVisible()
+            return
+        if key == Qt.Key.Key_Tab and not mods:
+            self.textCursor().insertText("    ")
+            return
+        super().keyPressEvent(event)
+
+
+# ----------------------------------------------------------------------------- the panel
+class CodePanel(QWidget):
+    """Editor + output + transcript over a Session.
+
+    Signals: ``ran(RunResult)`` after each run started from this panel."""
+
+    ran = Signal(object)
+
+    def __init__(self, session: Session, bridge: Bridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("codePanel")
+        self.session = session
+        self.bridge = bridge
+        self._runs = 0
+        self._transcript_count = 0
+
+        self.editor = CodeEditor()
+        self.editor.run_cell_requested.connect(self.run_current_cell)
+        self.editor.run_line_requested.connect(self.run_current_line)
+
+        self.output = QPlainTextEdit(objectName="codeOutput")
+        self.output.setReadOnly(True)
+        self.output.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.output.setMaximumBlockCount(5000)
+        self.output.setPlaceholderText("Output of the cells you run appears here.")
+        self.transcript = QPlainTextEdit(objectName="transcript")
+        self.transcript.setReadOnly(True)
+        self.transcript.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.transcript.setPlaceholderText("Every line the workspace ran, panel actions "
+                                           "included.")
+        self._transcript_hl = PythonHighlighter(self.transcript.document(), _is_dark(self))
+
+        self.tabs = QTabWidget(objectName="codeTabs")
+        self.tabs.addTab(self.output, "Output")
+        self.tabs.addTab(self.transcript, "Transcript")
+
+        self.run_cell_button = QPushButton("▶ Run cell", objectName="runCellButton")
+        self.run_cell_button.setToolTip("Run the cell under the cursor (Shift+Enter)")
+        self.run_line_button = QPushButton("Run line", objectName="runLineButton")
+        self.run_line_button.setToolTip("Run the current line or the selection (Ctrl+Enter)")
+        self.run_all_button = QPushButton("Run all", objectName="runAllButton")
+        self.clear_button = QPushButton("Clear output", objectName="clearOutputButton")
+        self.hint = QLabel("Shift+Enter: cell · Ctrl+Enter: line · # %% starts a cell",
+                           objectName="codeHint")
+        self.run_cell_button.clicked.connect(self.run_current_cell)
+        self.run_line_button.clicked.connect(self.run_current_line)
+        self.run_all_button.clicked.connect(self.run_all)
+        self.clear_button.clicked.connect(self.clear_output)
+        bar = QHBoxLayout()
+        for b in (self.run_cell_button, self.run_line_button, self.run_all_button):
+            bar.addWidget(b)
+        bar.addSpacing(8)
+        bar.addWidget(self.hint, 1)
+        bar.addWidget(self.clear_button)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical, objectName="codeSplitter")
+        self.splitter.addWidget(self.editor)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addLayout(bar)
+        lay.addWidget(self.splitter, 1)
+
+        self._apply_fonts()
+        bridge.changed.connect(self._on_changed)
+        self._sync_transcript()
+
+    # ------------------------------------------------------------------ fonts and theme
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._apply_fonts()
+        elif event.type() == QEvent.Type.PaletteChange:
+            dark = _is_dark(self)
+            self.editor.highlighter.set_dark(dark)
+            self._transcript_hl.set_dark(dark)
+
+    def _apply_fonts(self) -> None:
+        size = max(self.font().pointSizeF(), 9.0) * 1.15
+        mono = _mono(size)
+        for w in (self.editor, self.output, self.transcript):
+            w.setFont(mono)
+            w.setTabStopDistance(w.fontMetrics().horizontalAdvance(" ") * 4)
+        self.editor._update_margin()
+        self.hint.setStyleSheet(f"color: {'#a0a0a0' if _is_dark(self) else '#5f6368'};")
+
+    # ------------------------------------------------------------------ source
+    def set_source(self, text: str) -> None:
+        """Replace the editor's text (the cursor goes to the start)."""
+        self.editor.setPlainText(text)
+        self.editor.moveCursor(QTextCursor.MoveOperation.Start)
+
+    def source(self) -> str:
+        return self.editor.toPlainText()
+
+    def cells(self) -> list[Cell]:
+        return split_cells(self.source())
+
+    def current_cell(self) -> Cell:
+        """The cell under the cursor (a marker line belongs to the cell it starts)."""
+        line = self.editor.textCursor().blockNumber()
+        cells = self.cells()
+        for c in cells:
+            if c.start - 1 <= line < c.end:
+                return c
+        return cells[-1]
+
+    # ------------------------------------------------------------------ running
+    def run_current_cell(self) -> RunResult | None:
+        """Run the cell under the cursor, then move to the next cell (like a notebook)."""
+        cell = self.current_cell()
+        res = self._run(cell.source, cell.start, "cell")
+        nxt = [c for c in self.cells() if c.start > cell.start]
+        if nxt and res is not None and res.ok:
+            self._goto_line(nxt[0].start)
+        return res
+
+    def run_current_line(self) -> RunResult | None:
+        """Run the selection, or the current line and move to the next non-empty line."""
+        cur = self.editor.textCursor()
+        if cur.hasSelection():
+            doc = self.editor.document()
+            first = doc.findBlock(cur.selectionStart()).blockNumber()
+            text = cur.selectedText().replace("\u2029", "\n")
+            return self._run(textwrap.dedent(text), first, "selection")
+        line = cur.blockNumber()
+        res = self._run(cur.block().text().strip(), line, "line")
+        block = cur.block().next()
+        while block.isValid() and not block.text().strip():
+            block = block.next()
+        if block.isValid() and res is not None and res.ok:
+            self._goto_line(block.blockNumber())
+        return res
+
+    def run_all(self) -> list[RunResult]:
+        """Run every cell in order, stopping at the first error."""
+        out = []
+        for c in self.cells():
+            res = self._run(c.source, c.start, "cell")
+            if res is None:
+                continue
+            out.append(res)
+            if not res.ok:
+                break
+        return out
+
+    def _goto_line(self, line: int) -> None:
+        block = self.editor.document().findBlockByNumber(line)
+        if block.isValid():
+            self.editor.setTextCursor(QTextCursor(block))
+
+    def _run(self, source: str, first_line: int, what: str) -> RunResult | None:
+        if not source.strip():
+            return None
+        self._runs += 1
+        res = self.session.run(source)
+        self._show_result(res, first_line, what)
+        if not res.ok and res.error_line is not None:
+            self.editor.mark_error_line(first_line + res.error_line - 1)
+        else:
+            self.editor.mark_error_line(None)
+        self.tabs.setCurrentWidget(self.output)
+        self.ran.emit(res)
+        return res
+
+    # ------------------------------------------------------------------ output
+    def clear_output(self) -> None:
+        self.output.clear()
+
+    def output_text(self) -> str:
+        return self.output.toPlainText()
+
+    def _write(self, text: str, color: str | None = None, bold: bool = False) -> None:
+        cur = self.output.textCursor()
+        cur.movePosition(QTextCursor.MoveOperation.End)
+        f = QTextCharFormat()
+        if color:
+            f.setForeground(QColor(color))
+        f.setFontWeight(QFont.Weight.Bold if bold else QFont.Weight.Normal)
+        cur.insertText(text, f)
+
+    def _show_result(self, res: RunResult, first_line: int, what: str) -> None:
+        dark = _is_dark(self)
+        muted, red = ("#9aa0a6", "#ff6b6b") if dark else ("#5f6368", "#c62828")
+        value = "#82aaff" if dark else "#1565c0"
+        if not self.output.document().isEmpty():
+            self._write("\n")
+        last = first_line + res.source.rstrip().count("\n") + 1
+        where = f"line {first_line + 1}" if last == first_line + 1 else \
+            f"lines {first_line + 1}–{last}"
+        self._write(f"In [{self._runs}]  {what}, {where}  ", muted, bold=True)
+        if res.ok:
+            self._write("✓\n", "#66bb6a" if dark else "#2e7d32", bold=True)
+        else:
+            self._write("✗\n", red, bold=True)
+        if res.output:
+            self._write(res.output if res.output.endswith("\n") else res.output + "\n")
+        if res.value_repr is not None:
+            self._write(res.value_repr + "\n", value)
+        if not res.ok:
+            for line in self._traceback_lines(res, first_line):
+                self._write(line + "\n", red)
+            self._write(res.error_text + "\n", red, bold=True)
+        self.output.moveCursor(QTextCursor.MoveOperation.End)
+        self.output.ensureCursorVisible()
+
+    def _traceback_lines(self, res: RunResult, first_line: int) -> list[str]:
+        """The cell's frames of the traceback, with editor line numbers and their code."""
+        src = res.source.split("\n")
+        frames: list[tuple[int, str]] = []
+        if res.error is not None and not isinstance(res.error, SyntaxError):
+            for fr in traceback.extract_tb(res.error.__traceback__):
+                if fr.filename == "<cell>" and fr.lineno is not None:
+                    frames.append((fr.lineno, fr.name))
+        if not frames and res.error_line is not None:
+            frames.append((res.error_line, "<cell>"))
+        if not frames:
+            return []
+        out = ["Traceback (most recent call last):"]
+        for lineno, name in frames:
+            code = src[lineno - 1].strip() if 0 < lineno <= len(src) else ""
+            where = "" if name == "<module>" or name == "<cell>" else f", in {name}"
+            out.append(f"  line {first_line + lineno}{where}:  {code}")
+        return out
+
+    # ------------------------------------------------------------------ transcript
+    def _on_changed(self, what: str) -> None:
+        if what == "code":
+            self._sync_transcript()
+
+    def transcript_text(self) -> str:
+        return self.transcript.toPlainText()
+
+    def _sync_transcript(self) -> None:
+        hist = self.session.history
+        results = self.session.results
+        if len(hist) < self._transcript_count:
+            self.transcript.clear()
+            self._transcript_count = 0
+        parts = []
+        for i in range(self._transcript_count, len(hist)):
+            src = hist[i].rstrip("\n")
+            res = results[i] if i < len(results) else None
+            if "\n" in src and (self._transcript_count or parts):
+                src = "\n" + src
+            if res is not None and not res.ok:
+                src += f"\n# ✗ {res.error_text.splitlines()[0] if res.error_text else 'error'}"
+            parts.append(src)
+        self._transcript_count = len(hist)
+        if parts:
+            self.transcript.appendPlainText("\n".join(parts))
+            self.transcript.moveCursor(QTextCursor.MoveOperation.End)
