@@ -14,8 +14,10 @@ Node keys: ``n<id>`` for grad_fn nodes (AccumulateGrad included), ``t<id>`` for 
 
 from __future__ import annotations
 
+import gc
 import warnings
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ __all__ = [
     "compute_layout",
     "count_crossings",
     "format_values",
+    "gc_paused",
     "layered_layout",
     "refresh_labels",
     "tensor_label",
@@ -43,6 +46,19 @@ _MAX_DETAIL_VALUES = 24
 
 
 # --------------------------------------------------------------------------- objects
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: with torch loaded a collection that happens to fall
+    inside a large graph build or layout can double its time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _obj_id(o: Any) -> int:
     """The object's stable engine id (``_id``), else ``id(o)`` (torch objects)."""
     i = getattr(o, "_id", None)
@@ -249,6 +265,11 @@ def build_graph(roots: Any, names: Mapping[int, str] | None = None,
     ``next_functions``; ``next_indices`` lists all of them when an input is used twice) and
     ``output_nr``; every edge has a ``kind``: grad, variable, output or saved.
     """
+    with gc_paused():
+        return _build_graph(roots, names, show_saved)
+
+
+def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool) -> nx.DiGraph:
     root_list = [roots] if _is_tensor(roots) else list(roots)
     names = dict(names or {})
     g = nx.DiGraph()
@@ -455,6 +476,16 @@ def compute_layout(g: nx.DiGraph, *, widths: Mapping[Hashable, float] | None = N
     positions seed the order within layers and keep the relative order of nodes that were
     already there, so a growing graph does not jump around.
     """
+    with gc_paused():
+        return _compute_layout(g, widths, heights, previous, node_gap, layer_gap, default_width,
+                               default_height, sweeps, coord_iters, max_dummies)
+
+
+def _compute_layout(g: nx.DiGraph, widths: Mapping[Hashable, float] | None,
+                    heights: Mapping[Hashable, float] | None,
+                    previous: Mapping[Hashable, tuple[float, float]] | None, node_gap: float,
+                    layer_gap: float, default_width: float, default_height: float, sweeps: int,
+                    coord_iters: int, max_dummies: int | None) -> Layout:
     keys = list(g.nodes)
     n = len(keys)
     if n == 0:
@@ -509,7 +540,7 @@ def compute_layout(g: nx.DiGraph, *, widths: Mapping[Hashable, float] | None = N
     # (a parameter reused all along an unrolled loop) are routed shortest first within a budget
     # of dummies; the rest are left unrouted (drawn straight, ignored for ordering).
     spans = [layer[v] - layer[u] - 1 for u, v in edges]
-    budget = max_dummies if max_dummies is not None else 2 * n + 500
+    budget = max_dummies if max_dummies is not None else n + 500
     routed = [True] * len(edges)
     if sum(spans) > budget:
         used = 0

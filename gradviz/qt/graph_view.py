@@ -14,7 +14,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import networkx as nx
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -37,10 +37,11 @@ from PySide6.QtWidgets import (
     QGraphicsView,
     QLabel,
     QStyleOptionGraphicsItem,
+    QToolTip,
     QWidget,
 )
 
-from gradviz.graph import Layout, compute_layout
+from gradviz.graph import Layout, compute_layout, gc_paused
 from gradviz.qt import guard_none_refcount
 from gradviz.theme import Theme, get_theme
 
@@ -53,7 +54,7 @@ STATES = ("idle", "current", "done", "breakpoint", "error")
 
 _PX_PER_PT = 96.0 / 72.0
 _TEXT_MIN_PX = 4.5  # below this on screen, text is not drawn
-_Z_EDGE, _Z_NODE, _Z_CURRENT, _Z_LABEL = 0.0, 1.0, 2.0, 3.0
+_Z_EDGE, _Z_NODE, _Z_CURRENT, _Z_LABEL = -1.0, 0.0, 1.0, 2.0
 
 
 def _color(hex_: str, alpha: float = 1.0) -> QColor:
@@ -128,48 +129,59 @@ class _Style:
         self.label_text = QColor(t.edge_label_text)
         self.label_bg = QColor(t.edge_label_bg)
         self.label_border = QPen(QColor(t.edge_flow), max(1.5, t.edge_width))
+        self._adv: dict[tuple[bool, str], float] = {}
+
+    def advance(self, text: str, title: bool) -> float:
+        """Width of ``text`` in the title (bold) or monospace font, cached."""
+        key = (title, text)
+        a = self._adv.get(key)
+        if a is None:
+            fm = self.title_fm if title else self.mono_fm
+            a = self._adv[key] = fm.horizontalAdvance(text)
+        return a
 
 
 class NodeItem(QGraphicsItem):
     """A rounded box: a bold title line and monospace value lines, painted by state."""
 
     def __init__(self, key: Hashable, kind: str, label: str, detail: str,
-                 style: _Style) -> None:
+                 style: _Style, cached: bool = True) -> None:
         super().__init__()
         self.key = key
         self.kind = kind
         self.state = "idle"
         self.selected = False
         self._style = style
-        self.setAcceptHoverEvents(False)
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, False)
-        self.setZValue(_Z_NODE)
-        self.set_label(label)
-        self.set_detail(detail)
+        self.detail = detail  # the view shows it as the tooltip
+        if cached:
+            self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self._measure(label)
 
     # ---- content
     def set_label(self, label: str) -> None:
         """Set the text (first line = title) and re-measure the box."""
         self.prepareGeometryChange()
+        self._measure(label)
+        self.update()
+
+    def _measure(self, label: str) -> None:
         self.label = label
         self.lines = label.split("\n") if label else [str(self.key)]
         st = self._style
-        adv = [st.title_fm.horizontalAdvance(self.lines[0])]
-        adv += [st.mono_fm.horizontalAdvance(s) for s in self.lines[1:]]
+        adv = [st.advance(self.lines[0], True)]
+        if len(self.lines) > 1:
+            adv += [st.advance(s, False) for s in self.lines[1:]]
         self._adv = adv
         self.w = max(st.min_width, max(adv) + 2 * st.pad_x)
         self.h = (2 * st.pad_y + st.title_fm.height()
                   + len(self.lines[1:]) * (st.mono_fm.height() + st.line_gap))
         self._rect = QRectF(-self.w / 2, -self.h / 2, self.w, self.h)
         g = st.glow
-        self._bounds = self._rect.adjusted(-g, -g, g, g)
-        self.update()
+        self._bounds = QRectF(-self.w / 2 - g, -self.h / 2 - g, self.w + 2 * g, self.h + 2 * g)
 
     def set_detail(self, detail: str) -> None:
         """Set the hover text."""
         self.detail = detail
-        self.setToolTip(detail or self.label)
 
     def set_state(self, state: str) -> None:
         if state == self.state:
@@ -277,15 +289,14 @@ class NodeItem(QGraphicsItem):
 class _EdgeGeom:
     path: QPainterPath
     arrows: list[QPolygonF]
-    mid: QPointF
     bounds: QRectF
 
 
 class EdgeItem(QGraphicsItem):
     """A curved edge (cubic pieces with vertical tangents) with an arrow head at its target."""
 
-    def __init__(self, u: Hashable, v: Hashable, kind: str, points: list[QPointF],
-                 style: _Style, count: int = 1) -> None:
+    def __init__(self, u: Hashable, v: Hashable, kind: str, style: _Style,
+                 count: int = 1) -> None:
         super().__init__()
         self.u, self.v = u, v
         self.kind = kind
@@ -293,43 +304,50 @@ class EdgeItem(QGraphicsItem):
         self.flow = False
         self._style = style
         self.setZValue(_Z_EDGE)
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, False)
-        self.set_points(points)
+        self.geom = _EdgeGeom(QPainterPath(), [], QRectF())
 
-    def set_points(self, points: list[QPointF]) -> None:
+    def set_points(self, points: list[tuple[float, float]]) -> None:
+        """Route the edge through ``points`` (from the source's bottom to the target's top)."""
         self.prepareGeometryChange()
         st = self._style
-        arrow = None
         pts = list(points)
-        if self.kind != "saved" and len(pts) >= 2:
-            end = pts[-1]
-            pts[-1] = QPointF(end.x(), end.y() - st.arrow_len * 0.85)
-            a, h = st.arrow_len, st.arrow_half
-            arrow = QPolygonF([end, QPointF(end.x() - h, end.y() - a),
-                               QPointF(end.x() + h, end.y() - a)])
+        arrow = self.kind != "saved"
+        ex, ey = pts[-1]
+        a, h = st.arrow_len, st.arrow_half
+        if arrow:
+            pts[-1] = (ex, ey - a * 0.85)  # the line ends inside the arrow head
         path = QPainterPath()
         arrows: list[QPolygonF] = []
+        xs = [p[0] for p in pts]
+        ys = [p[1] for p in pts]
         # an input used k times (y * y) is drawn as k parallel curves, each with its arrow
-        gap = max(0.8 * st.title_px, 2.6 * st.arrow_half)
+        gap = max(0.8 * st.title_px, 2.6 * h)
+        last = len(pts) - 2
+        spread = 0.0
         for i in range(self.count):
             dx = (i - (self.count - 1) / 2) * gap
             bow = dx * 1.25  # parallel curves bow apart a little
-            path.moveTo(pts[0] + QPointF(dx * 0.6, 0))
-            last = len(pts) - 2
-            for j, (p0, p1) in enumerate(zip(pts, pts[1:], strict=False)):
-                dy = (p1.y() - p0.y()) * 0.5
-                path.cubicTo(QPointF(p0.x() + bow, p0.y() + dy),
-                             QPointF(p1.x() + bow, p1.y() - dy),
-                             p1 + QPointF(dx if j == last else bow, 0))
-            if arrow is not None:
-                arrows.append(arrow.translated(dx, 0))
-        bounds = path.boundingRect()
-        for a in arrows:
-            bounds = bounds.united(a.boundingRect())
-        m = st.theme.edge_width * 2 + 2
-        self.geom = _EdgeGeom(path, arrows, path.pointAtPercent(0.5),
-                              bounds.adjusted(-m, -m, m, m))
+            spread = max(spread, abs(bow))
+            x0, y0 = pts[0]
+            path.moveTo(x0 + dx * 0.6, y0)
+            for j in range(last + 1):
+                x1, y1 = pts[j + 1]
+                dy = (y1 - y0) * 0.5
+                path.cubicTo(x0 + bow, y0 + dy, x1 + bow, y1 - dy,
+                             x1 + (dx if j == last else bow), y1)
+                x0, y0 = x1, y1
+            if arrow:
+                arrows.append(QPolygonF([QPointF(ex + dx, ey), QPointF(ex + dx - h, ey - a),
+                                         QPointF(ex + dx + h, ey - a)]))
+        m = st.theme.edge_width * 2 + 2 + spread + (h if arrow else 0.0)
+        x_lo, x_hi = min(xs) - m, max(xs) + m
+        y_lo, y_hi = min(ys) - m, max(max(ys), ey) + m
+        self.geom = _EdgeGeom(path, arrows, QRectF(x_lo, y_lo, x_hi - x_lo, y_hi - y_lo))
         self.update()
+
+    def midpoint(self) -> QPointF:
+        """The middle of the (first) curve, where a label goes."""
+        return self.geom.path.pointAtPercent(0.5)
 
     def set_flow(self, on: bool) -> None:
         if on != self.flow:
@@ -436,6 +454,7 @@ class GraphView(QGraphicsView):
         self._banner_prev_state = "idle"
         self._press: QPointF | None = None
         self._fitted = True
+        self._cached: bool | None = None  # item caches are used only where text is drawn
 
         self.setRenderHints(QPainter.RenderHint.Antialiasing
                             | QPainter.RenderHint.TextAntialiasing
@@ -478,7 +497,8 @@ class GraphView(QGraphicsView):
         previous = dict(self._layout.pos) if self._nodes else None
         do_fit = self._fitted or not self._nodes if fit is None else fit
         self._graph = g
-        self._rebuild(previous)
+        with gc_paused():
+            self._rebuild(previous)
         for k, s in states.items():
             if k in self._nodes:
                 self._nodes[k].set_state(s)
@@ -493,6 +513,8 @@ class GraphView(QGraphicsView):
             self._banner_node = None
         if do_fit:
             self.fit()
+        else:
+            self._update_cache_mode(force=True)
 
     def refresh(self) -> None:
         """Re-read labels and details from the graph's node attributes (e.g. after
@@ -517,14 +539,15 @@ class GraphView(QGraphicsView):
         self._labels.clear()
         st = self._style
         g = self._graph
+        cached = bool(self._cached) and not self._fitted  # fit() sets the cache mode anyway
         for k, d in g.nodes(data=True):
             item = NodeItem(k, d.get("kind", "grad_fn"), d.get("label", str(k)),
-                            d.get("detail", ""), st)
+                            d.get("detail", ""), st, cached)
             self._nodes[k] = item
             self._scene.addItem(item)
         for u, v, d in g.edges(data=True):
             count = len(d.get("next_indices") or ()) or 1
-            item = EdgeItem(u, v, d.get("kind", "grad"), [QPointF(), QPointF(0, 1)], st, count)
+            item = EdgeItem(u, v, d.get("kind", "grad"), st, count)
             self._edges[(u, v)] = item
             self._scene.addItem(item)
         self._place(previous)
@@ -555,12 +578,14 @@ class GraphView(QGraphicsView):
             nu, nv = self._nodes[u], self._nodes[v]
             ux, uy = pos[u]
             vx, vy = pos[v]
-            pts = [QPointF(out_x[(u, v)], uy + nu.h / 2)]
-            pts += [QPointF(x, y) for x, y in lay.routes.get((u, v), ())]
-            pts.append(QPointF(in_x[(u, v)], vy - nv.h / 2))
+            route = lay.routes.get((u, v))
+            pts = [(out_x[(u, v)], uy + nu.h / 2)]
+            if route:
+                pts += route
+            pts.append((in_x[(u, v)], vy - nv.h / 2))
             item.set_points(pts)
         for (u, v), lab in self._labels.items():
-            lab.setPos(self._edges[(u, v)].geom.mid)
+            lab.setPos(self._edges[(u, v)].midpoint())
         r = self._scene.itemsBoundingRect()
         m = 3 * st.title_px
         self._scene.setSceneRect(r.adjusted(-m, -m, m, m))
@@ -619,7 +644,7 @@ class GraphView(QGraphicsView):
             edge.set_flow(False)
             return
         if lab is None:
-            lab = EdgeLabelItem(text, edge.geom.mid, self._style)
+            lab = EdgeLabelItem(text, edge.midpoint(), self._style)
             self._labels[(u, v)] = lab
             self._scene.addItem(lab)
         else:
@@ -716,6 +741,7 @@ class GraphView(QGraphicsView):
         if cur > 0 and target != cur:
             self.scale(target / cur, target / cur)
             self._fitted = False
+            self._update_cache_mode()
 
     def zoom_in(self) -> None:
         """Zoom in one step around the view's centre."""
@@ -749,6 +775,19 @@ class GraphView(QGraphicsView):
         self.scale(s, s)
         self.centerOn(r.center())
         self._fitted = True
+        self._update_cache_mode()
+
+    def _update_cache_mode(self, force: bool = False) -> None:
+        """Cache node pixmaps (DeviceCoordinateCache) only when zoomed in enough to draw text:
+        zoomed out, boxes are cheaper to paint than their caches are to fill."""
+        cached = self._style.title_px * self.zoom() >= _TEXT_MIN_PX
+        if cached == self._cached and not force:
+            return
+        self._cached = cached
+        mode = (QGraphicsItem.CacheMode.DeviceCoordinateCache if cached
+                else QGraphicsItem.CacheMode.NoCache)
+        for it in self._nodes.values():
+            it.setCacheMode(mode)
 
     # ------------------------------------------------------------------ theme
     @property
@@ -877,6 +916,23 @@ class GraphView(QGraphicsView):
                 self.select(key)
             else:
                 self.select(None)
+
+    def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.ToolTip:
+            key = self.node_at(QPointF(event.pos()))
+            text = self.tooltip_text(key) if key is not None else ""
+            if text:
+                QToolTip.showText(event.globalPos(), text, self.viewport())
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().viewportEvent(event)
+
+    def tooltip_text(self, key: Hashable) -> str:
+        """Hover text of node ``key``: its ``detail`` attribute, else its label."""
+        it = self._nodes[key]
+        return it.detail or it.label
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)

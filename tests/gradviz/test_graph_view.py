@@ -59,7 +59,7 @@ def test_items_for_every_node_and_edge(shown):
     for k, it in items.items():
         assert it.label == g.nodes[k]["label"]
         assert it.kind == g.nodes[k]["kind"]
-        assert it.toolTip() == g.nodes[k]["detail"]
+        assert view.tooltip_text(k) == g.nodes[k]["detail"]
         assert not it.flags() & it.GraphicsItemFlag.ItemIsMovable
     for u, v in g.edges():
         assert view.edge_item(u, v).u == u
