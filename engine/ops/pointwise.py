@@ -25,6 +25,14 @@ __all__ = ["add", "sub", "rsub", "mul", "div", "rdiv", "neg", "pow", "rpow", "ex
 
 
 # ----------------------------------------------------------------------------- nodes
+def _quiet_numpy(rule: Any) -> Any:
+    """Gradient rules that can meet 0 or negative inputs give inf / nan silently, as torch."""
+    def backward(self: Node, g: Any, s: Any, xp: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return rule(self, g, s, xp)
+    return backward
+
+
 class AddBackward0(Node):
     def backward(self, g, s, xp):
         alpha = self.__dict__.get("alpha", 1)
@@ -49,6 +57,7 @@ class MulBackward0(Node):
 
 
 class DivBackward0(Node):
+    @_quiet_numpy
     def backward(self, g, s, xp):
         other = s["other"]
         ga = g / other if self.next_functions[0][0] is not None else None
@@ -57,6 +66,7 @@ class DivBackward0(Node):
 
 
 class ReciprocalBackward0(Node):
+    @_quiet_numpy
     def backward(self, g, s, xp):
         r = s["result"]
         return (g * -(r * r),)
@@ -68,6 +78,7 @@ class NegBackward0(Node):
 
 
 class PowBackward0(Node):
+    @_quiet_numpy
     def backward(self, g, s, xp):
         e = self.exponent
         if e == 0:
@@ -76,6 +87,7 @@ class PowBackward0(Node):
 
 
 class PowBackward1(Node):
+    @_quiet_numpy
     def backward(self, g, s, xp):
         base, e = s["self"], s["exponent"]
         ga = g * (e * base ** (e - 1)) if self.next_functions[0][0] is not None else None
@@ -87,6 +99,7 @@ class PowBackward1(Node):
 
 
 class PowBackward2(Node):
+    @_quiet_numpy
     def backward(self, g, s, xp):
         base = self.base
         if base == 0:
@@ -100,6 +113,7 @@ class ExpBackward0(Node):
 
 
 class LogBackward0(Node):
+    @_quiet_numpy
     def backward(self, g, s, xp):
         return (g / s["self"],)
 
@@ -137,6 +151,7 @@ class AbsBackward0(Node):
 
 
 class SqrtBackward0(Node):
+    @_quiet_numpy
     def backward(self, g, s, xp):
         return (g / (2 * s["result"]),)
 
