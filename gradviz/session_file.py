@@ -43,6 +43,7 @@ __all__ = [
     "SessionState",
     "TensorState",
     "autosave_path",
+    "capture",
     "clear_autosave",
     "find_recovery",
     "load_session",
@@ -98,6 +99,11 @@ class SessionState:
     tensors: list[TensorState] = field(default_factory=list)
     view: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def code(self) -> str:
+        """The code editor's text (alias of ``editor_text``)."""
+        return self.editor_text
+
     @classmethod
     def from_session(cls, session: Any, editor_text: str = "",
                      view: dict[str, Any] | None = None) -> SessionState:
@@ -130,6 +136,11 @@ class SessionState:
         session.namespace.update(built)
         session._notify("code")
         session._notify("tensors")
+
+
+def capture(session: Any, code: str = "", view: dict[str, Any] | None = None) -> SessionState:
+    """The state to save for ``session``, with the editor's ``code`` and the GUI's ``view``."""
+    return SessionState.from_session(session, code, view)
 
 
 # --------------------------------------------------------------------------- writing

@@ -50,6 +50,8 @@ def test_from_session_keeps_leaves_only(session):
     x = state.tensors[0]
     assert x.requires_grad and x.grad.tolist() == [2.0, -5.0, 6.0]
     assert state.cells == session.history and state.editor_text == "y = x + 1"
+    assert sf.capture(session, code="y = x + 1", view={"zoom": 1.5}) == state
+    assert state.code == "y = x + 1"
 
 
 def test_save_then_load_gives_back_the_same_state(session, tmp_path):
