@@ -5,40 +5,38 @@
 # %% [markdown]
 # # 01 · Tracking the history of a computation
 #
-# A tensor created with `requires_grad=True` is a **leaf**: PyTorch will compute gradients
-# for it. Every operation on it records a node, its `grad_fn`, so that `backward()` can later
-# walk the computation in reverse. The graph panel draws exactly that record.
+# The seed notebook's first example, in one cell. `x` is created with `requires_grad=True`:
+# it is a **leaf**, a tensor PyTorch will compute gradients for. Every operation on it records
+# a node, its `grad_fn`, so that `backward()` can later walk the computation in reverse. The
+# graph panel draws exactly that record, from the leaf `x` at the bottom up to `out`.
 #
-# **Look at** the leaf `x`: it has no `grad_fn`, and its repr says `requires_grad=True`.
+# **Predict** before running: how many nodes will the graph have? (One per operation on a
+# tracked tensor, plus one for the leaf.)
 
 # %%
-"""import modules"""
 import torch
 
-"""create random tensor"""
-x = torch.randn(3, requires_grad = True) # requires_grad = True is essential to create gradient function
-print("x is:\n",x)
+x = torch.tensor([-1.2643, 1.0159, 0.2505], requires_grad=True)
+y = x + 2
+z = y * y * 2
+out = z.mean()
 
 # %% [markdown]
-# **Predict** before running: `y = x + 2` adds a number. What will `y`'s repr show that `x`'s
-# did not?
-#
-# In the graph, a new node `AddBackward0` appears between `x` and `y`. Its name says which
-# operation made `y`; the `0` is the variant of `add` that was used.
+# Every tensor carries its node in `grad_fn`, and its repr names it.
+# **Predict** what `x` and `y` print. `x` has no `grad_fn` (it was not made by an operation);
+# `y` shows `AddBackward0`: the name says which operation made it, the `0` which variant of
+# `add` was used.
 
 # %%
-y = x + 2
+print("x is:\n", x)
 print("y is:\n", y)
 
 # %% [markdown]
-# **Predict:** how many nodes does `z = y * y * 2` add? Count the multiplications.
-#
-# Two `MulBackward0` nodes: `y * y` first, then `* 2`. Look at the first one: both of its
-# inputs come from the same `AddBackward0`, because `y` is used twice.
+# `z = y * y * 2` added two `MulBackward0` nodes: `y * y` first, then `* 2`. **Look at** the
+# first one: both of its inputs come from the same `AddBackward0`, because `y` is used twice.
 # The number `2` gets no node: only tensors are tracked.
 
 # %%
-z = y * y * 2
 print("z is:\n", z)
 
 # %% [markdown]
@@ -46,18 +44,27 @@ print("z is:\n", z)
 # graph is what `backward()` needs (lesson 02).
 
 # %%
-z = z.mean()
-print("z is:\n", z)
+print("out is:\n", out)
 
 # %% [markdown]
 # The graph is an ordinary data structure. `grad_fn.next_functions` lists the nodes one step
 # closer to the leaves; the leaf itself is reached through an `AccumulateGrad` node, the node
 # that will write into `x.grad`.
 #
-# **Ask the class:** which tensors are leaves? (`is_leaf`, and `grad_fn` is `None`.)
+# **Ask the class:** which tensors are leaves? (`is_leaf` is True and `grad_fn` is `None`.)
 
 # %%
 print("x:", x.is_leaf, x.grad_fn)
 print("y:", y.is_leaf, y.grad_fn)
-print("z:", z.is_leaf, z.grad_fn)
-z.grad_fn.next_functions
+print("out:", out.is_leaf, out.grad_fn)
+out.grad_fn.next_functions
+
+# %% [markdown]
+# The seed started from random values. **Predict:** if we write `x + 2` twice instead of
+# reusing `y`, does the graph change? Each `x + 2` is a new operation, so there are now two
+# `AddBackward0` nodes; only the values, not the shape, depend on `randn`.
+
+# %%
+x = torch.randn(3, requires_grad=True)
+out = ((x + 2) * (x + 2) * 2).mean()
+print(out)
