@@ -29,7 +29,7 @@ FREED_MESSAGE = (
 
 _node_ids = itertools.count(1)
 NONE_EDGE = (None, 0)
-_BACKWARD_SUFFIX = re.compile(r"Backward\d*$")
+_BACKWARD_SUFFIX = re.compile(r"Backward(?:0|(\d+))$")  # ExpBackward0: Exp; ClampBackward1: Clamp1
 
 
 class Node:
@@ -135,6 +135,10 @@ class Node:
         return f"<{type(self).__name__} object at {id(self):#x}>"
 
 
+def _keep_digits(m: re.Match) -> str:
+    return m.group(1) or ""
+
+
 def _version_message(node: Node, entry: tuple) -> str:
     name, tensor, counter, version, is_output = entry
     data = np.asarray(node._saved[name])
@@ -146,7 +150,8 @@ def _version_message(node: Node, entry: tuple) -> str:
         origin = node.name()
     elif tensor is not None and tensor.grad_fn is not None:
         origin = tensor.grad_fn.name()
-    which = f", which is output 0 of {_BACKWARD_SUFFIX.sub('', origin)}," if origin else ""
+    which = (f", which is output 0 of {_BACKWARD_SUFFIX.sub(_keep_digits, origin)},"
+             if origin else "")
     return (
         "one of the variables needed for gradient computation has been modified by an inplace "
         f"operation: [{tname} {shape}]{which} is at version {counter[0]}; expected version "
