@@ -1,0 +1,347 @@
+"""The inspector: everything about one tensor, one grad_fn node, or one backward step, as large
+rich text for the projector. The node view explains its local derivative (gradviz.rules)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
+
+from engine import Tensor
+from engine.function import AccumulateGrad, Node
+from gradviz.qt.bridge import Bridge
+from gradviz.rules import rule_for
+from gradviz.session import Session
+
+__all__ = ["Inspector"]
+
+_REFRESH_EVENTS = frozenset({"grad_changed", "grad_accumulated", "requires_grad_changed",
+                             "backward_finished", "graph_freed"})
+_MONO = "'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace"
+
+
+class Inspector(QWidget):
+    """Shows a tensor, a node or a backward step; re-renders when the workspace changes.
+
+    ``show_tensor(tensor, name)``, ``show_node(node)``, ``show_step(step)``, ``clear()``."""
+
+    def __init__(self, session: Session, bridge: Bridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("inspector")
+        self.session = session
+        self.bridge = bridge
+        self._subject: tuple[str, Any, Any] | None = None
+        self.view = QTextBrowser(objectName="inspectorView")
+        self.view.setOpenLinks(False)
+        self.view.setReadOnly(True)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.view)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(50)
+        self._timer.timeout.connect(self.refresh)
+        bridge.changed.connect(self._on_changed)
+        bridge.event.connect(self._on_event)
+        self.clear()
+
+    # ------------------------------------------------------------------ public
+    def show_tensor(self, tensor: Tensor, name: str | None = None) -> None:
+        """A tensor's attributes, values, .grad and hooks."""
+        self._subject = ("tensor", tensor, name)
+        self.refresh()
+
+    def show_node(self, node: Node) -> None:
+        """A grad_fn: its rule, next_functions, saved tensors and hooks."""
+        self._subject = ("node", node, None)
+        self.refresh()
+
+    def show_step(self, step: Any) -> None:
+        """One backward step (engine.autograd.BackwardStep): gradients in and out."""
+        self._subject = ("step", step, None)
+        self.refresh()
+
+    def clear(self) -> None:
+        self._subject = None
+        self.refresh()
+
+    def subject(self) -> tuple[str, Any, Any] | None:
+        """``(kind, object, name)`` of what is shown, or None."""
+        return self._subject
+
+    def text(self) -> str:
+        """The shown text without formatting (for tests and copy)."""
+        return self.view.toPlainText()
+
+    def refresh(self) -> None:
+        """Render the current subject again."""
+        self._timer.stop()
+        kind = self._subject[0] if self._subject else None
+        try:
+            if kind == "tensor":
+                body = self._tensor_html(self._subject[1], self._subject[2])
+            elif kind == "node":
+                body = self._node_html(self._subject[1])
+            elif kind == "step":
+                body = self._step_html(self._subject[1])
+            else:
+                body = (f"<p style='color:{self._c('muted')}'>Select a tensor, a graph node or "
+                        "a backward step to inspect it.</p>")
+        except Exception as e:  # a view must never crash the app
+            body = f"<p style='color:{self._c('error')}'>{_e(type(e).__name__)}: {_e(e)}</p>"
+        self.view.setHtml(self._page(body))
+
+    # ------------------------------------------------------------------ refreshing
+    def _on_changed(self, what: str) -> None:
+        if what == "tensors" and self._subject and self._subject[0] != "step":
+            self._timer.start()
+
+    def _on_event(self, ev: Any) -> None:
+        if (ev.kind in _REFRESH_EVENTS and self._subject and self._subject[0] != "step"
+                and not self._timer.isActive()):
+            self._timer.start()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.PaletteChange):
+            self.refresh()
+
+    # ------------------------------------------------------------------ styling
+    def _dark(self) -> bool:
+        return self.palette().color(QPalette.ColorRole.Base).lightness() < 128
+
+    def _c(self, role: str) -> str:
+        dark = self._dark()
+        return {
+            "text": self.palette().color(QPalette.ColorRole.Text).name(),
+            "muted": "#9aa0a6" if dark else "#5f6368",
+            "error": "#ff6b6b" if dark else "#c62828",
+            "accent": "#82aaff" if dark else "#1a56a8",
+            "code_bg": "#252932" if dark else "#f3f4f6",
+            "rule_bg": "#1f2a1f" if dark else "#eef7ee",
+            "rule": "#a5d6a7" if dark else "#1b5e20",
+            "freed": "#ffb74d" if dark else "#b35c00",
+            "plus": "#ffcb6b" if dark else "#b35c00",
+        }[role]
+
+    def _page(self, body: str) -> str:
+        pt = max(self.font().pointSizeF(), 9.0) * 1.25
+        mono = pt * 1.1
+        return (
+            "<html><head><style>"
+            f"body {{ font-size: {pt:.1f}pt; color: {self._c('text')}; }}"
+            f"h2 {{ font-size: {pt * 1.45:.1f}pt; margin: 0 0 4px 0; }}"
+            f"h3 {{ font-size: {pt * 1.1:.1f}pt; color: {self._c('accent')}; "
+            "margin: 10px 0 2px 0; }"
+            f".k {{ color: {self._c('muted')}; padding-right: 14px; }}"
+            f".m {{ font-family: {_MONO}; font-size: {mono:.1f}pt; }}"
+            f"pre {{ font-family: {_MONO}; font-size: {mono:.1f}pt; margin: 0; "
+            f"background-color: {self._c('code_bg')}; }}"
+            f".muted {{ color: {self._c('muted')}; }}"
+            f".err {{ color: {self._c('error')}; font-weight: bold; }}"
+            f".freed {{ color: {self._c('freed')}; font-weight: bold; }}"
+            f".rule {{ font-family: {_MONO}; font-size: {mono:.1f}pt; color: {self._c('rule')};"
+            f" background-color: {self._c('rule_bg')}; font-weight: bold; }}"
+            f".op {{ font-family: {_MONO}; font-size: {pt * 1.5:.1f}pt; font-weight: bold; "
+            f"color: {self._c('plus')}; }}"
+            f".big {{ font-size: {pt * 1.4:.1f}pt; }}"
+            "</style></head><body>" + body + "</body></html>")
+
+    # ------------------------------------------------------------------ names
+    def _tensor_name(self, t: Tensor | None) -> str | None:
+        if t is None:
+            return None
+        return self.session.names().get(t._id)
+
+    def _node_label(self, node: Node | None) -> str:
+        if node is None:
+            return "None"
+        label = node.name().replace("torch::autograd::", "")
+        if isinstance(node, AccumulateGrad):
+            n = self._tensor_name(node.variable)
+            return f"{label} ({n})" if n else label
+        return label
+
+    # ------------------------------------------------------------------ tensor
+    def _tensor_html(self, t: Tensor, name: str | None) -> str:
+        name = name or self._tensor_name(t) or f"tensor #{t._id}"
+        fn = t.grad_fn
+        kind = "leaf" if fn is None else "non-leaf"
+        hooks = len(t._hooks or ()) + (len(fn._tensor_prehooks or ()) if fn is not None else 0)
+        rows = [
+            ("shape", _shape(t.shape)),
+            ("dtype", f"torch.{t.dtype.name}"),
+            ("requires_grad", str(t.requires_grad)),
+            ("is_leaf", str(fn is None)),
+            ("grad_fn", f"&lt;{_e(fn.name())}&gt;" if fn is not None else "None"),
+            ("_version", str(t._version_count)),
+            ("hooks", str(hooks)),
+        ]
+        if fn is not None:
+            rows.append(("retains_grad", str(t.retains_grad)))
+        out = [f"<h2>{_e(name)} <span class='muted'>· tensor, {kind}</span></h2>",
+               _table(rows), "<h3>values</h3>", _pre(repr(t))]
+        out.append("<h3>.grad</h3>")
+        grad = t._grad
+        if grad is not None:
+            out.append(_pre(repr(grad)))
+        elif fn is not None and not t.retains_grad:
+            out.append("<p class='m'>None <span class='muted'>(a non-leaf keeps no .grad "
+                       f"unless you call {_e(name)}.retain_grad())</span></p>")
+        elif not t.requires_grad:
+            out.append("<p class='m'>None <span class='muted'>(requires_grad=False: no "
+                       "gradient will arrive)</span></p>")
+        else:
+            out.append("<p class='m'>None <span class='muted'>(no backward has reached it "
+                       "yet)</span></p>")
+        return "".join(out)
+
+    # ------------------------------------------------------------------ node
+    def _node_html(self, node: Node) -> str:
+        out = [f"<h2>{_e(node.name())} <span class='muted'>· node #{node._id}</span></h2>"]
+        out.append(self._rule_html(node))
+        if isinstance(node, AccumulateGrad):
+            var = node.variable
+            vname = self._tensor_name(var) or f"tensor #{var._id}"
+            out.append("<h3>variable</h3>")
+            out.append(_table([("leaf", _e(vname)), ("shape", _shape(var.shape))]))
+            out.append(f"<h3>{_e(vname)}.grad</h3>")
+            out.append(_pre(repr(var._grad)) if var._grad is not None else
+                       "<p class='m'>None</p>")
+        else:
+            out.append("<h3>next_functions</h3>")
+            edges = []
+            for i, (fn, nr) in enumerate(node.next_functions):
+                label = "(None, 0)" if fn is None else f"({_e(self._node_label(fn))}, {nr})"
+                edges.append((f"[{i}]", label))
+            out.append(_table(edges) if edges else "<p class='muted'>()</p>")
+            out.append("<h3>saved tensors</h3>")
+            out.append(self._saved_html(node))
+            attrs = [(k, _e(_short(v))) for k, v in sorted(node.__dict__.items())
+                     if not k.startswith("_")]
+            if attrs:
+                out.append("<h3>attributes</h3>")
+                out.append(_table(attrs))
+        hooks = len(node._hooks or ())
+        pre = len(node._prehooks or ()) + len(node._tensor_prehooks or ())
+        out.append("<h3>hooks</h3>")
+        out.append(_table([("hooks", str(hooks)), ("prehooks", str(pre))]))
+        return "".join(out)
+
+    def _rule_html(self, node: Node) -> str:
+        rule = rule_for(node.name())
+        sym = "<br>".join(_e(s) for s in rule.symbols)
+        out = ["<h3>local derivative rule</h3>", f"<p>{_e(rule.words)}</p>",
+               "<table cellpadding='6' width='100%'><tr><td class='rule'>" + sym +
+               "</td></tr></table>"]
+        if rule.math:
+            out.append(f"<p class='m muted'>{_e(rule.math)}</p>")
+        return "".join(out)
+
+    def _saved_html(self, node: Node) -> str:
+        if node._freed:
+            names = ", ".join(getattr(node, "_freed_names", ()) or ())
+            return (f"<p class='freed'>freed{(' (' + _e(names) + ')') if names else ''}</p>"
+                    "<p class='muted'>backward ran without retain_graph=True: the saved values "
+                    "are gone, and a second backward through this node raises an error.</p>")
+        saved = node.saved_tensors
+        if not saved:
+            return "<p class='muted'>nothing saved (this rule needs no values from the "\
+                   "forward pass)</p>"
+        out = []
+        for k, v in saved.items():
+            src = self._tensor_name(v) if isinstance(v, Tensor) else None
+            note = f" <span class='muted'>(is {_e(src)})</span>" if src else ""
+            if k == "result":
+                note = " <span class='muted'>(this node's own output)</span>"
+            out.append(f"<p class='m' style='margin: 6px 0 0 0'>_saved_{_e(k)}{note}</p>")
+            out.append(_pre(repr(v)))
+        return "".join(out)
+
+    # ------------------------------------------------------------------ step
+    def _step_html(self, step: Any) -> str:
+        node = step.node
+        head = (f"<h2>step {step.index + 1}: {_e(self._node_label(node))} "
+                f"<span class='muted'>· node #{node._id}</span></h2>")
+        if step.is_accumulate:
+            return head + self._accumulate_html(step)
+        rule = rule_for(node.name())
+        out = [head, "<table cellpadding='6' width='100%'><tr><td class='rule'>" +
+               "<br>".join(_e(s) for s in rule.symbols) + "</td></tr></table>"]
+        out.append("<h3>grad_outputs <span class='muted'>(in: dL/d output)</span></h3>")
+        out.append(_table([(f"[{i}]", _pre(_repr(g))) for i, g in
+                           enumerate(step.grad_outputs)]))
+        out.append("<h3>grad_inputs <span class='muted'>(out: one per next function)"
+                   "</span></h3>")
+        lhs = [sym.split(" = ", 1)[0] for sym in rule.symbols]
+        named = len(lhs) == len(node.next_functions) and all(n.startswith("grad_") for n in lhs)
+        for i, ((fn, _nr), g) in enumerate(zip(node.next_functions, step.grad_inputs)):
+            who = f"{lhs[i]} " if named else ""
+            target = "(None, 0)" if fn is None else self._node_label(fn)
+            out.append(f"<p class='m' style='margin: 6px 0 0 0'>[{i}] {_e(who)}"
+                       f"<span class='muted'>→ {_e(target)}</span></p>")
+            if fn is None and g is None:
+                out.append("<p class='muted'>no gradient flows (this input needs none)</p>")
+            else:
+                out.append(_pre(_repr(g)))
+        return "".join(out)
+
+    def _accumulate_html(self, step: Any) -> str:
+        var = step.variable
+        vname = self._tensor_name(var) or f"tensor #{var._id}"
+        before = step.grad_before
+        incoming = step.grad_outputs[0]
+        after = step.grad_after
+        out = ["<table cellpadding='8' width='100%'><tr><td class='rule'><span class='big'>"
+               f"{_e(vname)}.grad += grad</span></td></tr></table>"]
+        if before is None:
+            out.append(f"<p class='muted'>{_e(vname)}.grad was None: this is its first "
+                       f"gradient, so {_e(vname)}.grad = grad.</p>")
+        else:
+            out.append("<p class='muted'>gradients add up: this one is added to what "
+                       f"{_e(vname)}.grad already held.</p>")
+        rows = [
+            ("", f"<span class='k'>{_e(vname)}.grad before</span>",
+             _pre(_repr(before)) if before is not None else "<span class='m'>None</span>"),
+            ("<span class='op'>+</span>", "<span class='k'>incoming grad</span>",
+             _pre(_repr(incoming))),
+            ("<span class='op'>=</span>", f"<span class='k'>{_e(vname)}.grad after</span>",
+             _pre(_repr(after))),
+        ]
+        body = "".join(f"<tr><td align='center' valign='middle'>{a}</td>"
+                       f"<td valign='middle'>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
+        out.append(f"<table cellpadding='4' cellspacing='0'>{body}</table>")
+        return "".join(out)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=False)
+
+
+def _shape(shape: Any) -> str:
+    dims = tuple(int(s) for s in shape)
+    return f"torch.Size([{', '.join(str(d) for d in dims)}])"
+
+
+def _repr(t: Any) -> str:
+    return "None" if t is None else repr(t)
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    s = repr(v)
+    return s if len(s) <= limit else s[:limit - 1] + "…"
+
+
+def _pre(text: str) -> str:
+    return f"<pre>{_e(text)}</pre>"
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    """Two columns: muted keys, monospace values (both already HTML)."""
+    cells = "".join(f"<tr><td class='k' valign='top'>{k}</td><td class='m' valign='top'>{v}"
+                    "</td></tr>" for k, v in rows)
+    return f"<table cellpadding='2' cellspacing='0'>{cells}</table>"

@@ -1,0 +1,140 @@
+"""Inspector: tensors, grad_fn nodes (rule, next_functions, saved or freed tensors) and backward
+steps (gradients in and out, AccumulateGrad's +=)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from engine.function import Node, record
+from gradviz.qt.bridge import Bridge
+from gradviz.qt.inspector import Inspector
+from gradviz.session import Session
+
+
+@pytest.fixture
+def session() -> Session:
+    s = Session()
+    s.run("x = torch.tensor([1., 2., 3.], requires_grad=True)\n"
+          "c = torch.tensor([4., 5., 6.])\n"
+          "y = x * c\n"
+          "z = y.sum()")
+    return s
+
+
+@pytest.fixture
+def bridge(session: Session) -> Iterator[Bridge]:
+    b = Bridge(session)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def inspector(qtbot, session: Session, bridge: Bridge) -> Inspector:
+    w = Inspector(session, bridge)
+    qtbot.addWidget(w)
+    w.resize(520, 600)
+    w.show()
+    return w
+
+
+def test_placeholder_and_clear(inspector: Inspector, session: Session) -> None:
+    assert "Select a tensor" in inspector.text() and inspector.subject() is None
+    inspector.show_tensor(session.get("x"), "x")
+    inspector.clear()
+    assert "Select a tensor" in inspector.text()
+
+
+def test_tensor(inspector: Inspector, session: Session) -> None:
+    inspector.show_tensor(session.get("x"), "x")
+    text = inspector.text()
+    for piece in ("x · tensor, leaf", "torch.Size([3])", "torch.float32", "requires_grad",
+                  "is_leaf", "_version", "hooks", "tensor([1., 2., 3.], requires_grad=True)",
+                  "no backward has reached it yet"):
+        assert piece in text, piece
+    inspector.show_tensor(session.get("y"))  # the name is looked up
+    text = inspector.text()
+    assert "y · tensor, non-leaf" in text and "<MulBackward0>" in text
+    assert "retain_grad()" in text and "retains_grad" in text
+
+
+def test_tensor_follows_session(qtbot, inspector: Inspector, session: Session) -> None:
+    inspector.show_tensor(session.get("x"), "x")
+    session.run("z.backward()")
+    qtbot.waitUntil(lambda: "tensor([4., 5., 6.])" in inspector.text(), timeout=2000)
+    session.run("with torch.no_grad():\n    x.mul_(2)")
+    qtbot.waitUntil(lambda: "tensor([2., 4., 6.], requires_grad=True)" in inspector.text(),
+                    timeout=2000)
+    assert "_version1" in inspector.text().replace(" ", "").replace("\n", "")
+
+
+def test_mul_node_rule_and_saved_tensors(inspector: Inspector, session: Session) -> None:
+    node = session.get("y").grad_fn
+    inspector.show_node(node)
+    text = inspector.text()
+    assert "MulBackward0" in text and "local derivative rule" in text
+    assert "grad_self = grad * other" in text and "grad_other = grad * self" in text
+    assert "∂(a·b)/∂a = b" in text
+    assert "(AccumulateGrad (x), 0)" in text and "(None, 0)" in text
+    assert "_saved_other (is c)" in text and "tensor([4., 5., 6.])" in text
+    assert "_saved_self" not in text  # c needs no grad: torch saves only other
+    assert "prehooks" in text
+
+
+def test_freed_saved_tensors(inspector: Inspector, session: Session) -> None:
+    session.run("z.backward()")
+    inspector.show_node(session.get("y").grad_fn)
+    text = inspector.text()
+    assert "freed (other)" in text and "retain_graph=True" in text
+
+
+def test_accumulate_grad_node(inspector: Inspector, session: Session) -> None:
+    acc = session.get("y").grad_fn.next_functions[0][0]
+    inspector.show_node(acc)
+    text = inspector.text()
+    assert "torch::autograd::AccumulateGrad" in text and "x.grad += grad" in text
+    assert "x.grad" in text
+
+
+def test_steps(inspector: Inspector, session: Session) -> None:
+    cursor = session.start_backward(session.get("z"))
+    steps = cursor.run()
+    mul = next(s for s in steps if s.name == "MulBackward0")
+    inspector.show_step(mul)
+    text = inspector.text()
+    assert "MulBackward0" in text and "grad_outputs" in text and "grad_inputs" in text
+    assert "grad_self → AccumulateGrad (x)" in text and "tensor([4., 5., 6.])" in text
+    assert "→ (None, 0)" in text and "no gradient flows" in text
+
+    acc = next(s for s in steps if s.is_accumulate)
+    inspector.show_step(acc)
+    text = inspector.text()
+    assert "x.grad += grad" in text and "first gradient" in text
+    assert "x.grad before" in text and "incoming grad" in text and "x.grad after" in text
+    html = inspector.view.toHtml()
+    assert ">+<" in html and ">=<" in html
+
+    session.run("z2 = (x * c).sum()")
+    steps2 = session.start_backward(session.get("z2")).run()
+    acc2 = next(s for s in steps2 if s.is_accumulate)
+    inspector.show_step(acc2)
+    text = inspector.text()
+    assert "gradients add up" in text
+    table = text.split("x.grad before")[1]
+    assert table.count("tensor([4., 5., 6.])") == 2  # before and incoming
+    assert "tensor([ 8., 10., 12.])" in table  # after = before + incoming
+
+
+def test_generic_rule_and_errors(inspector: Inspector, session: Session) -> None:
+    class MyOwnBackward(Node):
+        def backward(self, g, s, xp):  # pragma: no cover
+            return (g,)
+
+    out = record(MyOwnBackward, np.ones(3, dtype=np.float32), (session.get("x"),))
+    inspector.show_node(out.grad_fn)
+    text = inspector.text()
+    assert "MyOwnBackward" in text and "Chain rule" in text
+    inspector.show_tensor(object(), "broken")  # type: ignore[arg-type]
+    assert "AttributeError" in inspector.text()
