@@ -58,6 +58,60 @@ def _emit_created(t: Tensor) -> None:
                 value=events.value_of(d))
 
 
+class _Version(list):
+    """A tensor's version counter, one list shared by the tensor, its views and detach(): the
+    engine bumps ``[0]``; read as ``t._version`` it behaves as torch's int (``== 1``, ``int()``,
+    arithmetic, repr)."""
+
+    __slots__ = ()
+
+    def __int__(self) -> int:
+        return self[0]
+
+    __index__ = __int__
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list):
+            return list.__eq__(self, other)
+        return self[0] == other
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __lt__(self, other: Any) -> bool:
+        return self[0] < int(other)
+
+    def __le__(self, other: Any) -> bool:
+        return self[0] <= int(other)
+
+    def __gt__(self, other: Any) -> bool:
+        return self[0] > int(other)
+
+    def __ge__(self, other: Any) -> bool:
+        return self[0] >= int(other)
+
+    def __add__(self, other: Any) -> Any:  # type: ignore[override]
+        return self[0] + other
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Any:
+        return self[0] - other
+
+    def __rsub__(self, other: Any) -> Any:
+        return other - self[0]
+
+    def __repr__(self) -> str:
+        return repr(self[0])
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return format(self[0], spec)
+
+
 def _make(data: np.ndarray, requires_grad: bool = False, grad_fn: Any = None,
           version: list | None = None, cls: type | None = None) -> Tensor:
     """Fast internal constructor: wrap an ndarray without copying."""
@@ -65,7 +119,7 @@ def _make(data: np.ndarray, requires_grad: bool = False, grad_fn: Any = None,
     t._data = data
     t._requires_grad = requires_grad
     t.grad_fn = grad_fn
-    t._version = version if version is not None else [0]
+    t._version = version if version is not None else _Version((0,))
     t._id = next(_tensor_ids)
     if events._subscribers and not _quiet[0]:
         _emit_created(t)
