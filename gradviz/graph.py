@@ -135,7 +135,7 @@ def format_values(a: Any, max_items: int = _MAX_LABEL_VALUES) -> list[str]:
         return [_fmt(arr.item())]
     if arr.size > max_items:
         return []
-    if arr.ndim == 2 and arr.shape[0] > 1:
+    if arr.ndim == 2 and arr.shape[0] > 1 and arr.shape[1] > 1:
         return ["[" + ", ".join(_fmt(v) for v in row) + "]" for row in arr]
     return ["[" + ", ".join(_fmt(v) for v in arr.ravel()) + "]"]
 

@@ -14,7 +14,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import networkx as nx
-from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -47,7 +47,7 @@ from gradviz.theme import Theme, get_theme
 
 guard_none_refcount()
 
-__all__ = ["STATES", "EdgeItem", "EdgeLabelItem", "GraphView", "NodeItem"]
+__all__ = ["STATES", "EdgeBundleItem", "EdgeItem", "EdgeLabelItem", "GraphView", "NodeItem"]
 
 #: node states accepted by :meth:`GraphView.set_node_state`
 STATES = ("idle", "current", "done", "breakpoint", "error")
@@ -305,6 +305,7 @@ class EdgeItem(QGraphicsItem):
         self._style = style
         self.setZValue(_Z_EDGE)
         self.geom = _EdgeGeom(QPainterPath(), [], QRectF())
+        self.ends = ((0.0, 0.0), (0.0, 0.0))
 
     def set_points(self, points: list[tuple[float, float]]) -> None:
         """Route the edge through ``points`` (from the source's bottom to the target's top)."""
@@ -313,6 +314,7 @@ class EdgeItem(QGraphicsItem):
         pts = list(points)
         arrow = self.kind != "saved"
         ex, ey = pts[-1]
+        self.ends = (pts[0], (ex, ey - st.arrow_len * 0.85) if arrow else (ex, ey))
         a, h = st.arrow_len, st.arrow_half
         if arrow:
             pts[-1] = (ex, ey - a * 0.85)  # the line ends inside the arrow head
@@ -374,6 +376,58 @@ class EdgeItem(QGraphicsItem):
             p.setBrush(st.flow_brush if self.flow else st.edge_brush)
             for a in geom.arrows:
                 p.drawPolygon(a)
+
+
+class EdgeBundleItem(QGraphicsItem):
+    """Many edges in one item: the long edges left unrouted by the layout, drawn faintly as
+    straight lines.
+
+    One item paints them all with a few C++ calls, instead of thousands of Python paint calls
+    whenever a region they cross is repainted (every step, on a big graph)."""
+
+    def __init__(self, style: _Style) -> None:
+        super().__init__()
+        self._style = style
+        self.setZValue(_Z_EDGE - 0.5)
+        self.lines: list[QLineF] = []
+        self.saved: list[QLineF] = []
+        self.arrows = QPainterPath()
+        self._bounds = QRectF()
+        c = QColor(style.theme.edge)
+        c.setAlphaF(0.55)
+        self._pen = QPen(c, style.theme.edge_width, Qt.PenStyle.SolidLine,
+                         Qt.PenCapStyle.RoundCap)
+        self._brush = QBrush(c)
+
+    def set_edges(self, items: Iterable[EdgeItem]) -> None:
+        self.prepareGeometryChange()
+        self.lines, self.saved, self.arrows = [], [], QPainterPath()
+        bounds = QRectF()
+        for it in items:
+            g = it.geom
+            a, b = it.ends
+            (self.saved if it.kind == "saved" else self.lines).append(QLineF(a[0], a[1], b[0],
+                                                                             b[1]))
+            for arrow in g.arrows:
+                self.arrows.addPolygon(arrow)
+            bounds = bounds.united(g.bounds)
+        self._bounds = bounds
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._bounds
+
+    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(self._pen)
+        p.drawLines(self.lines)
+        if self.saved:
+            p.setPen(self._style.saved_pen)
+            p.drawLines(self.saved)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(self._brush)
+        p.drawPath(self.arrows)
 
 
 class EdgeLabelItem(QGraphicsItem):
@@ -455,6 +509,7 @@ class GraphView(QGraphicsView):
         self._press: QPointF | None = None
         self._fitted = True
         self._cached: bool | None = None  # item caches are used only where text is drawn
+        self._bundle: EdgeBundleItem | None = None
 
         self.setRenderHints(QPainter.RenderHint.Antialiasing
                             | QPainter.RenderHint.TextAntialiasing
@@ -534,6 +589,7 @@ class GraphView(QGraphicsView):
 
     def _rebuild(self, previous: Mapping | None) -> None:
         self._scene.clear()
+        self._bundle = None
         self._nodes.clear()
         self._edges.clear()
         self._labels.clear()
@@ -584,6 +640,15 @@ class GraphView(QGraphicsView):
                 pts += route
             pts.append((in_x[(u, v)], vy - nv.h / 2))
             item.set_points(pts)
+        # long unrouted edges: hidden as items, drawn together by one bundle item
+        bundled = [self._edges[e] for e in lay.unrouted if e in self._edges]
+        for it in self._edges.values():
+            it.setVisible(it.flow or (it.u, it.v) not in lay.unrouted)
+        if bundled or self._bundle is not None:
+            if self._bundle is None:
+                self._bundle = EdgeBundleItem(st)
+                self._scene.addItem(self._bundle)
+            self._bundle.set_edges(bundled)
         for (u, v), lab in self._labels.items():
             lab.setPos(self._edges[(u, v)].midpoint())
         r = self._scene.itemsBoundingRect()
@@ -642,6 +707,7 @@ class GraphView(QGraphicsView):
                 self._scene.removeItem(lab)
                 del self._labels[(u, v)]
             edge.set_flow(False)
+            edge.setVisible((u, v) not in self._layout.unrouted)
             return
         if lab is None:
             lab = EdgeLabelItem(text, edge.midpoint(), self._style)
@@ -650,6 +716,7 @@ class GraphView(QGraphicsView):
         else:
             lab.set_text(text)
         edge.set_flow(True)
+        edge.setVisible(True)
 
     def edge_label(self, u: Hashable, v: Hashable) -> str | None:
         """The text shown on edge ``u -> v``, if any."""

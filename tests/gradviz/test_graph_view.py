@@ -225,3 +225,19 @@ def test_plain_networkx_graph(view):
     view.set_graph(g)
     assert set(view.node_items()) == {"a", "b", "c"}
     assert view.node_item("a").label == "a"
+
+
+def test_unrouted_long_edges_are_bundled(view, monkeypatch):
+    import gradviz.qt.graph_view as gv
+
+    real = gv.compute_layout
+    monkeypatch.setattr(gv, "compute_layout", lambda g, **kw: real(g, max_dummies=0, **kw))
+    g = nx.DiGraph([(0, 1), (1, 2), (2, 3), (0, 3)])
+    view.set_graph(g)
+    assert (0, 3) in view.layout_result.unrouted
+    assert not view.edge_item(0, 3).isVisible() and view.edge_item(0, 1).isVisible()
+    view.set_edge_label(0, 3, "grad 1")
+    assert view.edge_item(0, 3).isVisible()
+    view.set_edge_label(0, 3, None)
+    assert not view.edge_item(0, 3).isVisible()
+    view.grab()
