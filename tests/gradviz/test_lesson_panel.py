@@ -1,0 +1,150 @@
+"""LessonPanel driven like a teacher: pick a lesson, Next cell, Reset, open a notebook."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QTextBrowser
+
+from gradviz.lessons import CellRun, list_lessons
+from gradviz.qt.bridge import Bridge
+from gradviz.qt.lesson_panel import LessonPanel
+from gradviz.session import Session
+
+SEED = Path(__file__).resolve().parents[1] / "data" / "seed_notebook.ipynb"
+
+
+@pytest.fixture
+def session() -> Session:
+    return Session()
+
+
+@pytest.fixture
+def bridge(session: Session) -> Iterator[Bridge]:
+    b = Bridge(session)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def panel(qtbot, session: Session, bridge: Bridge) -> LessonPanel:
+    p = LessonPanel(session, bridge)
+    qtbot.addWidget(p)
+    p.resize(420, 700)
+    p.show()
+    return p
+
+
+def _states(panel: LessonPanel) -> dict[int, str]:
+    return {v.index: v.state for v in panel._views if v.state}
+
+
+def test_starts_on_lesson_01_without_touching_the_workspace(qtbot, session, bridge):
+    session.run("keep = torch.ones(2)")
+    p = LessonPanel(session, bridge)
+    qtbot.addWidget(p)
+    assert p.list.count() == len(list_lessons()) >= 9
+    assert p.list.item(0).text().startswith("01  ") and p.list.currentRow() == 0
+    assert p.title_label.text() == list_lessons()[0].title
+    assert "keep" in session.namespace and p.warning_text() == ""
+    assert _states(p) == {1: "next"} and p.status.text() == "0 / 6"
+
+
+def test_markdown_is_rendered_beside_the_code(panel):
+    md, code = panel._views[0], panel._views[1]
+    assert isinstance(md.text, QTextBrowser)
+    assert md.text.toPlainText().startswith("01 · Tracking the history")  # heading, no "#"
+    assert "**" not in md.text.toPlainText()
+    assert code.text.toPlainText().startswith("import torch")
+    assert 20 < md.text.height() < 600 and code.text.height() > 20
+
+
+def test_next_cell_runs_highlights_and_signals(panel, session, qtbot):
+    with qtbot.waitSignal(panel.cell_ran) as sig:
+        res = panel.run_next_cell()
+    assert isinstance(res, CellRun) and sig.args == [res] and res.passed
+    assert res.cell_index == 1 and _states(panel) == {1: "current", 3: "next"}
+    assert session.get("out").grad_fn.name() == "MeanBackward0"
+    res = panel.run_next_cell()
+    assert "grad_fn=<AddBackward0>" in panel._views[3].output.text()
+    assert panel.status.text() == "2 / 6"
+    while panel.run_next_cell() is not None:
+        pass
+    assert not panel.next_button.isEnabled() and panel.status.text() == "6 / 6 · done"
+    assert panel.run_next_cell() is None
+
+
+def test_expected_error_is_shown_as_expected(panel):
+    panel.load_lesson(3)
+    results = [panel.run_next_cell() for _ in range(2)]
+    assert all(r.passed for r in results)
+    out = panel._views[results[1].cell_index].output.text()
+    assert out == ("✓ as expected: RuntimeError: grad can be implicitly created only for "
+                   "scalar outputs")
+    badge = panel._views[results[1].cell_index].badge
+    assert badge is not None and "raises RuntimeError" in badge.text()
+
+
+def test_reset_and_choosing_a_lesson_start_from_an_empty_workspace(panel, session, qtbot):
+    panel.run_next_cell()
+    panel.reset()
+    assert "x" not in session.namespace and _states(panel) == {1: "next"}
+    assert all(not v.output.isVisible() for v in panel._views)
+    panel.run_next_cell()
+    item = panel.list.item(4)
+    rect = panel.list.visualItemRect(item)
+    qtbot.mouseClick(panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert panel.title == list_lessons()[4].title and panel.list.currentRow() == 4
+    assert "out" not in session.namespace and session.history == []
+
+
+def test_workspace_cleared_elsewhere_restarts_the_lesson(panel, session):
+    panel.run_next_cell()
+    panel.run_next_cell()
+    session.clear()
+    assert panel.runner.position == 0 and _states(panel) == {1: "next"}
+
+
+def test_open_seed_notebook_runs_with_cell_7_raising(panel, session):
+    assert panel.open_notebook(SEED) == []
+    assert panel.title == "seed notebook" and panel.list.currentRow() == -1
+    results = []
+    while (r := panel.run_next_cell()) is not None:
+        results.append(r)
+    assert len(results) == 14 and all(r.passed for r in results)
+    assert [r.error_text for r in results if r.error] == [
+        "RuntimeError: grad can be implicitly created only for scalar outputs"]
+
+
+def test_unsupported_api_is_warned_before_anything_runs(panel, session, tmp_path):
+    p = tmp_path / "fft.py"
+    p.write_text("# %% [markdown]\n# FFT\n\n# %%\nimport torch\nx = torch.ones(4)\n"
+                 "y = torch.fft.fft(x)\n", encoding="utf-8")
+    found = panel.open_notebook(p)
+    assert found == [(1, 3, "torch.fft.fft")]
+    assert "torch.fft.fft" in panel.warning_text() and "cell 2, line 3" in panel.warning_text()
+    assert session.history == [] and panel._views[1].badge is not None
+    res = panel.run_next_cell()
+    assert not res.passed and "fft" in res.error_text
+    assert panel._views[1].output.text().endswith(res.error_text)
+
+
+def test_broken_notebook_is_refused_and_the_panel_kept(panel, session, tmp_path):
+    panel.run_next_cell()
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text('{"cells": [', encoding="utf-8")
+    before = (panel.title, panel.cells)
+    with pytest.raises(ValueError, match="bad.ipynb is not a valid notebook"):
+        panel.open_notebook(bad)
+    assert (panel.title, panel.cells) == before and "out" in session.namespace
+    with pytest.raises(ValueError, match="not a notebook"):
+        panel.open_notebook(tmp_path / "notes.txt")
+
+
+def test_lesson_files_opened_by_path_select_the_list_row(panel):
+    info = list_lessons()[6]
+    panel.open_notebook(info.path)
+    assert panel.list.currentRow() == 6 and panel.title == info.title
