@@ -3,7 +3,7 @@
 # ---
 
 # %% [markdown]
-# # 02 · `backward()` from a scalar
+# # 02 · backward() from a scalar
 #
 # `backward()` starts at a single number and walks the graph from the top down to the
 # leaves, applying the chain rule at every node. The result lands in the leaves' `.grad`.
@@ -25,7 +25,7 @@ z
 print(x.grad)
 
 # %% [markdown]
-# $z = \frac{1}{3}\sum_i 2(x_i+2)^2$, so $\frac{\partial z}{\partial x_i} = \frac{4}{3}(x_i+2)$.
+# z = ⅓ · Σᵢ 2(xᵢ + 2)², so ∂z/∂xᵢ = 4/3 · (xᵢ + 2).
 #
 # **Predict** the three numbers, then run. Use the stepper to watch the order:
 # `MeanBackward0` first, then the two `MulBackward0` nodes, then `AddBackward0`, and last

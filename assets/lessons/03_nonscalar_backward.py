@@ -3,11 +3,11 @@
 # ---
 
 # %% [markdown]
-# # 03 · `backward()` needs a scalar, or a vector `v`
+# # 03 · backward() needs a scalar, or a vector v
 #
 # The gradient of a vector with respect to a vector is a matrix (the Jacobian). PyTorch never
-# builds that matrix: `backward()` only computes $v^\top J$, a vector-Jacobian product.
-# For a scalar output, $v = 1$ is implied. For a vector output, you must say what $v$ is.
+# builds that matrix: `backward()` only computes vᵀJ, a vector-Jacobian product.
+# For a scalar output, v = 1 is implied. For a vector output, you must say what v is.
 
 # %%
 import torch
@@ -27,7 +27,7 @@ z.backward()
 
 # %% [markdown]
 # The fix: pass a vector `v` with the same shape as `z`. Here the Jacobian is diagonal,
-# $\partial z_i/\partial x_i = 4y_i$, so `x.grad` is `v * 4 * y`, element by element.
+# ∂zᵢ/∂xᵢ = 4yᵢ, so `x.grad` is `v * 4 * y`, element by element.
 #
 # **Predict** `x.grad` for `v = [0.1, 1.0, 0.001]` and `y = [3, 4, 5]`.
 

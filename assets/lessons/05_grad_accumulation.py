@@ -3,7 +3,7 @@
 # ---
 
 # %% [markdown]
-# # 05 · `.grad` accumulates: the wrong and the right training loop
+# # 05 · .grad accumulates: the wrong and the right training loop
 #
 # `backward()` does not overwrite `.grad`, it **adds** to it. That is on purpose (lesson 08
 # shows why), but a training loop must clear the gradient at every step.

@@ -3,7 +3,7 @@
 # ---
 
 # %% [markdown]
-# # 06 · From gradients to learning: the optimizer and `zero_grad()`
+# # 06 · From gradients to learning: the optimizer and zero_grad()
 #
 # We fit one number `w` so that `w * x` matches `y = 2 * x`. The loss is the mean squared
 # error: `SubBackward0`, `PowBackward0` and `MeanBackward0` on top of `MulBackward0`.
