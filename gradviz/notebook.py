@@ -258,7 +258,7 @@ def _engine_object(dotted: str) -> tuple[bool, Any]:
         elif isinstance(obj, types.ModuleType):
             try:
                 obj = importlib.import_module(path)
-            except ImportError:
+            except Exception:  # noqa: BLE001 - missing, or a half-written engine module
                 return False, None
         else:
             return False, None
