@@ -302,6 +302,7 @@ class EdgeItem(QGraphicsItem):
         self.kind = kind
         self.count = count  # how many next_functions entries this edge stands for
         self.flow = False
+        self.raised = False  # drawn above nodes, next to the current node
         self._style = style
         self.setZValue(_Z_EDGE)
         self.geom = _EdgeGeom(QPainterPath(), [], QRectF())
@@ -354,7 +355,8 @@ class EdgeItem(QGraphicsItem):
     def set_flow(self, on: bool) -> None:
         if on != self.flow:
             self.flow = on
-            self.setZValue(_Z_EDGE + (0.5 if on else 0.0))
+            if not self.raised:
+                self.setZValue(_Z_EDGE + (0.5 if on else 0.0))
             self.update()
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
@@ -556,7 +558,7 @@ class GraphView(QGraphicsView):
             self._rebuild(previous)
         for k, s in states.items():
             if k in self._nodes:
-                self._nodes[k].set_state(s)
+                self.set_node_state(k, s)
         for (u, v), text in labels.items():
             if (u, v) in self._edges:
                 self.set_edge_label(u, v, text)
@@ -585,7 +587,8 @@ class GraphView(QGraphicsView):
             if d.get("detail", "") != it.detail:
                 it.set_detail(d.get("detail", ""))
         if resized:
-            self._place(dict(self._layout.pos))
+            with gc_paused():
+                self._place(dict(self._layout.pos))
 
     def _rebuild(self, previous: Mapping | None) -> None:
         self._scene.clear()
@@ -687,7 +690,16 @@ class GraphView(QGraphicsView):
         """Set node ``key`` to idle, current, done, breakpoint or error (repaints that item)."""
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}; expected one of {STATES}")
-        self._nodes[key].set_state(state)
+        item = self._nodes[key]
+        if (state == "current") != (item.state == "current"):
+            # the current node's edges are drawn over its glow (and its neighbours')
+            for u, v in (*self._graph.in_edges(key), *self._graph.out_edges(key)):
+                edge = self._edges.get((u, v))
+                if edge is not None:
+                    edge.raised = state == "current"
+                    edge.setZValue(_Z_CURRENT + 0.5 if edge.raised else
+                                   _Z_EDGE + (0.5 if edge.flow else 0.0))
+        item.set_state(state)
 
     def node_state(self, key: Hashable) -> str:
         """The state of node ``key``."""
@@ -695,8 +707,9 @@ class GraphView(QGraphicsView):
 
     def clear_states(self) -> None:
         """Set every node back to idle."""
-        for it in self._nodes.values():
-            it.set_state("idle")
+        for k, it in self._nodes.items():
+            if it.state != "idle":
+                self.set_node_state(k, "idle")
 
     def set_edge_label(self, u: Hashable, v: Hashable, text: str | None) -> None:
         """Show ``text`` next to edge ``u -> v`` and highlight the edge; None or "" clears."""
@@ -772,7 +785,7 @@ class GraphView(QGraphicsView):
         if node_key is not None and node_key in self._nodes:
             self._banner_node = node_key
             self._banner_prev_state = self._nodes[node_key].state
-            self._nodes[node_key].set_state("error")
+            self.set_node_state(node_key, "error")
             self.ensure_node_visible(node_key)
 
     def clear_banner(self) -> None:
@@ -782,7 +795,7 @@ class GraphView(QGraphicsView):
         if self._banner_node is not None and self._banner_node in self._nodes:
             it = self._nodes[self._banner_node]
             if it.state == "error":
-                it.set_state(self._banner_prev_state)
+                self.set_node_state(self._banner_node, self._banner_prev_state)
         self._banner_node = None
 
     def banner_text(self) -> str:

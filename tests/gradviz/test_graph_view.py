@@ -241,3 +241,28 @@ def test_unrouted_long_edges_are_bundled(view, monkeypatch):
     view.set_edge_label(0, 3, None)
     assert not view.edge_item(0, 3).isVisible()
     view.grab()
+
+
+def test_current_node_edges_drawn_over_its_glow(shown):
+    view, g, x, z = shown
+    k = key_of(g, "AddBackward0")
+    (u, _), = g.in_edges(k)
+    edge = view.edge_item(u, k)
+    view.set_node_state(k, "current")
+    assert edge.zValue() > view.node_item(k).zValue()
+    view.set_node_state(k, "done")
+    assert edge.zValue() < view.node_item(u).zValue()
+
+
+def test_hover_tooltip_shows_detail(shown, qtbot):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    view, g, x, z = shown
+    k = key_of(g, "AddBackward0")
+    pt = view.mapFromScene(view.node_item(k).scenePos())
+    ev = QHelpEvent(QEvent.Type.ToolTip, pt, view.viewport().mapToGlobal(pt))
+    QApplication.sendEvent(view.viewport(), ev)
+    assert QToolTip.text() == g.nodes[k]["detail"]
+    QToolTip.hideText()
