@@ -19,13 +19,23 @@ class ZeroBackward0(Node):
         return (g * 0,)
 
 
-class FillBackward0(ZeroBackward0):
-    pass
+class FillBackward2(ZeroBackward0):
+    """fill_(number)."""
+
+
+class FillBackward3(Node):
+    """fill_(0-dim tensor): the value gets the summed gradient."""
+
+    def backward(self, g, s, xp):
+        return g * 0, xp.sum(g)
 
 
 class CopyBackwards(Node):
     def backward(self, g, s, xp):
         return g * 0, g
+
+    def name(self) -> str:
+        return "torch::autograd::CopyBackwards"
 
 
 def _zero_op(t: Tensor) -> Tensor:
@@ -34,9 +44,14 @@ def _zero_op(t: Tensor) -> Tensor:
 
 
 def _fill_op(t: Tensor, value: Any) -> Tensor:
-    v = value._data if isinstance(value, Tensor) else value
-    out = np.full_like(t._data, v)
-    return record(FillBackward0, out, (t,)) if needs_grad(t) else _make(out)
+    if isinstance(value, Tensor):
+        if value._data.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
+                               f"{value._data.ndim} dimensions.")
+        out = np.full_like(t._data, value._data)
+        return record(FillBackward3, out, (t, value)) if needs_grad(t, value) else _make(out)
+    out = np.full_like(t._data, value)
+    return record(FillBackward2, out, (t,)) if needs_grad(t) else _make(out)
 
 
 def _copy_op(t: Tensor, src: Any) -> Tensor:
@@ -115,7 +130,7 @@ def _expand_as(self: Tensor, other: Tensor) -> Tensor:
 
 
 def _view_as(self: Tensor, other: Tensor) -> Tensor:
-    return shape.reshape(self, other.shape)
+    return shape.view(self, other.shape)
 
 
 def _masked_fill(self: Tensor, mask: Tensor, value: Any) -> Tensor:

@@ -113,11 +113,19 @@ class IndexBackward0(Node):
 
 
 class CopySlices(Node):
+    def name(self) -> str:
+        return "torch::autograd::CopySlices"
+
     def backward(self, g, s, xp):
         key = s["indices"]
         ga = xp.index_fill_zero(g, key) if self.next_functions[0][0] is not None else None
         gv = xp.index(g, key) if self.next_functions[1][0] is not None else None
         return ga, gv
+
+
+class IndexPutBackward0(CopySlices):
+    def name(self) -> str:
+        return "IndexPutBackward0"
 
 
 # ----------------------------------------------------------------------------- reshaping
@@ -555,10 +563,16 @@ def _setitem_through_view(x: Tensor, key: Any) -> bool:
     return False
 
 
+def _is_basic_key(key: Any) -> bool:
+    keys = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, slice) or _is_int(k) for k in keys)
+
+
 def setitem(x: Tensor, key: Any, value: Any) -> None:
     """x[key] = value in place (CopySlices when recorded)."""
     from engine.ops.pointwise import _check_inplace
-    if _setitem_through_view(x, key) and x.grad_fn is None and x._requires_grad:
+    through_view = _setitem_through_view(x, key)
+    if through_view and x.grad_fn is None and x._requires_grad:
         from engine import grad_mode
         if grad_mode._state.enabled:
             _raise(RuntimeError("a view of a leaf Variable that requires grad is being used in "
@@ -572,7 +586,9 @@ def setitem(x: Tensor, key: Any, value: Any) -> None:
         src._output_nr = x._output_nr
         new = x._data.copy()
         new[key] = arr(v)
-        res = record(CopySlices, new, (src, v), {"indices": key})
+        # a write through a view rebases x on CopySlices; a pure advanced index is index_put_
+        cls = CopySlices if through_view or _is_basic_key(key) else IndexPutBackward0
+        res = record(cls, new, (src, v), {"indices": key})
         x._data[...] = new
         x.grad_fn = res.grad_fn
         x._requires_grad = True
