@@ -163,6 +163,11 @@ _LIST: list[Rule] = [
        "back.", "grad_self = 0 * grad", math="d(c)/dx = 0"),
     _r("FillBackward1", "fill_() with a tensor value: the value gets the summed gradient.",
        "grad_self = 0 * grad", "grad_value = grad.sum()"),
+    _r("FillBackward2", "fill_(number) overwrote the values with a constant: no gradient "
+       "flows back.", "grad_self = 0 * grad", math="d(c)/dx = 0"),
+    _r("FillBackward3", "fill_(0-dim tensor): the old values get nothing, the fill value gets "
+       "the gradient of every element it filled, summed.", "grad_self = 0 * grad",
+       "grad_value = grad.sum()"),
     _r("CopyBackwards", "copy_(src) replaced the values: the old values get nothing, src gets "
        "the gradient (summed to its shape).", "grad_self = 0 * grad", "grad_src = grad"),
     # ----------------------------------------------------------------- reductions
@@ -263,6 +268,9 @@ _LIST: list[Rule] = [
        "grad_self = zeros(self.shape).scatter_add(dim, index, grad)"),
     _r("EmbeddingBackward0", "Embedding lookup: each looked-up row gets the gradient of every "
        "position that used it, added up.", "grad_weight[indices] += grad"),
+    _r("IndexPutBackward0", "x.index_put(indices, values): the replaced positions send nothing "
+       "back to x; values get the gradient of the positions they filled.",
+       "grad_self = grad with grad[indices] = 0", "grad_values = grad[indices]"),
     _r("CopySlices", "x[indices] = value (in place): the overwritten positions send nothing "
        "back to the old x; value gets the gradient of the positions it filled.",
        "grad_self = grad with grad[indices] = 0", "grad_src = grad[indices]"),

@@ -8,21 +8,20 @@ import pkgutil
 import pytest
 
 import engine
-import engine.ops
 from engine.function import Node
 from gradviz.rules import GENERIC, RULES, Rule, rule_for
 
 
 def _engine_node_classes() -> list[type[Node]]:
-    for mod in pkgutil.iter_modules(engine.ops.__path__):
-        importlib.import_module(f"engine.ops.{mod.name}")
-    importlib.import_module("engine._methods")
+    """Every Node subclass defined in the engine package (all its modules imported)."""
+    for mod in pkgutil.walk_packages(engine.__path__, "engine."):
+        importlib.import_module(mod.name)
     out, stack = [], [Node]
     while stack:
         cls = stack.pop()
         for sub in cls.__subclasses__():
             stack.append(sub)
-            if sub.__module__.startswith(("engine.ops", "engine._methods", "engine.function")):
+            if sub.__module__.startswith("engine."):
                 out.append(sub)
     return out
 
