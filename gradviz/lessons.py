@@ -7,17 +7,13 @@ error (the class sees torch's real message) and fails when it does not.
 
 from __future__ import annotations
 
-import builtins
-import importlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
-import engine
 from gradviz.notebook import Cell, parse_percent, read_front_matter
-from gradviz.session import RunResult, Session
+from gradviz.session import RunResult, Session, install_torch_alias
 
 __all__ = [
     "LESSONS_DIR",
@@ -64,37 +60,6 @@ def list_lessons(directory: Path | None = None) -> list[LessonInfo]:
 def load_lesson(path: Path | str) -> list[Cell]:
     """A lesson's cells."""
     return parse_percent(Path(path).read_text(encoding="utf-8"))
-
-
-# --------------------------------------------------------------------------- import torch
-def _torch_import(real: Callable[..., Any]) -> Callable[..., Any]:
-    def __import__(name: str, globals: Mapping[str, Any] | None = None,  # noqa: A002
-                   locals: Mapping[str, Any] | None = None,  # noqa: A002
-                   fromlist: Sequence[str] | None = (), level: int = 0) -> Any:
-        if level == 0 and (name == "torch" or name.startswith("torch.")):
-            target = "engine" + name[len("torch"):]
-            try:
-                mod = importlib.import_module(target)
-            except ModuleNotFoundError:
-                raise ModuleNotFoundError(f"No module named {name!r} (the gradviz engine has "
-                                          f"no {name})", name=name) from None
-            return mod if fromlist else engine
-        return real(name, globals, locals, fromlist, level)
-
-    __import__._gradviz_torch_alias = True  # type: ignore[attr-defined]
-    return __import__
-
-
-def install_torch_alias(namespace: dict[str, Any]) -> None:
-    """Make ``import torch`` (and ``torch.x`` submodules, ``from torch import ...``) inside
-    code run in ``namespace`` resolve to the engine, as lesson code expects. Idempotent."""
-    b = namespace.get("__builtins__", builtins)
-    current = b.get("__import__") if isinstance(b, dict) else getattr(b, "__import__", None)
-    if getattr(current, "_gradviz_torch_alias", False):
-        return
-    table = dict(b) if isinstance(b, dict) else dict(vars(b))
-    table["__import__"] = _torch_import(current or builtins.__import__)
-    namespace["__builtins__"] = table
 
 
 # --------------------------------------------------------------------------- running

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import _thread
 import ast
+import builtins
 import contextlib
+import importlib
 import io
 import itertools
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +26,8 @@ import engine
 from engine import Tensor, events
 from engine.autograd import BackwardStep, backward_steps
 
-__all__ = ["Session", "RunResult", "BackwardCursor", "TensorInfo", "format_error"]
+__all__ = ["Session", "RunResult", "BackwardCursor", "TensorInfo", "format_error",
+           "install_torch_alias"]
 
 CELL_TIMEOUT_S = 10.0
 _cell_ids = itertools.count(1)
@@ -81,6 +84,36 @@ def format_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
+def _torch_import(real: Callable[..., Any]) -> Callable[..., Any]:
+    def __import__(name: str, globals: Mapping[str, Any] | None = None,  # noqa: A002
+                   locals: Mapping[str, Any] | None = None,  # noqa: A002
+                   fromlist: Sequence[str] | None = (), level: int = 0) -> Any:
+        if level == 0 and (name == "torch" or name.startswith("torch.")):
+            target = "engine" + name[len("torch"):]
+            try:
+                mod = importlib.import_module(target)
+            except ModuleNotFoundError:
+                raise ModuleNotFoundError(f"No module named {name!r} (the gradviz engine has "
+                                          f"no {name})", name=name) from None
+            return mod if fromlist else engine
+        return real(name, globals, locals, fromlist, level)
+
+    __import__._gradviz_torch_alias = True  # type: ignore[attr-defined]
+    return __import__
+
+
+def install_torch_alias(namespace: dict[str, Any]) -> None:
+    """Make ``import torch`` (and ``torch.x`` submodules, ``from torch import ...``) inside
+    code run in ``namespace`` resolve to the engine, as lesson code expects. Idempotent."""
+    b = namespace.get("__builtins__", builtins)
+    current = b.get("__import__") if isinstance(b, dict) else getattr(b, "__import__", None)
+    if getattr(current, "_gradviz_torch_alias", False):
+        return
+    table = dict(b) if isinstance(b, dict) else dict(vars(b))
+    table["__import__"] = _torch_import(current or builtins.__import__)
+    namespace["__builtins__"] = table
+
+
 class Session:
     """The user's workspace: run code, list tensors, name them, and drive backward steps."""
 
@@ -105,7 +138,8 @@ class Session:
     def reset_namespace(self) -> None:
         self.namespace.clear()
         self.namespace.update({"torch": engine, "engine": engine, "np": np,
-                               "__name__": "__gradviz__", "__builtins__": __builtins__})
+                               "__name__": "__gradviz__", "__builtins__": builtins})
+        install_torch_alias(self.namespace)
 
     def clear(self) -> None:
         """Forget all code and tensors (a new, empty workspace)."""
