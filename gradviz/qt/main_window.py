@@ -1,0 +1,643 @@
+"""The main window: graph in the middle, tensors left, inspector right, code and log below,
+training and lessons as tabs. Every QAction lives in ``self.actions`` by name; which are
+enabled is recomputed in one place (``update_actions``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QFont, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QSlider,
+    QStatusBar,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine import Tensor
+from gradviz import graph as graph_model
+from gradviz.qt.bridge import Bridge
+from gradviz.qt.code_panel import CodePanel
+from gradviz.qt.event_log import EventLog
+from gradviz.qt.graph_view import GraphView
+from gradviz.qt.inspector import Inspector
+from gradviz.qt.lesson_panel import LessonPanel
+from gradviz.qt.stepper import Stepper
+from gradviz.qt.tensor_panel import TensorPanel
+from gradviz.qt.training_panel import TrainingPanel
+from gradviz.session import Session
+
+DEFAULTS: dict[str, Any] = {"theme": "light", "font_scale": 1.0, "recent": []}
+AUTOSAVE_MS = 60_000
+
+
+class MainWindow(QMainWindow):
+    """gradviz's window over one Session."""
+
+    def __init__(self, session: Session, restore_settings: bool = True) -> None:
+        super().__init__()
+        self.session = session
+        self.bridge = Bridge(session, self)
+        self.stepper = Stepper(session, self)
+        self.settings = QSettings("gradviz", "gradviz") if restore_settings else None
+        self.current_path: Path | None = None
+        self.font_scale = 1.0
+        self.theme_name = "light"
+        self._graph_dirty = True
+        self.setWindowTitle("gradviz")
+        self.setObjectName("MainWindow")
+        self.setDockNestingEnabled(True)
+
+        self.graph_view = GraphView()
+        self.graph_view.setObjectName("GraphView")
+        self.tensor_panel = TensorPanel(session, self.bridge)
+        self.code_panel = CodePanel(session, self.bridge)
+        self.inspector = Inspector(session, self.bridge)
+        self.event_log = EventLog(session, self.bridge)
+        self.training_panel = TrainingPanel(session, self.bridge)
+        self.lesson_panel = LessonPanel(session, self.bridge)
+
+        self._build_center()
+        self.docks: dict[str, QDockWidget] = {}
+        self._dock("tensors", "Tensors", self.tensor_panel, Qt.LeftDockWidgetArea)
+        self._dock("lessons", "Lessons", self.lesson_panel, Qt.LeftDockWidgetArea)
+        self._dock("inspector", "Inspector", self.inspector, Qt.RightDockWidgetArea)
+        self._dock("code", "Code", self.code_panel, Qt.BottomDockWidgetArea)
+        self._dock("log", "Event log", self.event_log, Qt.BottomDockWidgetArea)
+        self._dock("training", "Training", self.training_panel, Qt.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.docks["tensors"], self.docks["lessons"])
+        self.tabifyDockWidget(self.docks["code"], self.docks["log"])
+        self.tabifyDockWidget(self.docks["code"], self.docks["training"])
+        self.docks["tensors"].raise_()
+        self.docks["code"].raise_()
+        self.resizeDocks([self.docks["tensors"], self.docks["inspector"]], [330, 340],
+                         Qt.Horizontal)
+        self.resizeDocks([self.docks["code"]], [230], Qt.Vertical)
+
+        self.actions: dict[str, QAction] = {}
+        self._build_actions()
+        self._build_menus()
+        self.setStatusBar(QStatusBar())
+
+        self.bridge.changed.connect(self._on_session_changed)
+        self.stepper.changed.connect(self._apply_stepper_state)
+        self.stepper.stepped.connect(self._on_stepped)
+        self.stepper.failed.connect(self._on_step_failed)
+        self.graph_view.node_selected.connect(self._on_node_selected)
+        self.tensor_panel.tensor_selected.connect(self._on_tensor_selected)
+        self.training_panel.iteration_root.connect(self._show_training_root)
+        self.lesson_panel.cell_ran.connect(lambda _r: self.refresh_graph())
+
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(30)
+        self._refresh_timer.timeout.connect(self.refresh_graph)
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setInterval(AUTOSAVE_MS)
+        self._autosave_timer.timeout.connect(self.autosave)
+        if self.settings is not None:
+            self._restore_settings()
+            self._autosave_timer.start()
+            with contextlib.suppress(Exception):
+                from gradviz import session_file
+                session_file.mark_running()
+        self.update_actions()
+
+    # ------------------------------------------------------------------ layout
+    def _build_center(self) -> None:
+        center = QWidget()
+        lay = QVBoxLayout(center)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        bar = QWidget()
+        bar.setObjectName("RootBar")
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(8, 4, 8, 4)
+        row.addWidget(QLabel("Backward from"))
+        self.root_combo = QComboBox()
+        self.root_combo.setObjectName("RootCombo")
+        self.root_combo.setMinimumWidth(120)
+        self.root_combo.activated.connect(lambda _i: self._on_root_chosen())
+        row.addWidget(self.root_combo)
+        self.gradient_label = QLabel("gradient")
+        self.gradient_edit = QLineEdit()
+        self.gradient_edit.setObjectName("GradientEdit")
+        self.gradient_edit.setPlaceholderText(
+            "vector for a non-scalar root, e.g. [0.1, 1.0, 0.001]")
+        self.gradient_edit.editingFinished.connect(self._on_root_chosen)
+        row.addWidget(self.gradient_label)
+        row.addWidget(self.gradient_edit, 1)
+        self.step_label = QLabel("")
+        self.step_label.setObjectName("StepLabel")
+        row.addWidget(self.step_label)
+        lay.addWidget(bar)
+        lay.addWidget(self.graph_view, 1)
+        self.setCentralWidget(center)
+
+    def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+        d = QDockWidget(title, self)
+        d.setObjectName(f"dock_{key}")
+        # a scroll area lets any panel shrink: the window must fit 1024x768 on a projector
+        scroll = QScrollArea()
+        scroll.setObjectName(f"scroll_{key}")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setWidget(widget)
+        d.setWidget(scroll)
+        d.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable
+                      | QDockWidget.DockWidgetFloatable)
+        self.addDockWidget(area, d)
+        self.docks[key] = d
+
+    def _action(self, name: str, text: str, slot: Callable[[], Any],
+                shortcut: str | QKeySequence | list | None = None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        a.setObjectName(f"action_{name}")
+        if shortcut is not None:
+            if isinstance(shortcut, list):
+                a.setShortcuts([QKeySequence(s) for s in shortcut])
+            else:
+                a.setShortcut(QKeySequence(shortcut))
+            a.setShortcutContext(Qt.ApplicationShortcut)
+        if tip:
+            a.setToolTip(f"{tip} ({a.shortcut().toString()})" if shortcut else tip)
+        a.triggered.connect(lambda _checked=False: self._guard(slot))
+        self.addAction(a)
+        self.actions[name] = a
+        return a
+
+    def _build_actions(self) -> None:
+        A = self._action
+        A("open", "&Open…", self.open_dialog, QKeySequence.Open, "Open a script, notebook or "
+          "session")
+        A("save", "&Save session", self.save, QKeySequence.Save, "Save the session")
+        A("save_as", "Save session &as…", self.save_as, QKeySequence.SaveAs)
+        A("export_png", "Export graph as &PNG…", lambda: self.export_graph("png"))
+        A("export_svg", "Export graph as &SVG…", lambda: self.export_graph("svg"))
+        A("export_dot", "Export graph as Graphviz &DOT…", lambda: self.export_graph("dot"))
+        A("export_walk", "Export backward &walk-through…", self.export_walkthrough)
+        A("quit", "&Quit", self.close, QKeySequence.Quit)
+        A("step", "Step", self.stepper.step, "F10", "Run exactly one backward node")
+        A("step_back", "Step back", self.stepper.step_back, "Shift+F10",
+          "Undo the last node: grads as they were")
+        A("run", "Run", self.stepper.run, "F5", "Run to the end or the next breakpoint")
+        A("breakpoint", "Breakpoint", self.toggle_breakpoint, "F9",
+          "Toggle a breakpoint on the selected node")
+        A("reset", "Reset", self.stepper.reset, "Ctrl+Shift+R", "Back to before backward")
+        A("play", "Play", self.toggle_play, "F8", "Step automatically")
+        A("next_cell", "Next cell", self.lesson_panel.run_next_cell, "Ctrl+Return",
+          "Run the lesson's next cell")
+        A("font_bigger", "Larger text", lambda: self.set_font_scale(self.font_scale * 1.15),
+          ["Ctrl+=", "Ctrl++"])
+        A("font_smaller", "Smaller text", lambda: self.set_font_scale(self.font_scale / 1.15),
+          "Ctrl+-")
+        A("font_reset", "Normal text size", lambda: self.set_font_scale(1.0), "Ctrl+0")
+        A("fullscreen", "Full screen", self.toggle_fullscreen, "F11")
+        for t in ("light", "dark", "high-contrast"):
+            A(f"theme_{t}", t.replace("-", " ").capitalize(), lambda t=t: self.set_theme(t))
+        A("show_saved", "Show saved tensors", self.refresh_graph)
+        self.actions["show_saved"].setCheckable(True)
+        A("fit", "Fit graph", self.fit_graph, None, "Fit the graph to the view (0 or Home)")
+
+        tb = QToolBar("Backward")
+        tb.setObjectName("StepperToolbar")
+        tb.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        for name in ("step", "step_back", "run", "play", "reset", "breakpoint"):
+            tb.addAction(self.actions[name])
+        tb.addSeparator()
+        tb.addWidget(QLabel(" speed "))
+        self.speed = QSlider(Qt.Horizontal)
+        self.speed.setObjectName("SpeedSlider")
+        self.speed.setRange(1, 20)
+        self.speed.setValue(4)
+        self.speed.setMaximumWidth(140)
+        self.speed.valueChanged.connect(
+            lambda v: self.stepper.play_timer.setInterval(int(2400 / v)))
+        tb.addWidget(self.speed)
+        tb.addSeparator()
+        tb.addAction(self.actions["fit"])
+        self.addToolBar(Qt.TopToolBarArea, tb)
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        for n in ("open", "save", "save_as"):
+            m.addAction(self.actions[n])
+        self.recent_menu = m.addMenu("Open &recent")
+        m.addSeparator()
+        for n in ("export_png", "export_svg", "export_dot", "export_walk"):
+            m.addAction(self.actions[n])
+        m.addSeparator()
+        m.addAction(self.actions["quit"])
+        m = mb.addMenu("&Backward")
+        for n in ("step", "step_back", "run", "play", "reset", "breakpoint"):
+            m.addAction(self.actions[n])
+        m = mb.addMenu("&View")
+        for n in ("fit", "show_saved", "font_bigger", "font_smaller", "font_reset",
+                  "fullscreen"):
+            m.addAction(self.actions[n])
+        tm = m.addMenu("&Theme")
+        for t in ("light", "dark", "high-contrast"):
+            tm.addAction(self.actions[f"theme_{t}"])
+        m.addSeparator()
+        for d in self.docks.values():
+            m.addAction(d.toggleViewAction())
+        m = mb.addMenu("&Lesson")
+        m.addAction(self.actions["next_cell"])
+
+    # ------------------------------------------------------------------ state -> widgets
+    def update_actions(self) -> None:
+        """Enable exactly the actions that make sense now (the one place this is decided)."""
+        c = self.stepper.cursor
+        has_root = self.stepper.root is not None
+        can_forward = has_root and (c is None or (c.error is None and not c.at_end))
+        self.actions["step"].setEnabled(can_forward)
+        self.actions["run"].setEnabled(can_forward)
+        self.actions["play"].setEnabled(can_forward or self.stepper.playing)
+        self.actions["play"].setText("Pause" if self.stepper.playing else "Play")
+        self.actions["step_back"].setEnabled(c is not None and c.position > 0)
+        self.actions["reset"].setEnabled(c is not None and (c.position > 0 or c.error is not None))
+        key = self.graph_view.selected_key
+        self.actions["breakpoint"].setEnabled(isinstance(key, str) and key.startswith("n"))
+        self.actions["save"].setEnabled(True)
+
+    def _on_session_changed(self, what: str) -> None:
+        if what in ("tensors", "code"):
+            self._refresh_timer.start()
+
+    def refresh_roots(self) -> None:
+        names = self.session.names()
+        candidates = [i for i in self.session.tensors() if i.tensor.requires_grad]
+        self.root_combo.blockSignals(True)
+        current = self.stepper.root
+        self.root_combo.clear()
+        for info in candidates:
+            self.root_combo.addItem(f"{info.name}  {tuple(info.tensor.shape)}", info.tensor)
+        idx = -1
+        if current is not None and current._id in names:
+            idx = next((i for i, inf in enumerate(candidates) if inf.tensor is current), -1)
+        if idx < 0:
+            root = self.session.default_root()
+            idx = next((i for i, inf in enumerate(candidates) if inf.tensor is root),
+                       len(candidates) - 1)
+        self.root_combo.setCurrentIndex(idx)
+        self.root_combo.blockSignals(False)
+        if idx >= 0 and candidates[idx].tensor is not current:
+            self._on_root_chosen()
+        elif idx < 0:
+            self.stepper.set_root(None)
+
+    def _on_root_chosen(self) -> None:
+        root = self.root_combo.currentData()
+        scalar = isinstance(root, Tensor) and root.numel() == 1
+        self.gradient_label.setVisible(not scalar)
+        self.gradient_edit.setVisible(not scalar)
+        gradient = None
+        if isinstance(root, Tensor) and not scalar and self.gradient_edit.text().strip():
+            res = self.session.run(f"__gradviz_gradient__ = torch.tensor("
+                                   f"{self.gradient_edit.text().strip()}, dtype=torch."
+                                   f"{root.dtype.name})")
+            if res.ok:
+                gradient = self.session.namespace.pop("__gradviz_gradient__", None)
+            else:
+                self.statusBar().showMessage(f"gradient: {res.error_text}", 8000)
+        self.stepper.set_root(root if isinstance(root, Tensor) else None, gradient)
+        self.refresh_graph()
+
+    def refresh_graph(self) -> None:
+        """Rebuild the graph of the chosen root from the engine (names from the workspace)."""
+        if self.root_combo.count() == 0 or self.stepper.root is None or \
+                self.stepper.root._id not in self.session.names():
+            self.refresh_roots()
+        root = self.stepper.root
+        if root is None:
+            self.graph_view.set_graph(graph_model.build_graph([], {}))
+            self.update_actions()
+            return
+        g = graph_model.build_graph([root], self.session.names(),
+                                    show_saved=self.actions["show_saved"].isChecked())
+        self.graph_view.set_graph(g)
+        self._apply_stepper_state()
+
+    def _apply_stepper_state(self) -> None:
+        view = self.graph_view
+        view.clear_states()
+        keys = set(view.node_items())
+        for key, state in self.stepper.node_states().items():
+            if key in keys:
+                view.set_node_state(key, state)
+        view.clear_edge_labels()
+        for (u, v), text in self.stepper.edge_labels().items():
+            if u in keys and v in keys:
+                view.set_edge_label(u, v, text)
+        c = self.stepper.cursor
+        if c is None or c.error is None:
+            view.clear_banner()
+        if c is None:
+            self.step_label.setText("")
+        else:
+            total = len(c.steps) if c.finished else None
+            self.step_label.setText(f"step {c.position}" + (f" of {total}" if total else "")
+                                    + ("  ✓ done" if c.at_end else ""))
+        self.update_actions()
+
+    def _on_stepped(self, step: Any) -> None:
+        if step is not None:
+            self.inspector.show_step(step)
+        self.refresh_tensor_views()
+
+    def refresh_tensor_views(self) -> None:
+        """Grads changed by stepping: the tensors table and graph labels show them."""
+        if hasattr(self.tensor_panel, "refresh"):
+            self.tensor_panel.refresh()
+        names = self.session.names()
+        names.update(self.training_panel_names())
+        if graph_model.refresh_labels(self.graph_view.graph, names):
+            self.graph_view.refresh()
+
+    def _on_step_failed(self, message: str, node_id: Any) -> None:
+        key = f"n{node_id}" if node_id is not None else (
+            f"t{self.stepper.root._id}" if self.stepper.root is not None else None)
+        hint = ""
+        if "implicitly created only for scalar" in message:
+            hint = "  →  type a gradient vector above, as backward(v) takes one"
+        self.graph_view.show_banner(message + hint, key)
+        self.statusBar().showMessage(message, 10000)
+
+    def _on_node_selected(self, key: str) -> None:
+        g = getattr(self.graph_view, "graph", None)
+        data = g.nodes[key] if g is not None and key in g else {}
+        obj = data.get("obj")
+        if isinstance(obj, Tensor):
+            self.inspector.show_tensor(obj, self.session.names().get(obj._id))
+        elif obj is not None:
+            c = self.stepper.cursor
+            step = None
+            if c is not None:
+                step = next((s for s in c.steps[:c.position] if s.node is obj), None)
+            if step is not None:
+                self.inspector.show_step(step)
+            else:
+                self.inspector.show_node(obj)
+        self.update_actions()
+
+    def _on_tensor_selected(self, name: str) -> None:
+        with contextlib.suppress(KeyError):
+            self.inspector.show_tensor(self.session.get(name), name)
+
+    def _show_training_root(self, root: Any) -> None:
+        if isinstance(root, Tensor):
+            self.stepper.set_root(root)
+            g = graph_model.build_graph([root], self.training_panel_names())
+            self.graph_view.set_graph(g)
+            self._apply_stepper_state()
+
+    def training_panel_names(self) -> dict[int, str]:
+        fn = getattr(self.training_panel, "names", None)
+        return fn() if callable(fn) else {}
+
+    # ------------------------------------------------------------------ commands
+    def _guard(self, fn: Callable[[], Any]) -> None:
+        """Run a user command; any failure is shown, never fatal."""
+        try:
+            fn()
+        except Exception as e:  # the app must survive every user mistake
+            QMessageBox.warning(self, "gradviz", f"{type(e).__name__}: {e}")
+        self.update_actions()
+
+    def load_starter(self, code: str) -> None:
+        self.code_panel.set_source(code)
+        self.session.run(code)
+        self.refresh_roots()
+        self.refresh_graph()
+
+    def step_newest_root(self, n: int | None) -> None:
+        """For --step N / --backward: step the newest scalar root."""
+        scalars = [i.tensor for i in self.session.tensors()
+                   if i.tensor.grad_fn is not None and i.tensor.numel() == 1]
+        if scalars:
+            root = scalars[-1]
+            idx = self.root_combo.findData(root)
+            if idx >= 0:
+                self.root_combo.setCurrentIndex(idx)
+            self.stepper.set_root(root)
+            self.refresh_graph()
+        if n is None:
+            self.stepper.run()
+        else:
+            for _ in range(n):
+                if self.stepper.step() is None:
+                    break
+
+    def toggle_breakpoint(self) -> None:
+        key = self.graph_view.selected_key
+        if isinstance(key, str) and key.startswith("n"):
+            self.stepper.toggle_breakpoint(int(key[1:]))
+
+    def toggle_play(self) -> None:
+        if self.stepper.playing:
+            self.stepper.stop()
+        else:
+            self.stepper.play(int(2400 / self.speed.value()))
+
+    def fit_graph(self) -> None:
+        self.graph_view.fit()
+
+    def toggle_fullscreen(self) -> None:
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    def set_font_scale(self, scale: float) -> None:
+        """Presenter mode: scale every font in the window, the graph included."""
+        scale = max(0.6, min(3.0, scale))
+        self.font_scale = scale
+        app = QApplication.instance()
+        base = getattr(self, "_base_point_size", None)
+        if base is None:
+            base = self._base_point_size = QFont().pointSizeF() or 10.0
+        f = QFont(app.font()) if app else QFont()
+        f.setPointSizeF(base * scale)
+        self.setFont(f)
+        for d in self.docks.values():
+            d.widget().widget().setFont(f)
+        self.graph_view.set_font_scale(scale)
+        if self.settings is not None:
+            self.settings.setValue("font_scale", scale)
+
+    def set_theme(self, name: str) -> None:
+        from gradviz import theme
+        if name not in theme.THEMES:
+            raise ValueError(f"unknown theme {name!r}; choose from {', '.join(theme.THEMES)}")
+        self.theme_name = name
+        self.graph_view.set_theme(name)
+        if hasattr(theme, "qt_palette"):
+            QApplication.instance().setPalette(theme.qt_palette(name))
+        if self.settings is not None:
+            self.settings.setValue("theme", name)
+
+    # ----- files
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open", str(self.current_path.parent if self.current_path else Path.cwd()),
+            "gradviz files (*.py *.ipynb *.gradviz);;All files (*)")
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | os.PathLike, run_all: bool = False) -> None:
+        """Open a percent script, a notebook (into the lesson panel) or a saved session."""
+        p = Path(path)
+        if p.suffix == ".gradviz":
+            from gradviz import session_file
+            state = session_file.load_session(p)  # refuses broken files, session untouched
+            self.session.clear()
+            state.apply_to(self.session)
+            self.code_panel.set_source(state.code if hasattr(state, "code") else "")
+            self.current_path = p
+        else:
+            self.lesson_panel.open_notebook(p)
+            self.docks["lessons"].raise_()
+            if run_all:
+                while self.lesson_panel.run_next_cell() is not None:
+                    pass
+        self._add_recent(p)
+        self.setWindowTitle(f"gradviz — {p.name}")
+        self.refresh_roots()
+        self.refresh_graph()
+
+    def open_lesson(self, which: str, run_all: bool = False) -> None:
+        from gradviz.lessons import list_lessons
+        for info in list_lessons():
+            if str(info.number) == str(which).lstrip("0") or info.path.stem.startswith(which):
+                self.open_path(info.path, run_all=run_all)
+                return
+        raise ValueError(f"no lesson {which!r}")
+
+    def session_state(self) -> dict[str, Any]:
+        return {"code": self.code_panel.source(), "view": {"theme": self.theme_name,
+                                                          "font_scale": self.font_scale}}
+
+    def save(self) -> None:
+        if self.current_path is None or self.current_path.suffix != ".gradviz":
+            self.save_as()
+            return
+        from gradviz import session_file
+        session_file.save_session(self.current_path, session_file.capture(
+            self.session, **self.session_state()))
+        self.statusBar().showMessage(f"saved {self.current_path}", 4000)
+
+    def save_as(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save session", "session.gradviz",
+                                              "gradviz session (*.gradviz)")
+        if path:
+            self.current_path = Path(path if path.endswith(".gradviz") else path + ".gradviz")
+            self.save()
+
+    def autosave(self) -> None:
+        with contextlib.suppress(Exception):
+            from gradviz import session_file
+            session_file.write_autosave(session_file.capture(self.session,
+                                                             **self.session_state()))
+
+    def offer_recovery(self) -> None:
+        """After a crash, offer the autosaved session."""
+        if self.settings is None:
+            return
+        with contextlib.suppress(Exception):
+            from gradviz import session_file
+            path = session_file.find_recovery()
+            if path is None:
+                return
+            ans = QMessageBox.question(self, "gradviz", "gradviz did not close cleanly last "
+                                       "time. Open the automatically saved session?")
+            if ans == QMessageBox.Yes:
+                self.open_path(path)
+
+    def export_graph(self, fmt: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, f"Export graph as {fmt.upper()}",
+                                              f"graph.{fmt}", f"{fmt.upper()} (*.{fmt})")
+        if not path:
+            return
+        if fmt == "png":
+            self.graph_view.export_png(path)
+        elif fmt == "svg":
+            self.graph_view.export_svg(path)
+        else:
+            Path(path).write_text(graph_model.to_dot(self.graph_view.graph), encoding="utf-8")
+        self.statusBar().showMessage(f"exported {path}", 4000)
+
+    def export_walkthrough(self, folder: str | None = None) -> list[Path]:
+        """One PNG per backward step of the chosen root, for slides."""
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Folder for the step images")
+            if not folder:
+                return []
+        out = []
+        self.stepper.reset()
+        i = 0
+        while True:
+            p = Path(folder) / f"step_{i:03d}.png"
+            self.graph_view.export_png(str(p))
+            out.append(p)
+            if self.stepper.step() is None:
+                break
+            i += 1
+        return out
+
+    def _add_recent(self, p: Path) -> None:
+        if self.settings is None:
+            return
+        recent = [str(p.resolve())] + [r for r in (self.settings.value("recent") or [])
+                                       if r != str(p.resolve())]
+        self.settings.setValue("recent", recent[:10])
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for r in (self.settings.value("recent") or []) if self.settings else []:
+            a = self.recent_menu.addAction(r)
+            a.triggered.connect(lambda _c=False, r=r: self._guard(lambda: self.open_path(r)))
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        geo = s.value("geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        st = s.value("state")
+        if st is not None:
+            self.restoreState(st)
+        self.set_theme(str(s.value("theme", DEFAULTS["theme"])))
+        with contextlib.suppress(TypeError, ValueError):
+            fs = float(s.value("font_scale", DEFAULTS["font_scale"]))
+            if fs != 1.0:
+                self.set_font_scale(fs)
+        self._fill_recent()
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        self.stepper.stop()
+        if self.settings is not None:
+            self.settings.setValue("geometry", self.saveGeometry())
+            self.settings.setValue("state", self.saveState())
+            with contextlib.suppress(Exception):
+                from gradviz import session_file
+                session_file.clear_autosave()
+                session_file.mark_clean_exit()
+        self.bridge.close()
+        super().closeEvent(event)
+
+

@@ -1,0 +1,48 @@
+"""The command line as a user runs it: a real subprocess, a real PNG."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def run_gradviz(*args: str, env: dict | None = None, timeout: int = 120):
+    e = dict(os.environ)
+    e.pop("QT_QPA_PLATFORM", None)
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "gradviz", *args], capture_output=True,
+                          text=True, timeout=timeout, env=e)
+
+
+def test_run_all_step_3_screenshot(tmp_path):
+    from PySide6.QtGui import QImage
+    out = tmp_path / "out.png"
+    r = run_gradviz(str(DATA / "seed_steps.py"), "--run-all", "--step", "3", "--screenshot",
+                    str(out), "--size", "1280x800", env={"GRADVIZ_STATE_DIR": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    img = QImage(str(out))
+    assert (img.width(), img.height()) == (1280, 800)
+    # not a blank picture: many distinct colours (graph boxes, highlight, text)
+    colours = {img.pixel(x, y) for x in range(0, 1280, 7) for y in range(0, 800, 7)}
+    assert len(colours) > 50
+
+
+def test_no_display_says_how_to_fix_in_one_line(tmp_path):
+    env = {"DISPLAY": "", "WAYLAND_DISPLAY": "", "GRADVIZ_STATE_DIR": str(tmp_path)}
+    r = run_gradviz(env=env, timeout=60)
+    if sys.platform != "linux":
+        pytest.skip("display detection is Linux-specific")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--screenshot" in lines[0] and "display" in lines[0]
+
+
+def test_bad_arguments_are_refused_cleanly(tmp_path):
+    r = run_gradviz("no_such_file.py", "--screenshot", str(tmp_path / "x.png"))
+    assert r.returncode == 2 and "no such file" in r.stderr
+    r = run_gradviz("--size", "huge", "--screenshot", str(tmp_path / "x.png"))
+    assert r.returncode == 2 and "--size" in r.stderr
