@@ -108,6 +108,13 @@ class _Style:
         self.done_fills = {k: _blend(t.fill(k), t.background, t.done_opacity)
                            for k in self.fills}
         self.shadow = _color(t.shadow, t.shadow_alpha)
+        # zoomed out: one-pixel outlines so that even tiny boxes and edges stay visible
+        self.lod_pens = {k: self._hairline(QColor(t.fill(k)).darker(135)) for k in self.fills}
+        self.lod_current = self._hairline(QColor(t.current))
+        self.lod_error = self._hairline(QColor(t.error))
+        self.lod_edge = self._hairline(QColor(t.edge))
+        self.lod_flow = self._hairline(QColor(t.edge_flow))
+        self.lod_saved = self._hairline(QColor(t.edge_saved))
         self.edge_pen = QPen(QColor(t.edge), t.edge_width, Qt.PenStyle.SolidLine,
                              Qt.PenCapStyle.RoundCap)
         self.edge_brush = QBrush(QColor(t.edge))
@@ -130,6 +137,12 @@ class _Style:
         self.label_bg = QColor(t.edge_label_bg)
         self.label_border = QPen(QColor(t.edge_flow), max(1.5, t.edge_width))
         self._adv: dict[tuple[bool, str], float] = {}
+
+    @staticmethod
+    def _hairline(c: QColor) -> QPen:
+        pen = QPen(c, 0)
+        pen.setCosmetic(True)
+        return pen
 
     def advance(self, text: str, title: bool) -> float:
         """Width of ``text`` in the title (bold) or monospace font, cached."""
@@ -210,7 +223,8 @@ class NodeItem(QGraphicsItem):
         if state == "error":
             fill = st.error_fill
         if st.title_px * lod < _TEXT_MIN_PX:  # too small to read: a plain box
-            p.setPen(Qt.PenStyle.NoPen)
+            p.setPen(st.lod_current if state == "current" else st.lod_error
+                     if state == "error" else st.lod_pens.get(self.kind, st.lod_edge))
             p.setBrush(st.glow_colors[-1] if state == "current" else
                        st.error if state == "error" else fill)
             g = st.glow if state == "current" else 0.0
@@ -367,6 +381,12 @@ class EdgeItem(QGraphicsItem):
         st = self._style
         geom = self.geom
         p.setBrush(Qt.BrushStyle.NoBrush)
+        if st.title_px * QStyleOptionGraphicsItem.levelOfDetailFromTransform(
+                p.worldTransform()) < _TEXT_MIN_PX:  # zoomed out: a one-pixel line
+            p.setPen(st.lod_saved if self.kind == "saved" else st.lod_flow if self.flow
+                     else st.lod_edge)
+            p.drawPath(geom.path)
+            return
         if self.kind == "saved":
             p.setPen(st.saved_pen)
             p.drawPath(geom.path)
@@ -387,12 +407,15 @@ class EdgeBundleItem(QGraphicsItem):
     One item paints them all with a few C++ calls, instead of thousands of Python paint calls
     whenever a region they cross is repainted (every step, on a big graph)."""
 
+    MAX_ZOOMED_OUT_LINES = 400
+
     def __init__(self, style: _Style) -> None:
         super().__init__()
         self._style = style
         self.setZValue(_Z_EDGE - 0.5)
-        self.lines: list[QLineF] = []
-        self.saved: list[QLineF] = []
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self.lines: list[tuple[float, float, float, float]] = []
+        self.saved: list[tuple[float, float, float, float]] = []
         self.arrows = QPainterPath()
         self._bounds = QRectF()
         c = QColor(style.theme.edge)
@@ -407,26 +430,56 @@ class EdgeBundleItem(QGraphicsItem):
         bounds = QRectF()
         for it in items:
             g = it.geom
-            a, b = it.ends
-            (self.saved if it.kind == "saved" else self.lines).append(QLineF(a[0], a[1], b[0],
-                                                                             b[1]))
+            (x1, y1), (x2, y2) = it.ends
+            if y1 > y2:
+                x1, y1, x2, y2 = x2, y2, x1, y1
+            (self.saved if it.kind == "saved" else self.lines).append((x1, y1, x2, y2))
             for arrow in g.arrows:
                 self.arrows.addPolygon(arrow)
             bounds = bounds.united(g.bounds)
         self._bounds = bounds
         self.update()
 
+    @staticmethod
+    def _clipped(lines: list[tuple[float, float, float, float]], r: QRectF) -> list[QLineF]:
+        """The parts of ``lines`` inside ``r``: long lines are cut to what is exposed."""
+        top, bottom, left, right = r.top(), r.bottom(), r.left(), r.right()
+        out = []
+        for x1, y1, x2, y2 in lines:
+            if y2 < top or y1 > bottom or (x1 < left and x2 < left) or (
+                    x1 > right and x2 > right):
+                continue
+            if y1 < top or y2 > bottom:
+                slope = (x2 - x1) / (y2 - y1) if y2 != y1 else 0.0
+                if y1 < top:
+                    x1, y1 = x1 + slope * (top - y1), top
+                if y2 > bottom:
+                    x2, y2 = x2 - slope * (y2 - bottom), bottom
+            out.append(QLineF(x1, y1, x2, y2))
+        return out
+
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
         return self._bounds
 
     def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
+        r = option.exposedRect
+        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(p.worldTransform())
+        zoomed_out = self._style.title_px * lod < _TEXT_MIN_PX
         p.setBrush(Qt.BrushStyle.NoBrush)
+        if zoomed_out:  # one-pixel lines, no arrow heads; a hairball of them is left out
+            lines = self._clipped(self.lines + self.saved, r)
+            if len(lines) <= self.MAX_ZOOMED_OUT_LINES:
+                pen = QPen(self._pen.color(), 0)
+                pen.setCosmetic(True)
+                p.setPen(pen)
+                p.drawLines(lines)
+            return
         p.setPen(self._pen)
-        p.drawLines(self.lines)
+        p.drawLines(self._clipped(self.lines, r))
         if self.saved:
             p.setPen(self._style.saved_pen)
-            p.drawLines(self.saved)
+            p.drawLines(self._clipped(self.saved, r))
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(self._brush)
         p.drawPath(self.arrows)
