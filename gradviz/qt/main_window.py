@@ -60,7 +60,7 @@ class MainWindow(QMainWindow):
         self.current_path: Path | None = None
         self.font_scale = 1.0
         self.theme_name = "light"
-        self._graph_dirty = True
+        self._last_default: Tensor | None = None
         self.setWindowTitle("gradviz")
         self.setObjectName("MainWindow")
         self.setDockNestingEnabled(True)
@@ -283,49 +283,50 @@ class MainWindow(QMainWindow):
             self._refresh_timer.start()
 
     def refresh_roots(self) -> None:
+        """Fill the root chooser; follow the newest root when new code made one."""
         names = self.session.names()
         candidates = [i for i in self.session.tensors() if i.tensor.requires_grad]
-        self.root_combo.blockSignals(True)
         current = self.stepper.root
+        newest = self.session.default_root()
+        if newest is not self._last_default:  # new code made a newer root: follow it
+            self._last_default = newest
+            current = newest
+        if current is None or current._id not in names:
+            current = newest
+        self.root_combo.blockSignals(True)
         self.root_combo.clear()
         for info in candidates:
             self.root_combo.addItem(f"{info.name}  {tuple(info.tensor.shape)}", info.tensor)
-        idx = -1
-        if current is not None and current._id in names:
-            idx = next((i for i, inf in enumerate(candidates) if inf.tensor is current), -1)
-        if idx < 0:
-            root = self.session.default_root()
-            idx = next((i for i, inf in enumerate(candidates) if inf.tensor is root),
-                       len(candidates) - 1)
+        idx = next((i for i, inf in enumerate(candidates) if inf.tensor is current),
+                   len(candidates) - 1)
         self.root_combo.setCurrentIndex(idx)
         self.root_combo.blockSignals(False)
-        if idx >= 0 and candidates[idx].tensor is not current:
-            self._on_root_chosen()
-        elif idx < 0:
-            self.stepper.set_root(None)
+        self._choose_root(rebuild=False)
 
     def _on_root_chosen(self) -> None:
+        self._choose_root(rebuild=True)
+
+    def _choose_root(self, rebuild: bool) -> None:
         root = self.root_combo.currentData()
-        scalar = isinstance(root, Tensor) and root.numel() == 1
-        self.gradient_label.setVisible(not scalar)
-        self.gradient_edit.setVisible(not scalar)
-        gradient = None
-        if isinstance(root, Tensor) and not scalar and self.gradient_edit.text().strip():
-            res = self.session.run(f"__gradviz_gradient__ = torch.tensor("
-                                   f"{self.gradient_edit.text().strip()}, dtype=torch."
-                                   f"{root.dtype.name})")
-            if res.ok:
-                gradient = self.session.namespace.pop("__gradviz_gradient__", None)
-            else:
+        root = root if isinstance(root, Tensor) else None
+        scalar = root is not None and root.numel() == 1
+        self.gradient_label.setVisible(root is not None and not scalar)
+        self.gradient_edit.setVisible(root is not None and not scalar)
+        gradient = self.stepper.gradient if root is self.stepper.root else None
+        text = self.gradient_edit.text().strip()
+        if root is not None and not scalar and text and rebuild:
+            res = self.session.run(f"__gradviz_gradient__ = torch.tensor({text}, "
+                                   f"dtype=torch.{root.dtype.name})")
+            gradient = self.session.namespace.pop("__gradviz_gradient__", None)
+            if not res.ok:
                 self.statusBar().showMessage(f"gradient: {res.error_text}", 8000)
-        self.stepper.set_root(root if isinstance(root, Tensor) else None, gradient)
-        self.refresh_graph()
+        self.stepper.set_root(root, gradient)
+        if rebuild:
+            self.refresh_graph()
 
     def refresh_graph(self) -> None:
         """Rebuild the graph of the chosen root from the engine (names from the workspace)."""
-        if self.root_combo.count() == 0 or self.stepper.root is None or \
-                self.stepper.root._id not in self.session.names():
-            self.refresh_roots()
+        self.refresh_roots()
         root = self.stepper.root
         if root is None:
             self.graph_view.set_graph(graph_model.build_graph([], {}))
@@ -425,7 +426,6 @@ class MainWindow(QMainWindow):
     def load_starter(self, code: str) -> None:
         self.code_panel.set_source(code)
         self.session.run(code)
-        self.refresh_roots()
         self.refresh_graph()
 
     def step_newest_root(self, n: int | None) -> None:
@@ -517,7 +517,6 @@ class MainWindow(QMainWindow):
                     pass
         self._add_recent(p)
         self.setWindowTitle(f"gradviz — {p.name}")
-        self.refresh_roots()
         self.refresh_graph()
 
     def open_lesson(self, which: str, run_all: bool = False) -> None:

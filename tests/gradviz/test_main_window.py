@@ -1,0 +1,137 @@
+"""The whole window driven like a user: keys step backward, the graph shows where we are."""
+
+import pytest
+from PySide6.QtCore import Qt
+
+from gradviz.app import STARTER
+from gradviz.qt.main_window import MainWindow
+from gradviz.session import Session
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADVIZ_STATE_DIR", str(tmp_path))
+    w = MainWindow(Session(), restore_settings=False)
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    w.load_starter(STARTER)
+    return w
+
+
+def names_in_graph(w):
+    return sorted(d["label"].split("\n")[0] for _, d in w.graph_view.graph.nodes(data=True)
+                  if d["kind"] in ("grad_fn", "accumulate"))
+
+
+def press(qtbot, w, key, mod=Qt.NoModifier):
+    qtbot.keyClick(w, key, mod)
+
+
+def test_starter_graph_is_the_seed_chain(win):
+    assert win.stepper.root is win.session.get("out")
+    labels = names_in_graph(win)
+    assert labels.count("MulBackward0") == 2
+    assert {"AddBackward0", "MeanBackward0", "AccumulateGrad"} <= set(labels)
+    assert win.root_combo.currentText().startswith("out")
+
+
+def test_f10_steps_one_node_and_highlights_it(win, qtbot):
+    press(qtbot, win, Qt.Key_F10)
+    out = win.session.get("out")
+    mean_key = f"n{out.grad_fn._id}"
+    assert win.graph_view.node_state(mean_key) == "current"
+    press(qtbot, win, Qt.Key_F10)
+    mul_key = f"n{out.grad_fn.next_functions[0][0]._id}"
+    assert win.graph_view.node_state(mul_key) == "current"
+    assert win.graph_view.node_state(mean_key) == "done"
+    # the gradient that flowed from MeanBackward0 into MulBackward0 is on their edge
+    assert win.graph_view.edge_label(mul_key, mean_key).startswith("[0.3333")
+    assert "step 2" in win.step_label.text()
+
+
+def test_run_then_step_back_restores_grads(win, qtbot):
+    x = win.session.get("x")
+    press(qtbot, win, Qt.Key_F5)
+    assert x.grad is not None
+    grad = x.grad.tolist()
+    assert grad == pytest.approx([0.9809, 4.0212, 3.0007], abs=1e-4)
+    assert win.stepper.cursor.at_end
+    press(qtbot, win, Qt.Key_F10, Qt.ShiftModifier)  # step back over AccumulateGrad
+    assert x._grad is None
+    press(qtbot, win, Qt.Key_F10)  # replay from the record
+    assert x.grad.tolist() == grad
+
+
+def test_non_scalar_root_shows_torchs_error_on_the_graph(win, qtbot):
+    z = win.session.get("z")
+    idx = win.root_combo.findData(z)
+    win.root_combo.setCurrentIndex(idx)
+    win._on_root_chosen()
+    assert win.gradient_edit.isVisible()
+    press(qtbot, win, Qt.Key_F10)
+    assert "grad can be implicitly created only for scalar outputs" in win.graph_view.banner_text()
+    assert win.graph_view.node_state(f"n{z.grad_fn._id}") == "error"
+    assert win.session.get("x") is not None  # the workspace survives
+    # with a gradient vector, backward(v) goes through
+    win.gradient_edit.setText("[0.1, 1.0, 0.001]")
+    win._on_root_chosen()
+    press(qtbot, win, Qt.Key_F5)
+    assert win.session.get("x").grad is not None
+    assert win.graph_view.banner_text() == ""
+
+
+def test_breakpoint_stops_run(win, qtbot):
+    out = win.session.get("out")
+    add = out.grad_fn.next_functions[0][0].next_functions[0][0].next_functions[0][0]
+    assert add.name() == "AddBackward0"
+    win.graph_view.select(f"n{add._id}")
+    press(qtbot, win, Qt.Key_F9)
+    assert win.graph_view.node_state(f"n{add._id}") == "breakpoint"
+    press(qtbot, win, Qt.Key_F5)
+    assert win.stepper.cursor.current.node is add
+    assert win.session.get("x")._grad is None
+
+
+def test_code_from_the_code_panel_updates_graph(win, qtbot):
+    res = win.session.run("w = torch.ones(4, requires_grad=True)\nloss = (w * 3).sum()")
+    assert res.ok
+    qtbot.wait(100)
+    win.refresh_graph()
+    assert win.stepper.root is win.session.get("loss")
+    assert "SumBackward0" in names_in_graph(win)
+
+
+def test_user_mistakes_do_not_lose_the_session(win, qtbot):
+    res = win.session.run("out.backward()\nout.backward()")
+    assert not res.ok and "Trying to backward through the graph a second time" in res.error_text
+    assert set(win.session.names().values()) >= {"x", "y", "z", "out"}
+    press(qtbot, win, Qt.Key_F5)  # running into the freed MulBackward0: shown, not fatal
+    c = win.stepper.cursor
+    assert c is not None and c.error is not None
+    assert "Trying to backward through the graph a second time" in win.graph_view.banner_text()
+
+
+def test_font_scale_and_themes(win, qtbot):
+    size = win.font().pointSizeF()
+    press(qtbot, win, Qt.Key_Equal, Qt.ControlModifier)
+    assert win.font().pointSizeF() > size and win.font_scale > 1
+    press(qtbot, win, Qt.Key_Minus, Qt.ControlModifier)
+    assert win.font_scale == pytest.approx(1.0)
+    for t in ("dark", "high-contrast", "light"):
+        win.set_theme(t)
+        assert win.graph_view.theme.name == t
+
+
+def test_walkthrough_export(win, tmp_path):
+    files = win.export_walkthrough(str(tmp_path))
+    # the start, then one picture per node: Mean, Mul, Mul, Add, AccumulateGrad
+    assert len(files) == 1 + 5
+    assert all(f.stat().st_size > 1000 for f in files)
+
+
+def test_fits_a_1024x768_projector(win, qtbot):
+    win.resize(1024, 768)
+    qtbot.wait(50)
+    assert win.width() <= 1024 and win.height() <= 768
