@@ -30,7 +30,7 @@ from engine.tensor import Size, Tensor, _make, _own_grad, _raise
 
 __all__ = ["backward", "backward_steps", "grad", "BackwardStep", "gradcheck",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "Function",
-           "graph"]
+           "FunctionCtx", "once_differentiable", "gradgradcheck", "GradcheckError", "graph"]
 
 
 class BackwardStep:
@@ -114,6 +114,8 @@ def _prepare_roots(tensors: list, grad_tensors: list) -> list[tuple[Node, Any]]:
             if gd.dtype != t._data.dtype:
                 gd = gd.astype(t._data.dtype)
         node = t.grad_fn if t.grad_fn is not None else t._accumulator()
+        if isinstance(g, Tensor) and g._requires_grad and gd is g._data:
+            gd = g  # create_graph: the result stays a function of grad_outputs
         roots.append((node, gd, t))
     return roots
 
@@ -528,12 +530,17 @@ class detect_anomaly:
 
 
 def gradcheck(*args: Any, **kwargs: Any) -> bool:
+    """Compare backward with finite differences (see engine.gradcheck.gradcheck)."""
     from engine.gradcheck import gradcheck as _gc
     return _gc(*args, **kwargs)
 
 
-class Function:  # placeholder namespace filled by engine.custom_function
-    pass
+from engine.custom_function import (  # noqa: E402
+    Function,
+    FunctionCtx,
+    once_differentiable,
+)
+from engine.gradcheck import GradcheckError, gradgradcheck  # noqa: E402,F401
 
 
 class graph:  # torch.autograd.graph.Node for isinstance checks
