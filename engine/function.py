@@ -231,8 +231,7 @@ def record(cls: type[Node], out: np.ndarray, inputs: tuple, saved: dict | None =
         node._saved = _NO_SAVED
         node._saved_src = ()
     if _anomaly_enabled[0]:
-        import traceback
-        node._anomaly = "".join(traceback.format_stack()[:-2])
+        node._anomaly = _forward_stack()
     if events._subscribers:
         events.emit("op_recorded", node_id=node._id, name=node.name(), tensor_id=result._id,
                     inputs=tuple(getattr(t, "_id", None) for t in inputs),
@@ -242,5 +241,19 @@ def record(cls: type[Node], out: np.ndarray, inputs: tuple, saved: dict | None =
 
 
 _anomaly_enabled = [False]
+_ENGINE_DIR = __file__.rsplit("function.py", 1)[0]
+
+
+def _forward_stack() -> str:
+    """The Python stack of the op being recorded, without the engine's own innermost frames
+    (torch's ops are C++, so its forward traceback ends at the user's line; engine.nn frames
+    stay, as torch.nn's do)."""
+    import traceback
+    frames = traceback.extract_stack()[:-2]
+    nn_dir = _ENGINE_DIR + "nn"
+    while frames and frames[-1].filename.startswith(_ENGINE_DIR) \
+            and not frames[-1].filename.startswith(nn_dir):
+        frames.pop()
+    return "".join(traceback.format_list(frames))
 
 from engine.tensor import Tensor, _make  # noqa: E402  (tensor.py imports this module lazily)
