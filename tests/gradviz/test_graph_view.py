@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QPointF, Qt  # noqa: E402
+from PySide6.QtCore import QEvent, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QColor, QImage  # noqa: E402
 
 from gradviz.graph import build_graph, refresh_labels  # noqa: E402
@@ -266,3 +266,35 @@ def test_hover_tooltip_shows_detail(shown, qtbot):
     QApplication.sendEvent(view.viewport(), ev)
     assert QToolTip.text() == g.nodes[k]["detail"]
     QToolTip.hideText()
+
+
+def test_wheel_zooms_and_drag_pans(shown):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QMouseEvent, QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    view, g, x, z = shown
+    vp = view.viewport()
+    centre = QPointF(vp.width() / 2, vp.height() / 2)
+    before = view.zoom()
+    wheel = QWheelEvent(centre, QPointF(vp.mapToGlobal(centre.toPoint())), QPoint(0, 0),
+                        QPoint(0, 240), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(vp, wheel)
+    assert view.zoom() == pytest.approx(before * 1.0015 ** 240)
+    # drag on empty space pans (and selects nothing)
+    start = view.mapToScene(vp.rect().center())
+    p0, p1 = QPointF(5, 5), QPointF(205, 155)
+    def mouse(kind, p, button, buttons):
+        glob = QPointF(vp.mapToGlobal(p.toPoint()))
+        return QMouseEvent(kind, p, glob, button, buttons, Qt.KeyboardModifier.NoModifier)
+
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    ev = [mouse(QEvent.Type.MouseButtonPress, p0, left, left),
+          mouse(QEvent.Type.MouseMove, p1, none, left),
+          mouse(QEvent.Type.MouseButtonRelease, p1, left, none)]
+    for e in ev:
+        QApplication.sendEvent(vp, e)
+    moved = view.mapToScene(vp.rect().center()) - start
+    assert abs(moved.x()) > 10 or abs(moved.y()) > 10
+    assert view.selected_key is None
