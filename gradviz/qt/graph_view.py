@@ -845,6 +845,8 @@ class GraphView(QGraphicsView):
         """Hide the banner and restore the node it marked."""
         self._banner.hide()
         self._banner.setText("")
+        if self.viewportMargins().top():
+            self.setViewportMargins(0, 0, 0, 0)
         if self._banner_node is not None and self._banner_node in self._nodes:
             it = self._nodes[self._banner_node]
             if it.state == "error":
@@ -856,11 +858,15 @@ class GraphView(QGraphicsView):
         return self._banner.text() if not self._banner.isHidden() else ""
 
     def _position_banner(self) -> None:
-        m = 12
-        w = max(100, self.viewport().width() - 2 * m)
+        """Put the banner above the viewport, in a top margin, so that it hides no node."""
+        m = 8
+        w = max(100, self.width() - 2 * m)
         self._banner.setFixedWidth(w)
         self._banner.adjustSize()
         self._banner.move(m, m)
+        top = self._banner.height() + 2 * m
+        if self.viewportMargins().top() != top:
+            self.setViewportMargins(0, top, 0, 0)
 
     # ------------------------------------------------------------------ zoom
     def zoom(self) -> float:
@@ -949,6 +955,10 @@ class GraphView(QGraphicsView):
     def _apply_theme_to_widgets(self) -> None:
         t = self._theme
         self.setBackgroundBrush(QColor(t.background))
+        pal = self.palette()
+        pal.setColor(self.backgroundRole(), QColor(t.background))
+        self.setPalette(pal)
+        self.setAutoFillBackground(True)  # behind the banner's margin too
         px = round(t.title_pt * _PX_PER_PT * t.font_scale)
         self._banner.setStyleSheet(
             f"QLabel {{ background: {t.banner_bg}; color: {t.banner_text}; "

@@ -132,8 +132,11 @@ def test_banner_marks_and_restores_node(shown):
     view.show_banner("RuntimeError: shapes do not match", node_key=k)
     assert view.banner_text() == "RuntimeError: shapes do not match"
     assert view.node_state(k) == "error"
+    # the banner sits in a margin above the viewport: it hides no node
+    assert view.viewport().geometry().top() >= view._banner.geometry().bottom()
     view.clear_banner()
     assert view.banner_text() == ""
+    assert view.viewport().geometry().top() == 0
     assert view.node_state(k) == "done"
     view.show_banner("no node")
     assert view.banner_text() == "no node"
