@@ -5,6 +5,15 @@ monospace values, curved edges with arrow heads, optional edge labels (the gradi
 along an edge), node states (current, done, breakpoint, error), an error banner, pan (drag),
 zoom (wheel, ``+``/``-``), fit (``0``/Home), click to select, hover tooltips, level of detail
 when zoomed out, and PNG/SVG export.
+
+Typical use while stepping through backward::
+
+    view = GraphView(theme="light")
+    view.set_graph(build_graph(loss, names))      # lays out, fits
+    view.set_node_state(key, "current")           # repaints that node only
+    view.set_edge_label(u, v, "grad [0.5, 0.5]")  # gradient flowing along u -> v
+    refresh_labels(view.graph); view.refresh()    # .grad values appeared on tensors
+    view.show_banner(str(err), node_key=key)      # and view.clear_banner()
 """
 
 from __future__ import annotations
