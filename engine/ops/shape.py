@@ -344,6 +344,14 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
     if not tensors:
         raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
     ds = [arr(x) for x in tensors]
+    for i, a in enumerate(ds):
+        if a.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be "
+                               "concatenated")
+    for a in ds[1:]:
+        if a.ndim != ds[0].ndim and a.size and ds[0].size:
+            raise RuntimeError(f"Tensors must have same number of dimensions: got "
+                               f"{ds[0].ndim} and {a.ndim}")
     ndim = max(np.ndim(a) for a in ds)
     ax = _wrap_dim(dim, ndim)
     try:

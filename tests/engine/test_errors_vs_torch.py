@@ -225,6 +225,10 @@ OP_ERRORS: list[tuple[str, Callable[[Any], Any]]] = [
     ("permute_len", lambda L: _m(L, 2, 3).permute(0)),
     ("cat_sizes", lambda L: L.cat([_m(L, 2, 3), _m(L, 2, 4)])),
     ("stack_sizes", lambda L: L.stack([_m(L, 2, 3), _m(L, 3, 2)])),
+    ("stack_ndim", lambda L: L.stack([_m(L, 2), _m(L, 2, 2)])),
+    ("cat_0d", lambda L: L.cat([_m(L, 1), leaf(L, ())])),
+    ("cat_ndim", lambda L: L.cat([_m(L, 2, 2), _m(L, 2)])),
+    ("cat_dim", lambda L: L.cat([_m(L, 2, 2)], 2)),
     # dims
     ("sum_dim", lambda L: _m(L, 2, 3).sum(2)),
     ("sum_dim_neg", lambda L: _m(L, 2, 3).sum(-3)),

@@ -417,6 +417,12 @@ _UNARY: list[tuple[str, Callable[..., Any], bool]] = [
     ("rsub_num", lambda L, x: 1 - x, False),
     ("mul_num", lambda L, x: 3 * x, False),
     ("div_num", lambda L, x: x / 4, False),
+    ("expand", lambda L, x: x.expand(2, *x.shape), False),
+    ("view", lambda L, x: x.view(-1), False),
+    ("contiguous", lambda L, x: x.contiguous(), False),
+    ("mul_", lambda L, x: (x * 1).mul_(2), False),
+    ("clamp_", lambda L, x: (x + 0).clamp_(-1, 1), False),
+    ("max_pair", lambda L, x: x.max(-1)[0] if x.dim() else x, False),
 ]
 _BINARY: list[tuple[str, Callable[..., Any]]] = [
     ("add", lambda L, a, b: a + b),
@@ -427,6 +433,10 @@ _BINARY: list[tuple[str, Callable[..., Any]]] = [
     ("minimum", lambda L, a, b: L.minimum(a, b)),
     ("where", lambda L, a, b: L.where(a > b, a, b)),
     ("pow", lambda L, a, b: (a * a + 0.5) ** (b * 0.5)),
+    ("matmul", lambda L, a, b: a @ b),
+    ("matmul_t", lambda L, a, b: a @ b.transpose(0, -1) if b.dim() else a * b),
+    ("cat", lambda L, a, b: L.cat([a, b]) if a.dim() else a + b),
+    ("stack", lambda L, a, b: L.stack([a, b], -1)),
 ]
 _REDUCE: list[tuple[str, Callable[..., Any]]] = [
     ("sum", lambda L, x: x.sum()),
@@ -505,7 +515,7 @@ def _describe(steps: list) -> str:
     return " -> ".join(names)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs())
 def test_random_programs(prog: tuple) -> None:
     shapes, seed, steps, dtype = prog
