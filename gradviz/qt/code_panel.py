@@ -234,6 +234,7 @@ class CodeEditor(QPlainTextEdit):
         self.updateRequest.connect(self._update_numbers)
         self.cursorPositionChanged.connect(self._update_selections)
         self.textChanged.connect(self._text_changed)
+        self.textChanged.connect(self._update_selections)
         self._update_margin()
         self._update_selections()
 
@@ -301,6 +302,9 @@ class CodeEditor(QPlainTextEdit):
     def _update_selections(self) -> None:
         dark = _is_dark(self)
         sels = []
+        if self.document().isEmpty():  # keep the placeholder readable
+            self.setExtraSelections(sels)
+            return
         cur = QTextEdit.ExtraSelection()
         cur.format.setBackground(QColor("#2c313c" if dark else "#fff8e1"))
         cur.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
@@ -399,6 +403,7 @@ class CodePanel(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Vertical, objectName="codeSplitter")
         self.splitter.addWidget(self.editor)
         self.splitter.addWidget(self.tabs)
+        self.splitter.setChildrenCollapsible(False)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         lay = QVBoxLayout(self)
@@ -410,7 +415,18 @@ class CodePanel(QWidget):
         bridge.changed.connect(self._on_changed)
         self._sync_transcript()
 
-    # ------------------------------------------------------------------ fonts and theme
+    # ------------------------------------------------------------------ layout, fonts, theme
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Side by side in a wide, short dock; stacked otherwise."""
+        super().resizeEvent(event)
+        wide = event.size().width() > 1.8 * event.size().height()
+        want = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if self.splitter.orientation() != want:
+            self.splitter.setOrientation(want)
+            total = event.size().width() if wide else event.size().height()
+            self.splitter.setSizes([total * 3 // 5, total * 2 // 5])
+
+
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.FontChange:

@@ -139,6 +139,7 @@ class Inspector(QWidget):
             f".k {{ color: {self._c('muted')}; padding-right: 14px; }}"
             f".m {{ font-family: {_MONO}; font-size: {mono:.1f}pt; }}"
             f"pre {{ font-family: {_MONO}; font-size: {mono:.1f}pt; margin: 0; "
+            "white-space: pre-wrap; "
             f"background-color: {self._c('code_bg')}; }}"
             f".muted {{ color: {self._c('muted')}; }}"
             f".err {{ color: {self._c('error')}; font-weight: bold; }}"
@@ -272,8 +273,10 @@ class Inspector(QWidget):
         out = [head, "<table cellpadding='6' width='100%'><tr><td class='rule'>" +
                "<br>".join(_e(s) for s in rule.symbols) + "</td></tr></table>"]
         out.append("<h3>grad_outputs <span class='muted'>(in: dL/d output)</span></h3>")
-        out.append(_table([(f"[{i}]", _pre(_repr(g))) for i, g in
-                           enumerate(step.grad_outputs)]))
+        for i, g in enumerate(step.grad_outputs):
+            out.append(f"<p class='m' style='margin: 6px 0 0 0'>[{i}] <span class='muted'>"
+                       f"from the output of {_e(self._node_label(node))}</span></p>")
+            out.append(_pre(_repr(g)))
         out.append("<h3>grad_inputs <span class='muted'>(out: one per next function)"
                    "</span></h3>")
         lhs = [sym.split(" = ", 1)[0] for sym in rule.symbols]
@@ -312,7 +315,7 @@ class Inspector(QWidget):
              _pre(_repr(after))),
         ]
         body = "".join(f"<tr><td align='center' valign='middle'>{a}</td>"
-                       f"<td valign='middle'>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
+                       f"<td valign='middle' nowrap>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
         out.append(f"<table cellpadding='4' cellspacing='0'>{body}</table>")
         return "".join(out)
 
@@ -342,6 +345,6 @@ def _pre(text: str) -> str:
 
 def _table(rows: list[tuple[str, str]]) -> str:
     """Two columns: muted keys, monospace values (both already HTML)."""
-    cells = "".join(f"<tr><td class='k' valign='top'>{k}</td><td class='m' valign='top'>{v}"
+    cells = "".join(f"<tr><td class='k' valign='top' nowrap>{k}</td><td class='m' valign='top'>{v}"
                     "</td></tr>" for k, v in rows)
     return f"<table cellpadding='2' cellspacing='0'>{cells}</table>"
