@@ -253,3 +253,14 @@ def test_short_values() -> None:
     assert len(short_values(list(range(100)), 20)) == 20
     assert short_values(3.0) == "3."
     assert short_values("abc") == "abc"
+
+
+@pytest.mark.torch
+def test_refusal_text_is_torchs(qtbot, panel: TensorPanel, session: Session) -> None:
+    torch = pytest.importorskip("torch")
+    t = torch.tensor([1.0, 2.0], requires_grad=True) * 2
+    with pytest.raises(RuntimeError) as exc:
+        t.requires_grad_(False)
+    session.run("x = torch.tensor([1., 2.], requires_grad=True)\ny = x * 2")
+    _click_checkbox(qtbot, panel, "y")
+    assert panel.status_text() == f"y: RuntimeError: {exc.value}"
