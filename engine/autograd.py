@@ -317,7 +317,7 @@ def _execute(node: Node, g: Any, xp: Any, create_graph: bool) -> tuple:
         raise
     if create_graph and saved:
         s = dict(saved)
-        for name, t, _, _, is_output in node._saved_src:
+        for name, t, _, _, _ in node._saved_src:
             s[name] = t if t is not None else _make(saved[name], True, node)
         for k, v in s.items():
             if isinstance(v, np.ndarray):

@@ -95,7 +95,7 @@ def _loop(zero: bool) -> list[str]:
     for epoch in range(3):
         model_output = (weights * 3).sum()
         model_output.backward()
-        lines.append("gradient value in the epoch {} is: {}".format(epoch, weights.grad))
+        lines.append("gradient value in the epoch {} is: {}".format(epoch, weights.grad))  # noqa: UP032 - the notebook's own line
         if zero:
             weights.grad.zero_()
     return lines
@@ -110,8 +110,8 @@ def test_cell_16_wrong_approach_accumulates():
 
 
 def test_cell_18_right_approach_zeroes():
-    assert _loop(zero=True) == ["gradient value in the epoch {} is: tensor([3., 3., 3., 3.])"
-                                .format(i) for i in range(3)]
+    assert _loop(zero=True) == [f"gradient value in the epoch {i} is: tensor([3., 3., 3., 3.])"
+                                for i in range(3)]
 
 
 def test_grad_identity_survives_accumulation():
