@@ -146,12 +146,30 @@ class _Style:
         self.label_bg = QColor(t.edge_label_bg)
         self.label_border = QPen(QColor(t.edge_flow), max(1.5, t.edge_width))
         self._adv: dict[tuple[bool, str], float] = {}
+        self._measured: dict[str, tuple[list[str], list[float], float, float]] = {}
+        self.title_h = self.title_fm.height()
+        self.mono_h = self.mono_fm.height()
 
     @staticmethod
     def _hairline(c: QColor) -> QPen:
         pen = QPen(c, 0)
         pen.setCosmetic(True)
         return pen
+
+    def measure(self, label: str) -> tuple[list[str], list[float], float, float]:
+        """Lines, line widths and box size of a node label (cached: titles repeat a lot)."""
+        m = self._measured.get(label)
+        if m is None:
+            lines = label.split("\n")
+            adv = [self.advance(lines[0], True)]
+            adv += [self.advance(s, False) for s in lines[1:]]
+            w = max(self.min_width, max(adv) + 2 * self.pad_x)
+            h = (2 * self.pad_y + self.title_h
+                 + (len(lines) - 1) * (self.mono_h + self.line_gap))
+            m = (lines, adv, w, h)
+            if len(self._measured) < 50000:
+                self._measured[label] = m
+        return m
 
     def advance(self, text: str, title: bool) -> float:
         """Width of ``text`` in the title (bold) or monospace font, cached."""
@@ -188,18 +206,12 @@ class NodeItem(QGraphicsItem):
 
     def _measure(self, label: str) -> None:
         self.label = label
-        self.lines = label.split("\n") if label else [str(self.key)]
         st = self._style
-        adv = [st.advance(self.lines[0], True)]
-        if len(self.lines) > 1:
-            adv += [st.advance(s, False) for s in self.lines[1:]]
-        self._adv = adv
-        self.w = max(st.min_width, max(adv) + 2 * st.pad_x)
-        self.h = (2 * st.pad_y + st.title_fm.height()
-                  + len(self.lines[1:]) * (st.mono_fm.height() + st.line_gap))
-        self._rect = QRectF(-self.w / 2, -self.h / 2, self.w, self.h)
+        self.lines, self._adv, w, h = st.measure(label or str(self.key))
+        self.w, self.h = w, h
+        self._rect = QRectF(-w / 2, -h / 2, w, h)
         g = st.glow
-        self._bounds = QRectF(-self.w / 2 - g, -self.h / 2 - g, self.w + 2 * g, self.h + 2 * g)
+        self._bounds = QRectF(-w / 2 - g, -h / 2 - g, w + 2 * g, h + 2 * g)
 
     def set_detail(self, detail: str) -> None:
         """Set the hover text."""
