@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Rule", "RULES", "rule_for", "GENERIC"]
+__all__ = ["Rule", "RULES", "rule_for", "rule_for_node", "GENERIC", "CUSTOM"]
 
 
 @dataclass(frozen=True)
@@ -302,6 +302,10 @@ _LIST: list[Rule] = [
     _r("NllLossBackward0", "Negative log-likelihood (reduction='mean'): −1/N at each sample's "
        "target class, 0 elsewhere.", "grad_self[i, target[i]] = -grad / N",
        math="∂(−mean log pₜ)/∂log pⱼ = −1/N if j = t else 0"),
+    _r("NllLoss2DBackward0", "Negative log-likelihood per pixel (N, C, H, W), mean over the "
+       "pixels: −1/N at each pixel's target class, 0 elsewhere.",
+       "grad_self[n, target[n, h, w], h, w] = -grad / N",
+       math="∂(−mean log pₜ)/∂log pⱼ = −1/N if j = t else 0"),
     _r("BinaryCrossEntropyBackward0", "Binary cross-entropy on probabilities p.",
        "grad_self = grad * (self - target) / (self * (1 - self)) / N",
        math="∂ BCE/∂p = (p − y)/(p(1 − p)) / N"),
@@ -326,7 +330,24 @@ _LIST: list[Rule] = [
 
 RULES: dict[str, Rule] = {r.name: r for r in _LIST}
 
+CUSTOM = Rule(
+    "BackwardCFunction", "A custom autograd.Function: its own backward(ctx, *grad_outputs), your "
+    "code, turns the incoming gradient into one gradient per forward input, using what forward "
+    "kept with ctx.save_for_backward.",
+    ("grads = Function.backward(ctx, grad)",), "∂L/∂x = backward(ctx, ∂L/∂y)")
+RULES[CUSTOM.name] = CUSTOM
+
 _PREFIX = "torch::autograd::"
+
+
+def rule_for_node(node: object) -> Rule:
+    """The rule of a graph node; a custom autograd.Function's node names its class."""
+    fn_cls = getattr(type(node), "_fn_cls", None)
+    if fn_cls is not None:
+        return Rule(CUSTOM.name, CUSTOM.words,
+                    (f"grads = {fn_cls.__name__}.backward(ctx, grad)",), CUSTOM.math)
+    name = node.name() if hasattr(node, "name") else type(node).__name__
+    return rule_for(name)
 
 
 def rule_for(name: str) -> Rule:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 from engine import Tensor
 from engine.function import AccumulateGrad, Node
 from gradviz.qt.bridge import Bridge
-from gradviz.rules import rule_for
+from gradviz.rules import rule_for_node
 from gradviz.session import Session
 
 __all__ = ["Inspector"]
@@ -233,7 +233,7 @@ class Inspector(QWidget):
         return "".join(out)
 
     def _rule_html(self, node: Node) -> str:
-        rule = rule_for(node.name())
+        rule = rule_for_node(node)
         sym = "<br>".join(_e(s) for s in rule.symbols)
         out = ["<h3>local derivative rule</h3>", f"<p>{_e(rule.words)}</p>",
                "<table cellpadding='6' width='100%'><tr><td class='rule'>" + sym +
@@ -252,14 +252,19 @@ class Inspector(QWidget):
         if not saved:
             return "<p class='muted'>nothing saved (this rule needs no values from the "\
                    "forward pass)</p>"
+        if isinstance(saved, (tuple, list)):  # a custom Function's ctx.saved_tensors
+            saved = {f"saved_tensors[{i}]": v for i, v in enumerate(saved)}
+            prefix = ""
+        else:
+            prefix = "_saved_"
         out = []
         for k, v in saved.items():
             src = self._tensor_name(v) if isinstance(v, Tensor) else None
             note = f" <span class='muted'>(is {_e(src)})</span>" if src else ""
             if k == "result":
                 note = " <span class='muted'>(this node's own output)</span>"
-            out.append(f"<p class='m' style='margin: 6px 0 0 0'>_saved_{_e(k)}{note}</p>")
-            out.append(_pre(repr(v)))
+            out.append(f"<p class='m' style='margin: 6px 0 0 0'>{prefix}{_e(k)}{note}</p>")
+            out.append(_pre(_repr(v)))
         return "".join(out)
 
     # ------------------------------------------------------------------ step
@@ -269,7 +274,7 @@ class Inspector(QWidget):
                 f"<span class='muted'>· node #{node._id}</span></h2>")
         if step.is_accumulate:
             return head + self._accumulate_html(step)
-        rule = rule_for(node.name())
+        rule = rule_for_node(node)
         out = [head, "<table cellpadding='6' width='100%'><tr><td class='rule'>" +
                "<br>".join(_e(s) for s in rule.symbols) + "</td></tr></table>"]
         out.append("<h3>grad_outputs <span class='muted'>(in: dL/d output)</span></h3>")

@@ -138,3 +138,21 @@ def test_generic_rule_and_errors(inspector: Inspector, session: Session) -> None
     assert "MyOwnBackward" in text and "Chain rule" in text
     inspector.show_tensor(object(), "broken")  # type: ignore[arg-type]
     assert "AttributeError" in inspector.text()
+
+
+def test_custom_function_node(inspector: Inspector, session: Session) -> None:
+    session.run("class Square(torch.autograd.Function):\n"
+                "    @staticmethod\n"
+                "    def forward(ctx, x):\n"
+                "        ctx.save_for_backward(x)\n"
+                "        return x * x\n"
+                "    @staticmethod\n"
+                "    def backward(ctx, g):\n"
+                "        (x,) = ctx.saved_tensors\n"
+                "        return 2 * x * g\n"
+                "s = Square.apply(x)")
+    inspector.show_node(session.get("s").grad_fn)
+    text = inspector.text()
+    assert "SquareBackward" in text and "custom autograd.Function" in text
+    assert "grads = Square.backward(ctx, grad)" in text
+    assert "saved_tensors[0] (is x)" in text and "tensor([1., 2., 3.]" in text

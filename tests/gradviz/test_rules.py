@@ -9,7 +9,7 @@ import pytest
 
 import engine
 from engine.function import Node
-from gradviz.rules import GENERIC, RULES, Rule, rule_for
+from gradviz.rules import GENERIC, RULES, Rule, rule_for, rule_for_node
 
 
 def _engine_node_classes() -> list[type[Node]]:
@@ -32,9 +32,30 @@ def test_every_engine_node_has_a_rule() -> None:
     missing = []
     for cls in classes:
         node = cls.__new__(cls)
-        if rule_for(node.name()).generic:
+        if rule_for_node(node).generic:
             missing.append(node.name())
     assert missing == []
+
+
+def test_custom_function_nodes() -> None:
+    from engine.autograd import Function
+
+    class Square(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    y = Square.apply(engine.tensor([3.0], requires_grad=True))
+    rule = rule_for_node(y.grad_fn)
+    assert rule.name == "BackwardCFunction" and not rule.generic
+    assert rule.symbols == ("grads = Square.backward(ctx, grad)",)
+    assert "custom autograd.Function" in rule.words
 
 
 def test_rules_are_complete_records() -> None:
