@@ -170,6 +170,7 @@ class AccumulateGrad(Node):
 
 
 _NO_SAVED: dict = {}
+_new = object.__new__
 
 
 def make_accumulate_grad(variable: Any) -> AccumulateGrad:
@@ -191,26 +192,41 @@ def record(cls: type[Node], out: np.ndarray, inputs: tuple, saved: dict | None =
     numbers that get ``(None, 0)``); ``saved`` maps torch's saved-value names to tensors, arrays or
     numbers; ``output_saved`` names saved entries that are the output itself.
     """
-    node = cls.__new__(cls)
+    node = _new(cls)
     node._id = next(_node_ids)
-    edges = []
-    meta = []
-    for t in inputs:
-        if isinstance(t, Tensor) and t._requires_grad:
-            fn = t.grad_fn
-            edges.append((fn, t._output_nr) if fn is not None else (t._accumulator(), 0))
-            d = t._data
-            meta.append((d.shape, d.dtype))
-        else:
-            edges.append(NONE_EDGE)
-            meta.append(None)
-    node.next_functions = tuple(edges)
-    node._meta = tuple(meta)
+    if len(inputs) == 1:  # unary ops: the input is a tensor that requires grad
+        t = inputs[0]
+        fn = t.grad_fn
+        edges = ((fn, t._output_nr) if fn is not None else (t._accumulator(), 0),)
+        d = t._data
+        node._meta = ((d.shape, d.dtype),)
+    else:
+        edges = []
+        meta = []
+        for t in inputs:
+            if isinstance(t, Tensor) and t._requires_grad:
+                fn = t.grad_fn
+                edges.append((fn, t._output_nr) if fn is not None else (t._accumulator(), 0))
+                d = t._data
+                meta.append((d.shape, d.dtype))
+            else:
+                edges.append(NONE_EDGE)
+                meta.append(None)
+        edges = tuple(edges)
+        node._meta = tuple(meta)
+    node.next_functions = edges
     if params:
         node.__dict__.update(params)
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    result = _make(out, True, node)
+    result = _new(Tensor)
+    result._data = out
+    result._requires_grad = True
+    result.grad_fn = node
+    result._version = _Version((0,))
+    result._id = next(_tensor_ids)
+    if events._subscribers and not _quiet[0]:
+        _emit_created(result)
     if saved or output_saved:
         sv = {}
         src = []
@@ -256,4 +272,11 @@ def _forward_stack() -> str:
         frames.pop()
     return "".join(traceback.format_list(frames))
 
-from engine.tensor import Tensor, _make  # noqa: E402  (tensor.py imports this module lazily)
+from engine.tensor import (  # noqa: E402
+    Tensor,
+    _emit_created,
+    _make,
+    _quiet,
+    _tensor_ids,
+    _Version,
+)  # tensor.py imports this module lazily

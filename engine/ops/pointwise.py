@@ -8,6 +8,7 @@ import numpy as np
 
 from engine import _dtype
 from engine.function import Node, record
+from engine.grad_mode import _state as _grad_state
 from engine.ops._common import (
     arr,
     as_tensor_operand,
@@ -390,13 +391,24 @@ def neg(a: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- unary math
-def _unary(np_fn: Any, cls: type, save_self: bool, save_result: bool, name: str) -> Any:
+def _unary(np_fn: Any, cls: type, save_self: bool, save_result: bool, name: str,
+           quiet: bool = False) -> Any:
     def op(x: Tensor) -> Tensor:
-        _unary_check(x, name)
-        with np.errstate(all="ignore"):
-            out = np_fn(_float_data(x))
-        out = torch_layout(np.asarray(out), x._data)
-        if needs_grad(x):
+        if not isinstance(x, Tensor):
+            _unary_check(x, name)
+        d = x._data
+        if d.dtype.kind != "f":
+            d = d.astype(_dtype.default_float.np)
+        if quiet:
+            out = np_fn(d)
+        else:
+            with np.errstate(all="ignore"):
+                out = np_fn(d)
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if not d.flags.c_contiguous:
+            out = torch_layout(out, d)
+        if _grad_state.enabled and x._requires_grad:
             return record(cls, out, (x,), {"self": x} if save_self else None,
                           output_saved=("result",) if save_result else ())
         return _make(out)
@@ -418,7 +430,7 @@ exp = _unary(np.exp, ExpBackward0, False, True, "exp")
 log = _unary(np.log, LogBackward0, True, False, "log")
 sin = _unary(np.sin, SinBackward0, True, False, "sin")
 cos = _unary(np.cos, CosBackward0, True, False, "cos")
-tanh = _unary(np.tanh, TanhBackward0, False, True, "tanh")
+tanh = _unary(np.tanh, TanhBackward0, False, True, "tanh", quiet=True)  # never warns
 sigmoid = _unary(_sigmoid, SigmoidBackward0, False, True, "sigmoid")
 sqrt = _unary(np.sqrt, SqrtBackward0, False, True, "sqrt")
 

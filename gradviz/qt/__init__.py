@@ -30,11 +30,27 @@ def guard_none_refcount() -> bool:
     before = sys.getrefcount(None)
     for _ in range(64):
         p.setX(1.0)  # a void method
-    if sys.getrefcount(None) - before > -32:
-        return False
-    ctypes.c_ssize_t.from_address(id(None)).value += 1 << 50
-    _guarded = True
-    return True
+    if sys.getrefcount(None) - before <= -32:
+        ctypes.c_ssize_t.from_address(id(None)).value += 1 << 50
+        _guarded = True
+    _guard_bool_refcount()
+    return _guarded
+
+
+def _guard_bool_refcount() -> None:
+    """The same bug for ``True``: every ``SignalInstance.emit`` drops a reference to it."""
+    from PySide6.QtCore import QObject, Signal
+
+    class _Probe(QObject):
+        s = Signal(object)
+
+    probe = _Probe()
+    before = sys.getrefcount(True)
+    for _ in range(64):
+        probe.s.emit(1)
+    if sys.getrefcount(True) - before <= -32:
+        for b in (True, False):
+            ctypes.c_ssize_t.from_address(id(b)).value += 1 << 50
 
 
 guard_none_refcount()

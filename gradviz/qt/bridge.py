@@ -1,31 +1,53 @@
 """The one place the GUI listens to the engine: engine events and session changes as Qt
-signals. Widgets connect to these signals; none of them subscribes to the engine itself."""
+signals. Widgets connect to these signals; none of them subscribes to the engine itself.
+
+Engine events arrive in batches (``events(list)``), once per turn of the event loop or before
+any ``changed``: a training loop emits tens of thousands of events, and one Qt signal per
+event would cost more than the loop itself.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine import events
+from engine import events as engine_events
 from engine.events import Event
 from gradviz.session import Session
 
 
 class Bridge(QObject):
-    """Re-emits engine events (``event``) and session changes (``changed``: "code", "tensors",
-    "cursor") as Qt signals."""
+    """Re-emits engine events (``events``: a list, in order) and session changes (``changed``:
+    "code", "tensors", "cursor") as Qt signals."""
 
-    event = Signal(object)
+    events = Signal(list)
     changed = Signal(str)
 
     def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self._handle = events.subscribe(self._on_event)
-        session.add_listener(self.changed.emit)
+        self._pending: list[Event] = []
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self.flush)
+        self._handle = engine_events.subscribe(self._on_event)
+        session.add_listener(self._on_session_changed)
         self.destroyed.connect(lambda *_: self.close())
 
     def _on_event(self, ev: Event) -> None:
-        self.event.emit(ev)
+        self._pending.append(ev)
+        if len(self._pending) == 1:
+            self._timer.start()
+
+    def flush(self) -> None:
+        """Deliver the events queued so far (widgets see them before any ``changed``)."""
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self.events.emit(batch)
+
+    def _on_session_changed(self, what: str) -> None:
+        self.flush()
+        self.changed.emit(what)
 
     def close(self) -> None:
         """Stop listening (the window closes, or a test is done)."""

@@ -353,11 +353,15 @@ class EventLog(QWidget):
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(150)
         self._filter_timer.timeout.connect(self._refilter)
-        bridge.event.connect(self._on_event)
+        bridge.events.connect(self._on_events)
         self._apply_style()
         self._update_count()
 
     # ------------------------------------------------------------------ intake
+    def _on_events(self, evs: list) -> None:
+        for ev in evs:
+            self._on_event(ev)
+
     def _on_event(self, ev: Event) -> None:
         # called once per engine event: keep it to an append
         if len(self._pending) == self.max_rows:

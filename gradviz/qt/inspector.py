@@ -45,7 +45,7 @@ class Inspector(QWidget):
         self._timer.setInterval(50)
         self._timer.timeout.connect(self.refresh)
         bridge.changed.connect(self._on_changed)
-        bridge.event.connect(self._on_event)
+        bridge.events.connect(self._on_events)
         self.clear()
 
     # ------------------------------------------------------------------ public
@@ -98,6 +98,10 @@ class Inspector(QWidget):
     def _on_changed(self, what: str) -> None:
         if what == "tensors" and self._subject and self._subject[0] != "step":
             self._timer.start()
+
+    def _on_events(self, evs: list) -> None:
+        for ev in evs:
+            self._on_event(ev)
 
     def _on_event(self, ev: Any) -> None:
         if (ev.kind in _REFRESH_EVENTS and self._subject and self._subject[0] != "step"

@@ -429,7 +429,7 @@ class TensorPanel(QWidget):
         self._timer.setInterval(40)
         self._timer.timeout.connect(self.refresh)
         bridge.changed.connect(self._on_changed)
-        bridge.event.connect(self._on_event)
+        bridge.events.connect(self._on_events)
         self._op_changed()
         self.refresh()
 
@@ -437,6 +437,10 @@ class TensorPanel(QWidget):
     def _on_changed(self, what: str) -> None:
         if what == "tensors":
             self.refresh()
+
+    def _on_events(self, evs: list) -> None:
+        for ev in evs:
+            self._on_event(ev)
 
     def _on_event(self, ev: Any) -> None:
         if ev.kind in _REFRESH_EVENTS and not self._timer.isActive():
