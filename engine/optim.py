@@ -1,0 +1,288 @@
+"""engine.optim: torch.optim's Optimizer, SGD, Adam and AdamW on engine tensors.
+
+``step()`` updates the parameters in place on their arrays (no graph is recorded, versions are
+bumped as torch's in-place updates do) with torch's single-tensor formulas, so a run matches
+torch's parameters step for step. ``zero_grad()`` sets gradients to None by default (torch 2.x).
+When somebody listens, ``step()`` emits ``optimizer_step`` and ``zero_grad()`` emits
+``grad_changed`` for each cleared gradient.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from copy import deepcopy
+from typing import Any
+
+import numpy as np
+
+from engine import events, grad_mode
+from engine.tensor import Tensor, _make
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+
+
+class _RequiredParameter:
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+
+class Optimizer:
+    """Base class: ``param_groups`` (list of dicts with ``params`` and hyperparameters),
+    ``state`` (per-parameter dict), ``zero_grad``, ``step``, ``state_dict``."""
+
+    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self.state: defaultdict = defaultdict(dict)
+        self.param_groups: list[dict[str, Any]] = []
+        self._step_count = 0
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            f"Tensors or dicts, but got {params.type()}")
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own hyperparameters (defaults fill the rest)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            param_group["params"] = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, "
+                            "but the ordering of tensors in sets will change between runs. "
+                            "Please use a list instead.")
+        else:
+            param_group["params"] = list(params)
+        if len({id(p) for p in param_group["params"]}) != len(param_group["params"]):
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in "
+                          "future, this will cause an error; see "
+                          "github.com/pytorch/pytorch/issues/40967 for more information",
+                          UserWarning, stacklevel=3)
+        for p in param_group["params"]:
+            if not isinstance(p, Tensor):
+                raise TypeError("optimizer can only optimize Tensors, but one of the params is "
+                                + type(p).__name__)
+            if p.grad_fn is not None:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        for name, default in self.defaults.items():
+            if default is required and name not in param_group:
+                raise ValueError(f"parameter group didn't specify a value of required "
+                                 f"optimization parameter {name}")
+            param_group.setdefault(name, default)
+        seen = set()
+        for group in self.param_groups:
+            seen.update(id(p) for p in group["params"])
+        if any(id(p) in seen for p in param_group["params"]):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients of every optimized parameter (None by default, as torch 2.x)."""
+        from engine.nn.modules import _zero_grads
+        _zero_grads(itertools.chain.from_iterable(g["params"] for g in self.param_groups),
+                    set_to_none)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; ``closure`` re-evaluates the loss."""
+        loss = None
+        if closure is not None:
+            with grad_mode.enable_grad():
+                loss = closure()
+        self._step_count += 1
+        updated = []
+        with grad_mode.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    g = p._grad
+                    if g is None:
+                        continue
+                    self._update(p, g._data, group, self.state[p])
+                    p._version[0] += 1
+                    updated.append(p)
+        if events._subscribers:
+            events.emit("optimizer_step", optimizer=type(self).__name__, step=self._step_count,
+                        params=tuple(p._id for p in updated))
+        return loss
+
+    def _update(self, p: Tensor, g: np.ndarray, group: dict, state: dict) -> None:
+        raise NotImplementedError
+
+    # ----- saving
+    def state_dict(self) -> dict[str, Any]:
+        """``{'state': {index: {...}}, 'param_groups': [{..., 'params': [indices]}]}``."""
+        index: dict[int, int] = {}
+        groups = []
+        start = 0
+        for group in self.param_groups:
+            ids = list(range(start, start + len(group["params"])))
+            for i, p in zip(ids, group["params"]):
+                index[id(p)] = i
+            start += len(ids)
+            g = {k: v for k, v in group.items() if k != "params"}
+            g["params"] = ids
+            groups.append(g)
+        state = {index[id(p)]: {k: (v.clone() if isinstance(v, Tensor) else v)
+                                for k, v in s.items()}
+                 for p, s in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        for mine, theirs in zip(self.param_groups, groups):
+            if len(mine["params"]) != len(theirs["params"]):
+                raise ValueError("loaded state dict contains a parameter group that doesn't "
+                                 "match the size of optimizer's group")
+        self.state = defaultdict(dict)
+        for mine, theirs in zip(self.param_groups, groups):
+            for p, i in zip(mine["params"], theirs["params"]):
+                if i in state_dict["state"]:
+                    self.state[p] = {k: (_make(v._data.astype(p._data.dtype)
+                                               if k != "step" else v._data.copy())
+                                         if isinstance(v, Tensor) else deepcopy(v))
+                                     for k, v in state_dict["state"][i].items()}
+            for k, v in theirs.items():
+                if k != "params":
+                    mine[k] = v
+
+    def __repr__(self) -> str:
+        s = type(self).__name__ + " ("
+        for i, group in enumerate(self.param_groups):
+            s += f"\nParameter Group {i}\n"
+            for key in sorted(group):
+                if key != "params":
+                    s += f"    {key}: {group[key]}\n"
+        return s + ")"
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay
+    (torch's formulas: ``buf = momentum * buf + (1 - dampening) * g``, ``p -= lr * buf``)."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0,
+                 dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
+                 maximize: bool = False, foreach: Any = None, differentiable: bool = False,
+                 fused: Any = None) -> None:
+        _check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        _check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
+        _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
+                    "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize,
+                    "foreach": foreach, "differentiable": differentiable, "fused": fused}
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, defaults)
+
+    def _update(self, p: Tensor, g: np.ndarray, group: dict, state: dict) -> None:
+        d = p._data
+        if group["maximize"]:
+            g = -g
+        wd = group["weight_decay"]
+        if wd != 0:
+            g = g + wd * d
+        momentum = group["momentum"]
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = _make(np.array(g, copy=True))
+            else:
+                b = buf._data
+                b *= momentum
+                b += (1 - group["dampening"]) * g
+            if group["nesterov"]:
+                g = g + momentum * buf._data
+            else:
+                g = buf._data
+        d -= group["lr"] * g
+
+
+class Adam(Optimizer):
+    """Adam (torch's single-tensor formulas, bias-corrected), with weight decay (L2, or
+    decoupled as AdamW), amsgrad and maximize."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False, *, foreach: Any = None,
+                 maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused: Any = None,
+                 decoupled_weight_decay: bool = False) -> None:
+        _check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        _check(eps >= 0.0, f"Invalid epsilon value: {eps}")
+        _check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
+        _check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
+        _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                    "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
+                    "capturable": capturable, "differentiable": differentiable, "fused": fused,
+                    "decoupled_weight_decay": decoupled_weight_decay}
+        super().__init__(params, defaults)
+
+    def _update(self, p: Tensor, g: np.ndarray, group: dict, state: dict) -> None:
+        d = p._data
+        if not state:
+            state["step"] = _make(np.zeros((), dtype=np.float32))
+            state["exp_avg"] = _make(np.zeros_like(d))
+            state["exp_avg_sq"] = _make(np.zeros_like(d))
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = _make(np.zeros_like(d))
+        if group["maximize"]:
+            g = -g
+        beta1, beta2 = group["betas"]
+        lr, wd = group["lr"], group["weight_decay"]
+        step_t = state["step"]._data
+        step_t += 1
+        if wd != 0:
+            if group["decoupled_weight_decay"]:
+                d *= 1 - lr * wd
+            else:
+                g = g + wd * d
+        m = state["exp_avg"]._data
+        v = state["exp_avg_sq"]._data
+        m += (g - m) * (1 - beta1)  # torch's lerp_(grad, 1 - beta1)
+        v *= beta2
+        v += (1 - beta2) * (g * g)
+        step = float(step_t)
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2 = 1 - beta2 ** step
+        step_size = lr / bias_correction1
+        bc2_sqrt = math.sqrt(bias_correction2)
+        if group["amsgrad"]:
+            mx = state["max_exp_avg_sq"]._data
+            np.maximum(mx, v, out=mx)
+            denom = np.sqrt(mx) / bc2_sqrt + group["eps"]
+        else:
+            denom = np.sqrt(v) / bc2_sqrt + group["eps"]
+        d -= step_size * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (default 1e-2), as torch.optim.AdamW."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: Any = None, capturable: bool = False, differentiable: bool = False,
+                 fused: Any = None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
