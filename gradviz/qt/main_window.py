@@ -87,6 +87,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["code"], self.docks["training"])
         self.docks["tensors"].raise_()
         self.docks["code"].raise_()
+        # the plots need room: the bottom area grows while the Training tab is up
+        self.docks["training"].visibilityChanged.connect(self._on_training_visible)
         self.resizeDocks([self.docks["tensors"], self.docks["inspector"]], [330, 340],
                          Qt.Horizontal)
         self.resizeDocks([self.docks["code"]], [230], Qt.Vertical)
@@ -261,6 +263,11 @@ class MainWindow(QMainWindow):
             m.addAction(d.toggleViewAction())
         m = mb.addMenu("&Lesson")
         m.addAction(self.actions["next_cell"])
+
+    def _on_training_visible(self, visible: bool) -> None:
+        h = self.height()
+        self.resizeDocks([self.docks["training"] if visible else self.docks["code"]],
+                         [int(h * 0.52) if visible else min(230, int(h * 0.3))], Qt.Vertical)
 
     # ------------------------------------------------------------------ state -> widgets
     def update_actions(self) -> None:
