@@ -126,7 +126,7 @@ def gradcheck(func: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: fl
     diff_idx = [i for i, x in enumerate(tupled) if isinstance(x, Tensor) and x._requires_grad]
     if not diff_idx:
         raise ValueError("gradcheck expects at least one input tensor to require gradient, but "
-                         "none of the them have requires_grad=True.")
+                         "none of them have requires_grad=True.")
     for i in diff_idx:
         if tupled[i]._data.dtype != np.float64:
             warnings.warn(f"Input #{i} requires gradient and is not a double precision floating "
