@@ -233,6 +233,8 @@ class NllLossBackward0(Node):
         m = np.zeros(x.shape, dtype=x.dtype)
         if x.ndim == 1:
             m[t_safe] = -w
+        elif x.ndim == 2:
+            m[np.arange(x.shape[0]), t_safe] = -w
         else:
             np.put_along_axis(m, np.expand_dims(t_safe, 1), np.expand_dims(-w, 1), axis=1)
         if self.reduction == 1:
@@ -246,6 +248,8 @@ def _nll_weights(t: np.ndarray, xshape: tuple, weight: np.ndarray | None, ignore
                  ndim: int) -> tuple[np.ndarray, np.ndarray]:
     """Targets with ignored entries replaced by 0, and each sample's weight (0 if ignored)."""
     keep = t != ignore_index
+    if keep.all():
+        return t, (weight[t] if weight is not None else np.ones(t.shape))
     t_safe = np.where(keep, t, 0)
     if weight is not None:
         w = weight[t_safe] * keep
@@ -327,6 +331,8 @@ def _nll(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int
     t_safe, w = _nll_weights(t, x.shape, w_np, ignore_index, x.ndim)
     if x.ndim == 1:
         picked = x[t_safe]
+    elif x.ndim == 2:
+        picked = x[np.arange(x.shape[0]), t_safe]
     else:
         picked = np.squeeze(np.take_along_axis(x, np.expand_dims(t_safe, 1), axis=1), 1)
     w = w.astype(x.dtype, copy=False)
