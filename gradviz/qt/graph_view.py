@@ -56,7 +56,8 @@ from gradviz.theme import Theme, get_theme
 
 guard_none_refcount()
 
-__all__ = ["STATES", "EdgeBundleItem", "EdgeItem", "EdgeLabelItem", "GraphView", "NodeItem"]
+__all__ = ["STATES", "EdgeBundleItem", "EdgeItem", "EdgeLabelItem", "GraphView", "NodeItem",
+           "OverviewItem"]
 
 #: node states accepted by :meth:`GraphView.set_node_state`
 STATES = ("idle", "current", "done", "breakpoint", "error")
@@ -426,9 +427,12 @@ class EdgeBundleItem(QGraphicsItem):
     straight lines.
 
     One item paints them all with a few C++ calls, instead of thousands of Python paint calls
-    whenever a region they cross is repainted (every step, on a big graph)."""
+    whenever a region they cross is repainted (every step, on a big graph). The lines are
+    one-pixel (Qt's fast path: a wide antialiased line of 800 px costs about a millisecond
+    here) and cut to the exposed area; when more than ``MAX_LINES`` cross it, they are a
+    hairball that shows nothing, and are left out."""
 
-    MAX_ZOOMED_OUT_LINES = 400
+    MAX_LINES = 600
 
     def __init__(self, style: _Style) -> None:
         super().__init__()
@@ -437,17 +441,19 @@ class EdgeBundleItem(QGraphicsItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
         self.lines: list[tuple[float, float, float, float]] = []
         self.saved: list[tuple[float, float, float, float]] = []
-        self.arrows = QPainterPath()
+        self.arrows: list[QPolygonF] = []
         self._bounds = QRectF()
-        c = QColor(style.theme.edge)
-        c.setAlphaF(0.55)
-        self._pen = QPen(c, style.theme.edge_width, Qt.PenStyle.SolidLine,
-                         Qt.PenCapStyle.RoundCap)
+        c = _blend(style.theme.edge, style.theme.background, 0.45)  # faint, but opaque
+        self._pen = QPen(c, 0)
+        self._pen.setCosmetic(True)
+        self._saved_pen = QPen(_blend(style.theme.edge_saved, style.theme.background, 0.3), 0,
+                               Qt.PenStyle.DashLine)
+        self._saved_pen.setCosmetic(True)
         self._brush = QBrush(c)
 
     def set_edges(self, items: Iterable[EdgeItem]) -> None:
         self.prepareGeometryChange()
-        self.lines, self.saved, self.arrows = [], [], QPainterPath()
+        self.lines, self.saved, self.arrows = [], [], []
         bounds = QRectF()
         for it in items:
             g = it.geom
@@ -455,8 +461,7 @@ class EdgeBundleItem(QGraphicsItem):
             if y1 > y2:
                 x1, y1, x2, y2 = x2, y2, x1, y1
             (self.saved if it.kind == "saved" else self.lines).append((x1, y1, x2, y2))
-            for arrow in g.arrows:
-                self.arrows.addPolygon(arrow)
+            self.arrows.extend(g.arrows)
             bounds = bounds.united(g.bounds)
         self._bounds = bounds
         self.update()
@@ -488,22 +493,57 @@ class EdgeBundleItem(QGraphicsItem):
         lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(p.worldTransform())
         zoomed_out = self._style.title_px * lod < _TEXT_MIN_PX
         p.setBrush(Qt.BrushStyle.NoBrush)
-        if zoomed_out:  # one-pixel lines, no arrow heads; a hairball of them is left out
-            lines = self._clipped(self.lines + self.saved, r)
-            if len(lines) <= self.MAX_ZOOMED_OUT_LINES:
-                pen = QPen(self._pen.color(), 0)
-                pen.setCosmetic(True)
-                p.setPen(pen)
-                p.drawLines(lines)
+        lines = self._clipped(self.lines, r)
+        saved = self._clipped(self.saved, r) if self.saved else []
+        if len(lines) + len(saved) > self.MAX_LINES:
             return
         p.setPen(self._pen)
-        p.drawLines(self._clipped(self.lines, r))
-        if self.saved:
-            p.setPen(self._style.saved_pen)
-            p.drawLines(self._clipped(self.saved, r))
+        p.drawLines(lines)
+        if saved:
+            p.setPen(self._saved_pen)
+            p.drawLines(saved)
+        if zoomed_out:
+            return
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(self._brush)
-        p.drawPath(self.arrows)
+        # only the arrow heads in view: a path spanning a huge scene is slow to fill
+        for a in self.arrows:
+            if r.intersects(a.boundingRect()):
+                p.drawPolygon(a)
+
+
+class OverviewItem(QGraphicsItem):
+    """Zoomed out, the whole graph in a few batched draws: edges as one-pixel polylines and
+    idle boxes as rectangles per kind. Node items are then hidden unless they show a state."""
+
+    def __init__(self, style: _Style) -> None:
+        super().__init__()
+        self._style = style
+        self.setZValue(_Z_EDGE - 1.0)
+        self.rects: dict[str, list[QRectF]] = {}
+        self.lines: list[QLineF] = []
+        self._bounds = QRectF()
+
+    def set_content(self, rects: dict[str, list[QRectF]], lines: list[QLineF],
+                    bounds: QRectF) -> None:
+        self.prepareGeometryChange()
+        self.rects, self.lines, self._bounds = rects, lines, bounds
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._bounds
+
+    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        st = self._style
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)  # one-pixel lines: fast path
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(st.lod_edge)
+        p.drawLines(self.lines)
+        for kind, rects in self.rects.items():
+            p.setPen(st.lod_pens.get(kind, st.lod_edge))
+            p.setBrush(st.fills.get(kind, st.fills["grad_fn"]))
+            p.drawRects(rects)
 
 
 class EdgeLabelItem(QGraphicsItem):
@@ -585,6 +625,8 @@ class GraphView(QGraphicsView):
         self._press: QPointF | None = None
         self._fitted = True
         self._cached: bool | None = None  # item caches are used only where text is drawn
+        self._zoomed_out = False  # text unreadable: the overview item draws idle nodes
+        self._overview: list[OverviewItem] = []
         self._bundle: EdgeBundleItem | None = None
 
         self.setRenderHints(QPainter.RenderHint.Antialiasing
@@ -667,6 +709,7 @@ class GraphView(QGraphicsView):
     def _rebuild(self, previous: Mapping | None) -> None:
         self._scene.clear()
         self._bundle = None
+        self._overview = []
         self._nodes.clear()
         self._edges.clear()
         self._labels.clear()
@@ -720,7 +763,7 @@ class GraphView(QGraphicsView):
         # long unrouted edges: hidden as items, drawn together by one bundle item
         bundled = [self._edges[e] for e in lay.unrouted if e in self._edges]
         for it in self._edges.values():
-            it.setVisible(it.flow or (it.u, it.v) not in lay.unrouted)
+            it.setVisible(self._edge_visible(it))
         if bundled or self._bundle is not None:
             if self._bundle is None:
                 self._bundle = EdgeBundleItem(st)
@@ -731,6 +774,80 @@ class GraphView(QGraphicsView):
         r = self._scene.itemsBoundingRect()
         m = 3 * st.title_px
         self._scene.setSceneRect(r.adjusted(-m, -m, m, m))
+        self._fill_overview(r)
+
+    def _fill_overview(self, bounds: QRectF) -> None:
+        """Batch idle boxes and routed edges into overview tiles of a few hundred nodes, so a
+        step repaints one tile, not the whole graph."""
+        for tile in self._overview:
+            self._scene.removeItem(tile)
+        self._overview = []
+        n = len(self._nodes)
+        if not n or bounds.isEmpty():
+            return
+        tiles = max(1, n // 256)
+        w, h = max(bounds.width(), 1.0), max(bounds.height(), 1.0)
+        nx_ = max(1, min(tiles, round(math.sqrt(tiles * w / h))))
+        ny_ = max(1, math.ceil(tiles / nx_))
+        x0, y0 = bounds.left(), bounds.top()
+        cw, ch = w / nx_, h / ny_
+
+        def cell(x: float, y: float) -> int:
+            return (min(ny_ - 1, max(0, int((y - y0) / ch))) * nx_
+                    + min(nx_ - 1, max(0, int((x - x0) / cw))))
+
+        rects: dict[int, dict[str, list[QRectF]]] = {}
+        lines: dict[int, list[QLineF]] = {}
+        box: dict[int, list[float]] = {}  # tile bounds: [left, top, right, bottom]
+
+        def grow(c: int, l_: float, t_: float, r_: float, b_: float) -> None:
+            bb = box.get(c)
+            if bb is None:
+                box[c] = [l_, t_, r_, b_]
+            else:
+                if l_ < bb[0]:
+                    bb[0] = l_
+                if t_ < bb[1]:
+                    bb[1] = t_
+                if r_ > bb[2]:
+                    bb[2] = r_
+                if b_ > bb[3]:
+                    bb[3] = b_
+
+        pos = self._layout.pos
+        for k, it in self._nodes.items():
+            x, y = pos[k]
+            c = cell(x, y)
+            hw, hh = it.w / 2, it.h / 2
+            rects.setdefault(c, {}).setdefault(it.kind, []).append(
+                QRectF(x - hw, y - hh, it.w, it.h))
+            grow(c, x - hw, y - hh, x + hw, y + hh)
+        unrouted = self._layout.unrouted
+        routes = self._layout.routes
+        for (u, v), it in self._edges.items():
+            if (u, v) in unrouted:
+                continue
+            (xa, ya), (xb, yb) = it.ends
+            pts = [(xa, ya), *routes.get((u, v), ()), (xb, yb)]
+            for (p0x, p0y), (p1x, p1y) in zip(pts, pts[1:], strict=False):
+                c = cell((p0x + p1x) / 2, (p0y + p1y) / 2)
+                lines.setdefault(c, []).append(QLineF(p0x, p0y, p1x, p1y))
+                grow(c, min(p0x, p1x), min(p0y, p1y), max(p0x, p1x), max(p0y, p1y))
+        for c, (left, top, right, bottom) in box.items():
+            tile = OverviewItem(self._style)
+            tile.set_content(rects.get(c, {}), lines.get(c, []),
+                             QRectF(left - 2, top - 2, right - left + 4, bottom - top + 4))
+            tile.setVisible(self._zoomed_out)
+            self._scene.addItem(tile)
+            self._overview.append(tile)
+
+    def _node_visible(self, it: NodeItem) -> bool:
+        return not self._zoomed_out or it.state != "idle" or it.selected
+
+    def _edge_visible(self, it: EdgeItem) -> bool:
+        if it.flow:
+            return True
+        return not self._zoomed_out and (it.u, it.v) not in self._layout.unrouted
 
     def _spread(self, ports: dict, pos: Mapping) -> dict[tuple, float]:
         out: dict[tuple, float] = {}
@@ -774,6 +891,8 @@ class GraphView(QGraphicsView):
                     edge.setZValue(_Z_CURRENT + 0.5 if edge.raised else
                                    _Z_EDGE + (0.5 if edge.flow else 0.0))
         item.set_state(state)
+        if self._zoomed_out:
+            item.setVisible(self._node_visible(item))
 
     def node_state(self, key: Hashable) -> str:
         """The state of node ``key``."""
@@ -794,7 +913,7 @@ class GraphView(QGraphicsView):
                 self._scene.removeItem(lab)
                 del self._labels[(u, v)]
             edge.set_flow(False)
-            edge.setVisible((u, v) not in self._layout.unrouted)
+            edge.setVisible(self._edge_visible(edge))
             return
         if lab is None:
             lab = EdgeLabelItem(text, edge.midpoint(), self._style)
@@ -825,18 +944,30 @@ class GraphView(QGraphicsView):
         """Select node ``key`` (None clears) and emit ``node_selected``."""
         if self._selected is not None and self._selected in self._nodes:
             self._nodes[self._selected].set_selected(False)
+        previous = self._selected
         self._selected = key if key in self._nodes else None
         if self._selected is not None:
             self._nodes[self._selected].set_selected(True)
-            if emit:
-                self.node_selected.emit(str(self._selected))
+        if self._zoomed_out:
+            for k in (previous, self._selected):
+                if k is not None and k in self._nodes:
+                    self._nodes[k].setVisible(self._node_visible(self._nodes[k]))
+        if self._selected is not None and emit:
+            self.node_selected.emit(str(self._selected))
 
     def node_at(self, view_pos: QPointF) -> Hashable | None:
         """Key of the node under a viewport position, if any."""
+        sp = self.mapToScene(view_pos.toPoint())
         for it in self.items(view_pos.toPoint()):
-            if isinstance(it, NodeItem) and it._rect.contains(it.mapFromScene(
-                    self.mapToScene(view_pos.toPoint()))):
+            if isinstance(it, NodeItem) and it._rect.contains(it.mapFromScene(sp)):
                 return it.key
+        if self._zoomed_out:  # idle nodes are hidden: look them up by position
+            x, y = sp.x(), sp.y()
+            slack = 2.0 / max(self.zoom(), 1e-9)  # a couple of pixels around tiny boxes
+            for k, it in self._nodes.items():
+                p = it.pos()
+                if abs(x - p.x()) <= it.w / 2 + slack and abs(y - p.y()) <= it.h / 2 + slack:
+                    return k
         return None
 
     def center_on_node(self, key: Hashable) -> None:
@@ -944,10 +1075,16 @@ class GraphView(QGraphicsView):
         if cached == self._cached and not force:
             return
         self._cached = cached
+        self._zoomed_out = not cached
         mode = (QGraphicsItem.CacheMode.DeviceCoordinateCache if cached
                 else QGraphicsItem.CacheMode.NoCache)
         for it in self._nodes.values():
             it.setCacheMode(mode)
+            it.setVisible(self._node_visible(it))
+        for e in self._edges.values():
+            e.setVisible(self._edge_visible(e))
+        for tile in self._overview:
+            tile.setVisible(self._zoomed_out)
 
     # ------------------------------------------------------------------ theme
     @property

@@ -301,3 +301,25 @@ def test_wheel_zooms_and_drag_pans(shown):
     moved = view.mapToScene(vp.rect().center()) - start
     assert abs(moved.x()) > 10 or abs(moved.y()) > 10
     assert view.selected_key is None
+
+
+def test_zoomed_out_overview_hides_idle_items(shown, qtbot):
+    view, g, x, z = shown
+    k = key_of(g, "AddBackward0")
+    while view.zoom() * view._style.title_px >= 4.5:
+        view.zoom_out()
+    assert view._overview and all(t.isVisible() for t in view._overview)
+    assert not view.node_item(k).isVisible()
+    view.set_node_state(k, "current")  # a state shows the item again
+    assert view.node_item(k).isVisible()
+    view.set_node_state(k, "idle")
+    assert not view.node_item(k).isVisible()
+    # clicks still find the (hidden) node
+    pt = view.mapFromScene(view.node_item(k).scenePos())
+    with qtbot.waitSignal(view.node_selected, timeout=2000) as sig:
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=pt)
+    assert sig.args == [k] and view.node_item(k).isVisible()
+    view.grab()
+    qtbot.keyClick(view, Qt.Key.Key_0)
+    assert not any(t.isVisible() for t in view._overview)
+    assert all(it.isVisible() for it in view.node_items().values())
