@@ -30,7 +30,8 @@ from engine.tensor import Size, Tensor, _make, _own_grad, _raise
 
 __all__ = ["backward", "backward_steps", "grad", "BackwardStep", "gradcheck",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "Function",
-           "FunctionCtx", "once_differentiable", "gradgradcheck", "GradcheckError", "graph"]
+           "FunctionCtx", "once_differentiable", "gradgradcheck", "GradcheckError", "graph",
+           "is_anomaly_check_nan_enabled"]
 
 
 class BackwardStep:
@@ -175,6 +176,7 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
     prev_mode = state.enabled
     pop = heapq.heappop
     push = heapq.heappush
+    node = None
     try:
         while heap:
             node = pop(heap)[1]
@@ -227,6 +229,9 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
                 yield step
     except BaseException as exc:
         state.enabled = prev_mode
+        if _anomaly_enabled[0] and not hasattr(exc, "forward_traceback") \
+                and not isinstance(exc, GeneratorExit):
+            _warn_forward_traceback(node)  # torch shows where the failing node was made
         if emit and not isinstance(exc, GeneratorExit):
             events.emit("error", error_type=type(exc).__name__, message=str(exc),
                         node_id=getattr(exc, "node_id", None), tensor_id=None)
@@ -392,7 +397,15 @@ def _accumulate(node: AccumulateGrad, g: Any, create_graph: bool, keep_before: b
     return BackwardStep(index, node, g, (), var, before, after)
 
 
+def _warn_forward_traceback(node: Any) -> None:
+    if getattr(node, "_anomaly", None):
+        warnings.warn("Error detected in " + node.name() + ". Traceback of forward call that "
+                      "caused the error:\n" + node._anomaly, UserWarning, stacklevel=5)
+
+
 def _check_nan(node: Node, gin: tuple) -> None:
+    if not _anomaly_check_nan[0]:
+        return
     for i, g in enumerate(gin):
         if g is None:
             continue
@@ -503,30 +516,40 @@ class set_detect_anomaly:
     """Turn anomaly detection on or off (immediately, and for a ``with`` block)."""
 
     def __init__(self, mode: bool, check_nan: bool = True) -> None:
-        self.prev = _anomaly_enabled[0]
+        self.prev = (_anomaly_enabled[0], _anomaly_check_nan[0])
         _anomaly_enabled[0] = bool(mode)
+        _anomaly_check_nan[0] = bool(check_nan)
 
     def __enter__(self) -> None:
         pass
 
     def __exit__(self, *exc: object) -> None:
-        _anomaly_enabled[0] = self.prev
+        _anomaly_enabled[0], _anomaly_check_nan[0] = self.prev
 
 
 class detect_anomaly:
     """Record forward tracebacks and raise on NaN produced in backward, naming the node."""
 
     def __init__(self, check_nan: bool = True) -> None:
-        self.prev = False
+        self.prev = (False, True)
+        self.check_nan = bool(check_nan)
         warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime "
                       "and should only be enabled for debugging.", UserWarning, stacklevel=2)
 
     def __enter__(self) -> None:
-        self.prev = _anomaly_enabled[0]
+        self.prev = (_anomaly_enabled[0], _anomaly_check_nan[0])
         _anomaly_enabled[0] = True
+        _anomaly_check_nan[0] = self.check_nan
 
     def __exit__(self, *exc: object) -> None:
-        _anomaly_enabled[0] = self.prev
+        _anomaly_enabled[0], _anomaly_check_nan[0] = self.prev
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    return _anomaly_check_nan[0]
+
+
+_anomaly_check_nan = [True]
 
 
 def gradcheck(*args: Any, **kwargs: Any) -> bool:
