@@ -152,11 +152,15 @@ def _version_message(node: Node, entry: tuple) -> str:
         origin = tensor.grad_fn.name()
     which = (f", which is output 0 of {_BACKWARD_SUFFIX.sub(_keep_digits, origin)},"
              if origin else "")
+    hint = ("the backtrace further above shows the operation that failed to compute its "
+            "gradient. The variable in question was changed in there or anywhere later. Good "
+            "luck!" if _anomaly_enabled[0] else
+            "enable anomaly detection to find the operation that failed to compute its gradient, "
+            "with torch.autograd.set_detect_anomaly(True, check_nan=False).")
     return (
         "one of the variables needed for gradient computation has been modified by an inplace "
         f"operation: [{tname} {shape}]{which} is at version {counter[0]}; expected version "
-        f"{version} instead. Hint: enable anomaly detection to find the operation that failed "
-        "to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
+        f"{version} instead. Hint: {hint}")
 
 
 class AccumulateGrad(Node):
