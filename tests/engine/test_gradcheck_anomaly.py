@@ -389,3 +389,34 @@ def test_no_anomaly_check_without_the_mode() -> None:
     out.backward()
     x_grad = out.grad_fn.next_functions[0][0].next_functions[0][0].next_functions[0][0]
     assert np.isnan(x_grad.variable.grad.numpy()[0])
+
+
+def _inplace_program(lib):
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+    w = x.sigmoid()
+    forward_line = inspect.currentframe().f_lineno - 1
+    w.mul_(3)
+    return (w * 2).sum(), forward_line
+
+
+def test_anomaly_shows_the_forward_line_of_any_failing_node() -> None:
+    def on(lib):
+        return lib.autograd.set_detect_anomaly(True)
+
+    ee, ew, line = _run_anomaly(engine, _inplace_program, on)
+    te, tw, _ = _run_anomaly(torch, _inplace_program, on)
+    assert str(ee).replace("engine.", "torch.") == str(te)
+    where = f'File "{HERE}", line {line}, in _inplace_program\n    w = x.sigmoid()\n'
+    assert len(ew) == len(tw) == 1
+    assert ew[0].startswith("Error detected in SigmoidBackward0.") and ew[0].endswith(where)
+    assert where in tw[0]
+
+
+def test_anomaly_check_nan_false_records_but_does_not_raise() -> None:
+    for lib in (engine, torch):
+        space = torch if lib is torch else engine.autograd
+        with lib.autograd.set_detect_anomaly(True, check_nan=False):
+            assert space.is_anomaly_enabled() and not space.is_anomaly_check_nan_enabled()
+            out, _ = _nan_program(lib)
+            out.backward()
+        assert not space.is_anomaly_enabled() and space.is_anomaly_check_nan_enabled()
