@@ -34,6 +34,7 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPainterPath,
+    QPaintEvent,
     QPen,
     QPolygonF,
     QResizeEvent,
@@ -1217,6 +1218,11 @@ class GraphView(QGraphicsView):
                 self.select(key)
             else:
                 self.select(None)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        # the transform may have been set directly (scale(), setTransform()): catch up with it
+        self._update_cache_mode()
+        super().paintEvent(event)
 
     def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 - Qt API
         if event.type() == QEvent.Type.ToolTip:

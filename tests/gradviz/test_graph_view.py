@@ -323,3 +323,14 @@ def test_zoomed_out_overview_hides_idle_items(shown, qtbot):
     qtbot.keyClick(view, Qt.Key.Key_0)
     assert not any(t.isVisible() for t in view._overview)
     assert all(it.isVisible() for it in view.node_items().values())
+
+
+def test_level_of_detail_follows_a_transform_set_directly(shown):
+    view, g, x, z = shown
+    view.scale(0.05, 0.05)  # not through zoom_by
+    view.grab()
+    assert all(t.isVisible() for t in view._overview)
+    view.resetTransform()
+    view.grab()
+    assert not any(t.isVisible() for t in view._overview)
+    assert all(it.isVisible() for it in view.node_items().values())
