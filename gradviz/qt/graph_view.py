@@ -628,6 +628,7 @@ class GraphView(QGraphicsView):
         self._cached: bool | None = None  # item caches are used only where text is drawn
         self._zoomed_out = False  # text unreadable: the overview item draws idle nodes
         self._overview: list[OverviewItem] = []
+        self._bounds = QRectF()  # extent of the drawing, from the layout
         self._bundle: EdgeBundleItem | None = None
 
         self.setRenderHints(QPainter.RenderHint.Antialiasing
@@ -772,7 +773,12 @@ class GraphView(QGraphicsView):
             self._bundle.set_edges(bundled)
         for (u, v), lab in self._labels.items():
             lab.setPos(self._edges[(u, v)].midpoint())
-        r = self._scene.itemsBoundingRect()
+        # the drawing's extent, from the layout (itemsBoundingRect asks every item)
+        g_ = st.glow
+        r = QRectF(-g_, -g_, lay.width + 2 * g_, lay.height + 2 * g_)
+        if self._bundle is not None and bundled:
+            r = r.united(self._bundle.boundingRect())
+        self._bounds = r
         m = 3 * st.title_px
         self._scene.setSceneRect(r.adjusted(-m, -m, m, m))
         self._fill_overview(r)
@@ -924,6 +930,11 @@ class GraphView(QGraphicsView):
             lab.set_text(text)
         edge.set_flow(True)
         edge.setVisible(True)
+        sr = self._scene.sceneRect()
+        lr = lab.sceneBoundingRect()
+        if not sr.contains(lr):  # keep long labels inside exports
+            m = self._style.title_px
+            self._scene.setSceneRect(sr.united(lr.adjusted(-m, -m, m, m)))
 
     def edge_label(self, u: Hashable, v: Hashable) -> str | None:
         """The text shown on edge ``u -> v``, if any."""
@@ -1055,9 +1066,8 @@ class GraphView(QGraphicsView):
             self.resetTransform()
             self._fitted = True
             return
-        r = self._scene.itemsBoundingRect()
         m = 1.5 * self._style.title_px
-        r = r.adjusted(-m, -m, m, m)
+        r = self._bounds.adjusted(-m, -m, m, m)
         vp = self.viewport().rect()
         if vp.width() < 2 or vp.height() < 2:
             return
