@@ -110,8 +110,7 @@ from engine.tensor import Size, Tensor, tensor  # noqa: F401
 
 _methods.bind()
 
-from engine import autograd, trace  # noqa: E402,F401
-from engine import nn, optim  # noqa: E402,F401
+from engine import autograd, nn, optim, trace  # noqa: E402,F401  # noqa: E402,F401
 
 float = float32  # noqa: A001 - torch.float
 double = float64
