@@ -322,6 +322,17 @@ class CodeEditor(QPlainTextEdit):
         self.setExtraSelections(sels)
 
     # --- keys
+    def event(self, event: QEvent) -> bool:
+        # claim Ctrl/Shift+Enter before the window's shortcuts (Ctrl+Enter elsewhere is the
+        # lesson's "Next cell"; in the editor it runs the line)
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() in (
+                Qt.Key.Key_Return, Qt.Key.Key_Enter) and event.modifiers() & (
+                Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+                | Qt.KeyboardModifier.MetaModifier):
+            event.accept()
+            return True
+        return super().event(event)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
         mods = event.modifiers()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QFont, QKeySequence
+from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("gradviz")
         self.setObjectName("MainWindow")
         self.setDockNestingEnabled(True)
+        self.setAcceptDrops(True)
 
         self.graph_view = GraphView()
         self.graph_view.setObjectName("GraphView")
@@ -493,8 +494,7 @@ class MainWindow(QMainWindow):
             raise ValueError(f"unknown theme {name!r}; choose from {', '.join(theme.THEMES)}")
         self.theme_name = name
         self.graph_view.set_theme(name)
-        if hasattr(theme, "qt_palette"):
-            QApplication.instance().setPalette(theme.qt_palette(name))
+        QApplication.instance().setPalette(qt_palette(theme.THEMES[name]))
         if self.settings is not None:
             self.settings.setValue("theme", name)
 
@@ -634,6 +634,21 @@ class MainWindow(QMainWindow):
                 self.set_font_scale(fs)
         self._fill_recent()
 
+    OPENABLE = (".py", ".ipynb", ".gradviz")
+
+    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        if any(u.toLocalFile().endswith(self.OPENABLE) for u in urls):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        for u in event.mimeData().urls():
+            path = u.toLocalFile()
+            if path.endswith(self.OPENABLE):
+                self._guard(lambda p=path: self.open_path(p))
+                event.acceptProposedAction()
+                return
+
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         self.stepper.stop()
         if self.settings is not None:
@@ -647,3 +662,26 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
+
+
+def qt_palette(t: Any) -> QPalette:
+    """The whole window's colours for a gradviz theme (the graph has its own painter)."""
+    app = QApplication.instance()
+    if t.name == "light":
+        return app.style().standardPalette()
+    pal = QPalette()
+    bg, fg = QColor(t.background), QColor(t.text)
+    base = QColor(t.background).lighter(125) if t.name == "dark" else QColor("#ffffff")
+    for role, c in ((QPalette.Window, bg), (QPalette.WindowText, fg), (QPalette.Base, base),
+                    (QPalette.AlternateBase, bg), (QPalette.Text, fg), (QPalette.Button, bg),
+                    (QPalette.ButtonText, fg), (QPalette.ToolTipBase, base),
+                    (QPalette.ToolTipText, fg), (QPalette.PlaceholderText,
+                                                 QColor(t.text_muted)),
+                    (QPalette.Highlight, QColor(t.selection)),
+                    (QPalette.HighlightedText, QColor("#ffffff")),
+                    (QPalette.Link, QColor(t.selection))):
+        pal.setColor(role, c)
+    pal.setColor(QPalette.Disabled, QPalette.Text, QColor(t.text_muted))
+    pal.setColor(QPalette.Disabled, QPalette.ButtonText, QColor(t.text_muted))
+    pal.setColor(QPalette.Disabled, QPalette.WindowText, QColor(t.text_muted))
+    return pal

@@ -135,3 +135,66 @@ def test_fits_a_1024x768_projector(win, qtbot):
     win.resize(1024, 768)
     qtbot.wait(50)
     assert win.width() <= 1024 and win.height() <= 768
+
+
+def test_dark_theme_colours_the_whole_window(win):
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+    win.set_theme("dark")
+    assert QApplication.instance().palette().color(QPalette.Window).lightness() < 80
+    win.set_theme("light")
+    assert QApplication.instance().palette().color(QPalette.Window).lightness() > 180
+
+
+def test_ctrl_enter_runs_the_line_in_the_editor_and_the_lesson_cell_elsewhere(win, qtbot):
+    editor = win.code_panel.editor
+    win.lesson_panel.load_lesson(1)
+    before = win.lesson_panel.current_index
+    win.graph_view.setFocus()
+    qtbot.keyClick(win.graph_view, Qt.Key_Return, Qt.ControlModifier)
+    assert win.lesson_panel.current_index != before  # the lesson advanced
+    editor.setPlainText("w_from_line = torch.ones(2)")
+    editor.setFocus()
+    idx = win.lesson_panel.current_index
+    qtbot.keyClick(editor, Qt.Key_Return, Qt.ControlModifier)
+    assert "w_from_line" in win.session.namespace
+    assert win.lesson_panel.current_index == idx  # the editor kept the key
+
+
+def test_save_then_open_session_through_the_window(win, tmp_path, qtbot):
+    win.session.run("w = torch.tensor([1.5, -2.0], requires_grad=True)")
+    path = tmp_path / "class.gradviz"
+    win.current_path = path
+    win.save()
+    assert path.exists()
+    win.session.run("del w")
+    win.open_path(path)
+    w = win.session.get("w")
+    assert w.tolist() == [1.5, -2.0] and w.requires_grad
+
+
+def test_broken_session_file_is_refused_and_the_session_stays(win, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    bad = tmp_path / "bad.gradviz"
+    bad.write_text('{"format": "gradviz-session", "schema": 1, "cells": [')
+    win._guard(lambda: win.open_path(bad))
+    assert shown and "truncated" in shown[0]
+    assert win.session.get("out") is not None
+
+
+def test_drop_a_notebook_opens_it(win, qtbot):
+    from pathlib import Path
+
+    from PySide6.QtCore import QMimeData, QPoint, QUrl
+    from PySide6.QtGui import QDropEvent
+    nb = Path(__file__).resolve().parents[1] / "data" / "seed_notebook.ipynb"
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(nb))])
+    ev = QDropEvent(QPoint(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    win.dropEvent(ev)
+    assert "seed_notebook" in win.windowTitle()
+    while win.lesson_panel.run_next_cell() is not None:
+        pass
+    assert win.session.get("weights").grad.tolist() == [0.0] * 4  # the right approach ran
