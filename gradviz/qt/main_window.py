@@ -45,7 +45,7 @@ from gradviz.qt.training_panel import TrainingPanel
 from gradviz.session import Session
 
 DEFAULTS: dict[str, Any] = {"theme": "light", "font_scale": 1.0, "recent": []}
-AUTOSAVE_MS = 60_000
+AUTOSAVE_MS = int(os.environ.get("GRADVIZ_AUTOSAVE_MS", "60000"))
 
 
 class MainWindow(QMainWindow):
@@ -115,11 +115,13 @@ class MainWindow(QMainWindow):
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(AUTOSAVE_MS)
         self._autosave_timer.timeout.connect(self.autosave)
+        self._recovery: Path | None = None
         if self.settings is not None:
             self._restore_settings()
             self._autosave_timer.start()
             with contextlib.suppress(Exception):
                 from gradviz import session_file
+                self._recovery = session_file.find_recovery()  # before our own marker
                 session_file.mark_running()
         self.update_actions()
 
@@ -562,17 +564,13 @@ class MainWindow(QMainWindow):
 
     def offer_recovery(self) -> None:
         """After a crash, offer the autosaved session."""
-        if self.settings is None:
+        path, self._recovery = self._recovery, None
+        if path is None:
             return
-        with contextlib.suppress(Exception):
-            from gradviz import session_file
-            path = session_file.find_recovery()
-            if path is None:
-                return
-            ans = QMessageBox.question(self, "gradviz", "gradviz did not close cleanly last "
-                                       "time. Open the automatically saved session?")
-            if ans == QMessageBox.Yes:
-                self.open_path(path)
+        ans = QMessageBox.question(self, "gradviz", "gradviz did not close cleanly last time. "
+                                   "Open the automatically saved session?")
+        if ans == QMessageBox.Yes:
+            self._guard(lambda: self.open_path(path))
 
     def export_graph(self, fmt: str) -> None:
         path, _ = QFileDialog.getSaveFileName(self, f"Export graph as {fmt.upper()}",

@@ -46,3 +46,37 @@ def test_bad_arguments_are_refused_cleanly(tmp_path):
     assert r.returncode == 2 and "no such file" in r.stderr
     r = run_gradviz("--size", "huge", "--screenshot", str(tmp_path / "x.png"))
     assert r.returncode == 2 and "--size" in r.stderr
+
+
+def test_killed_app_autosave_is_recovered(tmp_path):
+    """Launch the real app, let it autosave, kill it hard, and find the session again."""
+    import signal
+    import time
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", GRADVIZ_STATE_DIR=str(tmp_path),
+               GRADVIZ_AUTOSAVE_MS="300", XDG_CONFIG_HOME=str(tmp_path / "config"),
+               HOME=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "gradviz"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    auto = tmp_path / "autosave.gradviz"
+    try:
+        deadline = time.time() + 60
+        while not auto.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert auto.exists(), proc.stderr.read().decode() if proc.poll() is not None else ""
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    from gradviz import session_file
+    old = os.environ.get("GRADVIZ_STATE_DIR")
+    os.environ["GRADVIZ_STATE_DIR"] = str(tmp_path)
+    try:
+        path = session_file.find_recovery()
+        assert path is not None
+        state = session_file.load_session(path)
+        assert "x = torch.tensor([-1.2643, 1.0159, 0.2505], requires_grad=True)" in state.code
+    finally:
+        if old is None:
+            del os.environ["GRADVIZ_STATE_DIR"]
+        else:
+            os.environ["GRADVIZ_STATE_DIR"] = old
