@@ -49,10 +49,12 @@ from __future__ import annotations
 
 import _thread
 import ast
+import builtins
 import contextlib
 import csv
 import io
 import math
+import re
 import threading
 import time
 import traceback
@@ -65,11 +67,13 @@ import numpy as np
 import engine
 from engine import Tensor
 from engine import autograd as _autograd
+from engine import events as _events
+from gradviz.session import install_torch_alias
 
 __all__ = [
     "ZeroingSite", "ToggledLine", "Variant", "LoopParts", "Series", "Preset", "PRESETS",
     "TrainingRun", "TrainingPair", "find_zeroing", "variant_without_zeroing",
-    "variant_with_zeroing", "split_loop", "preset", "ELEMENT_LIMIT",
+    "variant_with_zeroing", "split_loop", "preset", "quiet_engine_events", "ELEMENT_LIMIT",
 ]
 
 #: tensors with at most this many elements are plotted element by element, larger by norm
@@ -586,6 +590,24 @@ class _Watchdog:
             pass
 
 
+@contextlib.contextmanager
+def quiet_engine_events() -> Iterator[None]:
+    """Run a batch of iterations without engine events: the subscribers are set aside and
+    put back afterwards, so the engine builds no event at all (as with nobody listening).
+
+    Used while the training panel plays: narrating thousands of iterations op by op to the
+    event log and the tensor views would cost more than the iterations themselves, and the
+    graph view gets the current root per tick instead."""
+    subs = _events._subscribers
+    saved = list(subs)
+    subs.clear()
+    try:
+        yield
+    finally:
+        added = [s for s in subs if s not in saved]
+        subs[:] = saved + added
+
+
 class _BoundedText(io.TextIOBase):
     """print() output of a run: keeps the last ``_OUTPUT_LIMIT`` characters."""
 
@@ -678,6 +700,9 @@ class TrainingRun:
         self._out = _BoundedText()
         self._rng_engine: dict | None = None
         self._rng_numpy: Any = None
+        # numpy's global generator is swapped only for code that may use it (150 µs a swap)
+        self._uses_np_global_random = bool(_NP_GLOBAL_RANDOM.search(source))
+        self._params_moved = False
         self._iteration: Callable[..., Any] | None = None
         self._iter: Iterator[Any] | None = None
         self._test_code: Any = None
@@ -707,18 +732,21 @@ class TrainingRun:
     def _context(self) -> Iterator[None]:
         """Own random numbers and captured output while the run's code runs."""
         outer_engine = engine.get_rng_state()
-        outer_numpy = np.random.get_state()
+        np_global = self._uses_np_global_random
+        outer_numpy = np.random.get_state() if np_global else None
         if self._rng_engine is not None:
             engine.set_rng_state(self._rng_engine)
-            np.random.set_state(self._rng_numpy)
+            if np_global:
+                np.random.set_state(self._rng_numpy)
         try:
             with contextlib.redirect_stdout(self._out), contextlib.redirect_stderr(self._out):
                 yield
         finally:
             self._rng_engine = engine.get_rng_state()
-            self._rng_numpy = np.random.get_state()
             engine.set_rng_state(outer_engine)
-            np.random.set_state(outer_numpy)
+            if np_global:
+                self._rng_numpy = np.random.get_state()
+                np.random.set_state(outer_numpy)
 
     # ----- setup
     def start(self) -> TrainingRun:
@@ -727,7 +755,8 @@ class TrainingRun:
             return self
         ns = self.namespace
         ns.update({"torch": engine, "engine": engine, "np": np, "__name__": "__training__",
-                   "__builtins__": __builtins__})
+                   "__builtins__": builtins})
+        install_torch_alias(ns)  # ``import torch`` in the loop means the engine, as elsewhere
         ns.update(self.variables)
         ns.setdefault("iterations", self.limit)
         try:
@@ -761,7 +790,7 @@ class TrainingRun:
         if not ok:
             return self
         self._discover()
-        self._alloc(max(self.limit, 1))
+        self._alloc(min(max(self.limit, 1), 4096))  # grows by doubling
         self.state = "ready"
         if self.limit <= 0:
             self._finish("the iteration count is 0")
@@ -923,29 +952,26 @@ class TrainingRun:
     def _write(self, buf: np.ndarray, k: int, grad: bool) -> bool:
         """Write row ``k`` of grads (or params); False when a present value is not finite."""
         row = buf[k]
-        ok = True
+        missing = None
         for p in self.params:
             t = p.getter()
-            if grad:
+            if grad and t is not None:
                 t = t._grad if isinstance(t, Tensor) else None
-            if not isinstance(t, Tensor):
+            if not isinstance(t, Tensor) or t._data.size != p.numel:
                 row[p.col:p.col + p.width] = np.nan
+                missing = [] if missing is None else missing
+                missing.append(p)
                 continue
             d = t._data
-            if d.size != p.numel:
-                row[p.col:p.col + p.width] = np.nan
-                continue
             if p.width == p.numel:
                 row[p.col:p.col + p.width] = d.reshape(-1)
-                if not np.isfinite(row[p.col:p.col + p.width]).all():
-                    ok = False
             else:
-                f = d.reshape(-1).astype(np.float64, copy=False)
-                v = math.sqrt(float(np.dot(f, f)))
-                row[p.col] = v
-                if not math.isfinite(v):
-                    ok = False
-        return ok
+                f = d.reshape(-1).astype(np.float64)
+                row[p.col] = math.sqrt(float(np.dot(f, f)))
+        if missing is None:  # the common case: one reduction for the whole row
+            return math.isfinite(row.sum()) or bool(np.isfinite(row).all())
+        return all(np.isfinite(row[p.col:p.col + p.width]).all()
+                   for p in self.params if p not in missing)
 
     # ----- iterations
     def step(self) -> bool:
@@ -1049,8 +1075,8 @@ class TrainingRun:
                     self.backward_args = args
                     self.backward_kwargs = kwargs
                     if pause and isinstance(obj, Tensor):
-                        if wd is not None:
-                            wd.disarm()
+                        if wd is not None and wd.disarm():
+                            wd.absorb()
                         self._pending = req
                         self.state = "in_backward"
                         return
@@ -1091,6 +1117,9 @@ class TrainingRun:
             self._write(self.grads, k, grad=True)
         self._bad_grad = False
         params_ok = self._write(self.param_values, k, grad=False)
+        if k and not self._params_moved:
+            a, b = self.param_values[k], self.param_values[0]
+            self._params_moved = not np.array_equal(a, b, equal_nan=True)
         loss = _scalar(ns.get("loss"))
         if loss is None and self.root is not None:
             loss = _scalar(self.root)
@@ -1192,13 +1221,7 @@ class TrainingRun:
     @property
     def params_change(self) -> bool:
         """True when an optimizer exists or the parameters moved."""
-        if self.has_optimizer:
-            return True
-        n = self.count
-        if n < 2 or not self._width:
-            return False
-        v = self.param_values[:n]
-        return bool(np.nanmax(np.abs(v - v[0])) > 0) if np.isfinite(v).any() else False
+        return self.has_optimizer or self._params_moved
 
     def grad_of(self, name: str, iteration: int) -> np.ndarray:
         """Recorded grad values (elements or norm) of parameter ``name`` at ``iteration``
@@ -1217,6 +1240,11 @@ class TrainingRun:
             if isinstance(v, Tensor) and not k.startswith("_"):
                 out[v._id] = k
         return out
+
+
+_NP_GLOBAL_RANDOM = re.compile(
+    r"\brandom\.(?!default_rng\b|Generator\b|PCG64\b|SeedSequence\b|BitGenerator\b)\w+"
+    r"|import\s+random\b|from\s+random\b|numpy\.random|from\s+numpy\s+import")
 
 
 class _Timeout(Exception):
@@ -1355,10 +1383,15 @@ class TrainingPair:
                 r.run_to(goal) if r.state == "ready" else r.step()
         return self.active
 
-    def advance(self, max_iterations: int, budget_s: float | None = None) -> int:
+    def advance(self, max_iterations: int, budget_s: float | None = None,
+                quiet: bool = False) -> int:
         """Up to ``max_iterations`` more iterations of each active run, in step, within about
         ``budget_s`` seconds. The lagging run goes first; a run that ran out of time holds
-        the other back. Returns the iterations the furthest run advanced."""
+        the other back. ``quiet``: no engine events meanwhile (see quiet_engine_events).
+        Returns the iterations the furthest run advanced."""
+        if quiet:
+            with quiet_engine_events():
+                return self.advance(max_iterations, budget_s)
         self.start()
         before = self.count
         active = [r for r in self.runs if r.active]
@@ -1454,7 +1487,7 @@ class Preset:
 SEED = Preset(
     "seed", "(a) The seed lesson: weights.grad.zero_()",
     """\
-# The seed lesson's last example: the gradient accumulates unless it is zeroed.
+# The seed lesson: .grad accumulates unless zeroed.
 weights = torch.ones(4, requires_grad=True)
 
 for epoch in range(iterations):
@@ -1468,7 +1501,7 @@ for epoch in range(iterations):
 REGRESSION = Preset(
     "regression", "(b) Linear regression with optim.SGD",
     """\
-# Fit y = 2x + 1 with one Linear layer and plain SGD.
+# Fit y = 2x + 1: one Linear layer, plain SGD.
 torch.manual_seed(0)
 x = torch.linspace(-1, 1, 32).reshape(32, 1)
 y = 2 * x + 1
@@ -1489,20 +1522,23 @@ for epoch in range(iterations):
 MLP = Preset(
     "mlp", "(c) A small MLP on a toy 2-D data set",
     """\
-# Two interleaved half-moons in 2-D, a 2-16-1 MLP, Adam.
+# Two half-moons in 2-D, a 2-16-1 MLP, Adam.
 rng = np.random.default_rng(0)
 t = rng.uniform(0, np.pi, 64)
-upper = np.stack([np.cos(t), np.sin(t)], axis=1)
-lower = np.stack([1 - np.cos(t), 0.5 - np.sin(t)], axis=1)
-X = torch.tensor(np.concatenate([upper, lower]) + 0.1 * rng.normal(size=(128, 2)),
-                 dtype=torch.float32)
-Y = torch.tensor(np.repeat([1.0, -1.0], 64).reshape(128, 1), dtype=torch.float32)
+upper = np.stack([np.cos(t), np.sin(t)], 1)
+lower = np.stack([1 - np.cos(t), 0.5 - np.sin(t)], 1)
+points = np.concatenate([upper, lower])
+points += 0.1 * rng.normal(size=points.shape)
+X = torch.tensor(points, dtype=torch.float32)
+labels = np.repeat([[1.0], [-1.0]], 64, axis=0)
+Y = torch.tensor(labels, dtype=torch.float32)
 
 torch.manual_seed(0)
 hidden = torch.nn.Linear(2, 16)
 output = torch.nn.Linear(16, 1)
 loss_fn = torch.nn.MSELoss()
-optimizer = torch.optim.Adam(list(hidden.parameters()) + list(output.parameters()), lr=lr)
+params = [*hidden.parameters(), *output.parameters()]
+optimizer = torch.optim.Adam(params, lr=lr)
 
 for step in range(iterations):
     optimizer.zero_grad()
@@ -1517,7 +1553,7 @@ for step in range(iterations):
 MANUAL = Preset(
     "manual", "(d) Gradient descent by hand: w.grad = None",
     """\
-# No optimizer: update w by hand inside torch.no_grad(), then forget the gradient.
+# Gradient descent by hand, then forget the grad.
 x = torch.tensor([1.0, 2.0, 3.0, 4.0])
 y = torch.tensor([2.0, 4.0, 6.0, 8.0])
 w = torch.tensor(0.0, requires_grad=True)

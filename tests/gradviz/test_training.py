@@ -48,7 +48,7 @@ def test_seed_preset_toggles_the_zero_line():
 
 @pytest.mark.parametrize("key,line,text", [
     ("regression", 10, "optimizer.zero_grad()"),
-    ("mlp", 17, "optimizer.zero_grad()"),
+    ("mlp", 20, "optimizer.zero_grad()"),
     ("manual", 11, "w.grad = None"),
 ])
 def test_presets_toggle_the_line_a_reader_would_name(key, line, text):
@@ -294,6 +294,7 @@ def test_an_exception_stops_that_run_only_with_torchs_message():
     assert r.error_line == 6 and r.error_iteration == 3 and r.count == 2
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
 def test_nan_stops_the_run():
     src = code("""
         w = torch.tensor([1.0], requires_grad=True)
@@ -338,6 +339,14 @@ def test_setup_and_syntax_errors():
     assert r.state == "error" and "no loop" in r.error
     p = TrainingPair("x = (\n", iterations=2).run_all()
     assert all(r.state == "error" for r in p.runs)
+
+
+def test_import_torch_in_the_loop_means_the_engine():
+    src = "import torch\nw = torch.ones(2, requires_grad=True)\nfor i in range(2):\n" \
+          "    (w * 2).sum().backward()\n"
+    p = TrainingPair(src, iterations=2).run_all()
+    assert p.zeroed.namespace["torch"] is engine
+    np.testing.assert_array_equal(p.unzeroed.grads[:2, 0], [2.0, 4.0])
 
 
 def test_print_output_is_captured_not_shown(capsys):

@@ -1,0 +1,263 @@
+"""The training panel: play, pause, step, stepping an iteration's backward, errors, export."""
+
+import csv
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QPointF, Qt  # noqa: E402
+
+from gradviz.qt.bridge import Bridge  # noqa: E402
+from gradviz.qt.stepper import Stepper  # noqa: E402
+from gradviz.qt.training_panel import SPEEDS, TrainingPanel  # noqa: E402
+from gradviz.session import Session  # noqa: E402
+
+
+@pytest.fixture
+def panel(qtbot):
+    session = Session()
+    bridge = Bridge(session)
+    p = TrainingPanel(session, bridge)
+    qtbot.addWidget(p)
+    p.resize(1400, 800)
+    p.show()
+    yield p
+    p.pause()
+    bridge.close()
+
+
+def grads(p, which):
+    r = p.pair.run(which)
+    return r.grads[:r.count, 0].tolist()
+
+
+def test_opens_on_the_seed_loop_with_the_toggled_line(panel):
+    assert panel.preset_combo.count() == 4
+    assert "weights.grad.zero_()" in panel.code
+    assert "line 7" in panel.note_label.text()
+    assert "weights.grad.zero_()" in panel.note_label.text()
+    assert panel.pair.count == 0
+    assert [e.cursor.blockNumber() + 1 for e in panel.editor.extraSelections()] == [7]
+
+
+def test_step_runs_one_iteration_of_both(panel):
+    for _ in range(3):
+        panel.step_button.click()
+    assert grads(panel, "zeroed") == [3.0, 3.0, 3.0]
+    assert grads(panel, "unzeroed") == [3.0, 6.0, 9.0]
+    text = panel.readout.text()
+    assert "Iteration 3" in text and "weights.grad = 9 (all 4)" in text
+    assert panel._markers["grad"].value() == 3
+    curve = next(c for c in panel._curves if c.kind == "grad" and c.run_key == "unzeroed")
+    x, y = curve.item.getData()
+    assert x.tolist() == [1, 2, 3] and y.tolist() == [3.0, 6.0, 9.0]
+
+
+def test_play_and_pause(panel, qtbot):
+    panel.set_speed(60)
+    panel.iterations_spin.setValue(1000)
+    panel.play_button.click()
+    assert panel.playing and panel.play_button.text().endswith("Pause")
+    qtbot.waitUntil(lambda: panel.pair.count >= 5, timeout=5000)
+    panel.play_button.click()
+    assert not panel.playing and panel.play_button.text().endswith("Play")
+    n = panel.pair.count
+    qtbot.wait(150)
+    assert panel.pair.count == n < 1000
+    assert panel.pair.zeroed.count == panel.pair.unzeroed.count
+    assert grads(panel, "unzeroed") == [3.0 * k for k in range(1, n + 1)]
+
+
+def test_play_flat_out_finishes_and_stops_the_timer(panel, qtbot):
+    panel.set_speed(None)
+    assert panel.speed_label.text() == "max" and SPEEDS[panel.speed_slider.value()] is None
+    panel.iterations_spin.setValue(3000)
+    panel.play()
+    qtbot.waitUntil(lambda: not panel.playing, timeout=15000)
+    assert panel.pair.zeroed.count == panel.pair.unzeroed.count == 3000
+    assert grads(panel, "unzeroed")[-1] == 9000.0
+    assert "ran 3000 iterations" in panel.readout.text()
+    assert not panel.step_button.isEnabled() and not panel.stop_button.isEnabled()
+
+
+def test_stop_ends_a_long_run_and_the_window_answers(panel, qtbot):
+    panel.set_speed(None)
+    panel.iterations_spin.setValue(1_000_000)
+    panel.play()
+    qtbot.wait(200)
+    assert panel.playing and 0 < panel.pair.count < 1_000_000
+    panel.stop_button.click()
+    assert not panel.playing and not panel.pair.active
+    assert "stopped" in panel.readout.text()
+    panel.reset_button.click()
+    assert panel.pair.count == 0 and panel.pair.active
+
+
+def test_a_failing_run_is_shown_and_the_other_goes_on(panel, qtbot):
+    panel.set_code(
+        "w = torch.ones(3, requires_grad=True)\n"
+        "for i in range(iterations):\n"
+        "    loss = (w * w).sum()\n"
+        "    loss.backward()\n"
+        "    if w.grad[0] > 4:\n"
+        "        (w * w).backward()\n"
+        "    w.grad.zero_()\n")
+    assert "Edited" in panel.readout.text()
+    panel.iterations_spin.setValue(6)
+    panel.set_speed(None)
+    panel.play()
+    qtbot.waitUntil(lambda: not panel.playing, timeout=5000)
+    z, u = panel.pair.zeroed, panel.pair.unzeroed
+    assert z.count == 6 and u.state == "error"
+    text = panel.readout.text()
+    assert "stopped at iteration 3, line 6" in text
+    assert "grad can be implicitly created only for scalar outputs" in text
+
+
+def test_a_hanging_iteration_is_stopped(panel, qtbot):
+    panel.iteration_timeout = 0.3
+    panel.set_code(
+        "w = torch.ones(2, requires_grad=True)\n"
+        "for i in range(iterations):\n"
+        "    (w * 2).sum().backward()\n"
+        "    while i == 2:\n"
+        "        pass\n")
+    panel.set_speed(None)
+    panel.play()
+    qtbot.waitUntil(lambda: not panel.playing, timeout=5000)
+    assert all(r.error_kind == "timeout" for r in panel.pair.runs)
+    assert "TimeoutError" in panel.readout.text()
+    panel.load_preset("seed")  # the panel keeps working
+    panel.step_iteration()
+    assert grads(panel, "unzeroed") == [3.0]
+
+
+def test_stepping_one_iterations_backward_shows_the_accumulation(panel, qtbot):
+    roots = []
+    panel.iteration_root.connect(roots.append)
+    panel.step_iteration()
+    panel.step_iteration()
+    panel.follow("unzeroed")
+    root = panel.into_backward()
+    assert root is not None and roots[-1] is root
+    assert panel.pair.unzeroed.state == "in_backward"
+    assert panel.stepper.root is root
+    assert "paused" in panel.backward_label.text()
+    names = []
+    for _ in range(3):
+        names.append(panel.node_button.isEnabled() and panel.backward_step().name)
+    assert names == ["SumBackward0", "MulBackward0", "torch::autograd::AccumulateGrad"]
+    text = panel.backward_label.text()
+    assert "weights.grad" in text and "+=" in text and "9" in text
+    assert "not zeroed" in text
+    panel.backward_step_back()
+    assert panel.pair.unzeroed.namespace["weights"].grad.tolist() == [6.0] * 4
+    panel.step_iteration()  # finishes the iteration through the stepped cursor
+    assert grads(panel, "unzeroed") == [3.0, 6.0, 9.0]
+    assert grads(panel, "zeroed") == [3.0, 3.0, 3.0]
+    assert panel.pair.unzeroed.state == "ready"
+    assert panel.backward_label.isHidden()
+
+
+def test_the_windows_stepper_is_used_when_there_is_one(panel):
+    own = Stepper(panel.session, panel)
+    panel.set_stepper(own)
+    panel.follow("zeroed")
+    root = panel.into_backward()
+    assert own.root is root
+    own.step()  # as F10 in the graph view
+    own.step()
+    own.step()
+    panel.step_iteration()
+    assert grads(panel, "zeroed") == [3.0]
+
+
+def test_graph_view_follows_the_chosen_run(panel):
+    roots = []
+    panel.iteration_root.connect(roots.append)
+    panel.step_iteration()
+    panel.follow("zeroed")
+    assert roots[-1] is panel.pair.zeroed.root
+    panel.follow("unzeroed")
+    assert roots[-1] is panel.pair.unzeroed.root
+    names = panel.names()
+    assert names[panel.pair.unzeroed.namespace["weights"]._id] == "weights"
+
+
+def test_events_are_not_forwarded_one_by_one_while_playing(panel, qtbot):
+    seen = []
+    panel.bridge.events.connect(seen.extend)
+    panel.step_iteration()
+    panel.bridge.flush()
+    assert seen  # a single step narrates its events
+    seen.clear()
+    panel.run_iterations(20)
+    panel.bridge.flush()
+    assert seen == []
+    assert not panel.bridge.signalsBlocked()
+
+
+def test_learning_rate_and_iterations_reach_the_loop(panel):
+    panel.load_preset("manual")
+    assert panel.lr_edit.text() == "0.02" and panel.iterations_spin.value() == 40
+    panel.lr_edit.setText("0.01")
+    panel.lr_edit.textEdited.emit("0.01")
+    panel.iterations_spin.setValue(7)
+    panel.step_iteration()
+    assert panel.pair.limit == 7 and panel.pair.zeroed.namespace["lr"] == 0.01
+    panel.run_iterations(100)
+    assert panel.pair.zeroed.count == 7
+    assert panel.param_plot.isVisible() and panel.loss_plot.isVisible()
+
+
+def test_hover_reads_the_values_of_an_iteration(panel, qtbot):
+    panel.run_iterations(6)
+    qtbot.wait(50)
+    vb = panel.grad_plot.getViewBox()
+    pos = vb.mapViewToScene(QPointF(2.2, 5.0))
+    panel._on_mouse_moved(pos)
+    text = panel.readout.text()
+    assert "Iteration 2" in text and "under the mouse" in text
+    assert "weights.grad = 6 (all 4)" in text
+    values = panel.readout_values(2)
+    assert values["without zeroing"]["weights.grad[0]"] == 6.0
+    assert values["with zeroing"]["weights.grad[0]"] == 3.0
+    assert panel._hover_lines["grad"].value() == 2
+
+
+def test_export_png_and_csv(panel, tmp_path):
+    panel.run_iterations(4)
+    png = tmp_path / "plots.png"
+    assert panel.export_png(str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = tmp_path / "series.csv"
+    panel.export_csv(str(out))
+    rows = list(csv.reader(out.open()))
+    col = rows[0].index("weights.grad[0] (without zeroing)")
+    assert [r[col] for r in rows[1:]] == ["3.0", "6.0", "9.0", "12.0"]
+
+
+def test_legend_and_styles(panel):
+    legend = panel._legends["grad"]
+    labels = [lbl.text for _, lbl in legend.items]
+    assert labels == ["weights.grad · with zeroing", "weights.grad · without zeroing"]
+    solid = next(c for c in panel._curves if c.run_key == "zeroed").item.opts["pen"]
+    dashed = next(c for c in panel._curves if c.run_key == "unzeroed").item.opts["pen"]
+    assert solid.style() == Qt.SolidLine and dashed.style() == Qt.CustomDashLine
+    assert solid.color() != dashed.color() and solid.widthF() >= 3
+
+
+def test_redraws_keep_up_while_playing(panel, qtbot):
+    panel.set_speed(None)
+    panel.iterations_spin.setValue(1_000_000)
+    panel.play()
+    r0, t0 = panel.redraws, time.perf_counter()
+    qtbot.wait(600)
+    panel.pause()
+    rate = (panel.redraws - r0) / (time.perf_counter() - t0)
+    assert rate > 10
+    assert np.isfinite(panel.pair.unzeroed.grads[:panel.pair.count]).all()
