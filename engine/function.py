@@ -116,6 +116,9 @@ class Node:
                 raise RuntimeError(FREED_MESSAGE)
             if key in params:
                 return params[key]
+            default = getattr(type(self), key, None)  # a parameter's class default (alpha)
+            if default is not None and not callable(default) and not key.startswith("_"):
+                return default
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
 
     def _check_versions(self) -> None:
@@ -204,6 +207,26 @@ def record(cls: type[Node], out: np.ndarray, inputs: tuple, saved: dict | None =
         edges = ((fn, t._output_nr) if fn is not None else (t._accumulator(), 0),)
         d = t._data
         node._meta = ((d.shape, d.dtype),)
+    elif len(inputs) == 2:
+        a, b = inputs
+        if isinstance(a, Tensor) and a._requires_grad:
+            fn = a.grad_fn
+            ea = (fn, a._output_nr) if fn is not None else (a._accumulator(), 0)
+            d = a._data
+            ma = (d.shape, d.dtype)
+        else:
+            ea = NONE_EDGE
+            ma = None
+        if isinstance(b, Tensor) and b._requires_grad:
+            fn = b.grad_fn
+            eb = (fn, b._output_nr) if fn is not None else (b._accumulator(), 0)
+            d = b._data
+            mb = (d.shape, d.dtype)
+        else:
+            eb = NONE_EDGE
+            mb = None
+        edges = (ea, eb)
+        node._meta = (ma, mb)
     else:
         edges = []
         meta = []

@@ -35,14 +35,18 @@ def _quiet_numpy(rule: Any) -> Any:
 
 
 class AddBackward0(Node):
+    alpha = 1
+
     def backward(self, g, s, xp):
-        alpha = self.__dict__.get("alpha", 1)
+        alpha = self.alpha
         return g, (g if alpha == 1 else g * alpha)
 
 
 class SubBackward0(Node):
+    alpha = 1
+
     def backward(self, g, s, xp):
-        alpha = self.__dict__.get("alpha", 1)
+        alpha = self.alpha
         return g, (-g if alpha == 1 else -g * alpha)
 
 
@@ -253,28 +257,34 @@ def _float_data(x: Tensor) -> np.ndarray:
 # ----------------------------------------------------------------------------- binary ops
 def add(a: Any, b: Any, *, alpha: float = 1) -> Tensor:
     """a + alpha * b (AddBackward0; broadcasting adds no node)."""
-    b = as_tensor_operand(b)
+    if type(b) is np.ndarray:
+        b = _make(b)
     if alpha != 1:
         out = _np_binary(lambda x, y: x + alpha * y, a, b, "add")
-    else:
-        out = _np_binary(np.add, a, b, "add")
-    if needs_grad(a, b):
-        return record(AddBackward0, out, (a, b), alpha=alpha)
+        if needs_grad(a, b):
+            return record(AddBackward0, out, (a, b), alpha=alpha)
+        return _make(out)
+    out = _np_binary(_np_add, a, b, "add")
+    if _grad_state.enabled and (_rg(a) or _rg(b)):
+        return record(AddBackward0, out, (a, b))
     return _make(out)
 
 
 def sub(a: Any, b: Any, *, alpha: float = 1) -> Tensor:
     """a - alpha * b (SubBackward0)."""
-    b = as_tensor_operand(b)
+    if type(b) is np.ndarray:
+        b = _make(b)
     if isinstance(a, Tensor) and a._data.dtype == np.bool_:
         raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
                            "supported. Use the `^` or `logical_xor()` operator instead.")
     if alpha != 1:
         out = _np_binary(lambda x, y: x - alpha * y, a, b, "sub")
-    else:
-        out = _np_binary(np.subtract, a, b, "sub")
-    if needs_grad(a, b):
-        return record(SubBackward0, out, (a, b), alpha=alpha)
+        if needs_grad(a, b):
+            return record(SubBackward0, out, (a, b), alpha=alpha)
+        return _make(out)
+    out = _np_binary(_np_sub, a, b, "sub")
+    if _grad_state.enabled and (_rg(a) or _rg(b)):
+        return record(SubBackward0, out, (a, b))
     return _make(out)
 
 
@@ -290,16 +300,26 @@ def rsub(a: Tensor, b: Any) -> Tensor:
 
 def mul(a: Any, b: Any) -> Tensor:
     """a * b (MulBackward0)."""
-    b = as_tensor_operand(b)
-    out = _np_binary(np.multiply, a, b, "mul")
-    if needs_grad(a, b):
-        saved = {}
-        if isinstance(a, Tensor) and a._requires_grad:
-            saved["other"] = b
-        if isinstance(b, Tensor) and b._requires_grad:
-            saved["self"] = a
-        return record(MulBackward0, out, (a, b), saved)
+    if type(b) is np.ndarray:
+        b = _make(b)
+    out = _np_binary(_np_mul, a, b, "mul")
+    if _grad_state.enabled:
+        ra, rb = _rg(a), _rg(b)
+        if ra or rb:
+            if ra and rb:
+                saved = {"other": b, "self": a}
+            else:
+                saved = {"other": b} if ra else {"self": a}
+            return record(MulBackward0, out, (a, b), saved)
     return _make(out)
+
+
+_np_add, _np_sub, _np_mul = np.add, np.subtract, np.multiply
+
+
+def _rg(x: Any) -> bool:
+    """x is a tensor that requires grad."""
+    return isinstance(x, Tensor) and x._requires_grad
 
 
 def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
