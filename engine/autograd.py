@@ -177,7 +177,9 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
     pop = heapq.heappop
     push = heapq.heappush
     node = None
-    try:
+    plain = not create_graph and not emit
+    state.enabled = create_graph  # torch runs backward in this mode; user code between steps
+    try:                          # (a stepping generator's caller) gets its own mode back
         while heap:
             node = pop(heap)[1]
             g = buffers.pop(node, None)
@@ -186,23 +188,22 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
             if capture is not None and node in capture:
                 capture[node] = g
             if g is not None and (needed is None or node in needed):
-                state.enabled = create_graph
                 if emit:
                     events.emit("node_started", node_id=node._id, name=node.name(),
                                 index=index, grad_outputs=(events.value_of(g),))
                 if type(node) is AccumulateGrad:
                     step = _accumulate(node, g, create_graph, keep_before, index, emit)
                 else:
-                    if create_graph or node._has_hooks:
-                        gin = _execute(node, g, xp, create_graph)
-                    else:
+                    if plain and not node._has_hooks:
                         gin = _execute_plain(node, g)
+                    else:
+                        gin = _execute(node, g, xp, create_graph)
                     if steps:
                         step = BackwardStep(index, node, g, gin)
                     if not keep_graph and node._saved:
                         node._release()
-                        freed.append(node._id)
-                state.enabled = prev_mode
+                        if emit:
+                            freed.append(node._id)
                 if emit:
                     events.emit("node_finished", node_id=node._id, name=node.name(),
                                 index=index,
@@ -223,10 +224,15 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
                     d = deps[nxt] - 1
                     deps[nxt] = d
                     if not d:
-                        push(heap, (_priority(nxt), nxt))
+                        push(heap, (-(nxt._id + (nxt._priority << 60)), nxt))
                 i += 1
-            if step is not None or (not steps and g is not None):
-                yield step
+            if steps:
+                if step is not None:
+                    state.enabled = prev_mode
+                    yield step
+                    state.enabled = create_graph
+            elif g is not None:
+                yield None
     except BaseException as exc:
         state.enabled = prev_mode
         if _anomaly_enabled[0] and not hasattr(exc, "forward_traceback") \
