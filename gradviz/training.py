@@ -1117,9 +1117,9 @@ class TrainingRun:
             self._write(self.grads, k, grad=True)
         self._bad_grad = False
         params_ok = self._write(self.param_values, k, grad=False)
-        if k and not self._params_moved:
-            a, b = self.param_values[k], self.param_values[0]
-            self._params_moved = not np.array_equal(a, b, equal_nan=True)
+        if k and not self._params_moved:  # bytes: NaN placeholders compare equal
+            self._params_moved = self.param_values[k].tobytes() != \
+                self.param_values[0].tobytes()
         loss = _scalar(ns.get("loss"))
         if loss is None and self.root is not None:
             loss = _scalar(self.root)

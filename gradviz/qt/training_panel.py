@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -134,39 +134,63 @@ def _fmt(v: float) -> str:
     if v == 0:
         return "0"
     a = abs(v)
-    if 1e-3 <= a < 1e5:
+    if 1e-2 <= a < 1e5:
         return f"{v:.4g}"
-    return f"{v:.3g}"
+    return f"{v:.2e}"
 
 
-class _WideSample(pg.ItemSample):
-    """A legend sample long enough to show a dashed line as dashed."""
+class _Group:
+    """What one legend entry stands for: its curves, shown or hidden together by a click."""
 
-    WIDTH = 56
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.opts: dict[str, Any] = {}
+        self._visible = True
 
-    def __init__(self, item: Any) -> None:
-        super().__init__(item)
-        self.setFixedWidth(self.WIDTH)
+    def isVisible(self) -> bool:  # noqa: N802 - the ItemSample protocol
+        return self._visible
+
+    def setVisible(self, visible: bool) -> None:  # noqa: N802
+        self._visible = bool(visible)
+        for it in self.items:
+            it.setVisible(self._visible)
+
+
+class _Sample(pg.ItemSample):
+    """A legend sample drawing one or more line styles side by side, long enough to show a
+    dashed line as dashed; a click hides or shows the entry's curves."""
+
+    def __init__(self, group: _Group, pens: list[Any], width: int = 60) -> None:
+        super().__init__(group)
+        self.pens = pens
+        self.w = width
+        self.setFixedWidth(width)
 
     def boundingRect(self) -> QRectF:
-        return QRectF(0, 0, self.WIDTH, 20)
+        return QRectF(0, 0, self.w, 20)
 
     def paint(self, p: QPainter, *args: Any) -> None:
-        opts = self.item.opts
-        pen = pg.mkPen(opts.get("pen"))
         p.setRenderHint(QPainter.Antialiasing)
-        p.setPen(pen)
-        p.drawLine(2, 10, self.WIDTH - 2, 10)
+        if not self.item.isVisible():
+            p.setOpacity(0.25)
+        n = len(self.pens)
+        gap = 6
+        seg = (self.w - 4 - gap * (n - 1)) / n
+        x = 2.0
+        for pen in self.pens:
+            p.setPen(pen)
+            p.drawLine(QPointF(x, 10), QPointF(x + seg, 10))
+            x += seg + gap
 
 
 class _LegendBox(pg.GraphicsWidget):
-    """A legend that takes its own cell of the plot layout (beside or under its plot), so it
+    """The plots' one legend, in a cell of its own (beside the plots or under them), so it
     never covers a curve."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.legend = pg.LegendItem(offset=None, sampleType=_WideSample, frame=False,
-                                    verSpacing=-4, horSpacing=6)
+        self.legend = pg.LegendItem(offset=None, sampleType=_Sample, frame=False,
+                                    verSpacing=-4, horSpacing=8)
         self.legend.setParentItem(self)
         self.legend.setPos(0, 0)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)  # text is costly to repaint
@@ -349,6 +373,8 @@ class TrainingPanel(QWidget):
         self._last_root_emit = 0.0
         self._emitted_root: Any = None
         self._hover_k: int | None = None
+        self._hover_kind = "grad"
+        self._errors_shown: tuple[bool, ...] = ()
         self._xs = np.arange(1, 2, dtype=np.float64)
         self.redraws = 0  # plot updates so far (the bench reads it)
         self._cursor: Any = None  # the BackwardCursor stepped through a paused iteration
@@ -491,8 +517,6 @@ class TrainingPanel(QWidget):
                        "param": self.param_plot}
         self._markers: dict[str, Any] = {}
         self._hover_lines: dict[str, Any] = {}
-        self._legends: dict[str, Any] = {}
-        self._legend_boxes: dict[str, _LegendBox] = {}
         for kind, plot in self._plots.items():
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
@@ -510,9 +534,8 @@ class TrainingPanel(QWidget):
             h.hide()
             plot.addItem(h, ignoreBounds=True)
             self._hover_lines[kind] = h
-            box = _LegendBox()
-            self._legend_boxes[kind] = box
-            self._legends[kind] = box.legend
+        self._legend_box = _LegendBox()
+        self.legend = self._legend_box.legend
         self._layout_mode = ""
         self._arrange_plots()
         self.plots.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -541,21 +564,24 @@ class TrainingPanel(QWidget):
             return
         self._layout_mode = key
         lay = self.plots.ci
-        for item in (*self._plots.values(), *self._legend_boxes.values()):
+        box = self._legend_box
+        for item in (*self._plots.values(), box):
             if item in lay.items:
                 lay.removeItem(item)
+        n = len(self.legend.items)
+        self.legend.setColumnCount(1 if mode == "column" else max(1, min(4, (n + 1) // 2)))
+        box.fit()
         for i, k in enumerate(visible):
-            box = self._legend_boxes[k]
-            box.fit()
             if mode == "row":
                 lay.addItem(self._plots[k], row=0, col=i)
-                lay.addItem(box, row=1, col=i)
             else:
                 lay.addItem(self._plots[k], row=i, col=0)
-                lay.addItem(box, row=i, col=1)
+        if mode == "row":
+            lay.addItem(box, row=1, col=0, colspan=max(1, len(visible)))
+        else:
+            lay.addItem(box, row=0, col=1, rowspan=max(1, len(visible)))
         for k, plot in self._plots.items():
             plot.setVisible(k in visible)
-            self._legend_boxes[k].setVisible(k in visible)
 
     def _plot_wanted(self, kind: str) -> bool:
         pair = self.pair
@@ -601,11 +627,11 @@ class TrainingPanel(QWidget):
             plot.setLabel("bottom", "iteration", **label_css)
             plot.setLabel("left", ylabels[kind], **label_css)
             plot.getAxis("left").setWidth(int(base * 9))
-        for legend in self._legends.values():
-            legend.opts["labelTextSize"] = f"{base * 1.3:.1f}pt"
-            legend.opts["labelTextColor"] = pg.mkColor(TEXT)
-            for _, label in legend.items:
-                label.setText(label.text, size=f"{base * 1.3:.1f}pt", color=TEXT)
+        legend = self.legend
+        legend.opts["labelTextSize"] = f"{base * 1.3:.1f}pt"
+        legend.opts["labelTextColor"] = pg.mkColor(TEXT)
+        for _, label in legend.items:
+            label.setText(label.text, size=f"{base * 1.3:.1f}pt", color=TEXT)
         for lbl in (self.note_label, self.readout, self.backward_label):
             f = QFont(self.font())
             f.setPointSizeF(base * 1.15)
@@ -698,39 +724,58 @@ class TrainingPanel(QWidget):
             self.reset()
 
     def _build_curves(self) -> None:
+        """Make every curve once (``setData`` updates them) and the legend: one entry per
+        run (solid: with zeroing, dashed: without), and with several parameters one entry
+        per parameter (its two colours). A click on an entry hides or shows its curves."""
         for plot in self._plots.values():
             for c in list(plot.listDataItems()):
                 plot.removeItem(c)
-        for legend in self._legends.values():
-            legend.clear()
+        self.legend.clear()
         self._curves = []
         self._drawn: dict[tuple[int, bool], int] = {}
         pair = self.pair
         if pair is None:
             return
+        names: list[str] = []
+        for run in pair.runs:
+            for p in run.params:
+                if p.name not in names:
+                    names.append(p.name)
+        index = {n: i for i, n in enumerate(names)}
+        run_groups = {"zeroed": _Group(), "unzeroed": _Group()}
+        param_groups = {n: _Group() for n in names}
         for run_key, run in (("zeroed", pair.zeroed), ("unzeroed", pair.unzeroed)):
-            label = run.label + (" (as written)" if pair.as_written == run_key else "")
             loss_item = pg.PlotDataItem(pen=_pen(run_key, 0), connect="finite")
-            self._add_curve(run_key, "loss", 0, "loss", loss_item, "", label)
-            params_seen: dict[str, int] = {}
-            for s in run.grad_series:
-                i = params_seen.setdefault(s.param, len(params_seen))
-                item = pg.PlotDataItem(pen=_pen(run_key, i), connect="finite")
-                first = s.label == run.grad_series[[x.param for x in run.grad_series]
-                                                    .index(s.param)].label
-                name = f"{s.param}.grad · {run.label}" if first else None
-                self._add_curve(run_key, "grad", s.column, s.label, item, s.param, name)
-            for s in run.param_series:
-                i = params_seen.setdefault(s.param, len(params_seen))
-                item = pg.PlotDataItem(pen=_pen(run_key, i), connect="finite")
-                first = s.label == run.param_series[[x.param for x in run.param_series]
-                                                     .index(s.param)].label
-                name = f"{s.param} · {run.label}" if first else None
-                self._add_curve(run_key, "param", s.column, s.label, item, s.param, name)
+            self._add_curve(run_key, "loss", 0, "loss", loss_item, "")
+            run_groups[run_key].items.append(loss_item)
+            for kind, series in (("grad", run.grad_series), ("param", run.param_series)):
+                for s in series:
+                    item = pg.PlotDataItem(pen=_pen(run_key, index[s.param]), connect="finite")
+                    self._add_curve(run_key, kind, s.column, s.label, item, s.param)
+                    run_groups[run_key].items.append(item)
+                    param_groups[s.param].items.append(item)
+        several = len(names) > 1
+        for run_key in ("zeroed", "unzeroed"):
+            label = training.RUN_LABELS[run_key] + (
+                " (as written)" if pair.as_written == run_key else "")
+            pen = _pen(run_key, 0)
+            if several:
+                pen = pg.mkPen(pen)
+                pen.setColor(QColor("#444444"))
+            self._legend_entry(_Sample(run_groups[run_key], [pen]), label)
+        if several:
+            for n in names:
+                pens = [_pen("zeroed", index[n]), _pen("unzeroed", index[n])]
+                self._legend_entry(_Sample(param_groups[n], pens), n)
         self._layout_mode = ""
         self._arrange_plots()
         self._on_log_loss(self.log_loss_check.isChecked(), refresh=False)
         self._fix_x_range()
+
+    def _legend_entry(self, sample: _Sample, text: str) -> None:
+        base = self.font().pointSizeF() or 10.0
+        self.legend.addItem(sample, text)
+        self.legend.items[-1][1].setText(text, size=f"{base * 1.3:.1f}pt", color=TEXT)
 
     def _fix_x_range(self) -> None:
         """Every plot spans iterations 1..limit from the start (the curves grow into it)."""
@@ -740,31 +785,52 @@ class TrainingPanel(QWidget):
             plot.enableAutoRange(axis="y", enable=True)
 
     def _add_curve(self, run_key: str, kind: str, column: int, label: str, item: Any,
-                   param: str, legend_name: str | None) -> None:
+                   param: str) -> None:
         plot = self._plots[kind]
         item.setZValue(5 if run_key == "zeroed" else 10)  # dashes over the solid line
         item.opts["autoDownsampleFactor"] = DOWNSAMPLE_FACTOR
         plot.addItem(item)
-        if legend_name:
-            base = self.font().pointSizeF() or 10.0
-            self._legends[kind].addItem(item, legend_name)
-            for sample, lbl in self._legends[kind].items:
-                if sample.item is item:
-                    lbl.setText(legend_name, size=f"{base * 1.3:.1f}pt", color=TEXT)
         self._curves.append(_Curve(run_key, kind, column, label, item, param))
 
-    def _show_note(self) -> None:
+    def _mark_editor(self) -> None:
+        """Toggled lines in amber (removed) or green (zeroing added after), the line where a
+        run stopped in red."""
         pair = self.pair
         if pair is None:
             return
         marks: dict[int, str] = {}
         for t in pair.toggled:
             if t.action == "removed":
-                for ln in range(t.line, t.line + 1):
-                    marks[ln] = "#ffe08a"
+                marks[t.line] = "#ffe08a"
             elif t.after:
                 marks[t.after] = "#d5f5d5"
+        for r in pair.runs:
+            if r.state == "error" and r.error_line:
+                line = self._as_written_line(r, r.error_line)
+                if line:
+                    marks[line] = "#ffc4c4"
         self.editor.mark_lines(marks)
+
+    def _as_written_line(self, run: TrainingRun, line: int) -> int | None:
+        """A line of ``run``'s source as a line of the editor's code."""
+        pair = self.pair
+        if pair is None or run.source == pair.code:
+            return line
+        added = [t for t in pair.toggled if t.action == "added"]
+        if not added:
+            return line  # removed lines became ``pass``: the numbers are the same
+        first = added[0].line
+        if line < first:
+            return line
+        if line < first + len(added):
+            return added[0].after
+        return line - len(added)
+
+    def _show_note(self) -> None:
+        pair = self.pair
+        if pair is None:
+            return
+        self._mark_editor()
         text = html.escape(pair.note)
         text = text.replace("`", "")
         lines = []
@@ -1128,6 +1194,10 @@ class TrainingPanel(QWidget):
             m.setValue(k)
             m.setVisible(k > 0)
         self.redraws += 1
+        errors = tuple(r.state == "error" for r in pair.runs)
+        if errors != self._errors_shown:
+            self._errors_shown = errors
+            self._mark_editor()
         self._update_status()
 
     def _on_log_loss(self, on: bool, refresh: bool = True) -> None:
@@ -1137,7 +1207,7 @@ class TrainingPanel(QWidget):
             self._refresh(force=True)
 
     def _on_mouse_moved(self, pos: Any) -> None:
-        for plot in self._plots.values():
+        for kind, plot in self._plots.items():
             if not plot.isVisible() or not plot.sceneBoundingRect().contains(pos):
                 continue
             vb = plot.getViewBox()
@@ -1150,12 +1220,14 @@ class TrainingPanel(QWidget):
                 return
             k = max(1, min(n, k))
             self._hover_k = k
+            self._hover_kind = kind
             for h in self._hover_lines.values():
                 h.setValue(k)
                 h.show()
             self._update_readout(k)
             return
         self._hover_k = None
+        self._hover_kind = "grad"
         for h in self._hover_lines.values():
             h.hide()
         self._update_readout(self.pair.count if self.pair is not None else 0)
@@ -1198,9 +1270,10 @@ class TrainingPanel(QWidget):
             if 1 <= k <= r.count:
                 if r.has_loss:
                     parts.append(f"loss {_fmt(float(r.loss[k - 1]))}")
-                parts.extend(_group(r.params, r.grads[k - 1], ".grad"))
-                if r.params_change:
+                if self._hover_kind == "param" and r.params_change:
                     parts.extend(_group(r.params, r.param_values[k - 1], ""))
+                else:
+                    parts.extend(_group(r.params, r.grads[k - 1], ".grad"))
             values = " · ".join(html.escape(p) for p in parts) if parts else "–"
             rows.append(f"{head}: {values}{self._state_text(r)}")
         if k <= 0:

@@ -116,6 +116,9 @@ def test_a_failing_run_is_shown_and_the_other_goes_on(panel, qtbot):
     text = panel.readout.text()
     assert "stopped at iteration 3, line 6" in text
     assert "grad can be implicitly created only for scalar outputs" in text
+    marked = {e.cursor.blockNumber() + 1: e.format.background().color().name()
+              for e in panel.editor.extraSelections()}
+    assert marked == {7: "#ffe08a", 6: "#ffc4c4"}
 
 
 def test_a_hanging_iteration_is_stopped(panel, qtbot):
@@ -242,13 +245,46 @@ def test_export_png_and_csv(panel, tmp_path):
 
 
 def test_legend_and_styles(panel):
-    legend = panel._legends["grad"]
+    legend = panel.legend
     labels = [lbl.text for _, lbl in legend.items]
-    assert labels == ["weights.grad · with zeroing", "weights.grad · without zeroing"]
+    assert labels == ["with zeroing (as written)", "without zeroing"]
     solid = next(c for c in panel._curves if c.run_key == "zeroed").item.opts["pen"]
     dashed = next(c for c in panel._curves if c.run_key == "unzeroed").item.opts["pen"]
     assert solid.style() == Qt.SolidLine and dashed.style() == Qt.CustomDashLine
     assert solid.color() != dashed.color() and solid.widthF() >= 3
+
+
+def test_several_parameters_get_one_entry_each_and_a_click_hides_them(panel):
+    panel.load_preset("regression")
+    labels = [lbl.text for _, lbl in panel.legend.items]
+    assert labels == ["with zeroing (as written)", "without zeroing", "model.weight",
+                      "model.bias"]
+    panel.run_iterations(3)
+    sample = panel.legend.items[3][0]  # model.bias: its grad and value curves, both runs
+    items = [c.item for c in panel._curves if c.param == "model.bias"]
+    assert len(items) == 4
+    sample.item.setVisible(False)
+    assert not any(i.isVisible() for i in items)
+    assert all(c.item.isVisible() for c in panel._curves if c.param == "model.weight")
+    assert panel.param_plot.isVisible()
+
+
+def test_window_stepper_is_found_without_wiring(qtbot):
+    from PySide6.QtWidgets import QMainWindow
+
+    session = Session()
+    bridge = Bridge(session)
+    win = QMainWindow()
+    win.stepper = Stepper(session, win)
+    p = TrainingPanel(session, bridge)
+    win.setCentralWidget(p)
+    qtbot.addWidget(win)
+    assert p.stepper is win.stepper
+    root = p.into_backward()
+    assert win.stepper.root is root
+    win.stepper.step()
+    assert "Step 1" in p.backward_label.text()  # the panel follows the window's F10
+    bridge.close()
 
 
 def test_redraws_keep_up_while_playing(panel, qtbot):
@@ -261,3 +297,22 @@ def test_redraws_keep_up_while_playing(panel, qtbot):
     rate = (panel.redraws - r0) / (time.perf_counter() - t0)
     assert rate > 10
     assert np.isfinite(panel.pair.unzeroed.grads[:panel.pair.count]).all()
+
+
+def test_error_lines_of_the_variant_map_back_to_the_editor(panel, qtbot):
+    panel.set_code(
+        "w = torch.ones(2, requires_grad=True)\n"
+        "opt = torch.optim.SGD([w], lr=0.1)\n"
+        "for i in range(iterations):\n"
+        "    loss = (w * w).sum()\n"
+        "    loss.backward()\n"
+        "    opt.step()\n"
+        "    if i == 1:\n"
+        "        raise ValueError('late')\n")
+    panel.run_iterations(5)
+    assert panel.pair.as_written == "unzeroed"
+    assert "added" in panel.note_label.text() and "opt.zero_grad()" in panel.note_label.text()
+    assert panel.pair.zeroed.error_line == 9 and panel.pair.unzeroed.error_line == 8
+    marked = {e.cursor.blockNumber() + 1: e.format.background().color().name()
+              for e in panel.editor.extraSelections()}
+    assert marked == {6: "#d5f5d5", 8: "#ffc4c4"}
