@@ -375,6 +375,7 @@ class TrainingPanel(QWidget):
         self._hover_k: int | None = None
         self._hover_kind = "grad"
         self._errors_shown: tuple[bool, ...] = ()
+        self._stop_marks: list[tuple[Any, Any]] = []
         self._xs = np.arange(1, 2, dtype=np.float64)
         self.redraws = 0  # plot updates so far (the bench reads it)
         self._cursor: Any = None  # the BackwardCursor stepped through a paused iteration
@@ -620,6 +621,7 @@ class TrainingPanel(QWidget):
             for ax_name in ("left", "bottom"):
                 ax = plot.getAxis(ax_name)
                 ax.setStyle(maxTickLevel=1)  # major and minor grid lines: cheaper, calmer
+                ax.enableAutoSIPrefix(False)  # "(x1e+18)" in a label reads badly
                 ax.label.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
                 ax.setTickFont(tick)
                 ax.setPen(pg.mkPen("#444444", width=1.5))
@@ -731,6 +733,10 @@ class TrainingPanel(QWidget):
             for c in list(plot.listDataItems()):
                 plot.removeItem(c)
         self.legend.clear()
+        self._errors_shown = ()
+        for plot, item in self._stop_marks:
+            plot.removeItem(item)
+        self._stop_marks = []
         self._curves = []
         self._drawn: dict[tuple[int, bool], int] = {}
         pair = self.pair
@@ -1198,13 +1204,48 @@ class TrainingPanel(QWidget):
         if errors != self._errors_shown:
             self._errors_shown = errors
             self._mark_editor()
+            self._mark_stops()
         self._update_status()
+
+    def _mark_stops(self) -> None:
+        """A red cross where a run stopped on an error, at the end of its curves."""
+        for plot, item in self._stop_marks:
+            plot.removeItem(item)
+        self._stop_marks = []
+        pair = self.pair
+        if pair is None:
+            return
+        for key, run in (("zeroed", pair.zeroed), ("unzeroed", pair.unzeroed)):
+            if run.state != "error" or run.count == 0:
+                continue
+            for kind, plot in self._plots.items():
+                curve = next((c for c in self._curves
+                              if c.run_key == key and c.kind == kind), None)
+                if curve is None:
+                    continue
+                n = run.count
+                y = (run.loss[:n] if kind == "loss" else run.grads[:n, curve.column]
+                     if kind == "grad" else run.param_values[:n, curve.column])
+                if kind == "loss" and self.log_loss_check.isChecked():
+                    with np.errstate(all="ignore"):
+                        y = np.log10(np.where(y > 0, y, np.nan))
+                ok = np.flatnonzero(np.isfinite(y))
+                if not len(ok):
+                    continue
+                i = ok[-1]
+                mark = pg.ScatterPlotItem([i + 1.0], [y[i]], symbol="x", size=22,
+                                          pen=pg.mkPen("#b71c1c", width=3),
+                                          brush=pg.mkBrush("#b71c1c"))
+                mark.setZValue(40)
+                plot.addItem(mark, ignoreBounds=True)
+                self._stop_marks.append((plot, mark))
 
     def _on_log_loss(self, on: bool, refresh: bool = True) -> None:
         self.loss_plot.setLogMode(x=False, y=bool(on))
         if refresh:
             self._fix_x_range()
             self._refresh(force=True)
+            self._mark_stops()
 
     def _on_mouse_moved(self, pos: Any) -> None:
         for kind, plot in self._plots.items():

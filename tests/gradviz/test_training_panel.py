@@ -316,3 +316,17 @@ def test_error_lines_of_the_variant_map_back_to_the_editor(panel, qtbot):
     marked = {e.cursor.blockNumber() + 1: e.format.background().color().name()
               for e in panel.editor.extraSelections()}
     assert marked == {6: "#d5f5d5", 8: "#ffc4c4"}
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_a_diverging_run_stops_with_a_cross_and_the_other_goes_on(panel):
+    panel.load_preset("manual")
+    panel.lr_edit.setText("0.2")
+    panel.lr_edit.textEdited.emit("0.2")
+    panel.iterations_spin.setValue(200)
+    panel.run_iterations(200)
+    z, u = panel.pair.zeroed, panel.pair.unzeroed
+    assert z.state == "error" and z.error_kind == "nan" and u.count == 200
+    assert "FloatingPointError" in panel.readout.text()
+    kinds = {plot for plot, _ in panel._stop_marks}
+    assert panel.loss_plot in kinds and panel.grad_plot in kinds
