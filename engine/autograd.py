@@ -264,19 +264,31 @@ def _execute_plain(node: Node, g: np.ndarray) -> tuple:
             exc.node_id = node._id  # type: ignore[attr-defined]
             raise exc
     grads = node.backward(g, saved, _numpy_ops)
-    out = []
-    for gi, m in zip(grads, node._meta):
+    if len(grads) == 1:  # most nodes have one input
+        gi = grads[0]
+        m = node._meta[0]
         if gi is None or m is None:
-            out.append(None)
-            continue
+            return (None,)
         if gi.shape != m[0]:
             gi = _sum_to(gi, m[0])
-        if gi.dtype != m[1]:
+        if gi.dtype is not m[1] and gi.dtype != m[1]:
             gi = gi.astype(m[1])
-        out.append(gi)
+        out = (gi,)
+    else:
+        lst = []
+        for gi, m in zip(grads, node._meta):
+            if gi is None or m is None:
+                lst.append(None)
+                continue
+            if gi.shape != m[0]:
+                gi = _sum_to(gi, m[0])
+            if gi.dtype is not m[1] and gi.dtype != m[1]:
+                gi = gi.astype(m[1])
+            lst.append(gi)
+        out = tuple(lst)
     if _anomaly_enabled[0]:
         _check_nan(node, out)
-    return tuple(out)
+    return out
 
 
 def _needed(nodes: set, capture: dict) -> set:
