@@ -19,16 +19,14 @@ iteration" (or Play) lets the cursor finish and completes the iteration.
 
 from __future__ import annotations
 
-import ctypes
 import html
 import math
-import sys
 import time
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -62,35 +60,11 @@ from gradviz.qt.stepper import Stepper, short_values
 from gradviz.session import Session
 from gradviz.training import PRESETS, TrainingPair, TrainingRun
 
-__all__ = ["TrainingPanel", "SPEEDS", "guard_bool_refcount"]
+__all__ = ["TrainingPanel", "SPEEDS"]
+
+# PySide6 6.12's refcount leaks of None and True are guarded by importing gradviz.qt
 
 
-def guard_bool_refcount() -> bool:
-    """PySide6 6.12 on CPython < 3.12: ``SignalInstance.emit()`` returns ``True`` without
-    taking a reference, so every emit (pyqtgraph emits on every ``setData``) drops one from
-    ``True`` until the interpreter aborts with "deallocating True or False". Detect the leak
-    and pad the two bools' reference counts (as gradviz.qt does for None)."""
-    if sys.implementation.name != "cpython" or sys.version_info >= (3, 12):
-        return False
-    if getattr(guard_bool_refcount, "_done", False):
-        return True
-
-    class _Probe(QObject):
-        sig = Signal()
-
-    p = _Probe()
-    before = sys.getrefcount(True)
-    for _ in range(64):
-        p.sig.emit()
-    if sys.getrefcount(True) - before > -32:
-        return False
-    for b in (True, False):
-        ctypes.c_ssize_t.from_address(id(b)).value += 1 << 50
-    guard_bool_refcount._done = True  # type: ignore[attr-defined]
-    return True
-
-
-guard_bool_refcount()
 
 #: iterations per second offered by the speed slider (None: as fast as the machine goes)
 SPEEDS: tuple[float | None, ...] = (0.5, 1, 2, 3, 5, 10, 20, 30, 60, 100, 200, 500, 1000,
