@@ -19,6 +19,7 @@ import numpy as np
 from engine import _backend, events, grad_mode
 from engine._backend import numpy_ops as _numpy_ops
 from engine._backend import sum_to as _sum_to
+from engine.events import value_of as _value_of
 from engine.function import (
     FREED_MESSAGE,
     AccumulateGrad,
@@ -177,7 +178,7 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
     pop = heapq.heappop
     push = heapq.heappush
     node = None
-    plain = not create_graph and not emit
+    plain = not create_graph
     state.enabled = create_graph  # torch runs backward in this mode; user code between steps
     try:                          # (a stepping generator's caller) gets its own mode back
         while heap:
@@ -190,7 +191,7 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
             if g is not None and (needed is None or node in needed):
                 if emit:
                     events.emit("node_started", node_id=node._id, name=node.name(),
-                                index=index, grad_outputs=(events.value_of(g),))
+                                index=index, grad_outputs=(_value_of(g),))
                 if type(node) is AccumulateGrad:
                     step = _accumulate(node, g, create_graph, keep_before, index, emit)
                 else:
@@ -207,9 +208,9 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
                 if emit:
                     events.emit("node_finished", node_id=node._id, name=node.name(),
                                 index=index,
-                                grad_inputs=tuple(events.value_of(x) for x in gin),
-                                next_ids=tuple(f._id if f is not None else None
-                                               for f, _ in node.next_functions))
+                                grad_inputs=tuple([_value_of(x) for x in gin]),
+                                next_ids=tuple([f._id if f is not None else None
+                                                for f, _ in node.next_functions]))
                 index += 1
             i = 0
             for nxt, _ in node.next_functions:

@@ -185,6 +185,8 @@ _set_fields = Event._f.__set__  # type: ignore[attr-defined]
 
 def value_of(a: Any) -> Any:
     """A copy of an array's values small enough to show (nested lists), else None."""
+    if type(a) is np.ndarray:
+        return a.tolist() if a.size <= MAX_VALUE_ELEMENTS else None
     if a is None:
         return None
     data = getattr(a, "_data", a)

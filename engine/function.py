@@ -277,8 +277,8 @@ def record(cls: type[Node], out: np.ndarray, inputs: tuple, saved: dict | None =
         node._anomaly = _forward_stack()
     if events._subscribers:
         events.emit("op_recorded", node_id=node._id, name=node.name(), tensor_id=result._id,
-                    inputs=tuple(getattr(t, "_id", None) for t in inputs),
-                    next_ids=tuple(fn._id if fn is not None else None for fn, _ in edges),
+                    inputs=tuple([getattr(t, "_id", None) for t in inputs]),
+                    next_ids=tuple([fn._id if fn is not None else None for fn, _ in edges]),
                     shape=tuple(out.shape))
     return result
 

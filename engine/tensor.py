@@ -50,12 +50,16 @@ class Size(tuple):
 
 def _emit_created(t: Tensor) -> None:
     d = t._data
-    events.emit("tensor_created", tensor_id=t._id, shape=tuple(d.shape),
-                dtype=_dtype.from_numpy_dtype(d.dtype).name, requires_grad=t._requires_grad,
-                is_leaf=t.grad_fn is None,
-                node_id=t.grad_fn._id if t.grad_fn is not None else None,
-                name=t.grad_fn.name() if t.grad_fn is not None else None,
-                value=events.value_of(d))
+    fn = t.grad_fn
+    events.emit("tensor_created", tensor_id=t._id, shape=d.shape,
+                dtype=_DTYPE_NAMES.get(d.dtype) or _dtype.from_numpy_dtype(d.dtype).name,
+                requires_grad=t._requires_grad, is_leaf=fn is None,
+                node_id=fn._id if fn is not None else None,
+                name=fn.name() if fn is not None else None,
+                value=d.tolist() if d.size <= events.MAX_VALUE_ELEMENTS else None)
+
+
+_DTYPE_NAMES = {d.np: d.name for d in _dtype.ALL}
 
 
 class _Version(list):
