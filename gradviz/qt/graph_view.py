@@ -108,7 +108,7 @@ class _Style:
         self.min_width = 5.0 * px
         self.glow = 0.75 * px  # margin around a box for glow and badges
         self.node_gap = 1.8 * px
-        self.layer_gap = 2.9 * px
+        self.layer_gap = 2.3 * px
         self.arrow_len = 0.62 * px * max(1.0, t.edge_width / 1.8)
         self.arrow_half = 0.34 * px * max(1.0, t.edge_width / 1.8)
         self.text = QColor(t.text)

@@ -90,9 +90,7 @@ class MainWindow(QMainWindow):
         self.docks["code"].raise_()
         # the plots need room: the bottom area grows while the Training tab is up
         self.docks["training"].visibilityChanged.connect(self._on_training_visible)
-        self.resizeDocks([self.docks["tensors"], self.docks["inspector"]], [330, 340],
-                         Qt.Horizontal)
-        self.resizeDocks([self.docks["code"]], [230], Qt.Vertical)
+        self._sized = False
 
         self.actions: dict[str, QAction] = {}
         self._build_actions()
@@ -266,6 +264,16 @@ class MainWindow(QMainWindow):
             m.addAction(d.toggleViewAction())
         m = mb.addMenu("&Lesson")
         m.addAction(self.actions["next_cell"])
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if not self._sized:  # default proportions once the window has its real size
+            self._sized = True
+            if self.settings is None or self.settings.value("state") is None:
+                w, h = self.width(), self.height()
+                self.resizeDocks([self.docks["tensors"], self.docks["inspector"]],
+                                 [int(w * 0.23), int(w * 0.25)], Qt.Horizontal)
+                self.resizeDocks([self.docks["code"]], [int(h * 0.26)], Qt.Vertical)
 
     def _on_training_visible(self, visible: bool) -> None:
         h = self.height()
