@@ -28,6 +28,7 @@ from PySide6.QtGui import (
     QBrush,
     QColor,
     QFont,
+    QFontMetrics,
     QFontMetricsF,
     QImage,
     QKeyEvent,
@@ -1026,7 +1027,12 @@ class GraphView(QGraphicsView):
         m = 8
         w = max(100, self.width() - 2 * m)
         self._banner.setFixedWidth(w)
-        self._banner.adjustSize()
+        b = self._banner
+        b.ensurePolished()  # the stylesheet's font size applies from here on
+        pv, ph = getattr(self, "_banner_pad", (8, 16))
+        text_rect = QFontMetrics(b.font()).boundingRect(
+            0, 0, w - 2 * ph - 4, 10_000, int(Qt.TextFlag.TextWordWrap), b.text())
+        b.setFixedHeight(text_rect.height() + 2 * pv + 6)
         self._banner.move(m, m)
         top = self._banner.height() + 2 * m
         if self.viewportMargins().top() != top:
@@ -1129,6 +1135,7 @@ class GraphView(QGraphicsView):
         self.setPalette(pal)
         self.setAutoFillBackground(True)  # behind the banner's margin too
         px = round(t.title_pt * _PX_PER_PT * t.font_scale)
+        self._banner_pad = (px // 2, px)
         self._banner.setStyleSheet(
             f"QLabel {{ background: {t.banner_bg}; color: {t.banner_text}; "
             f"font-size: {px}px; font-weight: bold; padding: {px // 2}px {px}px; "

@@ -372,9 +372,10 @@ class MainWindow(QMainWindow):
         if c is None:
             self.step_label.setText("")
         else:
-            total = len(c.steps) if c.finished else None
+            total = len(c.steps) if c.finished and c.error is None else None
+            status = "  ✗ error" if c.error is not None else "  ✓ done" if c.at_end else ""
             self.step_label.setText(f"step {c.position}" + (f" of {total}" if total else "")
-                                    + ("  ✓ done" if c.at_end else ""))
+                                    + status)
         self.update_actions()
 
     def _on_stepped(self, step: Any) -> None:
@@ -394,11 +395,9 @@ class MainWindow(QMainWindow):
     def _on_step_failed(self, message: str, node_id: Any) -> None:
         key = f"n{node_id}" if node_id is not None else (
             f"t{self.stepper.root._id}" if self.stepper.root is not None else None)
-        hint = ""
-        if "implicitly created only for scalar" in message:
-            hint = "  →  type a gradient vector above, as backward(v) takes one"
-        self.graph_view.show_banner(message + hint, key)
-        self.statusBar().showMessage(message, 10000)
+        self.graph_view.show_banner(banner_text(message), key)
+        self.graph_view.setToolTip(message)
+        self.statusBar().showMessage(message, 15000)
 
     def _on_node_selected(self, key: str) -> None:
         g = getattr(self.graph_view, "graph", None)
@@ -691,3 +690,28 @@ def qt_palette(t: Any) -> QPalette:
     pal.setColor(QPalette.Disabled, QPalette.ButtonText, QColor(t.text_muted))
     pal.setColor(QPalette.Disabled, QPalette.WindowText, QColor(t.text_muted))
     return pal
+
+
+HINTS = {
+    "implicitly created only for scalar": "type a gradient vector above: backward(v) needs one",
+    "backward through the graph a second time": "run the forward code again to build a new "
+    "graph, or call backward(retain_graph=True) the first time",
+    "modified by an inplace operation": "a tensor this node saved was changed in place after "
+    "it was saved; use an out-of-place op (x = x * 2, not x.mul_(2))",
+    "does not require grad and does not have a grad_fn": "nothing upstream requires grad: "
+    "create the leaves with requires_grad=True",
+    "Mismatch in shape": "the gradient vector must have the root's shape",
+}
+
+
+def banner_text(message: str, limit: int = 160) -> str:
+    """torch's message for the graph banner: its first sentence (the whole text is in the
+    status bar and the tooltip) and what to do about it."""
+    first = message
+    cut = message.find(". ", 40)
+    if cut != -1 and len(message) > limit:
+        first = message[:cut + 1]
+    if len(first) > limit:
+        first = first[:limit - 1] + "…"
+    hint = next((h for k, h in HINTS.items() if k in message), None)
+    return f"{first}\n→ {hint}" if hint else first
