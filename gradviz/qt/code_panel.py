@@ -229,6 +229,8 @@ class CodeEditor(QPlainTextEdit):
                                 "Shift+Enter runs the cell, Ctrl+Enter the line")
         self._numbers = _LineNumbers(self)
         self._error_line: int | None = None
+        self._marks: dict[int, str] = {}  # 0-based line -> background colour
+        self.highlight_current_line = True
         self.highlighter = PythonHighlighter(self.document(), _is_dark(self))
         self.blockCountChanged.connect(self._update_margin)
         self.updateRequest.connect(self._update_numbers)
@@ -292,6 +294,11 @@ class CodeEditor(QPlainTextEdit):
         self._update_selections()
         self._numbers.update()
 
+    def mark_lines(self, marks: dict[int, str]) -> None:
+        """Background colour per 1-based line (e.g. the training panel's toggled lines)."""
+        self._marks = {line - 1: colour for line, colour in marks.items()}
+        self._update_selections()
+
     def error_line(self) -> int | None:
         return self._error_line
 
@@ -305,12 +312,21 @@ class CodeEditor(QPlainTextEdit):
         if self.document().isEmpty():  # keep the placeholder readable
             self.setExtraSelections(sels)
             return
-        cur = QTextEdit.ExtraSelection()
-        cur.format.setBackground(QColor("#2c313c" if dark else "#fff8e1"))
-        cur.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
-        cur.cursor = self.textCursor()
-        cur.cursor.clearSelection()
-        sels.append(cur)
+        if self.highlight_current_line:
+            cur = QTextEdit.ExtraSelection()
+            cur.format.setBackground(QColor("#2c313c" if dark else "#fff8e1"))
+            cur.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
+            cur.cursor = self.textCursor()
+            cur.cursor.clearSelection()
+            sels.append(cur)
+        for line, colour in sorted(self._marks.items()):
+            block = self.document().findBlockByNumber(line)
+            if block.isValid():
+                m = QTextEdit.ExtraSelection()
+                m.format.setBackground(QColor(colour))
+                m.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
+                m.cursor = QTextCursor(block)
+                sels.append(m)
         if self._error_line is not None:
             block = self.document().findBlockByNumber(self._error_line)
             if block.isValid():

@@ -26,15 +26,11 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
-    QFontDatabase,
     QPainter,
-    QSyntaxHighlighter,
-    QTextCharFormat,
-    QTextFormat,
 )
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -44,18 +40,17 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QSlider,
     QSpinBox,
     QSplitter,
-    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
 from gradviz import training
+from gradviz.qt.code_panel import CodeEditor
 from gradviz.qt.stepper import Stepper, short_values
 from gradviz.session import Session
 from gradviz.training import PRESETS, TrainingPair, TrainingRun
@@ -176,128 +171,6 @@ class _LegendBox(pg.GraphicsWidget):
         self.setMinimumSize(w, h)
         self.setPreferredSize(w, h)
         self.setMaximumSize(w, h)
-
-
-class _Highlighter(QSyntaxHighlighter):
-    """Python keywords, comments, strings and numbers, enough to read a loop on a projector."""
-
-    KEYWORDS = ("and as assert break class continue def del elif else except False finally for "
-                "from global if import in is lambda None nonlocal not or pass raise return "
-                "True try while with yield").split()
-
-    def __init__(self, doc: Any) -> None:
-        super().__init__(doc)
-        import re
-        self._re = re
-
-        def fmt(colour: str, bold: bool = False, italic: bool = False) -> QTextCharFormat:
-            f = QTextCharFormat()
-            f.setForeground(QColor(colour))
-            if bold:
-                f.setFontWeight(QFont.Bold)
-            f.setFontItalic(italic)
-            return f
-
-        self.rules = [
-            (re.compile(r"\b(" + "|".join(self.KEYWORDS) + r")\b"), fmt("#0033b3", bold=True)),
-            (re.compile(r"\b(torch|np)\b"), fmt("#871094")),
-            (re.compile(r"\b\d+(\.\d*)?([eE][-+]?\d+)?\b"), fmt("#1750eb")),
-            (re.compile(r"\.(zero_grad|zero_|backward|step)\b"), fmt("#b35900", bold=True)),
-            (re.compile(r"(\"[^\"\n]*\"|'[^'\n]*')"), fmt("#067d17")),
-            (re.compile(r"#[^\n]*"), fmt("#6a737d", italic=True)),
-        ]
-
-    def highlightBlock(self, text: str) -> None:
-        for rx, f in self.rules:
-            for m in rx.finditer(text):
-                self.setFormat(m.start(), m.end() - m.start(), f)
-
-
-class _LineNumbers(QWidget):
-    def __init__(self, editor: CodeEditor) -> None:
-        super().__init__(editor)
-        self.editor = editor
-
-    def sizeHint(self) -> QSize:
-        return QSize(self.editor.number_width(), 0)
-
-    def paintEvent(self, ev: Any) -> None:
-        self.editor.paint_numbers(self, ev)
-
-
-class CodeEditor(QPlainTextEdit):
-    """A plain-text Python editor with line numbers (the toggled lines refer to them)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        f = QFontDatabase.systemFont(QFontDatabase.FixedFont)
-        f.setFamily("DejaVu Sans Mono")
-        f.setStyleHint(QFont.Monospace)
-        self.setFont(f)
-        self.setLineWrapMode(QPlainTextEdit.NoWrap)
-        self.setTabStopDistance(4 * self.fontMetrics().horizontalAdvance(" "))
-        self._numbers = _LineNumbers(self)
-        self.blockCountChanged.connect(self._update_margin)
-        self.updateRequest.connect(self._on_update_request)
-        self._update_margin()
-        self.highlighter = _Highlighter(self.document())
-
-    def number_width(self) -> int:
-        digits = max(2, len(str(self.blockCount())))
-        return 10 + self.fontMetrics().horizontalAdvance("9") * digits
-
-    def _update_margin(self, *_: Any) -> None:
-        self.setViewportMargins(self.number_width(), 0, 0, 0)
-
-    def _on_update_request(self, rect: QRect, dy: int) -> None:
-        if dy:
-            self._numbers.scroll(0, dy)
-        else:
-            self._numbers.update(0, rect.y(), self._numbers.width(), rect.height())
-        if rect.contains(self.viewport().rect()):
-            self._update_margin()
-
-    def resizeEvent(self, ev: Any) -> None:
-        super().resizeEvent(ev)
-        cr = self.contentsRect()
-        self._numbers.setGeometry(QRect(cr.left(), cr.top(), self.number_width(), cr.height()))
-
-    def changeEvent(self, ev: Any) -> None:
-        super().changeEvent(ev)
-        self._update_margin()
-
-    def paint_numbers(self, w: QWidget, ev: Any) -> None:
-        p = QPainter(w)
-        p.fillRect(ev.rect(), QColor("#f0f0f0"))
-        p.setPen(QColor("#8a8a8a"))
-        block = self.firstVisibleBlock()
-        n = block.blockNumber()
-        top = round(self.blockBoundingGeometry(block).translated(self.contentOffset()).top())
-        h = self.fontMetrics().height()
-        while block.isValid() and top <= ev.rect().bottom():
-            if block.isVisible():
-                p.drawText(0, top, w.width() - 5, h, Qt.AlignRight, str(n + 1))
-            block = block.next()
-            top += round(self.blockBoundingRect(block).height()) if block.isValid() else h
-            n += 1
-        p.end()
-
-    def mark_lines(self, marks: dict[int, str]) -> None:
-        """Background colour per 1-based line (the toggled lines)."""
-        sels = []
-        doc = self.document()
-        for line, colour in sorted(marks.items()):
-            block = doc.findBlockByNumber(line - 1)
-            if not block.isValid():
-                continue
-            s = QTextEdit.ExtraSelection()
-            s.format.setBackground(QColor(colour))
-            s.format.setProperty(QTextFormat.FullWidthSelection, True)
-            s.cursor = self.textCursor()
-            s.cursor.setPosition(block.position())
-            s.cursor.clearSelection()
-            sels.append(s)
-        self.setExtraSelections(sels)
 
 
 class _Curve:
@@ -458,6 +331,8 @@ class TrainingPanel(QWidget):
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
         self.editor = CodeEditor()
+        self.editor.setPlaceholderText("")
+        self.editor.highlight_current_line = False  # only the toggled lines are tinted
         self.editor.textChanged.connect(self._on_code_edited)
         lv.addWidget(self.editor, 1)
         self.note_label = QLabel()

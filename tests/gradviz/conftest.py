@@ -8,3 +8,23 @@ try:  # pads None's refcount against the PySide6 6.12 leak on Python < 3.12
     import gradviz.qt  # noqa: F401, E402
 except ImportError:  # pragma: no cover - PySide6 missing: Qt tests are skipped anyway
     pass
+
+
+import pytest  # noqa: E402
+
+from gradviz.session import Session  # noqa: E402
+
+
+@pytest.fixture
+def session() -> Session:
+    """A fresh workspace (a test module may override it with a prepared one)."""
+    return Session()
+
+
+@pytest.fixture
+def bridge(session: Session):
+    """The Qt bridge over ``session``, closed after the test."""
+    from gradviz.qt.bridge import Bridge
+    b = Bridge(session)
+    yield b
+    b.close()

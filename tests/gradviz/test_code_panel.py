@@ -3,8 +3,6 @@ torch's errors show inline, and the transcript holds every line the session ran.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QTextCursor
@@ -25,18 +23,6 @@ y = (x * x).sum()
 y.backward()
 x.grad
 """
-
-
-@pytest.fixture
-def session() -> Session:
-    return Session()
-
-
-@pytest.fixture
-def bridge(session: Session) -> Iterator[Bridge]:
-    b = Bridge(session)
-    yield b
-    b.close()
 
 
 @pytest.fixture

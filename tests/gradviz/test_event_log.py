@@ -3,8 +3,6 @@ stay capped, and arrive in batches so thousands of them never block the window."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from PySide6.QtCore import Qt
 
@@ -12,18 +10,6 @@ from engine.events import KINDS, Event
 from gradviz.qt.bridge import Bridge
 from gradviz.qt.event_log import BATCH, EventLog, compact_values, format_event
 from gradviz.session import Session
-
-
-@pytest.fixture
-def session() -> Session:
-    return Session()
-
-
-@pytest.fixture
-def bridge(session: Session) -> Iterator[Bridge]:
-    b = Bridge(session)
-    yield b
-    b.close()
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ steps (gradients in and out, AccumulateGrad's +=)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 
@@ -22,13 +20,6 @@ def session() -> Session:
           "y = x * c\n"
           "z = y.sum()")
     return s
-
-
-@pytest.fixture
-def bridge(session: Session) -> Iterator[Bridge]:
-    b = Bridge(session)
-    yield b
-    b.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,6 @@ from gradviz.qt.lesson_panel import LessonPanel
 from gradviz.session import Session
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "seed_notebook.ipynb"
-
-
-@pytest.fixture
-def session() -> Session:
-    return Session()
-
-
-@pytest.fixture
-def bridge(session: Session) -> Iterator[Bridge]:
-    b = Bridge(session)
-    yield b
-    b.close()
 
 
 @pytest.fixture

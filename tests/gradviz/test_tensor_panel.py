@@ -3,8 +3,6 @@ actions; every action lands in the session's history as code."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QMenu, QStyle, QStyleOptionViewItem
@@ -14,18 +12,6 @@ from gradviz.qt.tensor_panel import CreateTensorDialog, TensorPanel, short_value
 from gradviz.session import Session
 
 LEAF_MSG = "you can only change requires_grad flags of leaf variables"
-
-
-@pytest.fixture
-def session() -> Session:
-    return Session()
-
-
-@pytest.fixture
-def bridge(session: Session) -> Iterator[Bridge]:
-    b = Bridge(session)
-    yield b
-    b.close()
 
 
 @pytest.fixture
