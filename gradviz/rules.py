@@ -343,9 +343,10 @@ _PREFIX = "torch::autograd::"
 def rule_for_node(node: object) -> Rule:
     """The rule of a graph node; a custom autograd.Function's node names its class."""
     fn_cls = getattr(type(node), "_fn_cls", None)
-    if fn_cls is not None:
+    cls_name = fn_cls.__name__ if fn_cls is not None else getattr(node, "_fn_cls_name", None)
+    if cls_name is not None:
         return Rule(CUSTOM.name, CUSTOM.words,
-                    (f"grads = {fn_cls.__name__}.backward(ctx, grad)",), CUSTOM.math)
+                    (f"grads = {cls_name}.backward(ctx, grad)",), CUSTOM.math)
     name = node.name() if hasattr(node, "name") else type(node).__name__
     return rule_for(name)
 
