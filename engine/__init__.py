@@ -113,7 +113,9 @@ from engine.tensor import Size, Tensor, tensor  # noqa: F401
 
 _methods.bind()
 
-from engine import autograd, nn, optim, random, trace  # noqa: E402,F401
+from engine import _torch_names, autograd, grad_mode, nn, optim, random, trace  # noqa: E402,F401
+
+_torch_names.apply(nn, optim, grad_mode)
 
 float = float32  # noqa: A001 - torch.float
 double = float64

@@ -62,8 +62,14 @@ def _add_round_odd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return s
 
 
+def _is_one(b: Any) -> bool:
+    return np.ndim(b) == 0 and float(b) == 1.0
+
+
 def fma64(a: Any, b: Any, c: Any) -> np.ndarray:
     """Correctly rounded a * b + c in float64 (Boldo-Melquiond emulation)."""
+    if _is_one(b):
+        return np.asarray(a, np.float64) + np.asarray(c, np.float64)
     a, b, c = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in (a, b, c)))
     p, pe = _two_prod(a, b)
     th, tl = _two_sum(c, p)
@@ -71,10 +77,23 @@ def fma64(a: Any, b: Any, c: Any) -> np.ndarray:
 
 
 def fma32(a: Any, b: Any, c: Any) -> np.ndarray:
-    """Correctly rounded a * b + c in float32 (exact product in float64, round to odd)."""
-    p = np.asarray(a, np.float64) * np.asarray(b, np.float64)
-    p, c = np.broadcast_arrays(p, np.asarray(c, np.float64))
-    return _add_round_odd(p, c).astype(_F)
+    """Correctly rounded a * b + c in float32: the product is exact in float64, and the sum
+    rounded to float64 then to float32 is right unless it lands on a float32 halfway point
+    (or in float32's subnormal range); those few are redone with round-to-odd."""
+    if _is_one(b):
+        return (np.asarray(a, _F) + np.asarray(c, _F)).astype(_F, copy=False)
+    p = np.multiply(a, b, dtype=np.float64)
+    s = p + np.asarray(c, np.float64)
+    out = s.astype(_F)
+    bits = s.view(np.uint64) if s.ndim else np.asarray([s]).view(np.uint64)
+    risky = ((bits & np.uint64(0x1FFFFFFF)) == np.uint64(0x10000000)).reshape(s.shape)
+    risky |= (np.abs(s) < 2.0 ** -125) & (s != 0)
+    if risky.any():
+        pr, cr = np.broadcast_arrays(p, np.asarray(c, np.float64))
+        idx = np.nonzero(risky)
+        out = np.array(out, _F)
+        out[idx] = _add_round_odd(pr[idx], cr[idx]).astype(_F)
+    return out
 
 
 def _libm_log(x: np.ndarray) -> np.ndarray:
