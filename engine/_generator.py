@@ -32,6 +32,7 @@ _N = 624
 _DEFAULT_SEED = 67280421310721  # c10::detail::default_rng_seed_val
 _STATE_FMT = "<QiiQ624Qdddi4xf?3x"  # CPUGeneratorImplState, 5056 bytes
 _F = np.float32
+_CHUNK = 2048  # 16-element blocks per numpy pass of the normal fill
 _U64_32 = np.uint64(32)
 
 
@@ -86,8 +87,9 @@ def fma32(a: Any, b: Any, c: Any) -> np.ndarray:
     s = p + np.asarray(c, np.float64)
     out = s.astype(_F)
     bits = s.view(np.uint64) if s.ndim else np.asarray([s]).view(np.uint64)
-    risky = ((bits & np.uint64(0x1FFFFFFF)) == np.uint64(0x10000000)).reshape(s.shape)
-    risky |= (np.abs(s) < 2.0 ** -125) & (s != 0)
+    risky = (bits & np.uint64(0x1FFFFFFF)) == np.uint64(0x10000000)
+    risky |= (bits & np.uint64(0x7FF0000000000000)) < np.uint64(898 << 52)  # < 2**-125, or 0
+    risky = risky.reshape(s.shape)
     if risky.any():
         pr, cr = np.broadcast_arrays(p, np.asarray(c, np.float64))
         idx = np.nonzero(risky)
@@ -144,8 +146,8 @@ def _sincos256(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sign_sin = (j & 4) != 0
     poly = (j & 2) == 0
     sign_cos = ((j - 2) & 4) == 0
-    x = fma32(y, _C["dp1"], x)
-    x = fma32(y, _C["dp2"], x)
+    x = x + y * _C["dp1"]  # y is 0, 2, ..., 8: these two products are exact, so the
+    x = x + y * _C["dp2"]  # float32 sums round once, as the FMA does
     x = fma32(y, _C["dp3"], x)
     z = x * x
     yc = fma32(fma32(np.full_like(z, _C["c0"]), z, _C["c1"]), z, _C["c2"]) * z
@@ -334,8 +336,10 @@ class Generator:
                 unit, fill = self._unit_f64, _box_muller16_f64
             data = unit(n)
             m = n // 16
+            blocks = data[:m * 16].reshape(m, 16)
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-                data[:m * 16] = fill(data[:m * 16].reshape(m, 16), mean, std).ravel()
+                for i in range(0, m, _CHUNK):  # cache-sized pieces: faster temporaries
+                    blocks[i:i + _CHUNK] = fill(blocks[i:i + _CHUNK], mean, std)
                 if n % 16:
                     data[n - 16:] = fill(unit(16).reshape(1, 16), mean, std).ravel()
             return data.astype(dt, copy=False).reshape(shape)
