@@ -19,6 +19,7 @@ from engine._dtype import (  # noqa: F401
     int64,
     uint8,
 )
+from engine._sampling import bernoulli, multinomial, poisson  # noqa: F401
 from engine.creation import (  # noqa: F401
     Generator,
     arange,
@@ -40,8 +41,10 @@ from engine.creation import (  # noqa: F401
     rand,
     rand_like,
     randint,
+    randint_like,
     randn,
     randn_like,
+    randperm,
     seed,
     set_rng_state,
     zeros,
@@ -110,7 +113,9 @@ from engine.tensor import Size, Tensor, tensor  # noqa: F401
 
 _methods.bind()
 
-from engine import autograd, nn, optim, trace  # noqa: E402,F401  # noqa: E402,F401
+from engine import _torch_names, autograd, grad_mode, nn, optim, random, trace  # noqa: E402,F401
+
+_torch_names.apply(nn, optim, grad_mode)
 
 float = float32  # noqa: A001 - torch.float
 double = float64

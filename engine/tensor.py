@@ -468,7 +468,7 @@ class Tensor:
 
     def type(self, dtype: Any = None) -> Any:
         if dtype is None:
-            return f"engine.{self.dtype._tensor_type}"
+            return f"torch.{self.dtype._tensor_type}"
         return self.to(dtype)
 
     def float(self) -> Tensor:
@@ -556,3 +556,7 @@ def _requires_recording(*xs: Any) -> bool:
 
 
 from engine import function as _function  # noqa: E402  (function.py needs Tensor)
+
+# What users see is torch's names: repr(type(t)) is <class 'torch.Tensor'>, torch.Size likewise.
+Tensor.__module__ = "torch"
+Size.__module__ = "torch"

@@ -281,7 +281,7 @@ def log_softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
 def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
     """The 2-norm of all elements (NormBackward1); other norms are not implemented."""
     if p not in ("fro", 2, 2.0) or dim is not None:
-        raise NotImplementedError("engine.norm supports the 2-norm over all elements only")
+        raise NotImplementedError("torch.norm (engine) supports the 2-norm over all elements only")
     d = x._data
     out = np.asarray(np.sqrt(np.sum(d * d)), dtype=d.dtype)
     if needs_grad(x):
