@@ -174,8 +174,12 @@ def _untensor(seq: Any) -> Any:
     return seq
 
 
-def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
     """Build a tensor from nested lists, numbers or arrays (always a copy), as ``torch.tensor``."""
+    if device is not None:
+        from engine.device import check_device
+        check_device(device)
     if isinstance(data, Tensor):
         warnings.warn(
             "To copy construct from a tensor, it is recommended to use sourceTensor.detach()."
@@ -236,8 +240,17 @@ class Tensor:
         return _dtype.from_numpy_dtype(self._data.dtype)
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> Any:
+        """``device(type='cpu')``: engine tensors live in host memory."""
+        from engine.device import CPU
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def get_device(self) -> int:
+        return -1
 
     @property
     def ndim(self) -> int:
@@ -455,12 +468,22 @@ class Tensor:
 
     # ----- dtype conversions
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``: self when nothing
+        changes; a device other than cpu raises torch's CPU-only error."""
+        from engine.device import check_device, device
         dt = kwargs.get("dtype")
+        if "device" in kwargs:
+            check_device(kwargs["device"])
         for a in args:
             if isinstance(a, _DType):
                 dt = a
             elif isinstance(a, Tensor):
                 dt = a.dtype
+            elif isinstance(a, (str, device)):
+                check_device(a)
+        if kwargs.get("copy"):
+            from engine.ops.pointwise import clone, to_dtype
+            return clone(self) if dt is None else to_dtype(self, _dtype.as_dtype(dt))
         if dt is None or _dtype.as_dtype(dt).np == self._data.dtype:
             return self
         from engine.ops.pointwise import to_dtype
@@ -489,8 +512,14 @@ class Tensor:
     def bool(self) -> Tensor:
         return self.to(_dtype.bool_)
 
-    def cpu(self) -> Tensor:
+    def cpu(self, memory_format: Any = None) -> Tensor:
         return self
+
+    def cuda(self, device: Any = None, non_blocking: bool = False, **_: Any) -> Tensor:
+        """Fails as on a CPU-only torch: ``AssertionError: Torch not compiled with CUDA
+        enabled``."""
+        from engine.device import NO_CUDA_MESSAGE
+        raise AssertionError(NO_CUDA_MESSAGE)
 
     def contiguous(self, memory_format: Any = None) -> Tensor:
         """Self when already laid out row-major, else a contiguous copy (CloneBackward0)."""
