@@ -110,7 +110,7 @@ from engine.tensor import Size, Tensor, tensor  # noqa: F401
 
 _methods.bind()
 
-from engine import autograd, backends, cuda, nn, optim, trace  # noqa: E402,F401
+from engine import autograd, backends, cuda, nn, optim, trace, utils  # noqa: E402,F401
 from engine.device import device, get_default_device, set_default_device  # noqa: E402,F401
 
 float = float32  # noqa: A001 - torch.float
