@@ -112,6 +112,18 @@ _methods.bind()
 
 from engine import autograd, backends, cuda, nn, optim, trace, utils  # noqa: E402,F401
 from engine.device import device, get_default_device, set_default_device  # noqa: E402,F401
+from engine.legacy import (  # noqa: E402,F401
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+)
+from engine.legacy import range_ as range  # noqa: E402,F401,A001
 
 float = float32  # noqa: A001 - torch.float
 double = float64

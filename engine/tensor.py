@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import numbers
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -210,10 +209,9 @@ class Tensor:
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Tensor:
-        if cls is Tensor:
-            if len(args) == 1 and not isinstance(args[0], numbers.Number):
-                return tensor(args[0], dtype=_dtype.float32)
-            return _make(np.empty(tuple(int(a) for a in args), dtype=np.float32))
+        if cls is Tensor:  # torch.Tensor(2, 3), torch.Tensor([1, 2]): legacy float32 factory
+            from engine.legacy import legacy_new
+            return legacy_new(_dtype.float32, args, kwargs)
         return super().__new__(cls)
 
     # ----- basic attributes
@@ -489,10 +487,14 @@ class Tensor:
         from engine.ops.pointwise import to_dtype
         return to_dtype(self, _dtype.as_dtype(dt))
 
-    def type(self, dtype: Any = None) -> Any:
+    def type(self, dtype: Any = None, non_blocking: bool = False, **_: Any) -> Any:
+        """No argument: the type name (``engine.FloatTensor``); else a converted tensor (a dtype,
+        ``engine.DoubleTensor`` or its name)."""
         if dtype is None:
             return f"engine.{self.dtype._tensor_type}"
-        return self.to(dtype)
+        from engine.legacy import type_target
+        target = type_target(dtype)
+        return self.to(target if target is not None else dtype)
 
     def float(self) -> Tensor:
         return self.to(_dtype.float32)

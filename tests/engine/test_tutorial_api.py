@@ -106,3 +106,109 @@ def test_device_model_to_device_pattern():
         x = lib.arange(6.0).reshape(2, 3).to(dev)
         return (x * 2).sum().item(), str(dev)
     assert both(prog)[0] == both(prog)[1]
+
+
+# ----------------------------------------------------------------------------- legacy spellings
+LEGACY = ["FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor", "ByteTensor"]
+
+
+@pytest.mark.parametrize("name", LEGACY)
+@pytest.mark.parametrize("args", [([1, 0, 2],), (2, 3), (), ([[1.5, 2.0]],)],
+                         ids=["data", "sizes", "empty", "nested"])
+def test_legacy_constructors(name, args):
+    e, t = both(lambda lib: getattr(lib, name)(*args))
+    assert type(e) is engine.Tensor and type(t) is torch.Tensor
+    if args == (2, 3):  # uninitialized memory: compare shape and dtype only
+        assert (tuple(e.shape), str(e.dtype)[7:]) == (tuple(t.shape), str(t.dtype)[6:])
+    else:
+        assert_same_tensor(e, t)
+
+
+@pytest.mark.parametrize("name", LEGACY)
+def test_legacy_isinstance(name):
+    def prog(lib):
+        cls = getattr(lib, name)
+        return [isinstance(lib.tensor(v), cls) for v in ([1.0], [1], [True])] + [
+            isinstance(lib.tensor([1], dtype=d), cls) for d in (lib.float64, lib.int32, lib.uint8)]
+    assert prog(engine) == prog(torch)
+
+
+def test_legacy_constructor_from_tensor_and_errors():
+    e, t = both(lambda lib: lib.FloatTensor(lib.tensor([1.5])))
+    assert_same_tensor(e, t)
+    assert_same_error(lambda: engine.FloatTensor(engine.tensor([1])),
+                      lambda: torch.FloatTensor(torch.tensor([1])))
+    assert_same_error(lambda: engine.FloatTensor([1.0], requires_grad=True),
+                      lambda: torch.FloatTensor([1.0], requires_grad=True))
+    assert_same_error(lambda: engine.Tensor("ab"), lambda: torch.Tensor("ab"))
+
+
+@pytest.mark.parametrize("args", [([1, 2],), ([[1, 2], [3, 4]],), (), (np.array([1, 2]),),
+                                  (3,)])
+def test_torch_Tensor_constructor(args):
+    e, t = both(lambda lib: lib.Tensor(*args))
+    assert (tuple(e.shape), str(e.dtype)[7:]) == (tuple(t.shape), str(t.dtype)[6:])
+    if not (len(args) == 1 and isinstance(args[0], int)):
+        assert_same_tensor(e, t)
+    e, t = both(lambda lib: lib.Tensor(lib.Size([2, 4])).shape)
+    assert tuple(e) == tuple(t)
+
+
+def test_variable():
+    from torch.autograd import Variable as TV
+
+    from engine.autograd import Variable as EV
+    e, t = EV(engine.tensor([1.0, 2.0]), requires_grad=True), TV(torch.tensor([1.0, 2.0]),
+                                                                 requires_grad=True)
+    assert type(e) is engine.Tensor and repr(e) == repr(t)
+    (e * e).sum().backward()
+    (t * t).sum().backward()
+    assert_same_tensor(e.grad, t.grad)
+    assert repr(EV(engine.tensor([3.0]))) == repr(TV(torch.tensor([3.0])))
+
+
+def test_data_get_set():
+    def prog(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        d = x.data
+        d[0] = 9.0
+        out = [repr(x), d.requires_grad, int(d._version), int(x._version), repr((x * 2).data)]
+        x.data = lib.tensor([5.0, 6.0, 7.0])
+        out += [repr(x), x.shape == (3,)]
+        return out
+    assert prog(engine) == prog(torch)
+
+
+@pytest.mark.parametrize("target", ["DoubleTensor", "LongTensor", "IntTensor", "float64",
+                                    "torch.DoubleTensor", "torch.LongTensor"])
+def test_type_conversions(target):
+    def prog(lib):
+        x = lib.tensor([1.5, -2.5])
+        arg = (target if target.startswith("torch.") else getattr(lib, target))
+        return x.type(arg)
+    e, t = both(prog)
+    assert_same_tensor(e, t)
+    assert engine.tensor([1]).type() == torch.tensor([1]).type().replace("torch.", "engine.")
+
+
+def test_type_errors():
+    assert_same_error(lambda: engine.tensor([1.0]).type("float"),
+                      lambda: torch.tensor([1.0]).type("float"))
+
+
+@pytest.mark.parametrize("args,kw", [((0, 4), {}), ((1, 2, 0.5), {}), ((0, 3), {"dtype": "int64"}),
+                                     ((0.0, 1.0, 0.3), {})])
+def test_range_values_and_warning(args, kw):
+    out = []
+    for lib in (engine, torch):
+        k = {key: getattr(lib, v) for key, v in kw.items()}
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            r = lib.range(*args, **k)
+        out.append((r, [(x.category, str(x.message)) for x in w]))
+    assert_same_tensor(out[0][0], out[1][0])
+    assert out[0][1] == out[1][1]
+
+
+def test_range_needs_end():
+    assert_same_error(lambda: engine.range(5), lambda: torch.range(5))
