@@ -124,6 +124,7 @@ from engine.legacy import (  # noqa: E402,F401
     ShortTensor,
 )
 from engine.legacy import range_ as range  # noqa: E402,F401,A001
+from engine.serialization import load, save  # noqa: E402,F401
 
 float = float32  # noqa: A001 - torch.float
 double = float64
