@@ -110,7 +110,18 @@ from engine.tensor import Size, Tensor, tensor  # noqa: F401
 
 _methods.bind()
 
-from engine import autograd, backends, cuda, nn, optim, trace, utils  # noqa: E402,F401
+from engine import (  # noqa: E402,F401
+    _api,
+    autograd,
+    backends,
+    cuda,
+    functional,
+    linalg,
+    nn,
+    optim,
+    trace,
+    utils,
+)
 from engine.device import device, get_default_device, set_default_device  # noqa: E402,F401
 from engine.legacy import (  # noqa: E402,F401
     BoolTensor,
@@ -139,6 +150,9 @@ multiply = mul
 divide = true_divide = div
 negative = neg
 __version__ = "0.1.0"
+
+
+_api.install(globals())
 
 
 def is_tensor(obj: object) -> "builtins.bool":
