@@ -89,7 +89,7 @@ class _LegacyType(type):
         return isinstance(obj, Tensor) and obj._data.dtype == cls.dtype.np
 
     def __repr__(cls) -> str:
-        return f"<class 'engine.{cls.__name__}'>"
+        return f"<class '{Tensor.__module__.split('.')[0]}.{cls.__name__}'>"  # as Tensor prints
 
 
 def _legacy(dt: _dtype.dtype) -> type:

@@ -15,6 +15,11 @@ torch = require_torch()
 
 pytestmark = pytest.mark.torch
 
+
+def _dt(x):
+    """A dtype's bare name (float32), whatever module prefix it prints with."""
+    return str(x.dtype).split(".")[-1]
+
 W0 = np.array([[0.5, -1.2, 0.3], [0.8, 0.1, -0.7]], np.float32)
 XS = np.random.default_rng(3).standard_normal((4, 3)).astype(np.float32)
 
@@ -61,7 +66,7 @@ def test_trajectory_matches_torch(case):
     for k in ts["state"].get(0, {}):
         np.testing.assert_allclose(es["state"][0][k].numpy(), ts["state"][0][k].numpy(),
                                    rtol=1e-9, atol=1e-10, err_msg=k)
-        assert str(es["state"][0][k].dtype)[7:] == str(ts["state"][0][k].dtype)[6:]
+        assert _dt(es["state"][0][k]) == _dt(ts["state"][0][k])
     assert list(es["state"].get(0, {})) == list(ts["state"].get(0, {}))
 
 
