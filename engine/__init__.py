@@ -113,7 +113,35 @@ from engine.tensor import Size, Tensor, tensor  # noqa: F401
 
 _methods.bind()
 
-from engine import _torch_names, autograd, grad_mode, nn, optim, random, trace  # noqa: E402,F401
+from engine import (  # noqa: E402,F401
+    _api,
+    _torch_names,
+    autograd,
+    backends,
+    cuda,
+    functional,
+    grad_mode,
+    linalg,
+    nn,
+    optim,
+    random,
+    trace,
+    utils,
+)
+from engine.device import device, get_default_device, set_default_device  # noqa: E402,F401
+from engine.legacy import (  # noqa: E402,F401
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+)
+from engine.legacy import range_ as range  # noqa: E402,F401,A001
+from engine.serialization import load, save  # noqa: E402,F401
 
 _torch_names.apply(nn, optim, grad_mode)
 
@@ -130,6 +158,9 @@ multiply = mul
 divide = true_divide = div
 negative = neg
 __version__ = "0.1.0"
+
+
+_api.install(globals())
 
 
 def is_tensor(obj: object) -> "builtins.bool":

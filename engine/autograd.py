@@ -611,3 +611,6 @@ from engine.gradcheck import GradcheckError, gradgradcheck  # noqa: E402,F401
 
 class graph:  # torch.autograd.graph.Node for isinstance checks
     Node = Node
+
+
+from engine.legacy import Variable  # noqa: E402,F401  (torch.autograd.Variable)

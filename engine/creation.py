@@ -133,3 +133,41 @@ def as_tensor(data: Any, dtype: Any = None, **_: Any) -> Tensor:
         return from_numpy(data)
     from engine.tensor import tensor
     return tensor(data, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- keywords
+# torch's factories take ``device=`` (only cpu here) and ``size=`` as a keyword as well as
+# positionally (``torch.rand(size=(2, 3))``); one wrapper handles both for every factory, so
+# how values are made (or drawn) stays in the functions above.
+_STAR_SIZE = ("zeros", "ones", "empty", "randn", "rand")
+_DEVICE_ONLY = ("full", "eye", "randint", "normal", "arange", "linspace", "zeros_like",
+                "ones_like", "empty_like", "full_like", "randn_like", "rand_like", "as_tensor")
+
+
+def _with_keywords(fn: Any, star_size: bool) -> Any:
+    import functools
+
+    from engine.device import check_device
+
+    @functools.wraps(fn)
+    def factory(*args: Any, **kwargs: Any) -> Tensor:
+        if "device" in kwargs:
+            check_device(kwargs.pop("device"))
+        kwargs.pop("pin_memory", None)
+        kwargs.pop("layout", None)
+        if star_size and "size" in kwargs:
+            if args:
+                raise TypeError(f"{fn.__name__}() received an invalid combination of arguments "
+                                "- got both positional sizes and size=")
+            args = (kwargs.pop("size"),)
+        return fn(*args, **kwargs)
+
+    factory.__wrapped_factory__ = fn  # type: ignore[attr-defined]
+    return factory
+
+
+for _name in _STAR_SIZE + _DEVICE_ONLY:
+    _fn = globals().get(_name)
+    if _fn is not None and not hasattr(_fn, "__wrapped_factory__"):
+        globals()[_name] = _with_keywords(_fn, _name in _STAR_SIZE)
+del _name, _fn

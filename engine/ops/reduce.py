@@ -179,6 +179,9 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Any:
     if isinstance(dim, Tensor):
         return maximum_like(x, dim, is_max)
     ax = _wrap_dim(dim, d.ndim)
+    if d.ndim and d.shape[ax] == 0:
+        _raise(IndexError(f"{'max' if is_max else 'min'}(): Expected reduction dim {ax} to have "
+                          "non-zero size."), tensor=x)
     idx = np.argmax(d, axis=ax, keepdims=True) if is_max else np.argmin(d, axis=ax,
                                                                           keepdims=True)
     vals = np.take_along_axis(d, idx, axis=ax)
