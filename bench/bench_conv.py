@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import engine  # noqa: E402
 
 
-def step_engine(x: np.ndarray, conv: "engine.nn.Conv2d") -> None:
+def step_engine(x: np.ndarray, conv: engine.nn.Conv2d) -> None:
     xt = engine.tensor(x, requires_grad=True)
     conv.zero_grad()
     out = conv(xt)

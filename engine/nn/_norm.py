@@ -235,10 +235,11 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # 
     ``padding_idx`` gets no gradient."""
     idx = input._data
     if idx.dtype.kind not in "iu":
+        tname = input.type().replace("engine.", "torch.")
         _raise(RuntimeError("Expected tensor for argument #1 'indices' to have one of the "
                             "following scalar types: Long, Int; but got "
-                            f"{input.type()} instead (while checking arguments for "
-                            "embedding)"), tensor=input)
+                            f"{tname} instead (while checking arguments for embedding)"),
+               tensor=input)
     w = weight._data
     if padding_idx is not None:
         if padding_idx > 0:

@@ -920,14 +920,10 @@ class ParameterList(Module):
             if isinstance(p, Tensor):
                 size_str = "x".join(str(s) for s in p.size())
                 kind = "Parameter containing" if isinstance(p, Parameter) else "Tensor"
-                lines.append(f"  ({k}): {kind}: [{p.type()} of size {size_str}]")
+                lines.append(f"  ({k}): {kind}: [{p.dtype} of size {size_str}]")
             else:
                 lines.append(f"  ({k}): Object of type: {type(p).__name__}")
         return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        body = self.extra_repr()
-        return "ParameterList(" + ("\n" + body + "\n" if body else "") + ")"
 
 
 class ParameterDict(Module):
@@ -982,7 +978,3 @@ class ParameterDict(Module):
             kind = "Parameter containing" if isinstance(p, Parameter) else "Tensor"
             lines.append(f"  ({k}): {kind}: [{p.type()} of size {size_str}]")
         return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        body = self.extra_repr()
-        return "ParameterDict(" + ("\n" + body + "\n" if body else "") + ")"
