@@ -60,7 +60,7 @@ __all__ = ["relu", "relu_", "sigmoid", "tanh", "softmax", "log_softmax", "linear
            "huber_loss", "kl_div", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d",
            "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
            "pad", "batch_norm", "layer_norm", "group_norm", "embedding", "one_hot",
-           "dropout1d", "dropout2d", "dropout3d", "normalize"]
+           "dropout1d", "dropout2d", "dropout3d"]
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
@@ -80,13 +80,6 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A00
     """Zero whole channels of (N, C, D, H, W) input."""
     return feature_dropout(input, p, training, inplace, 5)
 
-
-def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,  # noqa: A002
-              out: Any = None) -> Tensor:
-    """input / max(‖input‖_p along dim, eps), composed of engine ops as torch does."""
-    from engine.ops import pointwise as _pw
-    denom = _pw.clamp_min(input.norm(p, dim, keepdim=True), eps).expand_as(input)
-    return input / denom
 
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 
