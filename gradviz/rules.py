@@ -363,6 +363,9 @@ _LIST: list[Rule] = [
        "grad_self = grad * where(self > 0, 1, exp(self / alpha))", math="1 or e^(x/α)"),
     _r("LogSigmoidBackward0", "log σ(x): its derivative is 1 − σ(x) = σ(−x).",
        "grad_self = grad * (1 - sigmoid(self))", math="d log σ(x)/dx = σ(−x)"),
+    _r("GeluBackwardBackward0", "The GELU gradient rule differentiated again: its inputs "
+       "are the incoming gradient and x.", "grad_grad_output = grad * gelu'(self)",
+       "grad_self = grad * grad_output * gelu''(self)", math="gelu''(x) = φ(x)·(2 − x²)"),
     _r("MishBackward0", "Mish x·tanh(softplus(x)): tanh(sp) + x·σ(x)·(1 − tanh²(sp)).",
        "grad_self = grad * (tanh(sp) + self * sigmoid(self) * (1 - tanh(sp)**2)),  "
        "sp = softplus(self)"),

@@ -39,20 +39,50 @@ def _sig(d: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- activations
+def _gelu_d(x: np.ndarray, approximate: str) -> tuple[np.ndarray, np.ndarray]:
+    """GELU's first and second derivatives at ``x``."""
+    if approximate == "tanh":
+        k = 0.044715
+        u1 = _SQRT2_PI * (1 + 3 * k * x * x)
+        t = np.tanh(_SQRT2_PI * (x + k * x ** 3))
+        sech2 = 1 - t * t
+        d1 = 0.5 * (1 + t) + 0.5 * x * sech2 * u1
+        d2 = sech2 * (u1 - x * t * u1 * u1 + 0.5 * x * (6 * k * _SQRT2_PI * x))
+        return d1, d2
+    pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    d1 = 0.5 * (1 + erf(x * _SQRT1_2)) + x * pdf
+    return d1, pdf * (2 - x * x)
+
+
 class GeluBackward0(Node):
+    def backward(self, g, s, xp):
+        x = s["self"]
+        if not isinstance(g, np.ndarray):  # create_graph: a recorded node, as torch
+            return (_gelu_backward(g, x, self.approximate),)
+        d1, _ = _gelu_d(x, self.approximate)
+        return ((g * d1).astype(x.dtype, copy=False),)
+
+
+class GeluBackwardBackward0(Node):
     def backward(self, g, s, xp):
         if not isinstance(g, np.ndarray):
             no_double_backward(self)
-        x = s["self"]
-        if self.approximate == "tanh":
-            inner = _SQRT2_PI * (x + 0.044715 * x ** 3)
-            t = np.tanh(inner)
-            d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT2_PI * (1 + 3 * 0.044715 * x * x)
-        else:
-            cdf = 0.5 * (1 + erf(x * _SQRT1_2))
-            pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-            d = cdf + x * pdf
-        return ((g * d).astype(x.dtype, copy=False),)
+        x, go = s["self"], s["grad_output"]
+        d1, d2 = _gelu_d(x, self.approximate)
+        gg = (g * d1).astype(x.dtype, copy=False) if self.next_functions[0][0] is not None \
+            else None
+        gx = (g * go * d2).astype(x.dtype, copy=False) \
+            if self.next_functions[1][0] is not None else None
+        return gg, gx
+
+
+def _gelu_backward(grad: Tensor, x: Tensor, approximate: str) -> Tensor:
+    d1, _ = _gelu_d(x._data, approximate)
+    out = (grad._data * d1).astype(x._data.dtype, copy=False)
+    if needs_grad(grad, x):
+        return record(GeluBackwardBackward0, out, (grad, x), {"grad_output": grad, "self": x},
+                      approximate=approximate)
+    return _make(out)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002

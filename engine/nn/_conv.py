@@ -131,11 +131,64 @@ def _conv_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, st: tuple, pd: t
     return gx, gw, gb
 
 
+def _im2col_graph(x: Tensor, k: tuple, st: tuple, pd: tuple, dl: tuple, out: tuple) -> Tensor:
+    """im2col from engine ops (padding, advanced indexing, reshape): differentiable again."""
+    if any(pd):
+        x = pad(x, (pd[1], pd[1], pd[0], pd[0]))
+    rows = np.arange(k[0])[:, None] * dl[0] + np.arange(out[0])[None, :] * st[0]
+    cols = np.arange(k[1])[:, None] * dl[1] + np.arange(out[1])[None, :] * st[1]
+    win = x[:, :, rows[:, None, :, None], cols[None, :, None, :]]  # (N, C, kh, kw, oh, ow)
+    n, c = x.shape[:2]
+    return shape.reshape(win, (n, c * k[0] * k[1], out[0] * out[1]))
+
+
+def _conv_backward_graph(node: Node, g: Tensor, x: Tensor, w: Tensor) -> tuple:
+    """The convolution's gradients as engine ops (create_graph=True): grad_weight is the
+    product of grad with the input's columns, grad_input the adjoint of im2col applied to
+    weightᵀ @ grad, so both can be differentiated again."""
+    from engine import autograd, grad_mode
+    from engine.ops import linalg
+    st, pd, dl = node.stride, node.padding, node.dilation
+    one_d = x.ndim == 3
+    if one_d:
+        x, w, g = (shape.unsqueeze(t, 2) for t in (x, w, g))
+        st, pd, dl = (1,) + st, (0,) + pd, (1,) + dl
+    n, c = x.shape[:2]
+    o, cg, kh, kw = w.shape
+    oh, ow = g.shape[2:]
+    groups = node.groups
+    og, kk = o // groups, cg * kh * kw
+    g3 = shape.reshape(g, (n, o, oh * ow))
+    need = tuple(fn is not None for fn, _ in node.next_functions)
+    gx = gw = gb = None
+    if need[1]:
+        cols = _im2col_graph(x, (kh, kw), st, pd, dl, (oh, ow))
+        parts = [_red.sum(linalg.matmul(g3[:, i * og:(i + 1) * og],
+                                        shape.transpose(cols[:, i * kk:(i + 1) * kk], 1, 2)),
+                          0) for i in range(groups)]
+        gw = shape.reshape(parts[0] if groups == 1 else shape.cat(parts, 0), tuple(w.shape))
+    if need[0]:
+        w2 = shape.reshape(w, (o, kk))
+        parts = [linalg.matmul(shape.t(w2[i * og:(i + 1) * og]), g3[:, i * og:(i + 1) * og])
+                 for i in range(groups)]
+        dcol = parts[0] if groups == 1 else shape.cat(parts, 1)
+        x_ = x.detach().requires_grad_()
+        with grad_mode.enable_grad():
+            cols_ = _im2col_graph(x_, (kh, kw), st, pd, dl, (oh, ow))
+        gx, = autograd.grad(cols_, x_, dcol, create_graph=True)
+    if need[2]:
+        gb = _red.sum(g, (0, 2, 3))
+    if one_d:
+        gx = None if gx is None else shape.squeeze(gx, 2)
+        gw = None if gw is None else shape.squeeze(gw, 2)
+    return gx, gw, gb
+
+
 class ConvolutionBackward0(Node):
     def backward(self, g, s, xp):
-        if not isinstance(g, np.ndarray):
-            no_double_backward(self)
         x, w = s["input"], s["weight"]
+        if not isinstance(g, np.ndarray):
+            return _conv_backward_graph(self, g, x, w)
         need = tuple(fn is not None for fn, _ in self.next_functions)
         if x.ndim == 3:  # conv1d: computed as a 2-d convolution of height 1
             gx, gw, gb = _conv_backward(g[:, :, None], x[:, :, None], w[:, :, None],

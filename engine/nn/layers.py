@@ -98,8 +98,9 @@ class _ConvNd(Module):
         self._reversed_padding_repeated_twice = rev
         if in_channels == 0:  # lazy: materialised at the first call
             self.weight = Parameter(_make(np.empty((0,), _np_dtype(dtype))))
-            self.bias = Parameter(_make(np.empty((0,), _np_dtype(dtype)))) if bias else None
-            if not bias:
+            if bias:
+                self.bias = Parameter(_make(np.empty((0,), _np_dtype(dtype))))
+            else:
                 self.register_parameter("bias", None)
             return
         self.weight = _empty((out_channels, in_channels // groups) + kernel_size, dtype)

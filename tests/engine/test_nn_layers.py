@@ -13,7 +13,7 @@ import pytest
 from oracle import assert_same_error, check_program, require_torch
 
 import engine
-from engine.autograd import gradcheck
+from engine.autograd import gradcheck, gradgradcheck
 from engine.nn import functional as F
 
 torch = require_torch()
@@ -168,6 +168,41 @@ def test_gradcheck(case: tuple) -> None:
     g = np.random.default_rng(3)
     inputs = [engine.tensor(g.standard_normal(s), requires_grad=True) for s in shapes]
     assert gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+GRADGRADCHECK = [
+    ("conv2d", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, dilation=(1, 2)),
+     [(1, 2, 5, 5), (3, 2, 2, 2), (3,)]),
+    ("conv2d_groups", lambda x, w: F.conv2d(x, w, groups=2), [(1, 4, 4, 4), (2, 2, 3, 3)]),
+    ("conv1d", lambda x, w: F.conv1d(x, w, padding=1), [(2, 2, 5), (3, 2, 3)]),
+    ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), [(5,)]),
+    ("silu", F.silu, [(5,)]),
+    ("softplus", lambda x: F.softplus(x, 2.0, 1.0), [(5,)]),
+    ("elu", F.elu, [(5,)]),
+    ("logsigmoid", F.logsigmoid, [(5,)]),
+    ("huber", lambda x, y: F.huber_loss(x, y, delta=0.5), [(5,), (5,)]),
+]
+
+
+@pytest.mark.parametrize("case", GRADGRADCHECK, ids=[c[0] for c in GRADGRADCHECK])
+def test_gradgradcheck(case: tuple) -> None:
+    _, fn, shapes = case
+    g = np.random.default_rng(4)
+    inputs = [engine.tensor(g.standard_normal(s), requires_grad=True) for s in shapes]
+    assert gradgradcheck(fn, inputs)
+
+
+def test_conv_double_backward_matches_torch() -> None:
+    """A gradient penalty (WGAN-GP style) through conv2d: d/dw of |d(sum y²)/dx|²."""
+    x, w = r(2, 2, 5, 5), r(3, 2, 3, 3)
+    grads = []
+    for L in (engine, torch):
+        xx, ww = L.tensor(x, requires_grad=True), L.tensor(w, requires_grad=True)
+        y = L.nn.functional.conv2d(xx, ww, padding=1, stride=(1, 2))
+        gx, = L.autograd.grad((y ** 2).sum(), xx, create_graph=True)
+        (gx ** 2).sum().backward()
+        grads.append(ww.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-9, atol=1e-9)
 
 
 def test_new_nodes_have_rules() -> None:
