@@ -326,10 +326,16 @@ def _pad_value(x: np.ndarray, pd: tuple, extra: tuple, value: float) -> np.ndarr
 
 class MaxPool2DWithIndicesBackward0(Node):
     def backward(self, g, s, xp):
-        if not isinstance(g, np.ndarray):
-            no_double_backward(self)
         x = s["self"]
         idx = s["result1"]
+        if not isinstance(g, np.ndarray):  # create_graph: a recorded scatter-add of grad
+            shp = tuple(x.shape)
+            lead = int(np.prod(shp[:-2]))
+            i2 = idx._data.reshape(lead, -1)
+            rows = np.broadcast_to(np.arange(lead)[:, None], i2.shape)
+            g2 = xp.reshape(g, (lead, i2.shape[1]))
+            gx = xp.index_zeros(g2, (lead, shp[-2] * shp[-1]), (rows, i2), True)
+            return (xp.reshape(gx, shp),)
         shp = x.shape
         h, w = shp[-2:]
         gx = np.zeros(shp[:-2] + (h * w,), g.dtype)

@@ -175,6 +175,7 @@ GRADGRADCHECK = [
      [(1, 2, 5, 5), (3, 2, 2, 2), (3,)]),
     ("conv2d_groups", lambda x, w: F.conv2d(x, w, groups=2), [(1, 4, 4, 4), (2, 2, 3, 3)]),
     ("conv1d", lambda x, w: F.conv1d(x, w, padding=1), [(2, 2, 5), (3, 2, 3)]),
+    ("max_pool2d", lambda x: F.max_pool2d(x, 3, 2, 1), [(1, 2, 4, 4)]),
     ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), [(5,)]),
     ("silu", F.silu, [(5,)]),
     ("softplus", lambda x: F.softplus(x, 2.0, 1.0), [(5,)]),
