@@ -601,8 +601,11 @@ class ConstantPadNdBackward0(Node):
         return (gi,)
 
 
-class _IndexPad(Node):
-    """Reflection / replication padding: each output element copies one input element."""
+class _IndexPad:
+    """Reflection / replication padding's rule: each output element copied one input element,
+    so gradients are scatter-added back (a mixin for the Node classes below)."""
+
+    __slots__ = ()
 
     def backward(self, g, s, xp):
         if not isinstance(g, np.ndarray):
@@ -615,31 +618,31 @@ class _IndexPad(Node):
         return (np.ascontiguousarray(g),)
 
 
-class ReflectionPad1DBackward0(_IndexPad):
+class ReflectionPad1DBackward0(_IndexPad, Node):
     pass
 
 
-class ReflectionPad2DBackward0(_IndexPad):
+class ReflectionPad2DBackward0(_IndexPad, Node):
     pass
 
 
-class ReflectionPad3DBackward0(_IndexPad):
+class ReflectionPad3DBackward0(_IndexPad, Node):
     pass
 
 
-class ReplicationPad1DBackward0(_IndexPad):
+class ReplicationPad1DBackward0(_IndexPad, Node):
     pass
 
 
-class ReplicationPad2DBackward0(_IndexPad):
+class ReplicationPad2DBackward0(_IndexPad, Node):
     pass
 
 
-class ReplicationPad3DBackward0(_IndexPad):
+class ReplicationPad3DBackward0(_IndexPad, Node):
     pass
 
 
-class CopySlices(_IndexPad):  # circular padding: torch builds it from slice copies
+class CopySlices(_IndexPad, Node):  # circular padding: torch builds it from slice copies
     pass
 
 
