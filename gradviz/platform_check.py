@@ -21,7 +21,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 __all__ = ["BASE_LIBS", "WAYLAND_LIBS", "XCB_LIBS", "apt_line", "display_problem",
-           "find_library", "missing_libraries", "problem", "x_display_alive"]
+           "find_library", "missing_libraries", "missing_packages", "problem",
+           "x_display_alive"]
 
 # soname -> Debian/Ubuntu package. Needed by any Qt GUI, offscreen included.
 BASE_LIBS: dict[str, str] = {
@@ -233,9 +234,22 @@ def display_problem(screenshot: bool) -> str | None:
     return problem(screenshot)
 
 
+def missing_packages(screenshot: bool, env: dict[str, str] | None = None) -> list[str]:
+    """The apt packages of the libraries Qt lacks here (for offscreen, or also for xcb)."""
+    env = os.environ if env is None else env
+    sonames = missing_libraries(BASE_LIBS)
+    if not screenshot and not env.get("QT_QPA_PLATFORM", "").startswith(_HEADLESS_PLATFORMS):
+        sonames += missing_libraries(XCB_LIBS)
+    return apt_line(sonames).split()[3:] if sonames else []
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python3 -m gradviz.platform_check [--screenshot]``: print the verdict."""
+    """``python3 -m gradviz.platform_check [--screenshot] [--packages]``: print the verdict, or
+    with ``--packages`` only the missing apt packages (for scripts such as .ci/run)."""
     argv = sys.argv[1:] if argv is None else argv
+    if "--packages" in argv:
+        print(" ".join(missing_packages("--screenshot" in argv)))
+        return 0
     p = problem(screenshot="--screenshot" in argv)
     print(p or "gradviz: Qt can start here.", file=sys.stderr if p else sys.stdout)
     return 2 if p else 0
