@@ -309,18 +309,55 @@ def test_second_run_skips_the_install(tmp_path, monkeypatch):
     assert not dev.up_to_date(venv, test=False)  # new metadata: install again
 
 
-def test_venv_without_ensurepip_gets_pip_from_a_wheel(tmp_path, monkeypatch):
-    """A python without ensurepip (Debian without python3-venv): venv --without-pip, then pip
-    run from its own wheel; the wheel here is the one this python's ensurepip bundles."""
-    wheels = dev.local_pip_wheels()
-    if not wheels:
-        pytest.skip("no pip wheel on this machine (the real path downloads it from PyPI)")
-    monkeypatch.setattr(dev, "local_pip_wheels", lambda: wheels)
-    monkeypatch.setattr(dev, "download_pip_wheel", lambda d: pytest.fail("no download wanted"))
+def _pip_wheel(dest: Path) -> tuple[Path, str]:
+    """A pip wheel rebuilt from the pip this python runs (so no network is needed)."""
+    import hashlib
+    import importlib.metadata as md
+
+    dist = md.distribution("pip")
+    path = dest / f"pip-{dist.version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        for f in dist.files or []:
+            src = Path(dist.locate_file(f))
+            if src.is_file() and ".." not in f.parts and "__pycache__" not in f.parts:
+                z.write(src, f.as_posix())
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _fake_pypi(tmp_path: Path, sha: str | None = None) -> str:
+    """A PyPI JSON page (file:// URL) for a pip wheel, with a relative link as mirrors give."""
+    wheel, digest = _pip_wheel(tmp_path)
+    page = {"urls": [{"packagetype": "sdist", "url": "x.tar.gz", "filename": "x.tar.gz",
+                      "digests": {"sha256": "0"}},
+                     {"packagetype": "bdist_wheel", "url": wheel.name, "filename": wheel.name,
+                      "digests": {"sha256": sha or digest}}]}
+    (tmp_path / "pip.json").write_text(__import__("json").dumps(page))
+    return (tmp_path / "pip.json").as_uri()
+
+
+def test_venv_without_ensurepip_gets_pip_from_pypi(tmp_path, monkeypatch):
+    """A python without ensurepip or any pip wheel (Debian without python3-venv): the venv is
+    made --without-pip and pip is installed by running pip from the wheel PyPI lists."""
+    url = _fake_pypi(tmp_path)
+    real_download = dev.download_pip_wheel
+    fetched = []
+    monkeypatch.setattr(dev, "local_pip_wheels", lambda: [])
+    monkeypatch.setattr(dev, "download_pip_wheel",
+                        lambda d: fetched.append(d) or real_download(d, url=url))
     base = getattr(sys, "_base_executable", sys.executable)
-    py = dev.ensure_venv(tmp_path / "v", base_python=base, ensurepip=False)
-    assert py == dev.venv_python(tmp_path / "v") and dev.has_pip(py)
-    assert dev.ensure_venv(tmp_path / "v", base_python=base, ensurepip=False) == py
+    venv = tmp_path / "v"
+    py = dev.ensure_venv(venv, base_python=base, ensurepip=False)
+    assert py == dev.venv_python(venv) and dev.has_pip(py) and len(fetched) == 1
+    assert dev.ensure_venv(venv, base_python=base, ensurepip=False) == py  # kept as it is
+    assert len(fetched) == 1
+
+
+def test_a_pip_wheel_that_does_not_match_pypis_sha256_is_refused(tmp_path):
+    url = _fake_pypi(tmp_path, sha="0" * 64)
+    (tmp_path / "dl").mkdir()
+    with pytest.raises(dev.SetupError, match="sha256"):
+        dev.download_pip_wheel(tmp_path / "dl", url=url)
+    assert not list((tmp_path / "dl").iterdir())
 
 
 def test_dev_refuses_unknown_commands(capsys):
