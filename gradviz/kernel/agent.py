@@ -48,8 +48,8 @@ class Channel:
         self._pull_addr = pull_addr
         self._lock = threading.Lock()
         self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
-        #: answers a command at once in the reader thread (True) instead of queueing it
-        self.direct: Callable[[dict[str, Any]], bool] | None = None
+        #: takes each command in the reader thread (answers it or queues it), if set
+        self.direct: Callable[[dict[str, Any]], None] | None = None
         self._thread = threading.Thread(target=self._read, name="gradviz-channel", daemon=True)
         self._thread.start()
 
@@ -63,9 +63,10 @@ class Channel:
                 msg = json.loads(pull.recv())
             except Exception:  # noqa: BLE001 - a bad message is dropped, the reader lives on
                 continue
-            if self.direct is not None and self.direct(msg):
-                continue
-            self.inbox.put(msg)
+            if self.direct is not None:
+                self.direct(msg)
+            else:
+                self.inbox.put(msg)
 
     def send(self, msg: dict[str, Any]) -> None:
         data = json.dumps(msg, allow_nan=False).encode()
@@ -93,6 +94,7 @@ class Agent:
         self.gradient: Tensor | None = None
         self.cursor: BackwardCursor | None = None
         self.paused = False
+        self._pause_lock = threading.Lock()
         self.walks = 0
         self._sent_steps = 0
         self._graph_sig: Any = None
@@ -122,14 +124,23 @@ class Agent:
             return
         self.send_state(seq=seq, reply=reply)
 
-    def handle_direct(self, cmd: dict[str, Any]) -> bool:
-        """Commands that need no engine and may come while a cell runs (the side channel's
-        reader thread calls this): Pause at backward() takes effect at the next backward()."""
-        if cmd.get("cmd") == "pause" and not self.paused:
+    def handle_direct(self, cmd: dict[str, Any]) -> None:
+        """A side-channel command, in the reader thread: queued for the paused backward(), or
+        answered at once when nothing is paused (Pause at backward() then takes effect at the
+        next backward(); a walk command is refused, so the window never waits for it)."""
+        with self._pause_lock:
+            if self.paused:
+                self.inbox.put(cmd)
+                return
+        if cmd.get("cmd") == "pause":
             self.pause_at_backward = bool(cmd.get("on"))
             self.send({"type": "reply", "seq": cmd.get("seq"), "ok": True})
-            return True
-        return False
+        else:
+            self._refuse(cmd)
+
+    def _refuse(self, cmd: dict[str, Any]) -> None:
+        self.send({"type": "reply", "seq": cmd.get("seq"), "ok": False,
+                   "error": "RuntimeError: no backward() is paused now"})
 
     def _cmd_state(self) -> None:
         self._graph_sig = None  # the window wants everything again
@@ -235,12 +246,17 @@ class Agent:
         if not self.pause_at_backward:
             cursor.run(frozenset())
         else:
-            self.paused = True
+            with self._pause_lock:
+                self.paused = True
             try:
                 self.send_state(paused=True)
                 self._wait(cursor)
             finally:
-                self.paused = False
+                with self._pause_lock:
+                    self.paused = False
+                    while not self.inbox.empty():  # sent as the walk ended: answered now
+                        self._refuse(self.inbox.get_nowait())
+                self.send_state(paused=False)
         if cursor.error is not None:
             err = cursor.error
             raise err.with_traceback(None)

@@ -191,3 +191,71 @@ def test_backward_in_a_cell_pauses_and_steps_like_the_stepper(win, qtbot):
     assert win.session.get("x").grad is None
     win.stepper.step()
     assert win.session.get("x").grad.tolist() == [2.0, 4.0, 6.0]
+
+
+def _torch_outputs(cells) -> list[str]:
+    """Each code cell's printed text and final value as real torch (and IPython) show them."""
+    import ast
+    import contextlib
+    import io
+
+    torch = pytest.importorskip("torch")
+    ns: dict = {"torch": torch, "__name__": "__main__"}
+    out = []
+    for c in cells:
+        if c.kind != "code":
+            continue
+        buf = io.StringIO()
+        tree = ast.parse(c.source)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        with contextlib.redirect_stdout(buf):
+            try:
+                exec(compile(tree, "<cell>", "exec"), ns)
+                if last is not None:
+                    v = eval(compile(ast.Expression(last.value), "<cell>", "eval"), ns)
+                    if v is not None:
+                        print(repr(v))
+            except Exception as e:  # noqa: BLE001 - the lesson's expected errors
+                print(f"{type(e).__name__}: {str(e).splitlines()[0]}")
+        out.append(buf.getvalue())
+    return out
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("lesson", ["02", "03", "08"])
+def test_lessons_stepped_through_every_backward_print_torchs_numbers(win, lesson):
+    from gradviz.lessons import list_lessons
+
+    info = next(i for i in list_lessons() if i.path.name.startswith(lesson))
+    expected = _torch_outputs(info.cells())
+    walks = []
+
+    def step_through():
+        while win.kernel.paused:  # F10 until the walk ends and the cell goes on
+            if win.stepper.step() is None:
+                break
+        walks.append(win.stepper.cursor.position if win.stepper.cursor else 0)
+
+    busy = {"on": False}
+
+    def on_state(m):
+        if m.get("paused") and not busy["on"]:
+            busy["on"] = True
+            QTimer.singleShot(0, lambda: (step_through(), busy.update(on=False)))
+
+    conn = win.kernel.state.connect(on_state)
+    beat = Heartbeat()
+    try:
+        win.open_path(info.path, run_all=True)
+    finally:
+        win.kernel.state.disconnect(conn)
+    assert beat.stop() < 0.5
+    assert win.actions["pause_backward"].isChecked()  # lessons pause by default
+    assert walks and all(n > 0 for n in walks)
+    got = []
+    for r in win.lesson_panel.runner.results:
+        text = r.output + (r.value_repr + "\n" if r.value_repr is not None else "")
+        if r.error is not None:
+            text += r.error_text.splitlines()[0] + "\n"
+        got.append(text)
+    assert got == expected
