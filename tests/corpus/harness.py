@@ -102,6 +102,17 @@ sys.meta_path.insert(0, _TorchAsEngine())
 
 
 def _install_engine_alias() -> None:
+    """Map torch onto the engine found first on sys.path, and only that engine.
+
+    An editable install of gradviz adds a finder that resolves any ``engine.xxx`` missing from
+    the engine on sys.path to the installed checkout's (e.g. /work/main); drop it, so that a
+    worktree's engine is measured as it is.
+    """
+    def module_of(f: object) -> str:
+        return (f if isinstance(f, type) else type(f)).__module__
+
+    sys.meta_path[:] = [f for f in sys.meta_path
+                        if not module_of(f).startswith("__editable___gradviz")]
     exec(compile(_FINDER, "<torch-as-engine>", "exec"), {"__name__": "_torch_as_engine"})
 
 
@@ -165,6 +176,8 @@ def _worker(lib: str) -> None:
         import torch._dynamo  # noqa: F401
 
     proto = os.fdopen(os.dup(1), "w")
+    proto.write(json.dumps({"file": torch.__file__}) + "\n")
+    proto.flush()
     tmp = tempfile.mkdtemp(prefix="corpus-")
     for line in sys.stdin:
         req = json.loads(line)
@@ -233,6 +246,12 @@ def _run_with_worker(paths: list[Path], lib: str, engine_root: Path | None,
                             cwd=tempfile.gettempdir())
     runs = []
     try:
+        hello = proc.stdout.readline()
+        if not hello:
+            raise RuntimeError(f"{lib} worker died: {proc.stderr.read()[-2000:]}")
+        where = Path(json.loads(hello)["file"]).resolve()
+        if lib == "engine" and not where.is_relative_to((engine_root or ROOT).resolve()):
+            raise RuntimeError(f"engine worker imported {where}, not the engine of {engine_root}")
         for p in paths:
             proc.stdin.write(json.dumps({"path": str(p), "timeout": timeout}) + "\n")
             proc.stdin.flush()
@@ -280,6 +299,7 @@ def _exc_from_stderr(stderr: str, path: str) -> dict | None:
         return None
     m = re.match(r"^([\w.]+(?:Error|Exception|Warning|Interrupt|Exit)\w*): ?(.*)$", lines[-1])
     typ, msg = (m.group(1).rsplit(".", 1)[-1], m.group(2)) if m else (lines[-1], "")
+    msg = re.sub(r"\. Did you mean: '\w+'\?$", "", msg)  # traceback's hint, not str(e)
     lineno, line = 0, ""
     for i, ln in enumerate(lines):
         fm = re.match(r'\s*File "(.*)", line (\d+)', ln)

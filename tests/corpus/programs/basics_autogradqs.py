@@ -1,6 +1,8 @@
 # Imitates pytorch/tutorials beginner_source/basics/autogradqs_tutorial.py (Automatic Differentiation with torch.autograd)
 import torch
 
+torch.manual_seed(0)
+
 x = torch.ones(5)  # input tensor
 y = torch.zeros(3)  # expected output
 w = torch.randn(5, 3, requires_grad=True)

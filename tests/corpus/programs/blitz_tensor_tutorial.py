@@ -2,6 +2,8 @@
 import numpy as np
 import torch
 
+torch.manual_seed(0)
+
 data = [[1, 2], [3, 4]]
 x_data = torch.tensor(data)
 np_array = np.array(data)

@@ -45,5 +45,5 @@ for t in range(400):
         c.grad = None
         d.grad = None
 
-print(y_pred.grad_fn)
+print(type(y_pred.grad_fn).__name__)
 print(f'Result: y = {a.item()} + {b.item()} * P3({c.item()} + {d.item()} x)')

@@ -4,6 +4,8 @@ import random
 import torch
 import torch.nn.functional as F
 
+torch.manual_seed(0)
+
 words = """emma olivia ava isabella sophia charlotte mia amelia harper evelyn abigail emily
 elizabeth mila ella avery sofia camila aria scarlett victoria madison luna grace chloe penelope
 layla riley zoey nora lily eleanor hannah lillian addison aubrey ellie stella natalie zoe leah

@@ -1,6 +1,8 @@
 # Imitates patrickloeber/pytorchTutorial 03_autograd.py and 04_backpropagation.py (the course of the seed notebook)
 import torch
 
+torch.manual_seed(0)
+
 x = torch.randn(3, requires_grad=True)
 print(x)
 y = x + 2

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+torch.manual_seed(0)
+
 x = torch.tensor(1., requires_grad=True)
 w = torch.tensor(2., requires_grad=True)
 b = torch.tensor(3., requires_grad=True)
