@@ -19,6 +19,7 @@ from engine._dtype import (  # noqa: F401
     int64,
     uint8,
 )
+from engine._sampling import bernoulli, multinomial, poisson  # noqa: F401
 from engine.creation import (  # noqa: F401
     Generator,
     arange,
@@ -40,8 +41,10 @@ from engine.creation import (  # noqa: F401
     rand,
     rand_like,
     randint,
+    randint_like,
     randn,
     randn_like,
+    randperm,
     seed,
     set_rng_state,
     zeros,
@@ -110,7 +113,37 @@ from engine.tensor import Size, Tensor, tensor  # noqa: F401
 
 _methods.bind()
 
-from engine import autograd, nn, optim, trace  # noqa: E402,F401  # noqa: E402,F401
+from engine import (  # noqa: E402,F401
+    _api,
+    _torch_names,
+    autograd,
+    backends,
+    cuda,
+    functional,
+    grad_mode,
+    linalg,
+    nn,
+    optim,
+    random,
+    trace,
+    utils,
+)
+from engine.device import device, get_default_device, set_default_device  # noqa: E402,F401
+from engine.legacy import (  # noqa: E402,F401
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+)
+from engine.legacy import range_ as range  # noqa: E402,F401,A001
+from engine.serialization import load, save  # noqa: E402,F401
+
+_torch_names.apply(nn, optim, grad_mode)
 
 float = float32  # noqa: A001 - torch.float
 double = float64
@@ -125,6 +158,9 @@ multiply = mul
 divide = true_divide = div
 negative = neg
 __version__ = "0.1.0"
+
+
+_api.install(globals())
 
 
 def is_tensor(obj: object) -> "builtins.bool":

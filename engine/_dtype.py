@@ -10,7 +10,7 @@ __all__ = ["dtype", "as_dtype", "result_type", "default_float"]
 
 
 class dtype:
-    """A tensor element type, named as in PyTorch (``engine.float32`` is ``torch.float32``)."""
+    """A tensor element type, named and printed as in PyTorch (``torch.float32``)."""
 
     __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_tensor_type",
                  "_category")
@@ -25,11 +25,13 @@ class dtype:
         self._category = category  # 0 bool, 1 integer, 2 floating point
 
     def __repr__(self) -> str:
-        return f"engine.{self.name}"
+        return f"torch.{self.name}"
 
     def __reduce__(self) -> str:
         return self.name
 
+
+dtype.__module__ = "torch"  # <class 'torch.dtype'>
 
 float16 = dtype("float16", np.float16, "HalfTensor", 2)
 float32 = dtype("float32", np.float32, "FloatTensor", 2)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import events
+from engine import _sampling, events
 from engine.function import Node, record
 from engine.ops import linalg, pointwise, reduce, shape
 from engine.ops._common import needs_grad
@@ -94,20 +94,6 @@ def _ip(fn: Any, name: str) -> Any:
     method.__name__ = name
     method.__doc__ = f"In-place {name[:-1]}: same storage, version counter + 1."
     return method
-
-
-def _normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
-    from engine.creation import default_generator
-    rng = (generator or default_generator).rng
-    with_no_grad_write(self, rng.normal(mean, std, self._data.shape))
-    return self
-
-
-def _uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
-    from engine.creation import default_generator
-    rng = (generator or default_generator).rng
-    with_no_grad_write(self, rng.uniform(a, b, self._data.shape))
-    return self
 
 
 def with_no_grad_write(t: Tensor, values: np.ndarray) -> None:
@@ -198,8 +184,8 @@ METHODS: dict[str, Any] = {
     "clamp_": _ip(pointwise.clamp, "clamp_"), "clamp_min_": _ip(pointwise.clamp_min,
                                                                 "clamp_min_"),
     "abs_": _ip(pointwise.abs, "abs_"), "square_": _ip(pointwise.square, "square_"),
-    "normal_": _normal_, "uniform_": _uniform_,
 }
+METHODS.update(_sampling.METHODS)  # normal_, uniform_, bernoulli_, random_, multinomial...
 
 OPERATORS: dict[str, Any] = {
     "__add__": pointwise.add,

@@ -168,7 +168,7 @@ def format_tensor(
     requires_grad: bool = False,
     grad_fn: str | None = None,
     prefix: str = "tensor(",
-    dtype_prefix: str = "engine.",
+    dtype_prefix: str = "torch.",
 ) -> str:
     """torch's repr of a tensor holding `data` (float16/32/64, int8..int64, uint8, bool).
 

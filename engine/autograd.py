@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ from engine.function import (
 )
 from engine.tensor import Size, Tensor, _make, _own_grad, _raise
 
-__all__ = ["backward", "backward_steps", "grad", "BackwardStep", "gradcheck",
+__all__ = ["backward", "backward_steps", "grad", "set_backward_driver", "BackwardStep", "gradcheck",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "Function",
            "FunctionCtx", "once_differentiable", "gradgradcheck", "GradcheckError", "graph",
            "is_anomaly_check_nan_enabled"]
@@ -459,6 +459,21 @@ def backward_steps(tensors: Tensor | Sequence[Tensor], gradient: Any = None,
     yield from _run(roots, retain_graph, create_graph, keep_before=True)
 
 
+BackwardDriver = Callable[[Iterator["BackwardStep"], list, list, bool], None]
+_driver: BackwardDriver | None = None
+
+
+def set_backward_driver(driver: BackwardDriver | None) -> BackwardDriver | None:
+    """Let ``driver(steps, tensors, grad_tensors, retain_graph)`` drain every ``backward()``
+    instead of the plain loop (a debugger pauses there and steps the walk one node at a time).
+
+    ``steps`` is the ``backward_steps`` generator of that call; the driver must exhaust it (or
+    raise). Returns the previous driver; ``None`` restores the plain loop."""
+    global _driver
+    previous, _driver = _driver, driver
+    return previous
+
+
 def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
              retain_graph: bool | None = None, create_graph: bool = False,
              grad_variables: Any = None, inputs: Sequence[Tensor] | None = None) -> None:
@@ -481,6 +496,15 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
                 t._grad = g if create_graph else _make(g._data.copy())
             else:
                 t._grad = t._grad + g
+        return
+    global _driver
+    if _driver is not None and not create_graph:
+        driver = _driver
+        _driver = None  # a backward inside the driver (a hook, say) runs plainly
+        try:
+            driver(backward_steps(tensors, grads, retain_graph), tensors, grads, retain_graph)
+        finally:
+            _driver = driver
         return
     roots = _prepare_roots(tensors, grads)
     for _ in _run(roots, retain_graph, create_graph, keep_before=False, steps=False):
@@ -587,3 +611,6 @@ from engine.gradcheck import GradcheckError, gradgradcheck  # noqa: E402,F401
 
 class graph:  # torch.autograd.graph.Node for isinstance checks
     Node = Node
+
+
+from engine.legacy import Variable  # noqa: E402,F401  (torch.autograd.Variable)

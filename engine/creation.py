@@ -7,59 +7,26 @@ from typing import Any
 import numpy as np
 
 from engine import _dtype
+from engine._generator import Generator, default_generator
+from engine._sampling import (
+    normal,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+)
+from engine.random import get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from engine.tensor import Tensor, _make
 
 __all__ = ["zeros", "ones", "full", "empty", "randn", "rand", "randint", "arange", "linspace",
            "eye", "zeros_like", "ones_like", "full_like", "empty_like", "randn_like",
            "rand_like", "from_numpy", "manual_seed", "initial_seed", "as_tensor", "normal",
-           "seed", "get_rng_state", "set_rng_state", "Generator", "default_generator"]
+           "seed", "get_rng_state", "set_rng_state", "Generator", "default_generator", "randperm",
+           "randint_like"]
 
-
-class Generator:
-    """A random number source (numpy's PCG64), seeded by ``manual_seed``."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.manual_seed(seed)
-
-    def manual_seed(self, seed: int) -> Generator:
-        self._seed = int(seed)
-        self.rng = np.random.Generator(np.random.PCG64(self._seed))
-        return self
-
-    def initial_seed(self) -> int:
-        return self._seed
-
-    def get_state(self) -> dict:
-        return self.rng.bit_generator.state
-
-    def set_state(self, state: dict) -> None:
-        self.rng.bit_generator.state = state
-
-
-default_generator = Generator(np.random.SeedSequence().entropy % (2 ** 63))
-
-
-def manual_seed(seed: int) -> Generator:
-    """Seed the engine's random numbers (randn, rand, randint, nn.Linear init...)."""
-    return default_generator.manual_seed(seed)
-
-
-def seed() -> int:
-    s = int(np.random.SeedSequence().entropy % (2 ** 63))
-    default_generator.manual_seed(s)
-    return s
-
-
-def initial_seed() -> int:
-    return default_generator.initial_seed()
-
-
-def get_rng_state() -> dict:
-    return default_generator.get_state()
-
-
-def set_rng_state(state: dict) -> None:
-    default_generator.set_state(state)
 
 
 def _size(size: tuple) -> tuple:
@@ -112,39 +79,6 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
     return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
 
-def randn(*size: Any, dtype: Any = None, requires_grad: bool = False,
-          generator: Generator | None = None, **_: Any) -> Tensor:
-    """Standard normal samples (seeded by ``manual_seed``)."""
-    rng = (generator or default_generator).rng
-    data = rng.standard_normal(_size(size)).astype(_float_dtype(dtype))
-    return _finish(np.asarray(data), requires_grad)
-
-
-def rand(*size: Any, dtype: Any = None, requires_grad: bool = False,
-         generator: Generator | None = None, **_: Any) -> Tensor:
-    """Uniform samples in [0, 1)."""
-    rng = (generator or default_generator).rng
-    data = rng.random(_size(size)).astype(_float_dtype(dtype))
-    return _finish(np.asarray(data), requires_grad)
-
-
-def randint(low: int, high: int | None = None, size: Any = None, dtype: Any = None,
-            generator: Generator | None = None, **_: Any) -> Tensor:
-    """Integers drawn uniformly from [low, high)."""
-    if high is None:
-        low, high = 0, low
-    rng = (generator or default_generator).rng
-    dt = _dtype.as_dtype(dtype).np if dtype is not None else np.int64
-    return _make(np.asarray(rng.integers(low, high, size=_size((size,)))).astype(dt))
-
-
-def normal(mean: float = 0.0, std: float = 1.0, size: Any = None, dtype: Any = None,
-           generator: Generator | None = None, requires_grad: bool = False) -> Tensor:
-    rng = (generator or default_generator).rng
-    data = rng.normal(mean, std, size=_size((size,))).astype(_float_dtype(dtype))
-    return _finish(np.asarray(data), requires_grad)
-
-
 def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
            requires_grad: bool = False, **_: Any) -> Tensor:
     if end is None:
@@ -184,16 +118,6 @@ def full_like(t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool
     return _finish(np.full(t._data.shape, fill_value, _like(t, dtype)), requires_grad)
 
 
-def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
-    data = default_generator.rng.standard_normal(t._data.shape).astype(_like(t, dtype))
-    return _finish(np.asarray(data), requires_grad)
-
-
-def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
-    data = default_generator.rng.random(t._data.shape).astype(_like(t, dtype))
-    return _finish(np.asarray(data), requires_grad)
-
-
 def from_numpy(a: np.ndarray) -> Tensor:
     """A tensor sharing memory with the numpy array ``a``."""
     if not isinstance(a, np.ndarray):
@@ -209,3 +133,41 @@ def as_tensor(data: Any, dtype: Any = None, **_: Any) -> Tensor:
         return from_numpy(data)
     from engine.tensor import tensor
     return tensor(data, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- keywords
+# torch's factories take ``device=`` (only cpu here) and ``size=`` as a keyword as well as
+# positionally (``torch.rand(size=(2, 3))``); one wrapper handles both for every factory, so
+# how values are made (or drawn) stays in the functions above.
+_STAR_SIZE = ("zeros", "ones", "empty", "randn", "rand")
+_DEVICE_ONLY = ("full", "eye", "randint", "normal", "arange", "linspace", "zeros_like",
+                "ones_like", "empty_like", "full_like", "randn_like", "rand_like", "as_tensor")
+
+
+def _with_keywords(fn: Any, star_size: bool) -> Any:
+    import functools
+
+    from engine.device import check_device
+
+    @functools.wraps(fn)
+    def factory(*args: Any, **kwargs: Any) -> Tensor:
+        if "device" in kwargs:
+            check_device(kwargs.pop("device"))
+        kwargs.pop("pin_memory", None)
+        kwargs.pop("layout", None)
+        if star_size and "size" in kwargs:
+            if args:
+                raise TypeError(f"{fn.__name__}() received an invalid combination of arguments "
+                                "- got both positional sizes and size=")
+            args = (kwargs.pop("size"),)
+        return fn(*args, **kwargs)
+
+    factory.__wrapped_factory__ = fn  # type: ignore[attr-defined]
+    return factory
+
+
+for _name in _STAR_SIZE + _DEVICE_ONLY:
+    _fn = globals().get(_name)
+    if _fn is not None and not hasattr(_fn, "__wrapped_factory__"):
+        globals()[_name] = _with_keywords(_fn, _name in _STAR_SIZE)
+del _name, _fn

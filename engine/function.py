@@ -146,7 +146,7 @@ def _version_message(node: Node, entry: tuple) -> str:
     name, tensor, counter, version, is_output = entry
     data = np.asarray(node._saved[name])
     from engine._dtype import from_numpy_dtype
-    tname = f"engine.{from_numpy_dtype(data.dtype)._tensor_type}"
+    tname = f"torch.{from_numpy_dtype(data.dtype)._tensor_type}"
     shape = "[" + ", ".join(str(s) for s in data.shape) + "]"
     origin = None
     if is_output:

@@ -185,7 +185,7 @@ def gradgradcheck(func: Callable[..., Any], inputs: Any, grad_outputs: Any = Non
     tupled = _as_tuple(inputs)
     if grad_outputs is None:
         outs = [o for o in _diff_outputs(func(*tupled)) if o._requires_grad]
-        gos = tuple(_make(default_generator.rng.uniform(-1, 1, o._data.shape)
+        gos = tuple(_make(default_generator.uniform(o._data.shape, np.float64, -1.0, 1.0)
                           .astype(o._data.dtype), True) for o in outs)
     else:
         gos = _as_tuple(grad_outputs)

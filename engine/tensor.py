@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import numbers
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -174,8 +173,12 @@ def _untensor(seq: Any) -> Any:
     return seq
 
 
-def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
     """Build a tensor from nested lists, numbers or arrays (always a copy), as ``torch.tensor``."""
+    if device is not None:
+        from engine.device import check_device
+        check_device(device)
     if isinstance(data, Tensor):
         warnings.warn(
             "To copy construct from a tensor, it is recommended to use sourceTensor.detach()."
@@ -206,10 +209,9 @@ class Tensor:
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Tensor:
-        if cls is Tensor:
-            if len(args) == 1 and not isinstance(args[0], numbers.Number):
-                return tensor(args[0], dtype=_dtype.float32)
-            return _make(np.empty(tuple(int(a) for a in args), dtype=np.float32))
+        if cls is Tensor:  # torch.Tensor(2, 3), torch.Tensor([1, 2]): legacy float32 factory
+            from engine.legacy import legacy_new
+            return legacy_new(_dtype.float32, args, kwargs)
         return super().__new__(cls)
 
     # ----- basic attributes
@@ -236,8 +238,17 @@ class Tensor:
         return _dtype.from_numpy_dtype(self._data.dtype)
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> Any:
+        """``device(type='cpu')``: engine tensors live in host memory."""
+        from engine.device import CPU
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def get_device(self) -> int:
+        return -1
 
     @property
     def ndim(self) -> int:
@@ -455,21 +466,35 @@ class Tensor:
 
     # ----- dtype conversions
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``: self when nothing
+        changes; a device other than cpu raises torch's CPU-only error."""
+        from engine.device import check_device, device
         dt = kwargs.get("dtype")
+        if "device" in kwargs:
+            check_device(kwargs["device"])
         for a in args:
             if isinstance(a, _DType):
                 dt = a
             elif isinstance(a, Tensor):
                 dt = a.dtype
+            elif isinstance(a, (str, device)):
+                check_device(a)
+        if kwargs.get("copy"):
+            from engine.ops.pointwise import clone, to_dtype
+            return clone(self) if dt is None else to_dtype(self, _dtype.as_dtype(dt))
         if dt is None or _dtype.as_dtype(dt).np == self._data.dtype:
             return self
         from engine.ops.pointwise import to_dtype
         return to_dtype(self, _dtype.as_dtype(dt))
 
-    def type(self, dtype: Any = None) -> Any:
+    def type(self, dtype: Any = None, non_blocking: bool = False, **_: Any) -> Any:
+        """No argument: the type name (``torch.FloatTensor``); else a converted tensor (a dtype,
+        ``engine.DoubleTensor`` or its name)."""
         if dtype is None:
-            return f"engine.{self.dtype._tensor_type}"
-        return self.to(dtype)
+            return f"torch.{self.dtype._tensor_type}"
+        from engine.legacy import type_target
+        target = type_target(dtype)
+        return self.to(target if target is not None else dtype)
 
     def float(self) -> Tensor:
         return self.to(_dtype.float32)
@@ -489,8 +514,14 @@ class Tensor:
     def bool(self) -> Tensor:
         return self.to(_dtype.bool_)
 
-    def cpu(self) -> Tensor:
+    def cpu(self, memory_format: Any = None) -> Tensor:
         return self
+
+    def cuda(self, device: Any = None, non_blocking: bool = False, **_: Any) -> Tensor:
+        """Fails as on a CPU-only torch: ``AssertionError: Torch not compiled with CUDA
+        enabled``."""
+        from engine.device import NO_CUDA_MESSAGE
+        raise AssertionError(NO_CUDA_MESSAGE)
 
     def contiguous(self, memory_format: Any = None) -> Tensor:
         """Self when already laid out row-major, else a contiguous copy (CloneBackward0)."""
@@ -556,3 +587,7 @@ def _requires_recording(*xs: Any) -> bool:
 
 
 from engine import function as _function  # noqa: E402  (function.py needs Tensor)
+
+# What users see is torch's names: repr(type(t)) is <class 'torch.Tensor'>, torch.Size likewise.
+Tensor.__module__ = "torch"
+Size.__module__ = "torch"

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import ctypes.util
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 STARTER = """\
 # The seed notebook's first example: watch the graph PyTorch records.
@@ -40,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="presenter font scale, e.g. 1.5")
     p.add_argument("--theme", choices=("light", "dark", "high-contrast"), default=None)
     p.add_argument("--lesson", metavar="N", help="open lesson N from the lesson browser")
+    p.add_argument("--state-json", metavar="OUT", help="after the run, write the app's state "
+                   "(cells, backward walk, tensors, error, kernel) as JSON and exit")
     args = p.parse_args(argv)
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
@@ -79,53 +83,107 @@ def display_problem(screenshot: bool) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Start the app (or render a screenshot); returns the process exit code."""
+    """Start the app (or render a screenshot / write the state); returns the exit code."""
     args = parse_args(argv)
-    if args.screenshot:
+    headless = bool(args.screenshot or args.state_json)
+    if headless:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    problem = display_problem(bool(args.screenshot))
+    problem = display_problem(headless)
     if problem:
         print(problem, file=sys.stderr)
         return 2
 
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from gradviz.qt.main_window import MainWindow
-    from gradviz.session import Session
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("gradviz")
     app.setOrganizationName("gradviz")
-    session = Session()
-    win = MainWindow(session, restore_settings=not args.screenshot)
+    win = MainWindow(restore_settings=not headless)
     if args.theme:
         win.set_theme(args.theme)
     if args.font_scale:
         win.set_font_scale(args.font_scale)
     win.resize(*args.size_wh)
+    if not headless:
+        win.show()  # the window first; the kernel is still starting (said in the status bar)
+        win.offer_recovery()
+        QTimer.singleShot(0, lambda: _load(win, args))
+        return app.exec()
+    win.show()
+    return _headless(app, win, args)
+
+
+def _load(win: Any, args: argparse.Namespace, pause_first: bool = False) -> None:
     if args.file:
         win.open_path(args.file, run_all=args.run_all)
     elif args.lesson:
         win.open_lesson(args.lesson, run_all=args.run_all)
     else:
         win.load_starter(STARTER)
-    if args.step is not None or args.backward:
-        win.step_newest_root(None if args.backward else args.step)
-    if args.screenshot:
-        win.show()
+
+
+def _headless(app: Any, win: Any, args: argparse.Namespace) -> int:
+    """Run, step, then write --state-json and --screenshot, without a display."""
+    from PySide6.QtCore import QTimer
+
+    k = win.kernel
+    k.wait_for(lambda: k.ready or not k.alive, 60)
+    done = {"written": False}
+    rc = {"code": 0}
+
+    def finish() -> None:
+        if done["written"]:
+            return
+        done["written"] = True
         for _ in range(5):
             app.processEvents()
-        win.fit_graph()
-        app.processEvents()
-        ok = win.grab().save(args.screenshot)
-        win.close()
-        if not ok:
-            print(f"gradviz: could not write {args.screenshot}", file=sys.stderr)
-            return 1
-        return 0
-    win.show()
-    win.offer_recovery()
-    return app.exec()
+        if args.state_json:
+            try:
+                Path(args.state_json).write_text(json.dumps(win.state_json(), indent=1),
+                                                 encoding="utf-8")
+            except OSError as e:
+                print(f"gradviz: could not write {args.state_json}: {e.strerror}",
+                      file=sys.stderr)
+                rc["code"] = 1
+        if args.screenshot:
+            win.fit_graph()
+            app.processEvents()
+            if not win.grab().save(args.screenshot):
+                print(f"gradviz: could not write {args.screenshot}", file=sys.stderr)
+                rc["code"] = 1
+
+    runs_cells = bool(args.run_all and (args.file or args.lesson))
+    if runs_cells and args.step is not None:
+        # the first backward() a cell reaches pauses; N steps; the state is written paused
+        win.actions["pause_backward"].setChecked(True)
+        win.kernel.command_sync("pause", on=True)
+
+        def on_state(msg: dict) -> None:
+            if msg.get("paused") and not done["written"] and not done.get("stepping"):
+                done["stepping"] = True
+                QTimer.singleShot(0, step_then_finish)
+
+        def step_then_finish() -> None:
+            win.refresh_graph()
+            for _ in range(args.step):
+                if win.stepper.step() is None:
+                    break
+            win.refresh_graph()
+            finish()
+            k.shutdown()  # ends the paused cell: nothing more runs
+
+        k.state.connect(on_state)
+    _load(win, args)
+    if not done["written"]:
+        if args.step is not None or args.backward:
+            win.step_newest_root(None if args.backward else args.step)
+        win.refresh_graph()
+        finish()
+    win.close()
+    return rc["code"]
 
 
 if __name__ == "__main__":

@@ -326,6 +326,43 @@ _LIST: list[Rule] = [
        "element that was the max.", "grad_self = zeros(self.shape); grad_self[argmax] += grad"),
     _r("AvgPool2DBackward0", "Average pooling: each window's gradient is spread evenly over "
        "its elements.", "grad_self[window] += grad / window_size"),
+    # ----------------------------------------------------------------- more tensor API
+    _r("RoundBackward1", "Rounding to some decimals is flat between steps: zero gradient.",
+       "grad_self = 0"),
+    _r("TruncBackward0", "Truncation toward zero is flat between steps: zero gradient.",
+       "grad_self = 0"),
+    _r("FracBackward0", "The fractional part x − trunc(x) has slope 1 between steps.",
+       "grad_self = grad"),
+    _r("AsinBackward0", "arcsin: one over √(1 − x²).", "grad_self = grad / sqrt(1 - self**2)",
+       math="d asin x/dx = 1/√(1 − x²)"),
+    _r("AcosBackward0", "arccos: minus one over √(1 − x²).",
+       "grad_self = -grad / sqrt(1 - self**2)", math="d acos x/dx = −1/√(1 − x²)"),
+    _r("AtanBackward0", "arctan: one over 1 + x².", "grad_self = grad / (1 + self**2)",
+       math="d atan x/dx = 1/(1 + x²)"),
+    _r("Atan2Backward0", "atan2(y, x), the angle of the point (x, y): each input gets the other "
+       "over the squared radius (with a minus sign for x).",
+       "grad_self = grad * other / (self**2 + other**2)",
+       "grad_other = -grad * self / (self**2 + other**2)"),
+    _r("SinhBackward0", "sinh: multiply by cosh of the saved input.",
+       "grad_self = grad * cosh(self)", math="d sinh x/dx = cosh x"),
+    _r("CoshBackward0", "cosh: multiply by sinh of the saved input.",
+       "grad_self = grad * sinh(self)", math="d cosh x/dx = sinh x"),
+    _r("ProdBackward1", "Product along a dim: each element gets the product of the others in "
+       "its slice.", "grad_self = grad * result / self (unsqueezed along dim)"),
+    _r("CumprodBackward0", "Running product: element i feeds every later product, each "
+       "divided by x_i.", "grad_self = reverse_cumsum(grad * result) / self"),
+    _r("LinalgCrossBackward0", "Cross product a × b: a gets b × grad, b gets grad × a.",
+       "grad_self = cross(other, grad)", "grad_other = cross(grad, self)"),
+    _r("TraceBackward0", "Trace: the gradient lands on the diagonal.",
+       "grad_self = grad * eye(n, m)"),
+    _r("LinalgInvExBackward0", "Matrix inverse: −A⁻ᵀ · grad · A⁻ᵀ (the inverse is saved).",
+       "grad_A = -inverse.mT @ grad @ inverse.mT", math="d(A⁻¹) = −A⁻¹ dA A⁻¹"),
+    _r("LinalgDetBackward0", "Determinant: det(A) times the inverse transpose (Jacobi's "
+       "formula).", "grad_A = grad * det * inverse(A).mT", math="∂ det A/∂A = det(A) A⁻ᵀ"),
+    _r("LinalgSlogdetBackward0", "log|det A|: the inverse transpose.",
+       "grad_A = grad * inverse(A).mT", math="∂ log|det A|/∂A = A⁻ᵀ"),
+    _r("LinalgSolveExBackward0", "Solve A X = B: B gets A⁻ᵀ · grad, A gets minus that times "
+       "Xᵀ.", "grad_B = solve(A.mT, grad)", "grad_A = -grad_B @ X.mT"),
 ]
 
 RULES: dict[str, Rule] = {r.name: r for r in _LIST}
@@ -343,9 +380,10 @@ _PREFIX = "torch::autograd::"
 def rule_for_node(node: object) -> Rule:
     """The rule of a graph node; a custom autograd.Function's node names its class."""
     fn_cls = getattr(type(node), "_fn_cls", None)
-    if fn_cls is not None:
+    cls_name = fn_cls.__name__ if fn_cls is not None else getattr(node, "_fn_cls_name", None)
+    if cls_name is not None:
         return Rule(CUSTOM.name, CUSTOM.words,
-                    (f"grads = {fn_cls.__name__}.backward(ctx, grad)",), CUSTOM.math)
+                    (f"grads = {cls_name}.backward(ctx, grad)",), CUSTOM.math)
     name = node.name() if hasattr(node, "name") else type(node).__name__
     return rule_for(name)
 

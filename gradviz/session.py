@@ -16,7 +16,7 @@ import io
 import itertools
 import threading
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -366,7 +366,8 @@ class BackwardCursor:
     """
 
     def __init__(self, root: Tensor, gradient: Tensor | None = None,
-                 retain_graph: bool = True) -> None:
+                 retain_graph: bool = True, steps: Iterator[BackwardStep] | None = None
+                 ) -> None:
         self.root = root
         self.gradient = gradient
         self.retain_graph = retain_graph
@@ -376,7 +377,8 @@ class BackwardCursor:
         self.error_node_id: int | None = None
         self.finished = False
         self._initial = self._snapshot_leaves()
-        self._gen = backward_steps(root, gradient, retain_graph=retain_graph)
+        self._gen = steps if steps is not None else backward_steps(root, gradient,
+                                                                   retain_graph=retain_graph)
 
     def _snapshot_leaves(self) -> dict[int, tuple[Tensor, np.ndarray | None]]:
         out = {}

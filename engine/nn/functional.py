@@ -86,15 +86,21 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,  # 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
             inplace: bool = False) -> Tensor:
-    """Zero elements with probability ``p`` and scale the rest by 1/(1-p) (engine's RNG)."""
+    """Zero elements with probability ``p`` and scale the rest by 1/(1-p): torch's mask,
+    ``empty_like(input).bernoulli_(1 - p).div_(1 - p)``, then ``input * mask``."""
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    from engine.creation import default_generator
-    keep = default_generator.rng.random(input._data.shape) >= p
-    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
-    mask = (keep * scale).astype(input._data.dtype)
+    from engine._generator import default_generator
+    dt = input._data.dtype
+    if p == 1.0:  # torch multiplies by a zero scalar without drawing
+        mask = np.zeros((), dt)
+    else:
+        keep = default_generator.bernoulli_scalar(input._data.shape, dt, 1.0 - p)
+        mask = (keep / dt.type(1.0 - p)).astype(dt)
+    if inplace:
+        return input.mul_(_make(mask))
     return input * _make(mask)
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from engine import grad_mode
-from engine.tensor import Tensor
+from engine import _sampling, grad_mode
+from engine.tensor import Tensor, _make
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "eye_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
@@ -69,32 +69,69 @@ def _write(tensor: Tensor, values: Any) -> Tensor:
     return tensor
 
 
-def _rng(generator: Any) -> np.random.Generator:
-    from engine.creation import default_generator
-    return (generator or default_generator).rng
-
-
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
-    """Fill with U(a, b)."""
-    return _write(tensor, _rng(generator).uniform(a, b, tensor._data.shape))
+    """Fill with U(a, b) (torch's draws: ``tensor.uniform_(a, b)``)."""
+    with grad_mode.no_grad():
+        return _sampling.uniform_(tensor, a, b, generator=generator)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
             generator: Any = None) -> Tensor:
-    """Fill with N(mean, std**2)."""
-    return _write(tensor, _rng(generator).normal(mean, std, tensor._data.shape))
+    """Fill with N(mean, std**2) (torch's draws: ``tensor.normal_(mean, std)``)."""
+    with grad_mode.no_grad():
+        return _sampling.normal_(tensor, mean, std, generator=generator)
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator: Any = None) -> Tensor:
-    """Fill with N(mean, std**2) truncated to [a, b] (rejection sampling)."""
-    rng = _rng(generator)
-    out = rng.normal(mean, std, tensor._data.shape)
-    bad = (out < a) | (out > b)
-    while bad.any():
-        out[bad] = rng.normal(mean, std, int(bad.sum()))
-        bad = (out < a) | (out > b)
-    return _write(tensor, out)
+    """N(mean, std**2) truncated to [a, b], drawn as torch 2.13 draws it: redraw whole normal_
+    tensors where out of bounds when [a, b] holds more than 30% of the mass, else uniform
+    proposals in [a, b] accepted against the normal's log density."""
+    def norm_cdf(x: float) -> float:
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+    if (mean < a - 2 * std) or (mean > b + 2 * std):
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
+                      "The distribution of values may be incorrect.", stacklevel=2)
+    d = tensor._data
+    dt = d.dtype
+    g = generator
+    with grad_mode.no_grad():
+        p = norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std)
+        if p > 0.3:
+            lo, hi = dt.type(a), dt.type(b)
+            _sampling.normal_(tensor, mean, std, generator=g)
+            result = d.copy()
+            mask = (result < lo) | (result > hi)
+            while mask.any():
+                fresh = _sampling.normal_(_make(np.empty(d.shape, dt)), mean, std, generator=g)
+                result = np.where(mask, fresh._data, result)
+                mask = (result < lo) | (result > hi)
+            d[...] = result
+            tensor._version[0] += 1
+            return tensor
+        mode = max(a, min(mean, b))
+        log_peak = -0.5 * ((mode - mean) / std) ** 2
+
+        def log_pdf(c: np.ndarray) -> np.ndarray:
+            c = ((c - dt.type(mean)) / dt.type(std)).astype(dt)
+            return (c * c * dt.type(-0.5) - dt.type(log_peak)).astype(dt)
+
+        def accept_draw() -> np.ndarray:
+            u = _sampling.uniform_(_make(np.empty(d.shape, dt)), generator=g)._data
+            with np.errstate(divide="ignore"):
+                return np.log(u)
+
+        _sampling.uniform_(tensor, a, b, generator=g)
+        pending = accept_draw() > log_pdf(d)
+        result = d.copy()
+        while pending.any():
+            cand = _sampling.uniform_(_make(np.empty(d.shape, dt)), a, b, generator=g)._data
+            result = np.where(pending, cand, result)
+            pending = np.where(pending, accept_draw() > log_pdf(cand), pending)
+        d[...] = result
+        tensor._version[0] += 1
+    return tensor
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:

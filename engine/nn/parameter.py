@@ -60,3 +60,7 @@ class Buffer(Tensor):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
+
+
+Parameter.__module__ = "torch.nn.parameter"  # <class 'torch.nn.parameter.Parameter'>
+Buffer.__module__ = "torch.nn.parameter"

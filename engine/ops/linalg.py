@@ -33,10 +33,15 @@ class DotBackward0(Node):
 
 
 class AddmmBackward0(Node):
+    alpha = 1
+    beta = 1
+
     def backward(self, g, s, xp):
-        gb = g if self.next_functions[0][0] is not None else None
-        g1 = xp.mm(g, xp.t(s["mat2"])) if "mat2" in s else None
-        g2 = xp.mm(xp.t(s["mat1"]), g) if "mat1" in s else None
+        alpha, beta = self.alpha, self.beta
+        gb = (g if beta == 1 else g * beta) if self.next_functions[0][0] is not None else None
+        ga = g if alpha == 1 else g * alpha
+        g1 = xp.mm(ga, xp.t(s["mat2"])) if "mat2" in s else None
+        g2 = xp.mm(xp.t(s["mat1"]), ga) if "mat1" in s else None
         return gb, g1, g2
 
 
@@ -256,14 +261,28 @@ def addmm(bias: Tensor, m1: Tensor, m2: Tensor, *, beta: float = 1, alpha: float
                          f"({'x'.join(map(str, d1.shape))} and {'x'.join(map(str, d2.shape))})")
         annotate(e, "addmm", d1.shape, d2.shape)
         _raise(e, tensor=m1)
-    out = np.asarray(bias._data + d1 @ d2)
+    prod = d1 @ d2
+    b = bias._data if isinstance(bias, Tensor) else np.asarray(bias)
+    if alpha != 1:
+        prod = prod * alpha
+    if beta == 0:
+        out = np.asarray(np.broadcast_to(np.zeros((), prod.dtype), prod.shape) + prod)
+    else:
+        out = np.asarray((b if beta == 1 else b * beta) + prod)
+    if out.dtype != prod.dtype and prod.dtype.kind == "f":
+        out = out.astype(prod.dtype)
     if needs_grad(bias, m1, m2):
         saved = {}
         if m1._requires_grad:
             saved["mat2"] = m2
         if m2._requires_grad:
             saved["mat1"] = m1
-        return record(AddmmBackward0, out, (bias, m1, m2), saved, alpha=alpha, beta=beta)
+        params = {}
+        if alpha != 1:
+            params["alpha"] = alpha
+        if beta != 1:
+            params["beta"] = beta
+        return record(AddmmBackward0, out, (bias, m1, m2), saved, **params)
     return _make(out)
 
 

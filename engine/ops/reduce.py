@@ -179,6 +179,9 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Any:
     if isinstance(dim, Tensor):
         return maximum_like(x, dim, is_max)
     ax = _wrap_dim(dim, d.ndim)
+    if d.ndim and d.shape[ax] == 0:
+        _raise(IndexError(f"{'max' if is_max else 'min'}(): Expected reduction dim {ax} to have "
+                          "non-zero size."), tensor=x)
     idx = np.argmax(d, axis=ax, keepdims=True) if is_max else np.argmin(d, axis=ax,
                                                                           keepdims=True)
     vals = np.take_along_axis(d, idx, axis=ax)
@@ -281,7 +284,7 @@ def log_softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
 def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
     """The 2-norm of all elements (NormBackward1); other norms are not implemented."""
     if p not in ("fro", 2, 2.0) or dim is not None:
-        raise NotImplementedError("engine.norm supports the 2-norm over all elements only")
+        raise NotImplementedError("torch.norm (engine) supports the 2-norm over all elements only")
     d = x._data
     out = np.asarray(np.sqrt(np.sum(d * d)), dtype=d.dtype)
     if needs_grad(x):

@@ -45,6 +45,13 @@ class Bridge(QObject):
             batch, self._pending = self._pending, []
             self.events.emit(batch)
 
+    def feed(self, records: list) -> None:
+        """Engine events that happened in the kernel (JSON records), delivered in order."""
+        if records:
+            self.flush()
+            self.events.emit([Event.from_json(r) if isinstance(r, str) else r
+                              for r in records])
+
     def _on_session_changed(self, what: str) -> None:
         self.flush()
         self.changed.emit(what)

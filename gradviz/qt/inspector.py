@@ -11,7 +11,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from engine import Tensor
-from engine.function import AccumulateGrad, Node
+from engine.function import Node
 from gradviz.qt.bridge import Bridge
 from gradviz.rules import rule_for_node
 from gradviz.session import Session
@@ -165,7 +165,7 @@ class Inspector(QWidget):
         if node is None:
             return "None"
         label = node.name().replace("torch::autograd::", "")
-        if isinstance(node, AccumulateGrad):
+        if hasattr(node, "variable"):
             n = self._tensor_name(node.variable)
             return f"{label} ({n})" if n else label
         return label
@@ -208,7 +208,7 @@ class Inspector(QWidget):
     def _node_html(self, node: Node) -> str:
         out = [f"<h2>{_e(node.name())} <span class='muted'>· node #{node._id}</span></h2>"]
         out.append(self._rule_html(node))
-        if isinstance(node, AccumulateGrad):
+        if hasattr(node, "variable"):
             var = node.variable
             vname = self._tensor_name(var) or f"tensor #{var._id}"
             out.append("<h3>variable</h3>")
@@ -225,8 +225,9 @@ class Inspector(QWidget):
             out.append(_table(edges) if edges else "<p class='muted'>()</p>")
             out.append("<h3>saved tensors</h3>")
             out.append(self._saved_html(node))
-            attrs = [(k, _e(_short(v))) for k, v in sorted(node.__dict__.items())
-                     if not k.startswith("_")]
+            attrs = [(k, _e(v)) for k, v in sorted(getattr(node, "attributes", {}).items())]
+            attrs += [(k, _e(_short(v))) for k, v in sorted(node.__dict__.items())
+                      if not k.startswith("_") and k != "attributes"]
             if attrs:
                 out.append("<h3>attributes</h3>")
                 out.append(_table(attrs))
@@ -263,7 +264,7 @@ class Inspector(QWidget):
             prefix = "_saved_"
         out = []
         for k, v in saved.items():
-            src = self._tensor_name(v) if isinstance(v, Tensor) else None
+            src = self._tensor_name(v) if hasattr(v, "grad_fn") else None
             note = f" <span class='muted'>(is {_e(src)})</span>" if src else ""
             if k == "result":
                 note = " <span class='muted'>(this node's own output)</span>"

@@ -136,7 +136,8 @@ class _CellView(QFrame):
         base = pal.color(QPalette.ColorRole.Base)
         code_bg = base.darker(106) if base.lightness() >= 128 else base.lighter(125)
         bg = code_bg.name() if self.cell.kind == "code" else "transparent"
-        bar = {"current": f"4px solid {accent.name()}", "next": f"4px solid {faint}"}.get(
+        bar = {"current": f"4px solid {accent.name()}", "next": f"4px solid {faint}",
+               "running": "6px solid #2e7d32", "paused": "6px solid #f9a825"}.get(
             state, "4px solid transparent")
         self.setStyleSheet(f"QFrame#LessonCell {{ border-left: {bar}; background: {bg}; }}"
                            " QLabel#CellBadge { font-style: italic; }")
@@ -179,6 +180,7 @@ class LessonPanel(QWidget):
         self.path: Path | None = None
         self.unsupported: list[tuple[int, int, str]] = []
         self._views: list[_CellView] = []
+        self.running_index: int | None = None  # the cell the kernel is running now
 
         self.list = QListWidget(self)
         self.list.setObjectName("LessonList")
@@ -363,15 +365,48 @@ class LessonPanel(QWidget):
 
     def run_next_cell(self) -> RunResult | None:
         """Run the next code cell; None when the lesson is finished (or none is shown)."""
-        if self.runner is None:
+        if self.runner is None or self.running_index is not None:
             return None
-        res = self.runner.run_next()
+        nxt = self.runner.next_index
+        if nxt is not None:
+            self.running_index = nxt
+            self._views[nxt].set_state("running")
+        try:
+            res = self.runner.run_next()
+        finally:
+            self.running_index = None
         if res is not None:
             self._views[res.cell_index].show_result(res)
         self._update()
         if res is not None:
             self.cell_ran.emit(res)
         return res
+
+    def mark_paused(self, paused: bool) -> None:
+        """The running cell waits inside backward() (or goes on)."""
+        i = self.running_index
+        if i is not None and i < len(self._views):
+            self._views[i].set_state("paused" if paused else "running")
+            self.status.setText("⏸ paused in backward(): F10 steps, F5 continues" if paused
+                                else "running…")
+
+    def cell_statuses(self) -> list[dict]:
+        """Each cell's status for ``--state-json``: ok, error, paused, not_run or markdown."""
+        ran = {r.cell_index: r for r in (self.runner.results if self.runner else [])}
+        out = []
+        for i, c in enumerate(self.cells):
+            if c.kind != "code":
+                out.append({"status": "markdown", "output": "", "error": None})
+            elif i == self.running_index:
+                out.append({"status": "paused", "output": "", "error": None})
+            elif i in ran:
+                r = ran[i]
+                out.append({"status": "ok" if r.error is None else "error",
+                            "output": r.output + (r.value_repr + "\n" if r.value_repr else ""),
+                            "error": r.error_text or None})
+            else:
+                out.append({"status": "not_run", "output": "", "error": None})
+        return out
 
     def reset(self) -> None:
         """Back to the first cell, in an empty workspace."""

@@ -31,15 +31,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import Tensor
 from gradviz import graph as graph_model
 from gradviz.qt.bridge import Bridge
 from gradviz.qt.code_panel import CodePanel
 from gradviz.qt.event_log import EventLog
 from gradviz.qt.graph_view import GraphView
 from gradviz.qt.inspector import Inspector
+from gradviz.qt.kernel_client import KernelClient
 from gradviz.qt.lesson_panel import LessonPanel
-from gradviz.qt.stepper import Stepper
+from gradviz.qt.remote_session import InProcessKernel, RemoteSession
+from gradviz.qt.stepper import KernelStepper
 from gradviz.qt.tensor_panel import TensorPanel
 from gradviz.qt.training_panel import TrainingPanel
 from gradviz.session import Session
@@ -49,18 +50,30 @@ AUTOSAVE_MS = int(os.environ.get("GRADVIZ_AUTOSAVE_MS", "60000"))
 
 
 class MainWindow(QMainWindow):
-    """gradviz's window over one Session."""
+    """gradviz's window over one kernel: it draws what the kernel reports and runs no user
+    code. ``kernel`` is a ``KernelClient`` (a process beside the window, the default) or an
+    ``InProcessKernel`` (tests); a plain ``Session`` argument asks for the in-process one."""
 
-    def __init__(self, session: Session, restore_settings: bool = True) -> None:
+    def __init__(self, session: Session | RemoteSession | None = None,
+                 restore_settings: bool = True, kernel: Any = None) -> None:
         super().__init__()
+        if isinstance(session, RemoteSession):
+            kernel = session.kernel
+        else:
+            if kernel is None:
+                kernel = InProcessKernel() if session is not None else KernelClient()
+            session = RemoteSession(kernel)
+        self.kernel = kernel
         self.session = session
         self.bridge = Bridge(session, self)
-        self.stepper = Stepper(session, self)
+        self.stepper = KernelStepper(session, self)
+        self._cell_started: float | None = None
         self.settings = QSettings("gradviz", "gradviz") if restore_settings else None
         self.current_path: Path | None = None
         self.font_scale = 1.0
         self.theme_name = "light"
-        self._last_default: Tensor | None = None
+        self._stop_count = 0
+        self._opened_cells = False  # a script, notebook or lesson was opened (its cells count)
         self.setWindowTitle("gradviz")
         self.setObjectName("MainWindow")
         self.setDockNestingEnabled(True)
@@ -72,7 +85,7 @@ class MainWindow(QMainWindow):
         self.code_panel = CodePanel(session, self.bridge)
         self.inspector = Inspector(session, self.bridge)
         self.event_log = EventLog(session, self.bridge)
-        self.training_panel = TrainingPanel(session, self.bridge)
+        self.training_panel = TrainingPanel(Session(), self.bridge)
         self.lesson_panel = LessonPanel(session, self.bridge)
 
         self._build_center()
@@ -96,8 +109,15 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self.setStatusBar(QStatusBar())
+        self.kernel_label = QLabel("")
+        self.kernel_label.setObjectName("KernelLabel")
+        self.statusBar().addPermanentWidget(self.kernel_label)
+        self._elapsed_timer = QTimer(self)
+        self._elapsed_timer.setInterval(200)
+        self._elapsed_timer.timeout.connect(self._show_kernel_state)
 
         self.bridge.changed.connect(self._on_session_changed)
+        self._connect_kernel()
         self.stepper.changed.connect(self._apply_stepper_state)
         self.stepper.stepped.connect(self._on_stepped)
         self.stepper.failed.connect(self._on_step_failed)
@@ -207,6 +227,13 @@ class MainWindow(QMainWindow):
         A("play", "Play", self.toggle_play, "F8", "Step automatically")
         A("next_cell", "Next cell", self.lesson_panel.run_next_cell, "Ctrl+Return",
           "Run the lesson's next cell")
+        A("stop", "Stop", self.stop_kernel, "Shift+F5",
+          "Interrupt the running cell (twice: offers to restart the kernel)")
+        A("restart_kernel", "&Restart kernel", self.restart_kernel, "Ctrl+Shift+F5",
+          "A fresh kernel: the workspace empties, cells and editor text stay")
+        A("pause_backward", "&Pause at backward()", self._pause_changed, None,
+          "Stop inside every backward() code calls, before its first node, to step it")
+        self.actions["pause_backward"].setCheckable(True)
         A("font_bigger", "Larger text", lambda: self.set_font_scale(self.font_scale * 1.15),
           ["Ctrl+=", "Ctrl++"])
         A("font_smaller", "Smaller text", lambda: self.set_font_scale(self.font_scale / 1.15),
@@ -224,6 +251,8 @@ class MainWindow(QMainWindow):
         tb.setToolButtonStyle(Qt.ToolButtonTextOnly)
         for name in ("step", "step_back", "run", "play", "reset", "breakpoint"):
             tb.addAction(self.actions[name])
+        tb.addSeparator()
+        tb.addAction(self.actions["stop"])
         tb.addSeparator()
         tb.addWidget(QLabel(" speed "))
         self.speed = QSlider(Qt.Horizontal)
@@ -264,6 +293,9 @@ class MainWindow(QMainWindow):
             m.addAction(d.toggleViewAction())
         m = mb.addMenu("&Lesson")
         m.addAction(self.actions["next_cell"])
+        m = mb.addMenu("&Kernel")
+        for n in ("stop", "restart_kernel", "pause_backward"):
+            m.addAction(self.actions[n])
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
@@ -295,60 +327,57 @@ class MainWindow(QMainWindow):
         key = self.graph_view.selected_key
         self.actions["breakpoint"].setEnabled(isinstance(key, str) and key.startswith("n"))
         self.actions["save"].setEnabled(True)
+        k = self.kernel
+        self.actions["stop"].setEnabled(bool(k.running))
+        self.actions["restart_kernel"].setEnabled(True)
+        if k.running and not k.paused:  # the kernel is busy: stepping waits for the cell
+            for n in ("step", "run", "play", "step_back", "reset"):
+                self.actions[n].setEnabled(False)
 
     def _on_session_changed(self, what: str) -> None:
         if what in ("tensors", "code"):
             self._refresh_timer.start()
 
     def refresh_roots(self) -> None:
-        """Fill the root chooser; follow the newest root when new code made one."""
-        names = self.session.names()
+        """Fill the root chooser with the kernel's tensors that require grad; the kernel's
+        root (the newest one, a chosen one, or the one a paused backward() walks) is current."""
         candidates = [i for i in self.session.tensors() if i.tensor.requires_grad]
-        current = self.stepper.root
-        newest = self.session.default_root()
-        if newest is not self._last_default:  # new code made a newer root: follow it
-            self._last_default = newest
-            current = newest
-        if current is None or current._id not in names:
-            current = newest
+        root_id = self.session.root_id
         self.root_combo.blockSignals(True)
         self.root_combo.clear()
         for info in candidates:
-            self.root_combo.addItem(f"{info.name}  {tuple(info.tensor.shape)}", info.tensor)
-        idx = next((i for i, inf in enumerate(candidates) if inf.tensor is current),
-                   len(candidates) - 1)
+            self.root_combo.addItem(f"{info.name}  {tuple(info.tensor.shape)}", info.tensor._id)
+        idx = next((i for i, inf in enumerate(candidates) if inf.tensor._id == root_id), -1)
+        if idx < 0 and root_id is not None:
+            root = self.session.world.tensor(root_id)
+            self.root_combo.addItem(f"(unnamed)  {tuple(root.shape)}", root_id)
+            idx = self.root_combo.count() - 1
         self.root_combo.setCurrentIndex(idx)
         self.root_combo.blockSignals(False)
-        self._choose_root(rebuild=False)
-
-    def _on_root_chosen(self) -> None:
-        self._choose_root(rebuild=True)
-
-    def _choose_root(self, rebuild: bool) -> None:
-        root = self.root_combo.currentData()
-        root = root if isinstance(root, Tensor) else None
+        root = self.stepper.root
         scalar = root is not None and root.numel() == 1
         self.gradient_label.setVisible(root is not None and not scalar)
         self.gradient_edit.setVisible(root is not None and not scalar)
-        gradient = self.stepper.gradient if root is self.stepper.root else None
-        text = self.gradient_edit.text().strip()
-        if root is not None and not scalar and text and rebuild:
-            res = self.session.run(f"__gradviz_gradient__ = torch.tensor({text}, "
-                                   f"dtype=torch.{root.dtype.name})")
-            gradient = self.session.namespace.pop("__gradviz_gradient__", None)
-            if not res.ok:
-                self.statusBar().showMessage(f"gradient: {res.error_text}", 8000)
-        self.stepper.set_root(root, gradient)
-        if rebuild:
-            self.refresh_graph()
+
+    def _on_root_chosen(self) -> None:
+        rid = self.root_combo.currentData()
+        if not isinstance(rid, int) or not self.session.world.has_tensor(rid):
+            return
+        root = self.session.world.tensor(rid)
+        text = self.gradient_edit.text().strip() if root.numel() != 1 else ""
+        self.stepper.set_root(root, text or None)
+        err = (self.session.kernel.last_state or {}).get("reply")
+        if isinstance(err, dict) and err.get("error"):
+            self.statusBar().showMessage(f"gradient: {err['error']}", 8000)
+        self.refresh_graph()
 
     def refresh_graph(self) -> None:
-        """Rebuild the graph of the chosen root from the engine (names from the workspace)."""
+        """Draw the kernel's root graph as the last update described it."""
         self.refresh_roots()
         root = self.stepper.root
         if root is None:
             self.graph_view.set_graph(graph_model.build_graph([], {}))
-            self.update_actions()
+            self._apply_stepper_state()
             return
         g = graph_model.build_graph([root], self.session.names(),
                                     show_saved=self.actions["show_saved"].isChecked())
@@ -403,13 +432,13 @@ class MainWindow(QMainWindow):
         g = getattr(self.graph_view, "graph", None)
         data = g.nodes[key] if g is not None and key in g else {}
         obj = data.get("obj")
-        if isinstance(obj, Tensor):
+        if hasattr(obj, "grad_fn"):
             self.inspector.show_tensor(obj, self.session.names().get(obj._id))
         elif obj is not None:
             c = self.stepper.cursor
             step = None
             if c is not None:
-                step = next((s for s in c.steps[:c.position] if s.node is obj), None)
+                step = next((s for s in c.steps[:c.position] if s.node._id == obj._id), None)
             if step is not None:
                 self.inspector.show_step(step)
             else:
@@ -421,11 +450,9 @@ class MainWindow(QMainWindow):
             self.inspector.show_tensor(self.session.get(name), name)
 
     def _show_training_root(self, root: Any) -> None:
-        if isinstance(root, Tensor):
-            self.stepper.set_root(root)
+        if root is not None and hasattr(root, "grad_fn"):
             g = graph_model.build_graph([root], self.training_panel_names())
             self.graph_view.set_graph(g)
-            self._apply_stepper_state()
 
     def training_panel_names(self) -> dict[int, str]:
         fn = getattr(self.training_panel, "names", None)
@@ -445,15 +472,163 @@ class MainWindow(QMainWindow):
         self.session.run(code)
         self.refresh_graph()
 
+    # ------------------------------------------------------------------ the kernel
+    def _connect_kernel(self) -> None:
+        k = self.kernel
+        k.started.connect(self._on_kernel_started)
+        k.died.connect(self._on_kernel_died)
+        k.busy.connect(self._on_kernel_busy)
+        k.state.connect(self._on_kernel_state)
+        if getattr(k, "km", True) is None:  # a KernelClient not started yet
+            self.kernel_label.setText("kernel starting…")
+            QTimer.singleShot(0, k.start)
+        else:
+            self._on_kernel_started()
+
+    def _on_kernel_started(self) -> None:
+        self.kernel_label.setText("kernel ready")
+        self._stop_count = 0
+        if self.actions["pause_backward"].isChecked():
+            self.kernel.command("pause", on=True)
+        self.kernel.command("state")
+        self.update_actions()
+
+    def _on_kernel_died(self, sentence: str) -> None:
+        msg = (f"{sentence} Your cells, editor text and layout are kept; restart the kernel "
+               "(Kernel ▸ Restart kernel, Ctrl+Shift+F5) to run them again.")
+        self.kernel_label.setText("kernel dead")
+        self.graph_view.show_banner(msg, None)
+        self.statusBar().showMessage(msg, 0)
+        self._elapsed_timer.stop()
+        self.update_actions()
+
+    def _on_kernel_busy(self, busy: bool) -> None:
+        import time
+
+        self._cell_started = time.monotonic() if busy else None
+        if busy:
+            self._elapsed_timer.start()
+        else:
+            self._elapsed_timer.stop()
+            self._stop_count = 0
+        self._show_kernel_state()
+        self.update_actions()
+
+    def _show_kernel_state(self) -> None:
+        import time
+
+        k = self.kernel
+        if not k.alive:
+            self.kernel_label.setText("kernel dead")
+        elif k.paused:
+            self.kernel_label.setText("⏸ paused in backward(): F10 steps, F5 continues")
+        elif self._cell_started is not None:
+            secs = time.monotonic() - self._cell_started
+            self.kernel_label.setText(f"● running {secs:.1f} s  (Shift+F5 stops)")
+        else:
+            self.kernel_label.setText("kernel ready" if k.ready else "kernel starting…")
+
+    def _on_kernel_state(self, msg: dict) -> None:
+        self.bridge.feed(msg.get("events") or [])
+        self.lesson_panel.mark_paused(bool(msg.get("paused")))
+        if msg.get("graph_changed") or msg.get("paused") or msg.get("cell_error"):
+            self._refresh_timer.start()
+        else:
+            self.refresh_tensor_views()
+            self._apply_stepper_state()
+        err = msg.get("cell_error")
+        if err:
+            node = err.get("node_id")
+            key = f"n{node}" if node is not None else (
+                f"t{err['tensor_id']}" if err.get("tensor_id") is not None else None)
+            QTimer.singleShot(40, lambda: self.graph_view.show_banner(
+                banner_text(err["message"]), key))
+            self.statusBar().showMessage(err["message"], 15000)
+        self._show_kernel_state()
+
+    def state_json(self) -> dict[str, Any]:
+        """The app's state for ``--state-json``: cells, the backward walk, tensors, the error
+        shown and whether the kernel lives."""
+        lp = self.lesson_panel
+        if lp.runner is not None and self._opened_cells:
+            cells = lp.cell_statuses()
+        else:
+            cells = [{"status": "ok" if r.ok else "error",
+                      "output": r.output + (r.value_repr + "\n" if r.value_repr else ""),
+                      "error": r.error_text or None} for r in self.session.results]
+        c = self.stepper.cursor
+        backward = None
+        if c is not None:
+            cur = c.current
+            backward = {"root": self.session.names().get(c.root_id) or
+                        (c.root.grad_fn_name if c.root is not None else None) or "",
+                        "step": c.position,
+                        "total": len(c.steps) if c.finished and c.error is None else None,
+                        "current": cur.name if cur is not None else None,
+                        "paused_in_cell": lp.running_index if self.kernel.paused else None,
+                        "done": bool(c.at_end)}
+        tensors = {}
+        for info in self.session.tensors():
+            t = info.tensor
+            data = t._data
+            grad = t.grad
+            tensors[info.name] = {
+                "shape": list(t.shape), "requires_grad": bool(t.requires_grad),
+                "grad_fn": t.grad_fn_name, "data": data.tolist(),
+                "grad": grad._data.tolist() if grad is not None else None}
+        err = None
+        text = self.graph_view._banner.text() if self.graph_view._banner.isVisible() else ""
+        if c is not None and c.error is not None:
+            err = {"message": f"{getattr(c.error, 'kernel_ename', type(c.error).__name__)}: "
+                   f"{c.error}", "node": self._node_name(c.error_node_id)}
+        elif self.session.last_error:
+            e = self.session.last_error
+            err = {"message": e["message"], "node": self._node_name(e.get("node_id"))}
+        elif text:
+            err = {"message": text, "node": None}
+        return {"cells": cells, "backward": backward, "tensors": tensors, "error": err,
+                "kernel": {"alive": bool(self.kernel.alive)}}
+
+    def _node_name(self, node_id: int | None) -> str | None:
+        if node_id is None:
+            return None
+        return self.session.world.node(node_id).name()
+
+    def stop_kernel(self) -> None:
+        """Shift+F5: interrupt; a second Stop on a cell that swallowed it offers a restart."""
+        k = self.kernel
+        if not k.running:
+            return
+        self._stop_count = getattr(self, "_stop_count", 0) + 1
+        if self._stop_count >= 2:
+            ans = QMessageBox.question(
+                self, "gradviz", "The cell did not stop (it may catch KeyboardInterrupt). "
+                "Restart the kernel? The workspace empties; your cells and text stay.")
+            if ans == QMessageBox.Yes:
+                self.restart_kernel()
+                return
+        k.interrupt()
+        self.statusBar().showMessage("stopping the running cell…", 3000)
+
+    def restart_kernel(self) -> None:
+        self.kernel.restart()
+        self.session.history.clear()
+        self.session.results.clear()
+        self.graph_view.clear_banner()
+        self.kernel_label.setText("kernel starting…")
+        self.update_actions()
+
+    def _pause_changed(self) -> None:
+        on = self.actions["pause_backward"].isChecked()
+        if self.kernel.alive and self.kernel.ready:
+            self.kernel.command("pause", on=on)
+
     def step_newest_root(self, n: int | None) -> None:
-        """For --step N / --backward: step the newest scalar root."""
+        """For --step N / --backward: step the newest scalar root (or the paused walk)."""
         scalars = [i.tensor for i in self.session.tensors()
                    if i.tensor.grad_fn is not None and i.tensor.numel() == 1]
-        if scalars:
+        if scalars and not self.kernel.paused:
             root = scalars[-1]
-            idx = self.root_combo.findData(root)
-            if idx >= 0:
-                self.root_combo.setCurrentIndex(idx)
             self.stepper.set_root(root)
             self.refresh_graph()
         if n is None:
@@ -527,6 +702,7 @@ class MainWindow(QMainWindow):
             self.current_path = p
         else:
             self.lesson_panel.open_notebook(p)
+            self._opened_cells = True
             self.docks["lessons"].raise_()
             if run_all:
                 while self.lesson_panel.run_next_cell() is not None:
@@ -656,6 +832,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         self.stepper.stop()
+        self.kernel.shutdown()
         if self.settings is not None:
             self.settings.setValue("geometry", self.saveGeometry())
             self.settings.setValue("state", self.saveState())

@@ -17,7 +17,7 @@ def short_values(t: Any, limit: int = 4) -> str:
     """A compact rendering of a small gradient for an edge label: ``[0.33, 0.33, 0.33]``."""
     if t is None:
         return ""
-    a = np.asarray(t._data if isinstance(t, Tensor) else t)
+    a = np.asarray(getattr(t, "_data", t))
     if a.ndim == 0:
         return f"{a.item():.4g}"
     flat = a.reshape(-1)
@@ -169,3 +169,79 @@ class Stepper(QObject):
                 if nxt is not None and gi is not None:
                     out[(f"n{nxt._id}", f"n{node._id}")] = short_values(gi)
         return out
+
+
+class KernelStepper(Stepper):
+    """The stepper over a kernel: the kernel owns the root and the cursor; this forwards
+    Step / Step back / Run / Reset and reports the kernel's answer as ``Stepper`` does."""
+
+    def __init__(self, session: Any, parent: QObject | None = None) -> None:
+        super().__init__(session, parent)
+        self._root_id: int | None = None
+        self.gradient_text: str | None = None
+
+    @property
+    def root(self) -> Any:  # type: ignore[override]
+        s = self.session
+        return s.world.tensor(s.root_id) if s.root_id is not None else None
+
+    @root.setter
+    def root(self, value: Any) -> None:
+        pass  # the kernel decides; set_root asks it
+
+    @property
+    def cursor(self) -> Any:
+        c = self.session.cursor
+        return c if c is not None and c.root_id == self.session.root_id else None
+
+    def set_root(self, root: Any, gradient: Any = None) -> None:
+        rid = root._id if root is not None else None
+        text = gradient if isinstance(gradient, str) or gradient is None else None
+        if rid == self.session.root_id and text == self.gradient_text and \
+                self.session.state is not None and self.session.state.get("root_chosen"):
+            return
+        self.stop()
+        self.gradient_text = text
+        self.session.command("set_root", root=rid, gradient=text)
+        self.changed.emit()
+
+    def _do(self, cmd: str, **args: Any) -> Any:
+        if self.session.command(cmd, **args) is None:
+            self.stop()
+            return None
+        c = self.cursor
+        self.changed.emit()
+        if c is not None and c.error is not None:
+            self.failed.emit(f"{getattr(c.error, 'kernel_ename', type(c.error).__name__)}: "
+                             f"{c.error}", c.error_node_id)
+        self.stepped.emit(c.current if c is not None else None)
+        return c
+
+    def step(self) -> Any:
+        before = self.cursor.position if self.cursor is not None else 0
+        c = self._do("step")
+        if c is None or c.position == before:
+            return None
+        return c.current
+
+    def step_back(self) -> Any:
+        c = self.cursor
+        if c is None or c.position == 0:
+            return None
+        c = self._do("step_back")
+        return c.current if c is not None else None
+
+    def run(self) -> list:
+        before = self.cursor.position if self.cursor is not None else 0
+        self.session.command("breakpoints", ids=sorted(self.breakpoints))
+        c = self._do("run")
+        return [] if c is None else c.steps[before:c.position]
+
+    def reset(self) -> None:
+        self.stop()
+        self._do("reset")
+
+    def toggle_breakpoint(self, node_id: int) -> None:
+        self.breakpoints ^= {node_id}
+        self.session.command("breakpoints", ids=sorted(self.breakpoints))
+        self.changed.emit()

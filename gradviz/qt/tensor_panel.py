@@ -58,7 +58,7 @@ def short_values(value: Any, limit: int = 48) -> str:
     cut at ``limit`` characters."""
     if value is None:
         return "None"
-    data = value._data if isinstance(value, Tensor) else value
+    data = getattr(value, "_data", value)
     try:
         arr = np.asarray(data)
         text = _tensor_str(arr, 0) if arr.dtype.name in _PRINTABLE else str(data)

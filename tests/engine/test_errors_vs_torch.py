@@ -147,7 +147,7 @@ def test_reference_texts_verbatim() -> None:
     e = capture_error(lambda: _saved_modified_simple(engine))
     assert str(e) == (
         "one of the variables needed for gradient computation has been modified by an inplace "
-        "operation: [engine.FloatTensor [3]], which is output 0 of Exp, is at version 1; "
+        "operation: [torch.FloatTensor [3]], which is output 0 of Exp, is at version 1; "
         "expected version 0 instead. Hint: enable anomaly detection to find the operation that "
         "failed to compute its gradient, with torch.autograd.set_detect_anomaly(True, "
         "check_nan=False).")

@@ -405,7 +405,7 @@ def test_anomaly_shows_the_forward_line_of_any_failing_node() -> None:
 
     ee, ew, line = _run_anomaly(engine, _inplace_program, on)
     te, tw, _ = _run_anomaly(torch, _inplace_program, on)
-    assert str(ee).replace("engine.", "torch.") == str(te)
+    assert str(ee) == str(te)
     where = f'File "{HERE}", line {line}, in _inplace_program\n    w = x.sigmoid()\n'
     assert len(ew) == len(tw) == 1
     assert ew[0].startswith("Error detected in SigmoidBackward0.") and ew[0].endswith(where)

@@ -203,7 +203,7 @@ def test_saved_tensor_modified_error(program: Callable[[Any, Any], Any], dtype: 
         program(L, x).backward()
 
     e = assert_same_error(lambda: run(engine), lambda: run(torch))
-    assert "[engine." + ("FloatTensor" if dtype == np.float32 else "DoubleTensor") in str(e)
+    assert "[torch." + ("FloatTensor" if dtype == np.float32 else "DoubleTensor") in str(e)
 
 
 def test_modifying_unsaved_tensor_is_fine() -> None:

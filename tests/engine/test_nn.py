@@ -52,7 +52,8 @@ def test_parameter_repr_and_type() -> None:
     for a in (np.array([1.5, -2.0], np.float32), rng.standard_normal((2, 3)), np.array(3.0)):
         e = nn.Parameter(engine.tensor(a))
         t = torch.nn.Parameter(torch.tensor(a))
-        assert repr(e) == repr(t).replace("torch.", "engine.")
+        assert repr(e) == repr(t)
+        assert repr(type(e)) == repr(type(t))
         assert isinstance(e, engine.Tensor) and e.is_leaf and e.requires_grad
     p = nn.Parameter(engine.ones(2), requires_grad=False)
     assert repr(p) == repr(torch.nn.Parameter(torch.ones(2), requires_grad=False))
@@ -186,7 +187,7 @@ def test_setattr_getattr_errors_match_torch() -> None:
         assert_same_error(lambda fn=fn: fn(engine), lambda fn=fn: fn(torch))
     ee = pytest.raises(TypeError, assign_tensor, engine)
     te = pytest.raises(TypeError, assign_tensor, torch)
-    assert str(ee.value) == str(te.value).replace("torch.FloatTensor", "engine.FloatTensor")
+    assert str(ee.value) == str(te.value)
     m = nn.Linear(2, 2)
     m.bias = None
     assert m.bias is None and [n for n, _ in m.named_parameters()] == ["weight"]

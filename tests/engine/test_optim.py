@@ -257,7 +257,7 @@ def test_errors_match_torch() -> None:
     for case in cases:
         assert_same_error(lambda c=case: c(engine), lambda c=case: c(torch))
     with pytest.raises(TypeError, match="should be an iterable of Tensors or dicts, but got "
-                                        "engine.FloatTensor"):
+                                        "torch.FloatTensor"):
         optim.SGD(nn.Parameter(engine.ones(2)), lr=0.1)
 
 

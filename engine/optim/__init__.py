@@ -1,4 +1,5 @@
-"""engine.optim: torch.optim's Optimizer, SGD, Adam and AdamW on engine tensors.
+"""engine.optim: torch.optim's Optimizer, SGD, Adam, AdamW, RMSprop, Adagrad and Adadelta on
+engine tensors, and ``lr_scheduler``.
 
 ``step()`` updates the parameters in place on their arrays (no graph is recorded, versions are
 bumped as torch's in-place updates do) with torch's single-tensor formulas, so a run matches
@@ -22,7 +23,7 @@ import numpy as np
 from engine import events, grad_mode
 from engine.tensor import Tensor, _make
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "lr_scheduler"]
 
 
 class _RequiredParameter:
@@ -136,7 +137,7 @@ class Optimizer:
             groups.append(g)
         state = {index[id(p)]: {k: (v.clone() if isinstance(v, Tensor) else v)
                                 for k, v in s.items()}
-                 for p, s in self.state.items() if id(p) in index}
+                 for p, s in self.state.items() if id(p) in index and s}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -286,3 +287,149 @@ class AdamW(Adam):
                          maximize=maximize, capturable=capturable,
                          differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=True)
+
+
+def _zeros_state(d: np.ndarray) -> Tensor:
+    return _make(np.zeros_like(d))
+
+
+def _step_state() -> Tensor:
+    return _make(np.zeros((), dtype=np.float32))
+
+
+class RMSprop(Optimizer):
+    """RMSprop (torch's single-tensor formulas): a running mean of squared gradients divides
+    the step; optional momentum and centering."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,
+                 centered: bool = False, capturable: bool = False, foreach: Any = None,
+                 maximize: bool = False, differentiable: bool = False) -> None:
+        _check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        _check(eps >= 0.0, f"Invalid epsilon value: {eps}")
+        _check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
+        _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        _check(alpha >= 0.0, f"Invalid alpha value: {alpha}")
+        defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps,
+                    "centered": centered, "weight_decay": weight_decay,
+                    "capturable": capturable, "foreach": foreach, "maximize": maximize,
+                    "differentiable": differentiable}
+        super().__init__(params, defaults)
+
+    def _update(self, p: Tensor, g: np.ndarray, group: dict, state: dict) -> None:
+        d = p._data
+        if not state:
+            state["step"] = _step_state()
+            state["square_avg"] = _zeros_state(d)
+            if group["momentum"] > 0:
+                state["momentum_buffer"] = _zeros_state(d)
+            if group["centered"]:
+                state["grad_avg"] = _zeros_state(d)
+        if group["maximize"]:
+            g = -g
+        state["step"]._data += 1
+        wd, alpha = group["weight_decay"], group["alpha"]
+        if wd != 0:
+            g = g + wd * d
+        sq = state["square_avg"]._data
+        sq *= alpha
+        sq += (1 - alpha) * (g * g)
+        if group["centered"]:
+            ga = state["grad_avg"]._data
+            ga += (g - ga) * (1 - alpha)
+            avg = np.sqrt(sq - ga * ga)
+        else:
+            avg = np.sqrt(sq)
+        avg += group["eps"]
+        if group["momentum"] > 0:
+            buf = state["momentum_buffer"]._data
+            buf *= group["momentum"]
+            buf += g / avg
+            d -= group["lr"] * buf
+        else:
+            d -= group["lr"] * (g / avg)
+
+
+class Adagrad(Optimizer):
+    """Adagrad: the step is divided by the root of the summed squared gradients (state made
+    at construction, as torch does)."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0,
+                 weight_decay: float = 0, initial_accumulator_value: float = 0,
+                 eps: float = 1e-10, foreach: Any = None, *, maximize: bool = False,
+                 differentiable: bool = False, fused: Any = None) -> None:
+        _check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        _check(lr_decay >= 0.0, f"Invalid lr_decay value: {lr_decay}")
+        _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        _check(initial_accumulator_value >= 0.0,
+               f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
+        _check(eps >= 0.0, f"Invalid epsilon value: {eps}")
+        defaults = {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
+                    "initial_accumulator_value": initial_accumulator_value,
+                    "foreach": foreach, "maximize": maximize,
+                    "differentiable": differentiable, "fused": fused}
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p]["step"] = _step_state()
+                self.state[p]["sum"] = _make(np.full_like(
+                    p._data, group["initial_accumulator_value"]))
+
+    def _update(self, p: Tensor, g: np.ndarray, group: dict, state: dict) -> None:
+        d = p._data
+        step_t = state["step"]._data
+        step_t += 1
+        step = float(step_t)
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * d
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        s = state["sum"]._data
+        s += g * g
+        std = np.sqrt(s)
+        std += group["eps"]
+        d -= clr * (g / std)
+
+
+class Adadelta(Optimizer):
+    """Adadelta: steps scaled by the ratio of running RMS of updates and of gradients."""
+
+    def __init__(self, params: Iterable, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0, foreach: Any = None, *, capturable: bool = False,
+                 maximize: bool = False, differentiable: bool = False) -> None:
+        _check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        _check(0.0 <= rho <= 1.0, f"Invalid rho value: {rho}")
+        _check(eps >= 0.0, f"Invalid epsilon value: {eps}")
+        _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay,
+                    "maximize": maximize, "capturable": capturable, "foreach": foreach,
+                    "differentiable": differentiable}
+        super().__init__(params, defaults)
+
+    def _update(self, p: Tensor, g: np.ndarray, group: dict, state: dict) -> None:
+        d = p._data
+        if not state:
+            state["step"] = _step_state()
+            state["square_avg"] = _zeros_state(d)
+            state["acc_delta"] = _zeros_state(d)
+        state["step"]._data += 1
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * d
+        rho, eps = group["rho"], group["eps"]
+        sq = state["square_avg"]._data
+        acc = state["acc_delta"]._data
+        sq *= rho
+        sq += (1 - rho) * (g * g)
+        std = np.sqrt(sq + eps)
+        delta = np.sqrt(acc + eps)
+        delta /= std
+        delta *= g
+        acc *= rho
+        acc += (1 - rho) * (delta * delta)
+        d -= group["lr"] * delta
+
+
+from engine.optim import lr_scheduler  # noqa: E402,F401

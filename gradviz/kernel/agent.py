@@ -1,0 +1,338 @@
+"""The kernel side of gradviz: owns the workspace, the chosen root and the backward cursor,
+and reports them to the window as plain-data updates.
+
+It runs inside the IPython kernel (``python -m gradviz.kernel``) on the kernel's main thread.
+The window reaches it two ways:
+
+* while no cell runs, as silent ``execute_request``s on the shell channel
+  (``__gradviz__.handle({...})``), so commands keep their order with cells;
+* while a cell is paused inside ``backward()``, on a side channel (a zmq PULL socket read by
+  a thread) whose commands the paused main thread takes from a queue.
+
+Updates always go back on the side channel (a zmq PUSH socket), as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import engine
+from engine import Tensor, events
+from engine.autograd import BackwardStep, set_backward_driver
+from gradviz.kernel.snapshot import Snapshotter
+from gradviz.session import BackwardCursor, Session, format_error
+
+__all__ = ["Agent", "Channel"]
+
+#: commands that drive a backward walk (accepted while a cell is paused in backward())
+WALK_COMMANDS = frozenset({"step", "step_back", "run", "reset", "continue", "breakpoints",
+                           "state", "inspect"})
+
+
+class Channel:
+    """The side channel: ``send(dict)`` from the main thread, commands arrive in ``inbox``."""
+
+    def __init__(self, push_addr: str, pull_addr: str) -> None:
+        import zmq
+
+        self._ctx = zmq.Context.instance()
+        self._push = self._ctx.socket(zmq.PUSH)
+        self._push.setsockopt(zmq.LINGER, 1000)
+        self._push.connect(push_addr)
+        self._pull_addr = pull_addr
+        self._lock = threading.Lock()
+        self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._thread = threading.Thread(target=self._read, name="gradviz-channel", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        import zmq
+
+        pull = self._ctx.socket(zmq.PULL)
+        pull.connect(self._pull_addr)
+        while True:
+            try:
+                msg = json.loads(pull.recv())
+            except Exception:  # noqa: BLE001 - a bad message is dropped, the reader lives on
+                continue
+            self.inbox.put(msg)
+
+    def send(self, msg: dict[str, Any]) -> None:
+        data = json.dumps(msg, allow_nan=False).encode()
+        with self._lock:
+            self._push.send(data)
+
+
+class Agent:
+    """The workspace model in the kernel: the window's commands in, snapshots out."""
+
+    def __init__(self, namespace: dict[str, Any], send: Callable[[dict[str, Any]], None],
+                 inbox: queue.Queue | None = None, install_driver: bool = True) -> None:
+        self.session = Session()
+        self.session.namespace = namespace
+        namespace.setdefault("torch", engine)
+        namespace.setdefault("engine", engine)
+        namespace.setdefault("np", __import__("numpy"))
+        self.send = send
+        self.inbox = inbox if inbox is not None else queue.Queue()
+        self.pause_at_backward = False
+        self.show_saved = False
+        self.breakpoints: set[int] = set()
+        self.root: Tensor | None = None
+        self.root_chosen = False  # the user picked the root (else: the newest one)
+        self.gradient: Tensor | None = None
+        self.cursor: BackwardCursor | None = None
+        self.paused = False
+        self.walks = 0
+        self._sent_steps = 0
+        self._graph_sig: Any = None
+        self._events: list[str] = []
+        self._events_dropped = 0
+        self._last_error: dict[str, Any] | None = None
+        self._events_handle = events.subscribe(self._on_event)
+        if install_driver:
+            set_backward_driver(self._drive)
+
+    def close(self) -> None:
+        """Stop listening to the engine (an in-process kernel goes away)."""
+        self._events_handle.remove()
+
+    # ------------------------------------------------------------------ commands
+    def handle(self, cmd: dict[str, Any] | str) -> None:
+        """Run one command from the window and send the update it causes."""
+        if isinstance(cmd, str):
+            cmd = json.loads(cmd)
+        name = cmd.get("cmd")
+        seq = cmd.get("seq")
+        try:
+            reply = getattr(self, f"_cmd_{name}")(**{k: v for k, v in cmd.items()
+                                                     if k not in ("cmd", "seq")})
+        except Exception as e:  # noqa: BLE001 - a bad command is reported, never fatal
+            self.send({"type": "reply", "seq": seq, "ok": False, "error": format_error(e)})
+            return
+        self.send_state(seq=seq, reply=reply)
+
+    def _cmd_state(self) -> None:
+        self._graph_sig = None  # the window wants everything again
+
+    def _cmd_clear(self) -> None:
+        """An empty workspace: the user's names go, the kernel's own stay."""
+        ns = self.session.namespace
+        keep = {"__gradviz__", "__builtins__", "__name__", "__doc__", "In", "Out",
+                "get_ipython", "exit", "quit", "open"}
+        for k in [k for k in ns if k not in keep and not (k.startswith("_") and
+                                                          k.endswith("_"))]:
+            del ns[k]
+        ns.update({"torch": engine, "engine": engine, "np": __import__("numpy")})
+        self.root, self.root_chosen, self.gradient, self.cursor = None, False, None, None
+        self._graph_sig = None
+
+    def _cmd_pause(self, on: bool) -> None:
+        self.pause_at_backward = bool(on)
+
+    def _cmd_show_saved(self, on: bool) -> None:
+        self.show_saved = bool(on)
+        self._graph_sig = None
+
+    def _cmd_breakpoints(self, ids: list[int]) -> None:
+        self.breakpoints = {int(i) for i in ids}
+
+    def _cmd_set_root(self, root: int | None, gradient: str | None = None) -> dict | None:
+        if self.paused:
+            raise RuntimeError("backward is paused: finish it (F5) before choosing a root")
+        t = self._tensor_by_id(root) if root is not None else None
+        self.root_chosen = t is not None
+        grad = None
+        if t is not None and gradient and t.numel() != 1:
+            grad = engine.tensor(eval(gradient, {"torch": engine, "__builtins__": {}}),  # noqa: S307
+                                 dtype=t.dtype)
+        changed_grad = (grad is None) != (self.gradient is None) or (
+            grad is not None and not bool((grad._data == self.gradient._data).all()))
+        root_changed = t is not self.root
+        if root_changed or changed_grad:
+            self.root, self.gradient = t, grad
+            c = self.cursor
+            if c is not None and (root_changed or c.position == 0 or c.error is not None):
+                self.cursor = None
+        return None
+
+    def _cmd_step(self) -> None:
+        c = self._ensure_cursor()
+        if c is not None:
+            c.step()
+
+    def _cmd_step_back(self) -> None:
+        if self.cursor is not None:
+            self.cursor.step_back()
+
+    def _cmd_run(self, max_steps: int | None = None) -> None:
+        c = self._ensure_cursor()
+        if c is not None:
+            c.run(self.breakpoints, max_steps)
+
+    def _cmd_continue(self) -> None:
+        c = self._ensure_cursor()
+        if c is not None:
+            c.run(frozenset())
+
+    def _cmd_reset(self) -> None:
+        if self.cursor is not None:
+            self.cursor.reset()
+
+    def _cmd_inspect(self, tensor: int | None = None, node: int | None = None) -> dict:
+        snap = Snapshotter(self.session.names())
+        if tensor is not None:
+            snap.tensor(self._tensor_by_id(tensor))
+        return {"inspect": snap.payload()}
+
+    def _ensure_cursor(self) -> BackwardCursor | None:
+        if self.cursor is None and self.root is not None and not self.paused:
+            self.cursor = BackwardCursor(self.root, self.gradient, retain_graph=False)
+            self.walks += 1
+            self._sent_steps = 0
+        return self.cursor
+
+    def _tensor_by_id(self, tid: int) -> Tensor:
+        for v in self.session.namespace.values():
+            if isinstance(v, Tensor) and v._id == tid:
+                return v
+        c = self.cursor
+        if c is not None and c.root._id == tid:
+            return c.root
+        if self.root is not None and self.root._id == tid:
+            return self.root
+        raise KeyError(f"the tensor #{tid} is gone")
+
+    # ------------------------------------------------------------------ backward() in code
+    def _drive(self, steps: Iterator[BackwardStep], tensors: list, grads: list,
+               retain_graph: bool) -> None:
+        """Every ``backward()`` that user code calls comes here: recorded as the current walk,
+        and with Pause at backward() on, stepped from the window while the cell waits."""
+        root = tensors[0]
+        cursor = BackwardCursor(root, grads[0] if grads else None, retain_graph, steps=steps)
+        self.cursor, self.root = cursor, root
+        self.walks += 1
+        self._sent_steps = 0
+        if not self.pause_at_backward:
+            cursor.run(frozenset())
+        else:
+            self.paused = True
+            try:
+                self.send_state(paused=True)
+                self._wait(cursor)
+            finally:
+                self.paused = False
+        if cursor.error is not None:
+            err = cursor.error
+            raise err.with_traceback(None)
+
+    def _wait(self, cursor: BackwardCursor) -> None:
+        """The paused cell's loop: take walk commands until the walk ends."""
+        while not (cursor.at_end or cursor.error is not None):
+            try:
+                cmd = self.inbox.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if cmd.get("cmd") in WALK_COMMANDS or cmd.get("cmd") in ("pause", "show_saved"):
+                self.handle(cmd)
+            else:
+                self.send({"type": "reply", "seq": cmd.get("seq"), "ok": False,
+                           "error": "RuntimeError: a cell is paused in backward(): step it to "
+                           "the end (F5) first"})
+
+    # ------------------------------------------------------------------ events
+    def _on_event(self, ev: Any) -> None:
+        if len(self._events) >= 2000:
+            self._events_dropped += 1
+            del self._events[0]
+        self._events.append(ev.to_json())
+        if ev.kind == "error":
+            self._last_error = {"message": f"{ev.error_type}: {ev.message}",
+                                "node_id": ev.node_id, "tensor_id": ev.tensor_id}
+
+    # ------------------------------------------------------------------ updates
+    def cell_finished(self, error: BaseException | None = None) -> None:
+        """After each cell: the window gets the workspace as the cell left it."""
+        err = None
+        if error is not None:
+            err = {"message": format_error(error),
+                   "node_id": getattr(error, "node_id", None), "tensor_id": None}
+            last = self._last_error
+            if last is not None and last["message"] == err["message"]:
+                err.update(node_id=last["node_id"], tensor_id=last["tensor_id"])
+        self._last_error = None
+        self.send_state(cell_error=err)
+
+    def send_state(self, seq: int | None = None, reply: Any = None, paused: bool | None = None,
+                   cell_error: dict | None = None) -> None:
+        t0 = time.perf_counter()
+        names = self.session.names()
+        snap = Snapshotter(names)
+        named = [snap.tensor(info.tensor) for info in self.session.tensors()]
+        if not self.root_chosen or (self.root is not None and self.root._id not in names
+                                    and self.cursor is None):
+            default = self.session.default_root()
+            if self.cursor is None or self.cursor.root is not self.root:
+                self.root = default
+        root = self.root
+        graph_sig = None
+        if root is not None:
+            graph_sig = (root._id, root.grad_fn._id if root.grad_fn is not None else None,
+                         self.show_saved, self.walks)
+            snap.tensor(root, deep=True)
+        msg: dict[str, Any] = {
+            "type": "state", "seq": seq, "tensors_named": named, "names": {str(k): v for k, v
+                                                                           in names.items()},
+            "root": root._id if root is not None else None,
+            "root_chosen": self.root_chosen,
+            "graph_changed": graph_sig != self._graph_sig,
+            "show_saved": self.show_saved, "pause_at_backward": self.pause_at_backward,
+            "paused": self.paused if paused is None else paused,
+            "cell_error": cell_error, "reply": reply,
+        }
+        self._graph_sig = graph_sig
+        c = self.cursor
+        if c is not None:
+            if c.root is not root:
+                snap.tensor(c.root, deep=True)
+            new = c.steps[self._sent_steps:]
+            msg["walk"] = {
+                "id": self.walks, "root": c.root._id, "from": self._sent_steps,
+                "steps": snap.steps(new), "position": c.position, "finished": c.finished,
+                "error": format_error(c.error) if c.error is not None else None,
+                "error_node": c.error_node_id,
+                "retain_graph": c.retain_graph,
+            }
+            self._sent_steps = len(c.steps)
+        else:
+            msg["walk"] = None
+        msg.update(snap.payload())
+        if self._events:
+            msg["events"], self._events = self._events, []
+            msg["events_dropped"], self._events_dropped = self._events_dropped, 0
+        msg["build_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        self.send(msg)
+
+
+def install(shell: Any) -> Agent:
+    """Start the agent in an IPython shell: side channel from the environment, hooks on the
+    shell's events, and ``__gradviz__`` in the user namespace for the window's commands."""
+    chan = Channel(os.environ["GRADVIZ_KERNEL_OUT"], os.environ["GRADVIZ_KERNEL_IN"])
+    agent = Agent(shell.user_ns, chan.send, chan.inbox)
+    shell.user_ns["__gradviz__"] = agent
+    shell.user_ns_hidden["__gradviz__"] = agent
+
+    def post_run_cell(result: Any) -> None:
+        if result.info is not None and not getattr(result.info, "silent", False):
+            err = result.error_in_exec or result.error_before_exec
+            agent.cell_finished(err)
+
+    shell.events.register("post_run_cell", post_run_cell)
+    chan.send({"type": "hello", "pid": os.getpid()})
+    return agent
