@@ -29,7 +29,8 @@ from engine.function import (
 )
 from engine.tensor import Size, Tensor, _make, _own_grad, _raise
 
-__all__ = ["backward", "backward_steps", "grad", "set_backward_driver", "BackwardStep", "gradcheck",
+__all__ = ["backward", "backward_steps", "grad", "set_backward_driver", "check_backward_roots",
+           "BackwardStep", "gradcheck",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "Function",
            "FunctionCtx", "once_differentiable", "gradgradcheck", "GradcheckError", "graph",
            "is_anomaly_check_nan_enabled"]
@@ -120,6 +121,13 @@ def _prepare_roots(tensors: list, grad_tensors: list) -> list[tuple[Node, Any]]:
             gd = g  # create_graph: the result stays a function of grad_outputs
         roots.append((node, gd, t))
     return roots
+
+
+def check_backward_roots(tensors: Sequence[Tensor], grad_tensors: Sequence[Any]) -> None:
+    """Raise what ``backward(tensors, grad_tensors)`` raises before running any node (no grad,
+    a non-scalar root without a gradient, a gradient of the wrong shape); else nothing."""
+    _prepare_roots(list(tensors), list(grad_tensors) + [None] * (len(tensors) -
+                                                               len(grad_tensors)))
 
 
 def _as_xp(g: Any, create_graph: bool) -> Any:

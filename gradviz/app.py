@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import ctypes.util
 import json
 import os
 import sys
@@ -60,26 +59,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def display_problem(screenshot: bool) -> str | None:
-    """One line naming the fix when no window can open here, else None."""
-    if screenshot:
-        return None
-    platform = os.environ.get("QT_QPA_PLATFORM", "")
-    if platform in ("offscreen", "minimal", "vnc") or sys.platform != "linux":
-        return None
-    if not platform.startswith("wayland") and not os.environ.get("DISPLAY") \
-            and not os.environ.get("WAYLAND_DISPLAY"):
-        return ("gradviz: no display found (DISPLAY is not set). Run it on a desktop session, "
-                "or render headless with: gradviz --screenshot out.png")
-    if not platform.startswith("wayland") and os.environ.get("DISPLAY"):
-        missing = [pkg for lib, pkg in (("xcb-cursor", "libxcb-cursor0"),
-                                        ("xkbcommon-x11", "libxkbcommon-x11-0"))
-                   if ctypes.util.find_library(lib) is None]
-        if missing:
-            return ("gradviz: Qt's xcb platform plugin cannot load: install the system "
-                    f"package{'s' if len(missing) > 1 else ''} {' and '.join(missing)} "
-                    f"(e.g. apt-get install {' '.join(missing)}), or render headless with "
-                    "--screenshot out.png")
-    return None
+    """One line naming the fix when Qt cannot start here (missing system libraries, no or a
+    dead display), else None: see :mod:`gradviz.platform_check`."""
+    from gradviz.platform_check import problem
+
+    return problem(screenshot)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
-"""Lessons: the percent-format scripts in ``assets/lessons`` and a runner that steps through a
-lesson's code cells in a :class:`~gradviz.session.Session`, one cell per call. No Qt.
+"""Lessons: the percent-format scripts in ``gradviz/assets/lessons`` (inside the package, so
+wheels ship them) and a runner that steps through a lesson's code cells in a
+:class:`~gradviz.session.Session`, one cell per call. No Qt.
 
 A cell marked ``# expect: RuntimeError`` is meant to raise: it passes when it raises that
 error (the class sees torch's real message) and fails when it does not.
@@ -25,7 +26,7 @@ __all__ = [
     "load_lesson",
 ]
 
-LESSONS_DIR = Path(__file__).resolve().parents[1] / "assets" / "lessons"
+LESSONS_DIR = Path(__file__).resolve().parent / "assets" / "lessons"
 _NUMBER = re.compile(r"^(\d+)")
 
 
@@ -42,7 +43,7 @@ class LessonInfo:
 
 
 def list_lessons(directory: Path | None = None) -> list[LessonInfo]:
-    """The lessons in ``assets/lessons`` (``NN_name.py``), by number."""
+    """The lessons in ``gradviz/assets/lessons`` (``NN_name.py``), by number."""
     d = directory or LESSONS_DIR
     out = []
     for p in sorted(d.glob("*.py")):

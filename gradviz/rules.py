@@ -363,6 +363,49 @@ _LIST: list[Rule] = [
        "grad_A = grad * inverse(A).mT", math="∂ log|det A|/∂A = A⁻ᵀ"),
     _r("LinalgSolveExBackward0", "Solve A X = B: B gets A⁻ᵀ · grad, A gets minus that times "
        "Xᵀ.", "grad_B = solve(A.mT, grad)", "grad_A = -grad_B @ X.mT"),
+    _r("AdaptiveAvgPool2DBackward0", "Adaptive average pooling: each output cell averaged "
+       "its own window of the input, so that window gets the cell's gradient divided by its "
+       "size.", "grad_self[window(i, j)] += grad[i, j] / window_size(i, j)"),
+    _r("AdaptiveMaxPool2DBackward0", "Adaptive max pooling: each cell's gradient goes to the "
+       "element that was the max of its window.",
+       "grad_self = zeros(self.shape); grad_self[argmax] += grad"),
+    _r("NativeGroupNormBackward0", "Group norm: the layer-norm rule within each group of "
+       "channels of each sample, plus the per-channel weight and bias.",
+       "grad_input = (g - mean(g) - x_hat * mean(g * x_hat)) / std,  g = grad * weight",
+       "grad_weight = sum(grad * x_hat)", "grad_bias = sum(grad)"),
+    _r("HuberLossBackward0", "Huber loss: the error d = x − y inside ±delta, ±delta outside "
+       "(divided by N for the mean).", "grad_self = grad * clamp(self - target, -delta, delta)"
+       " / N", "grad_target = -grad_self", math="∂/∂x = d if |d| < δ else δ·sign(d)"),
+    _r("ConstantPadNdBackward0", "Constant padding: the padded border was a constant, so the "
+       "gradient is cut back to the input's region.", "grad_self = grad[unpadded region]"),
+    _r("ReflectionPad1DBackward0", "Reflection padding: each mirrored copy sends its gradient "
+       "back to the element it copied.", "grad_self = scatter_add(grad) over the mirrored "
+       "indices"),
+    _r("ReflectionPad2DBackward0", "Reflection padding: each mirrored copy sends its gradient "
+       "back to the element it copied.", "grad_self = scatter_add(grad) over the mirrored "
+       "indices"),
+    _r("ReflectionPad3DBackward0", "Reflection padding: each mirrored copy sends its gradient "
+       "back to the element it copied.", "grad_self = scatter_add(grad) over the mirrored "
+       "indices"),
+    _r("ReplicationPad1DBackward0", "Replication padding: the border copies send their "
+       "gradient back to the edge element they repeat.", "grad_self = scatter_add(grad) over "
+       "the clamped indices"),
+    _r("ReplicationPad2DBackward0", "Replication padding: the border copies send their "
+       "gradient back to the edge element they repeat.", "grad_self = scatter_add(grad) over "
+       "the clamped indices"),
+    _r("ReplicationPad3DBackward0", "Replication padding: the border copies send their "
+       "gradient back to the edge element they repeat.", "grad_self = scatter_add(grad) over "
+       "the clamped indices"),
+    _r("CeluBackward0", "CELU: 1 for x > 0, exp(x/α) otherwise.",
+       "grad_self = grad * where(self > 0, 1, exp(self / alpha))", math="1 or e^(x/α)"),
+    _r("LogSigmoidBackward0", "log σ(x): its derivative is 1 − σ(x) = σ(−x).",
+       "grad_self = grad * (1 - sigmoid(self))", math="d log σ(x)/dx = σ(−x)"),
+    _r("GeluBackwardBackward0", "The GELU gradient rule differentiated again: its inputs "
+       "are the incoming gradient and x.", "grad_grad_output = grad * gelu'(self)",
+       "grad_self = grad * grad_output * gelu''(self)", math="gelu''(x) = φ(x)·(2 − x²)"),
+    _r("MishBackward0", "Mish x·tanh(softplus(x)): tanh(sp) + x·σ(x)·(1 − tanh²(sp)).",
+       "grad_self = grad * (tanh(sp) + self * sigmoid(self) * (1 - tanh(sp)**2)),  "
+       "sp = softplus(self)"),
 ]
 
 RULES: dict[str, Rule] = {r.name: r for r in _LIST}

@@ -2,6 +2,51 @@
 activations, losses) and ``engine.nn.functional`` / ``engine.nn.init``."""
 
 from engine.nn import functional, init  # noqa: F401
+from engine.nn.layers import (  # noqa: F401
+    CELU,
+    ELU,
+    GELU,
+    SELU,
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    BCELoss,
+    BCEWithLogitsLoss,
+    ConstantPad2d,
+    Conv1d,
+    Conv2d,
+    Dropout1d,
+    Dropout2d,
+    Embedding,
+    GroupNorm,
+    Hardtanh,
+    HuberLoss,
+    KLDivLoss,
+    LayerNorm,
+    LazyConv1d,
+    LazyConv2d,
+    LazyLinear,
+    LogSigmoid,
+    MaxPool1d,
+    MaxPool2d,
+    Mish,
+    ModuleDict,
+    ParameterDict,
+    ParameterList,
+    ReflectionPad2d,
+    ReLU6,
+    ReplicationPad2d,
+    SiLU,
+    SmoothL1Loss,
+    Softplus,
+    Softsign,
+    Unflatten,
+    ZeroPad2d,
+)
 from engine.nn.modules import (  # noqa: F401
     CrossEntropyLoss,
     Dropout,
@@ -22,3 +67,4 @@ from engine.nn.modules import (  # noqa: F401
     Tanh,
 )
 from engine.nn.parameter import Buffer, Parameter  # noqa: F401
+from engine.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell  # noqa: F401

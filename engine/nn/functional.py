@@ -14,13 +14,72 @@ from typing import Any
 import numpy as np
 
 from engine.function import Node, record
+from engine.nn._act import (  # noqa: E402,F401
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    celu,
+    dropout,
+    elu,
+    feature_dropout,
+    gelu,
+    hardtanh,
+    huber_loss,
+    kl_div,
+    leaky_relu,
+    logsigmoid,
+    mish,
+    relu6,
+    selu,
+    silu,
+    smooth_l1_loss,
+    softplus,
+    softsign,
+)
+from engine.nn._conv import (  # noqa: E402,F401
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    max_pool1d,
+    max_pool2d,
+    pad,
+)
+from engine.nn._norm import batch_norm, embedding, group_norm, layer_norm, one_hot  # noqa: E402,F401
 from engine.ops import linalg, pointwise, shape
 from engine.ops import reduce as _red
 from engine.ops._common import broadcast_error, needs_grad
 from engine.tensor import Size, Tensor, _make, _raise
 
 __all__ = ["relu", "relu_", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "mse_loss",
-           "cross_entropy", "nll_loss", "leaky_relu", "gelu", "l1_loss", "dropout"]
+           "cross_entropy", "nll_loss", "leaky_relu", "gelu", "l1_loss", "dropout", "silu",
+           "softplus", "elu", "selu", "celu", "hardtanh", "relu6", "logsigmoid", "softsign",
+           "mish", "binary_cross_entropy", "binary_cross_entropy_with_logits", "smooth_l1_loss",
+           "huber_loss", "kl_div", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d",
+           "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
+           "pad", "batch_norm", "layer_norm", "group_norm", "embedding", "one_hot",
+           "dropout1d", "dropout2d", "dropout3d"]
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, L) input (one mask entry per sample and channel)."""
+    return feature_dropout(input, p, training, inplace, 3)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, H, W) input."""
+    return feature_dropout(input, p, training, inplace, 4)
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, D, H, W) input."""
+    return feature_dropout(input, p, training, inplace, 5)
+
 
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 
@@ -47,21 +106,6 @@ def tanh(input: Tensor) -> Tensor:  # noqa: A002
     return pointwise.tanh(input)
 
 
-def leaky_relu(input: Tensor, negative_slope: float = 0.01,  # noqa: A002
-               inplace: bool = False) -> Tensor:
-    """x where x > 0, else negative_slope * x (composed of engine ops)."""
-    out = pointwise.where(input > 0, input, input * negative_slope)
-    if inplace:
-        return input.copy_(out)
-    return out
-
-
-def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
-    """x * Phi(x), tanh approximation (composed of engine ops)."""
-    c = float(np.sqrt(2.0 / np.pi))
-    return input * 0.5 * (pointwise.tanh((input + input ** 3 * 0.044715) * c) + 1)
-
-
 def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
     warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to "
                   "include dim=X as an argument.", UserWarning, stacklevel=stacklevel)
@@ -82,26 +126,6 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,  # 
     if dim is None:
         dim = _softmax_dim("log_softmax", input.ndim, _stacklevel)
     return _red.log_softmax(input, dim, dtype)
-
-
-def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
-            inplace: bool = False) -> Tensor:
-    """Zero elements with probability ``p`` and scale the rest by 1/(1-p): torch's mask,
-    ``empty_like(input).bernoulli_(1 - p).div_(1 - p)``, then ``input * mask``."""
-    if p < 0.0 or p > 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training or p == 0.0:
-        return input
-    from engine._generator import default_generator
-    dt = input._data.dtype
-    if p == 1.0:  # torch multiplies by a zero scalar without drawing
-        mask = np.zeros((), dt)
-    else:
-        keep = default_generator.bernoulli_scalar(input._data.shape, dt, 1.0 - p)
-        mask = (keep / dt.type(1.0 - p)).astype(dt)
-    if inplace:
-        return input.mul_(_make(mask))
-    return input * _make(mask)
 
 
 # ----------------------------------------------------------------------------- linear

@@ -24,7 +24,7 @@ from typing import Any
 
 import engine
 from engine import Tensor, events
-from engine.autograd import BackwardStep, set_backward_driver
+from engine.autograd import BackwardStep, check_backward_roots, set_backward_driver
 from gradviz.kernel.snapshot import Snapshotter
 from gradviz.session import BackwardCursor, Session, format_error
 
@@ -48,6 +48,8 @@ class Channel:
         self._pull_addr = pull_addr
         self._lock = threading.Lock()
         self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        #: answers a command at once in the reader thread (True) instead of queueing it
+        self.direct: Callable[[dict[str, Any]], bool] | None = None
         self._thread = threading.Thread(target=self._read, name="gradviz-channel", daemon=True)
         self._thread.start()
 
@@ -60,6 +62,8 @@ class Channel:
             try:
                 msg = json.loads(pull.recv())
             except Exception:  # noqa: BLE001 - a bad message is dropped, the reader lives on
+                continue
+            if self.direct is not None and self.direct(msg):
                 continue
             self.inbox.put(msg)
 
@@ -118,6 +122,15 @@ class Agent:
             return
         self.send_state(seq=seq, reply=reply)
 
+    def handle_direct(self, cmd: dict[str, Any]) -> bool:
+        """Commands that need no engine and may come while a cell runs (the side channel's
+        reader thread calls this): Pause at backward() takes effect at the next backward()."""
+        if cmd.get("cmd") == "pause" and not self.paused:
+            self.pause_at_backward = bool(cmd.get("on"))
+            self.send({"type": "reply", "seq": cmd.get("seq"), "ok": True})
+            return True
+        return False
+
     def _cmd_state(self) -> None:
         self._graph_sig = None  # the window wants everything again
 
@@ -126,8 +139,7 @@ class Agent:
         ns = self.session.namespace
         keep = {"__gradviz__", "__builtins__", "__name__", "__doc__", "In", "Out",
                 "get_ipython", "exit", "quit", "open"}
-        for k in [k for k in ns if k not in keep and not (k.startswith("_") and
-                                                          k.endswith("_"))]:
+        for k in [k for k in ns if k not in keep and not k.startswith("_")]:
             del ns[k]
         ns.update({"torch": engine, "engine": engine, "np": __import__("numpy")})
         self.root, self.root_chosen, self.gradient, self.cursor = None, False, None, None
@@ -214,6 +226,7 @@ class Agent:
                retain_graph: bool) -> None:
         """Every ``backward()`` that user code calls comes here: recorded as the current walk,
         and with Pause at backward() on, stepped from the window while the cell waits."""
+        check_backward_roots(tensors, grads)  # torch's errors at once, before any pause
         root = tensors[0]
         cursor = BackwardCursor(root, grads[0] if grads else None, retain_graph, steps=steps)
         self.cursor, self.root = cursor, root
@@ -325,6 +338,7 @@ def install(shell: Any) -> Agent:
     shell's events, and ``__gradviz__`` in the user namespace for the window's commands."""
     chan = Channel(os.environ["GRADVIZ_KERNEL_OUT"], os.environ["GRADVIZ_KERNEL_IN"])
     agent = Agent(shell.user_ns, chan.send, chan.inbox)
+    chan.direct = agent.handle_direct
     shell.user_ns["__gradviz__"] = agent
     shell.user_ns_hidden["__gradviz__"] = agent
 

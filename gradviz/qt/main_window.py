@@ -57,8 +57,10 @@ class MainWindow(QMainWindow):
     def __init__(self, session: Session | RemoteSession | None = None,
                  restore_settings: bool = True, kernel: Any = None) -> None:
         super().__init__()
+        self._owns_kernel = kernel is None
         if isinstance(session, RemoteSession):
             kernel = session.kernel
+            self._owns_kernel = False
         else:
             if kernel is None:
                 kernel = InProcessKernel() if session is not None else KernelClient()
@@ -475,10 +477,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ the kernel
     def _connect_kernel(self) -> None:
         k = self.kernel
-        k.started.connect(self._on_kernel_started)
-        k.died.connect(self._on_kernel_died)
-        k.busy.connect(self._on_kernel_busy)
-        k.state.connect(self._on_kernel_state)
+        self._kernel_conns = [k.started.connect(self._on_kernel_started),
+                              k.died.connect(self._on_kernel_died),
+                              k.busy.connect(self._on_kernel_busy),
+                              k.state.connect(self._on_kernel_state)]
         if getattr(k, "km", True) is None:  # a KernelClient not started yet
             self.kernel_label.setText("kernel starting…")
             QTimer.singleShot(0, k.start)
@@ -541,7 +543,7 @@ class MainWindow(QMainWindow):
             node = err.get("node_id")
             key = f"n{node}" if node is not None else (
                 f"t{err['tensor_id']}" if err.get("tensor_id") is not None else None)
-            QTimer.singleShot(40, lambda: self.graph_view.show_banner(
+            QTimer.singleShot(40, self, lambda: self.graph_view.show_banner(
                 banner_text(err["message"]), key))
             self.statusBar().showMessage(err["message"], 15000)
         self._show_kernel_state()
@@ -623,6 +625,11 @@ class MainWindow(QMainWindow):
         if self.kernel.alive and self.kernel.ready:
             self.kernel.command("pause", on=on)
 
+    def set_pause_at_backward(self, on: bool) -> None:
+        """Pause at backward() on or off (the Kernel menu's toggle)."""
+        self.actions["pause_backward"].setChecked(on)
+        self._pause_changed()
+
     def step_newest_root(self, n: int | None) -> None:
         """For --step N / --backward: step the newest scalar root (or the paused walk)."""
         scalars = [i.tensor for i in self.session.tensors()
@@ -703,6 +710,7 @@ class MainWindow(QMainWindow):
         else:
             self.lesson_panel.open_notebook(p)
             self._opened_cells = True
+            self.set_pause_at_backward(True)  # lessons stop inside backward() by default
             self.docks["lessons"].raise_()
             if run_all:
                 while self.lesson_panel.run_next_cell() is not None:
@@ -832,7 +840,12 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         self.stepper.stop()
-        self.kernel.shutdown()
+        for sig, conn in zip(("started", "died", "busy", "state"), self._kernel_conns):
+            getattr(self.kernel, sig).disconnect(conn)
+        self._kernel_conns = []
+        if self._owns_kernel:
+            self.kernel.shutdown()
+        self.session.close()
         if self.settings is not None:
             self.settings.setValue("geometry", self.saveGeometry())
             self.settings.setValue("state", self.saveState())

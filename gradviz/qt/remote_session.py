@@ -118,7 +118,13 @@ class RemoteSession(Session):
         self.has_walk = False
         self.last_error: dict[str, Any] | None = None
         super().__init__()
-        kernel.state.connect(self._on_state)
+        self._conn = kernel.state.connect(self._on_state)
+
+    def close(self) -> None:
+        """Stop following the kernel (the window closes)."""
+        if self._conn is not None:
+            self.kernel.state.disconnect(self._conn)
+            self._conn = None
 
     # ----- the picture
     def reset_namespace(self) -> None:
@@ -197,10 +203,10 @@ class RemoteSession(Session):
         res.value_repr = outcome.get("value")
         err = outcome.get("error")
         if outcome.get("status") == "dead" or not outcome:
-            why = k.death or "The kernel died."
+            why = (err or {}).get("evalue") or k.death or "The kernel died."
             res.error = RuntimeError(why)
-            res.error_text = f"KernelDied: {why} The window kept your cells; restart the " \
-                             "kernel from the Kernel menu."
+            res.error_text = f"KernelDied: {why} The window kept your cells" + (
+                "." if "restarted" in why else "; restart the kernel from the Kernel menu.")
         elif err is not None:
             res.error = error_from(err)
             evalue = err.get("evalue", "")

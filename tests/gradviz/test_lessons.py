@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 import engine
+import gradviz
 from gradviz.graph import build_graph
 from gradviz.lessons import (
+    LESSONS_DIR,
     CellRun,
     LessonInfo,
     LessonRunner,
@@ -55,7 +57,8 @@ def test_list_lessons_covers_the_nine_topics():
     assert len({i.path for i in LESSONS}) == len(LESSONS) >= 9
     for info in LESSONS:
         assert info.title == read_front_matter(info.path.read_text(encoding="utf-8"))["title"]
-        assert info.path.parent.name == "lessons" and info.path.parent.parent.name == "assets"
+        assert info.path.parent == LESSONS_DIR
+        assert LESSONS_DIR == Path(gradviz.__file__).resolve().parent / "assets" / "lessons"
 
 
 def test_list_lessons_other_directory(tmp_path):

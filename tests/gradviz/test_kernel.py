@@ -1,0 +1,193 @@
+"""User code runs in a real kernel process beside the window: hostile code never freezes or
+kills the window, Stop and Restart work, and backward() inside code can be stepped.
+
+Each test asserts that the window's event loop keeps turning (a heartbeat never stalls for
+more than 0.5 s) and that nothing the user typed is lost."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QMessageBox
+
+from gradviz.qt.kernel_client import KernelClient
+from gradviz.qt.main_window import MainWindow
+
+
+class Heartbeat:
+    """A 20 ms timer in the window's event loop; ``max_gap`` is its longest stall."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.max_gap = 0.0
+        self.timer = QTimer()
+        self.timer.setInterval(20)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self.max_gap = max(self.max_gap, now - self.last)
+        self.last = now
+
+    def stop(self) -> float:
+        self.timer.stop()
+        return self.max_gap
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    k = KernelClient(env={"GRADVIZ_KERNEL_MEMORY_MB": "3000"})
+    k.start()
+    assert k.wait_for(lambda: k.ready, 60), "the kernel did not start"
+    yield k
+    k.shutdown()
+
+
+@pytest.fixture
+def win(qtbot, kernel, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADVIZ_STATE_DIR", str(tmp_path))
+    if not kernel.alive:
+        kernel.restart()
+        assert kernel.wait_for(lambda: kernel.ready, 60)
+    kernel.command_sync("clear")
+    kernel.command_sync("pause", on=False)
+    w = MainWindow(kernel=kernel, restore_settings=False)
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+
+
+def run_with_stops(win, code: str, stops_at: list[float]):
+    """Run ``code`` as a cell; press Stop at each time in ``stops_at`` (seconds)."""
+    for t in stops_at:
+        QTimer.singleShot(int(t * 1000), win.stop_kernel)
+    beat = Heartbeat()
+    t0 = time.monotonic()
+    res = win.session.run(code)
+    return res, time.monotonic() - t0, beat.stop()
+
+
+def test_while_true_keeps_the_window_live_and_stop_interrupts_it(win):
+    win.code_panel.set_source("while True: pass")
+    res, elapsed, gap = run_with_stops(win, "while True:\n    pass", [0.8])
+    assert res.error_text.startswith("KeyboardInterrupt")
+    assert elapsed < 0.8 + 1.0
+    assert gap < 0.5
+    assert win.code_panel.source() == "while True: pass"  # nothing lost
+    assert win.session.run("print(1 + 1)").output == "2\n"  # the kernel goes on
+
+
+def test_stop_interrupts_time_sleep_within_a_second(win):
+    res, elapsed, gap = run_with_stops(win, "import time\ntime.sleep(30)", [0.5])
+    assert "KeyboardInterrupt" in res.error_text
+    assert elapsed < 0.5 + 1.0 and gap < 0.5
+
+
+def test_a_cell_that_swallows_stop_gets_a_restart_offer(win, monkeypatch):
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: asked.append(a[2]) or QMessageBox.Yes)
+    code = ("import time\nwhile True:\n    try:\n        time.sleep(0.05)\n"
+            "    except KeyboardInterrupt:\n        pass")
+    res, elapsed, gap = run_with_stops(win, code, [0.5, 1.2])
+    assert asked and "Restart the kernel?" in asked[0]
+    assert "restarted" in res.error_text
+    assert gap < 0.5 and elapsed < 3
+    k = win.kernel
+    assert k.wait_for(lambda: k.ready, 60)
+    assert win.session.run("print('alive')").output == "alive\n"
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    ("import os\nos._exit(3)", "exited with status 3"),
+    ("import ctypes\nctypes.string_at(0)", "segmentation fault"),
+])
+def test_a_dying_kernel_leaves_the_window_and_the_cells(win, code, words):
+    win.code_panel.set_source(code)
+    res, _elapsed, gap = run_with_stops(win, code, [])
+    assert words in res.error_text
+    assert not win.kernel.alive and gap < 0.5
+    assert words in win.graph_view.banner_text()
+    assert "restart the kernel" in win.statusBar().currentMessage()
+    assert win.code_panel.source() == code
+    win.restart_kernel()
+    assert win.kernel.wait_for(lambda: win.kernel.ready, 60)
+    assert win.session.run("x = torch.ones(2, requires_grad=True)").ok
+    assert [i.name for i in win.session.tensors()] == ["x"]
+
+
+def test_a_million_printed_lines_show_head_tail_and_a_count(win):
+    res, _elapsed, gap = run_with_stops(win, "for i in range(1_000_000):\n    print(i)", [])
+    assert res.ok and gap < 0.5
+    lines = res.output.splitlines()
+    assert lines[0] == "0" and lines[-1] == "999999"
+    assert any("more lines not shown" in ln for ln in lines)
+    assert len(res.output) < 200_000
+
+
+def test_a_runaway_allocation_is_a_memory_error_in_the_kernel(win):
+    res = win.session.run("blob = bytearray(8 * 2**30)")
+    assert res.error_text.startswith("MemoryError")
+    assert win.kernel.alive
+    assert win.session.run("print('still here')").output == "still here\n"
+
+
+def test_ipython_behaviour_magics_semicolon_and_main(win):
+    assert win.session.run("1 + 1").value_repr == "2"
+    assert win.session.run("1 + 1;").value_repr is None
+    assert win.session.run("%time y = 3").ok
+    assert win.session.run("print(__name__)").output == "__main__\n"
+    res = win.session.run("if __name__ == '__main__':\n    print('main ran')")
+    assert res.output == "main ran\n"
+
+
+def test_error_from_a_cell_shows_on_the_graph_with_its_node(win, qtbot):
+    res = win.session.run("x = torch.ones(3, requires_grad=True)\nq = (x * 2).sum()\n"
+                          "q.backward()\nq.backward()")
+    assert "backward through the graph a second time" in res.error_text
+    assert res.error_line == 4
+    qtbot.waitUntil(lambda: "second time" in win.graph_view.banner_text(), timeout=3000)
+
+
+def test_backward_in_a_cell_pauses_and_steps_like_the_stepper(win, qtbot):
+    win.set_pause_at_backward(True)
+    win.session.run("x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\n"
+                    "out = (x * x).sum()")
+    done = {}
+
+    def drive():
+        k = win.kernel
+        assert k.paused
+        assert win.stepper.root._id == win.session.get("out")._id
+        assert win.stepper.step() is not None  # SumBackward0
+        assert win.stepper.cursor.position == 1
+        assert win.session.get("x").grad is None  # not yet accumulated
+        win.stepper.run()  # F5: to the end; the cell continues
+        done["ok"] = True
+
+    def on_state(m):
+        if m.get("paused") and "started" not in done:
+            done["started"] = True
+            QTimer.singleShot(0, drive)
+
+    win.kernel.state.connect(on_state)
+    beat = Heartbeat()
+    res = win.session.run("out.backward()\nprint(x.grad)")
+    assert beat.stop() < 0.5
+    assert done.get("ok") and res.ok
+    assert res.output == "tensor([2., 4., 6.])\n"
+    c = win.stepper.cursor
+    assert c is not None and c.at_end
+    assert [s.name for s in c.steps] == ["SumBackward0", "MulBackward0",
+                                         "torch::autograd::AccumulateGrad"]
+    # the walk can be replayed afterwards: step back restores the grads as they were
+    win.stepper.step_back()
+    assert win.session.get("x").grad is None
+    win.stepper.step()
+    assert win.session.get("x").grad.tolist() == [2.0, 4.0, 6.0]
