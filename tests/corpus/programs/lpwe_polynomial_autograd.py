@@ -17,7 +17,7 @@ c = torch.randn((), dtype=dtype, requires_grad=True)
 d = torch.randn((), dtype=dtype, requires_grad=True)
 
 initial_loss = 1.
-learning_rate = 1e-5
+learning_rate = 1e-6
 for t in range(300):
     y_pred = a + b * x + c * x ** 2 + d * x ** 3
     loss = (y_pred - y).pow(2).sum()
