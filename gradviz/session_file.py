@@ -35,6 +35,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
+import gc
 import itertools
 import json
 import keyword
@@ -383,6 +385,16 @@ def _write_zip(f: IO[bytes], manifest: bytes, pack: list, own: list) -> None:
 
 
 def _save(path: str | os.PathLike[str], state: SessionState, action: str = "save") -> Path:
+    gc_was_on = gc.isenabled()
+    gc.disable()  # see load_session
+    try:
+        return _save_now(path, state, action)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _save_now(path: str | os.PathLike[str], state: SessionState, action: str) -> Path:
     try:
         checked = _check_saveable(state)
         doc, pack, own = _manifest(state, checked)
@@ -595,7 +607,7 @@ def _parse_json(text: str | bytes, what: str = "the file") -> dict[str, Any]:
     try:
         doc = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as e:
-        if e.pos >= len(e.doc.rstrip()):
+        if e.pos >= len(e.doc.rstrip()) or e.msg.startswith("Unterminated string"):
             raise _Bad(f"{what} is truncated: it ends in the middle of the session (an "
                        "interrupted save or copy?)") from None
         raise _Bad(f"it is not a gradviz session: not valid JSON (line {e.lineno}, "
@@ -661,7 +673,10 @@ def _load_zip(f: IO[bytes]) -> SessionState:
             raise _Bad(f"its manifest is {safe_io.human_size(info.file_size)}, larger than "
                        f"gradviz opens ({safe_io.human_size(MAX_JSON_BYTES)})")
         try:
-            manifest = zf.read(info)
+            try:
+                manifest = zf.read(info).decode("utf-8")
+            except UnicodeDecodeError:
+                raise _Bad("its manifest is not valid JSON (not UTF-8 text)") from None
             return _state(_parse_json(manifest, "the manifest"), _Arrays(zf))
         except (zipfile.BadZipFile, zlib.error, EOFError) as e:
             raise _Bad(f"the file is damaged ({e})") from None
@@ -676,6 +691,16 @@ def load_session(path: str | os.PathLike[str]) -> SessionState:
     never blocks on a FIFO or device, linear in the file's size. Raises
     :class:`SessionFileError`, one sentence naming ``path``, for anything that is not a
     complete, sane session file."""
+    gc_was_on = gc.isenabled()
+    gc.disable()  # the many small objects of a large session would trigger it again and again
+    try:
+        return _load(path)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _load(path: str | os.PathLike[str]) -> SessionState:
     try:
         with safe_io.open_regular(path, MAX_TENSOR_BYTES + 2 * MAX_JSON_BYTES) as f:
             try:
@@ -1017,13 +1042,19 @@ def adopt_recovery(path: str | os.PathLike[str],
     another window took it first."""
     src = Path(path)
     me = _window(window)
+    had_marker = me.marker.exists()
     me.mark_running()
     try:
+        if not src.is_file():
+            raise FileNotFoundError(errno.ENOENT, "gone", str(src))
         os.rename(src, me.path)
-    except FileNotFoundError:
-        reason = "another window has recovered it already, or it was removed"
-        raise SessionFileError(f"cannot recover {src}: {reason}", src, reason) from None
     except OSError as e:
+        if not had_marker:
+            with contextlib.suppress(OSError):
+                me.marker.unlink()
+        if isinstance(e, FileNotFoundError):
+            reason = "another window has recovered it already, or it was removed"
+            raise SessionFileError(f"cannot recover {src}: {reason}", src, reason) from None
         raise SessionFileError(safe_io.describe_os_error(src, e, "recover"), src) from None
     with contextlib.suppress(OSError):
         _marker_of(src).unlink()
