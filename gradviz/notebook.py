@@ -201,9 +201,9 @@ def _ipynb_cells(text: str | bytes) -> list[Cell]:
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise _Bad("it is not a Jupyter notebook: no list of cells")
     if nb.get("nbformat") != 4:
-        shown = nb.get("nbformat")
-        shown = shown if isinstance(shown, (int, str)) and len(str(shown)) < 20 else "?"
-        raise _Bad(f"nbformat {shown!r} is not supported (only 4; re-save it with a recent "
+        shown = repr(nb.get("nbformat"))
+        shown = shown if len(shown) <= 24 else shown[:20] + "..."
+        raise _Bad(f"nbformat {shown} is not supported (only 4; re-save it with a recent "
                    "Jupyter)")
     cells: list[Cell] = []
     for i, c in enumerate(nb["cells"]):
