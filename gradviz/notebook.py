@@ -9,24 +9,48 @@ code (without running it) for the torch names the engine lacks, so the app can w
 from __future__ import annotations
 
 import ast
+import html
 import importlib
 import json
+import os
 import re
 import types
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gradviz import safe_io
+from gradviz.safe_io import FileError
+
 __all__ = [
     "Cell",
+    "NotebookError",
+    "NotebookFile",
     "load_notebook",
     "parse_percent",
     "read_front_matter",
     "read_ipynb",
+    "read_notebook",
+    "safe_image_path",
+    "sanitize_markdown_images",
     "to_percent",
     "unsupported_torch_api",
 ]
+
+#: the largest .py or .ipynb file gradviz opens
+MAX_NOTEBOOK_BYTES = 256 * 2**20
+#: code cells longer than this are not read by :func:`unsupported_torch_api`
+MAX_CHECK_CHARS = 200_000
+#: the largest image a markdown cell may show
+MAX_IMAGE_BYTES = 32 * 2**20
+
+
+class NotebookError(FileError):
+    """A script or notebook gradviz cannot open; the message is one sentence naming the path
+    (a ValueError, as before)."""
 
 CellKind = Literal["code", "markdown"]
 
@@ -56,11 +80,12 @@ class Cell:
 
 def _trim(lines: list[str]) -> str:
     """Join lines without the blank lines around them (cells are compared this way)."""
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return "\n".join(line.rstrip("\r") for line in lines)
+    start, end = 0, len(lines)
+    while start < end and not lines[start].strip():
+        start += 1
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    return "\n".join(line.rstrip("\r") for line in lines[start:end])
 
 
 def _split_expect(source: str) -> tuple[str, str | None]:
@@ -158,39 +183,37 @@ def to_percent(cells: Iterable[Cell], front_matter: Mapping[str, str] | None = N
 
 
 # --------------------------------------------------------------------------- ipynb
-def read_ipynb(path_or_text: str | Path) -> list[Cell]:
-    """Code and markdown cells of an nbformat-4 notebook (a path, or the JSON text itself).
+class _Bad(Exception):
+    """Why a notebook is refused (the caller adds the path)."""
 
-    Outputs are ignored, except that a cell tagged ``raises-exception`` expects the error its
-    saved output shows (``Exception`` when there is none). Raises ValueError for anything that is
-    not an nbformat-4 notebook, saying what is wrong.
-    """
-    if isinstance(path_or_text, str) and path_or_text.lstrip()[:1] in ("{", "["):
-        text, where = path_or_text, "notebook"
-    else:
-        p = Path(path_or_text)
-        text, where = p.read_text(encoding="utf-8-sig"), p.name
+
+def _ipynb_cells(text: str | bytes) -> list[Cell]:
     try:
         nb = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{where} is not a valid notebook: broken JSON at line {e.lineno} "
-                         f"column {e.colno} ({e.msg})") from None
+        end = " (the file ends early: truncated?)" if e.pos >= len(e.doc.rstrip()) else ""
+        raise _Bad(f"it is not a valid notebook: broken JSON at line {e.lineno} column "
+                   f"{e.colno} ({e.msg}){end}") from None
     except RecursionError:
-        raise ValueError(f"{where} is not a valid notebook: JSON nested too deeply") from None
+        raise _Bad("it is not a valid notebook: JSON nested too deeply") from None
+    except ValueError as e:  # an integer of more than 4300 digits
+        raise _Bad(f"it is not a notebook gradviz can read: {str(e).split(';')[0]}") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise ValueError(f"{where} is not a Jupyter notebook: no list of cells")
+        raise _Bad("it is not a Jupyter notebook: no list of cells")
     if nb.get("nbformat") != 4:
-        raise ValueError(f"{where}: nbformat {nb.get('nbformat')!r} is not supported (only 4; "
-                         "re-save it with a recent Jupyter)")
+        shown = repr(nb.get("nbformat"))
+        shown = shown if len(shown) <= 24 else shown[:20] + "..."
+        raise _Bad(f"nbformat {shown} is not supported (only 4; re-save it with a recent "
+                   "Jupyter)")
     cells: list[Cell] = []
     for i, c in enumerate(nb["cells"]):
         if not isinstance(c, dict) or not isinstance(c.get("cell_type"), str):
-            raise ValueError(f"{where}: cell {i} is not a notebook cell")
+            raise _Bad(f"cell {i} is not a notebook cell")
         src = c.get("source", "")
         if isinstance(src, list) and all(isinstance(s, str) for s in src):
             src = "".join(src)
         if not isinstance(src, str):
-            raise ValueError(f"{where}: cell {i} has a source that is not text")
+            raise _Bad(f"cell {i} has a source that is not text")
         src = _trim(src.replace("\r\n", "\n").split("\n"))
         if c["cell_type"] == "markdown":
             if src:
@@ -206,6 +229,34 @@ def read_ipynb(path_or_text: str | Path) -> list[Cell]:
     return cells
 
 
+def read_ipynb(path_or_text: str | os.PathLike[str]) -> list[Cell]:
+    """Code and markdown cells of an nbformat-4 notebook (a path, or the JSON text itself).
+
+    Outputs are ignored, except that a cell tagged ``raises-exception`` expects the error its
+    saved output shows (``Exception`` when there is none). Raises :class:`NotebookError` (a
+    ValueError) for anything that is not an nbformat-4 notebook, in one sentence naming the
+    file; FIFOs, devices and folders are refused without blocking.
+    """
+    if isinstance(path_or_text, str) and path_or_text.lstrip()[:1] in ("{", "["):
+        try:
+            return _ipynb_cells(path_or_text)
+        except _Bad as e:
+            raise NotebookError(f"cannot read the notebook: {e}", None, str(e)) from None
+    text = _read(path_or_text)
+    try:
+        return _ipynb_cells(text)
+    except _Bad as e:
+        raise NotebookError(f"cannot open {os.fspath(path_or_text)}: {e}", path_or_text,
+                            str(e)) from None
+
+
+def _read(path: str | os.PathLike[str]) -> str:
+    try:
+        return safe_io.read_text(path, MAX_NOTEBOOK_BYTES)
+    except FileError as e:
+        raise NotebookError(str(e), path, e.reason) from None
+
+
 def _error_name(outputs: Any) -> str | None:
     for out in outputs if isinstance(outputs, list) else ():
         if isinstance(out, dict) and out.get("output_type") == "error":
@@ -214,14 +265,140 @@ def _error_name(outputs: Any) -> str | None:
     return None
 
 
-def load_notebook(path: str | Path) -> list[Cell]:
-    """Cells of a ``.ipynb`` notebook or a ``.py`` percent-format script, chosen by extension."""
+@dataclass
+class NotebookFile:
+    """A script or notebook as read from disk: its cells and (for a ``.py`` script) the
+    ``# ---`` front matter."""
+
+    path: Path
+    cells: list[Cell]
+    front_matter: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        """The front matter's title, else the file name without extension."""
+        return self.front_matter.get("title") or self.path.stem.replace("_", " ")
+
+
+def read_notebook(path: str | os.PathLike[str]) -> NotebookFile:
+    """Read a ``.ipynb`` notebook or a ``.py`` percent-format script (chosen by extension)
+    once, safely: FIFOs, devices, folders, symlink loops, binary data and files over
+    :data:`MAX_NOTEBOOK_BYTES` are refused in one sentence naming ``path``
+    (:class:`NotebookError`, a ValueError), never blocking; reading is linear in the size."""
     p = Path(path)
-    if p.suffix.lower() == ".ipynb":
-        return read_ipynb(p)
-    if p.suffix.lower() == ".py":
-        return parse_percent(p.read_text(encoding="utf-8-sig"))
-    raise ValueError(f"{p.name}: not a notebook (open a .py percent script or an .ipynb file)")
+    suffix = p.suffix.lower()
+    if suffix not in (".ipynb", ".py"):
+        reason = "it is not a notebook (open a .py percent script or an .ipynb file)"
+        raise NotebookError(f"cannot open {os.fspath(path)}: {reason}", path, reason)
+    text = _read(path)
+    if suffix == ".py":
+        return NotebookFile(p, parse_percent(text), read_front_matter(text))
+    try:
+        return NotebookFile(p, _ipynb_cells(text))
+    except _Bad as e:
+        raise NotebookError(f"cannot open {os.fspath(path)}: {e}", path, str(e)) from None
+
+
+def load_notebook(path: str | os.PathLike[str]) -> list[Cell]:
+    """Cells of a ``.ipynb`` notebook or a ``.py`` percent-format script, chosen by extension
+    (see :func:`read_notebook`)."""
+    return read_notebook(path).cells
+
+
+# --------------------------------------------------------------------------- markdown images
+_MD_IMAGE = re.compile(
+    r"!\[(?P<alt>[^\]\n]*)\]\(\s*(?P<src><[^>\n]*>|[^)\s]+)"
+    r"(?P<title>\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?\s*\)")
+_MD_REFDEF = re.compile(r"^(?P<lead> {0,3}\[[^\]\n]+\]:[ \t]*)(?P<src><[^>\n]*>|\S+)",
+                        re.MULTILINE)
+_HTML_IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_HTML_SRC = re.compile(r"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
+_REMOTE = ("http", "https", "ftp", "ftps", "ws", "wss", "smb", "sftp", "qrc")
+
+
+def safe_image_path(src: str, base_dir: str | os.PathLike[str] | None,
+                    max_bytes: int = MAX_IMAGE_BYTES) -> Path:
+    """The absolute local file a markdown image ``src`` names (relative to ``base_dir``;
+    ``file:`` URLs and %-escapes understood) if it is a regular file of at most ``max_bytes``;
+    else :class:`~gradviz.safe_io.FileError` saying why (a device, a FIFO, a folder, missing,
+    too large, remote). Nothing is opened."""
+    src = src.strip()
+    if src.startswith("<") and src.endswith(">"):
+        src = src[1:-1].strip()
+    parsed = urllib.parse.urlsplit(src)
+    scheme = parsed.scheme.lower()
+    if scheme in _REMOTE or (scheme and len(scheme) > 1 and scheme != "file"):
+        raise FileError(f"cannot show {src}: gradviz shows only images stored on this "
+                        "computer", src, "gradviz shows only images stored on this computer")
+    if scheme == "file":
+        path = Path(urllib.request.url2pathname(parsed.path))
+    else:
+        path = Path(urllib.parse.unquote(src))
+    if not path.is_absolute():
+        if base_dir is None:
+            raise FileError(f"cannot show {src}: the image is relative to a folder that is not "
+                            "known", src, "the image is relative to a folder that is not known")
+        path = Path(base_dir) / path
+    path = Path(os.path.abspath(path))
+    safe_io.check_readable(path, max_bytes, "show")
+    return path
+
+
+def sanitize_markdown_images(markdown: str, base_dir: str | os.PathLike[str] | None = None,
+                             max_bytes: int = MAX_IMAGE_BYTES) -> str:
+    """``markdown`` with every image (``![alt](src)``, reference definitions, ``<img>``) that
+    is not a local regular file of at most ``max_bytes`` replaced by a short note saying why,
+    and every other image pointed at its absolute path: rendering it then never opens a
+    device, a FIFO or a huge file. ``data:`` images up to ``max_bytes`` are kept."""
+
+    def check(src: str) -> tuple[str | None, str]:
+        """(new src or None, why not)."""
+        raw = src.strip().strip("<>").strip()
+        if raw.lower().startswith("data:"):
+            return (src, "") if len(raw) <= max_bytes * 4 // 3 + 200 else \
+                (None, "an inline image larger than gradviz shows")
+        try:
+            return str(safe_image_path(raw, base_dir, max_bytes)), ""
+        except FileError as e:
+            return None, str(e)
+
+    def note(alt: str, why: str) -> str:
+        alt = alt.strip()
+        what = f"image \u201c{alt}\u201d" if alt else "image"
+        return f"*[{what} not shown: {why}]*"
+
+    def image(m: re.Match[str]) -> str:
+        new, why = check(m.group("src"))
+        if new is None:
+            return note(m.group("alt"), why)
+        if new.startswith("data:") or new == m.group("src"):
+            return m.group(0)
+        return f"![{m.group('alt')}](<{new}>{m.group('title') or ''})"
+
+    def refdef(m: re.Match[str]) -> str:
+        new, why = check(m.group("src"))
+        if new is None:
+            return f"{m.group('lead')}#"  # the label stays defined, pointing nowhere
+        return m.group(0) if new.startswith("data:") else f"{m.group('lead')}<{new}>"
+
+    def img_tag(m: re.Match[str]) -> str:
+        tag = m.group(0)
+        sm = _HTML_SRC.search(tag)
+        if sm is None:
+            return tag
+        src = html.unescape(next(g for g in sm.groups() if g is not None))
+        new, why = check(src)
+        alt = re.search(r"""\balt\s*=\s*(?:"([^"]*)"|'([^']*)')""", tag, re.IGNORECASE)
+        if new is None:
+            return note(html.unescape(next((g for g in alt.groups() if g is not None), ""))
+                        if alt else "", why)
+        if new.startswith("data:"):
+            return tag
+        return tag[:sm.start()] + f'src="{html.escape(new, quote=True)}"' + tag[sm.end():]
+
+    out = _MD_IMAGE.sub(image, markdown)
+    out = _MD_REFDEF.sub(refdef, out)
+    return _HTML_IMG.sub(img_tag, out)
 
 
 # --------------------------------------------------------------------------- torch API check
@@ -389,10 +566,12 @@ class _ApiChecker(ast.NodeVisitor):
 
 def _parse_code(source: str) -> ast.Module | None:
     # IPython magics and shell escapes are blanked so line numbers stay right
+    if len(source) > MAX_CHECK_CHARS:
+        return None  # a huge cell (a 10 MB data line): not worth freezing for
     lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n")]
     try:
         return ast.parse("\n".join(lines))
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # NUL bytes, deep nesting
         return None
 
 
@@ -400,7 +579,8 @@ def unsupported_torch_api(cells: Iterable[Cell]) -> list[tuple[int, int, str]]:
     """``(cell index, line, name)`` for each torch name the code uses that the engine lacks:
     ``torch.X`` (any depth, ``torch.nn.X`` and ``torch.optim.X`` included), ``F.X``, imports of
     torch modules, and attributes of names that hold tensors (``x.cumsum``). Checked against the
-    engine as it is now; nothing runs. Cells that do not parse are skipped."""
+    engine as it is now; nothing runs. Cells that do not parse, and cells longer than
+    :data:`MAX_CHECK_CHARS`, are skipped."""
     checker = _ApiChecker()
     for i, cell in enumerate(cells):
         if cell.kind != "code":
@@ -410,5 +590,8 @@ def unsupported_torch_api(cells: Iterable[Cell]) -> list[tuple[int, int, str]]:
             continue
         checker.cell = i
         for stmt in tree.body:
-            checker.visit(stmt)
+            try:
+                checker.visit(stmt)
+            except RecursionError:  # an expression nested thousands deep: skip it
+                continue
     return sorted(set(checker.found))

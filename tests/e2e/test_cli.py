@@ -58,7 +58,7 @@ def test_killed_app_autosave_is_recovered(tmp_path):
                HOME=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-m", "gradviz"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    auto = tmp_path / "autosave.gradviz"
+    auto = tmp_path / f"autosave-{proc.pid}-0.gradviz"  # one autosave per window
     try:
         deadline = time.time() + 60
         while not auto.exists() and time.time() < deadline and proc.poll() is None:
@@ -72,7 +72,7 @@ def test_killed_app_autosave_is_recovered(tmp_path):
     os.environ["GRADVIZ_STATE_DIR"] = str(tmp_path)
     try:
         path = session_file.find_recovery()
-        assert path is not None
+        assert path == auto
         state = session_file.load_session(path)
         assert "x = torch.tensor([-1.2643, 1.0159, 0.2505], requires_grad=True)" in state.code
     finally:

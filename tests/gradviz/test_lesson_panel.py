@@ -124,7 +124,7 @@ def test_broken_notebook_is_refused_and_the_panel_kept(panel, session, tmp_path)
     bad = tmp_path / "bad.ipynb"
     bad.write_text('{"cells": [', encoding="utf-8")
     before = (panel.title, panel.cells)
-    with pytest.raises(ValueError, match="bad.ipynb is not a valid notebook"):
+    with pytest.raises(ValueError, match="bad.ipynb: it is not a valid notebook"):
         panel.open_notebook(bad)
     assert (panel.title, panel.cells) == before and "out" in session.namespace
     with pytest.raises(ValueError, match="not a notebook"):

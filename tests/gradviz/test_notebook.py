@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,10 +14,14 @@ import engine
 from gradviz.lessons import LessonRunner, list_lessons
 from gradviz.notebook import (
     Cell,
+    NotebookError,
     load_notebook,
     parse_percent,
     read_front_matter,
     read_ipynb,
+    read_notebook,
+    safe_image_path,
+    sanitize_markdown_images,
     to_percent,
     unsupported_torch_api,
 )
@@ -155,8 +162,10 @@ def test_read_ipynb_refuses_broken_notebooks(text, message):
 def test_read_ipynb_names_the_file(tmp_path):
     p = tmp_path / "broken.ipynb"
     p.write_text('{"cells": [{"cell_type": "code", "source": "x"', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"^broken.ipynb is not a valid notebook: broken JSON"):
+    with pytest.raises(ValueError) as info:
         load_notebook(p)
+    assert str(info.value).startswith(f"cannot open {p}: it is not a valid notebook: broken JSON")
+    assert str(info.value).endswith("(the file ends early: truncated?)")
 
 
 def test_load_notebook_by_extension(tmp_path):
@@ -165,6 +174,115 @@ def test_load_notebook_by_extension(tmp_path):
     assert load_notebook(py) == [Cell("code", "x = 1")]
     with pytest.raises(ValueError, match="not a notebook"):
         load_notebook(tmp_path / "notes.txt")
+
+
+def test_read_notebook_reads_once_with_front_matter_and_title(tmp_path):
+    py = tmp_path / "my_lesson.py"
+    py.write_text("# ---\n# title: Chain rule\n# ---\n# %%\nx = 1\n", encoding="utf-8")
+    nb = read_notebook(py)
+    assert nb.cells == [Cell("code", "x = 1")] and nb.title == "Chain rule"
+    assert nb.front_matter == {"title": "Chain rule"}
+    ipynb = tmp_path / "deep_dive.ipynb"
+    ipynb.write_text(_nb([{"cell_type": "markdown", "source": "hi"}]), encoding="utf-8")
+    assert read_notebook(ipynb).title == "deep dive"
+
+
+# --------------------------------------------------------------------------- hostile files
+@pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and /dev are POSIX")
+def test_fifos_devices_folders_and_loops_are_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.ipynb"
+    os.mkfifo(fifo)
+    (tmp_path / "a.py").symlink_to(tmp_path / "b.py")
+    (tmp_path / "b.py").symlink_to(tmp_path / "a.py")
+    (tmp_path / "zero.ipynb").symlink_to("/dev/zero")
+    folder = tmp_path / "folder.py"
+    folder.mkdir()
+    junk = tmp_path / "junk.py"
+    junk.write_bytes(bytes(range(256)) * 10)
+    nul = tmp_path / "nul.py"
+    nul.write_bytes(b"x = 1\0")
+    cases = [(fifo, "it is a named pipe (FIFO), not a file"),
+             (tmp_path / "zero.ipynb", "it is a character device, not a file"),
+             (tmp_path / "a.py", "symbolic link that loops"), (folder, "it is a folder"),
+             (tmp_path / "missing.ipynb", "it does not exist"),
+             (junk, "it is not UTF-8 text"), (nul, "NUL bytes")]
+    for path, words in cases:
+        for read in (load_notebook, read_notebook, read_ipynb):
+            with pytest.raises(NotebookError) as info:
+                read(path)
+            msg = str(info.value)
+            assert msg.startswith(f"cannot open {path}: ") and words in msg, msg
+            assert isinstance(info.value, ValueError) and "\n" not in msg
+
+
+def test_huge_and_odd_notebooks_open_fast(tmp_path):
+    cells = [{"cell_type": "code", "source": f"x{i} = torch.ones({i % 5})\n", "metadata": {},
+              "outputs": [], "execution_count": i} for i in range(20_000)]
+    cells.append({"cell_type": "code", "source": "y = [" + "1," * 5_000_000 + "]",
+                  "metadata": {}, "outputs": []})  # a 10 MB line
+    cells.append({"cell_type": "code", "source": "z = " + "1 + " * 50_000 + "1",
+                  "metadata": {}, "outputs": []})  # nested 50,000 deep for ast
+    cells.append({"cell_type": "code", "source": "w = " + "7" * 5000, "metadata": {},
+                  "outputs": []})  # a 5,000-digit integer in code
+    p = tmp_path / "big.ipynb"
+    p.write_text(_nb(cells), encoding="utf-8")
+    t0 = time.perf_counter()
+    got = load_notebook(p)
+    assert len(got) == 20_003 and len(got[20_000].source) > 10_000_000
+    assert unsupported_torch_api(got) == []
+    assert time.perf_counter() - t0 < 20  # linear; bench/bench_session_file.py times it
+
+
+def test_a_forty_megabyte_line_script_opens(tmp_path):
+    p = tmp_path / "long.py"
+    p.write_text("# %%\ns = '" + "x" * 40_000_000 + "'\n", encoding="utf-8")
+    cells = load_notebook(p)
+    assert len(cells) == 1 and len(cells[0].source) == 40_000_006
+
+
+def test_a_five_thousand_digit_integer_in_the_json_is_a_sentence(tmp_path):
+    p = tmp_path / "n.ipynb"
+    p.write_text('{"cells": [], "nbformat": 4, "x": ' + "9" * 5000 + "}", encoding="utf-8")
+    with pytest.raises(NotebookError, match=r"^cannot open .*n.ipynb: it is not a notebook "
+                                            r"gradviz can read: Exceeds the limit \(4300"):
+        load_notebook(p)
+    with pytest.raises(NotebookError, match=r"nbformat '9999999999999999999\.\.\. is not"):
+        read_ipynb('{"cells": [], "nbformat": "99999999999999999999999999"}')
+
+
+# --------------------------------------------------------------------------- markdown images
+@pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and /dev are POSIX")
+def test_markdown_images_are_sanitised(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "ok.png").write_bytes(b"\x89PNG")
+    (tmp_path / "big.png").write_bytes(b"x" * 200)
+    (tmp_path / "with space.png").write_bytes(b"\x89PNG")
+    md = ("![zero](/dev/zero) ![pipe](pipe.png \"title\") ![ok](ok.png 'T')\n"
+          "![big](big.png) ![remote](https://example.com/a.png)\n"
+          '<img alt="z" src="file:///dev/zero"> <IMG SRC=\'ok.png\' width=3>\n'
+          "![sp](<with space.png>) ![esc](with%20space.png) ![dir](.)\n"
+          "![ref][r] ![ref2][s]\n\n[r]: /dev/zero\n[s]: ok.png\n"
+          "![inline](data:image/png;base64,iVBORw0KGgo=)")
+    out = sanitize_markdown_images(md, tmp_path, max_bytes=100)
+    ok = str(tmp_path / "ok.png")
+    assert "*[image \u201czero\u201d not shown: cannot show /dev/zero: it is a character device" \
+        in out
+    assert f"*[image \u201cpipe\u201d not shown: cannot show {tmp_path / 'pipe.png'}: it is a " \
+           "named pipe (FIFO), not a file]*" in out
+    assert f"![ok](<{ok}> 'T')" in out
+    assert "big.png: it is 200 bytes, larger than gradviz opens (100 bytes)]*" in out
+    assert "only images stored on this computer" in out
+    assert "*[image \u201cz\u201d not shown: cannot show /dev/zero" in out
+    assert f"<IMG src=\"{ok}\" width=3>" in out
+    assert out.count(f"<{tmp_path / 'with space.png'}>") == 2
+    assert "it is a folder, not a file" in out
+    assert "[r]: #" in out and f"[s]: <{ok}>" in out
+    assert "(data:image/png;base64,iVBORw0KGgo=)" in out
+    assert "/dev/zero)" not in out and "(pipe.png" not in out
+    assert "not known" in sanitize_markdown_images("![a](a.png)", None)
+    assert sanitize_markdown_images("no images, [a link](x.md)", tmp_path) == \
+        "no images, [a link](x.md)"
+    assert safe_image_path("ok.png", tmp_path) == tmp_path / "ok.png"
 
 
 # --------------------------------------------------------------------------- torch API check
