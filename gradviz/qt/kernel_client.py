@@ -94,6 +94,10 @@ class KernelClient(QObject):
         self._poll.timeout.connect(self._check_alive)
         self._generation = 0
         self._stopping = False
+        self._hello = self._iopub_up = False
+        self._probe = QTimer(self)
+        self._probe.setInterval(150)
+        self._probe.timeout.connect(self._probe_iopub)
         self.death: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -129,6 +133,7 @@ class KernelClient(QObject):
         self.km = km
         self._connect_channels()
         self.alive, self.ready, self.death = True, False, None
+        self._hello = self._iopub_up = False
         self._generation += 1
         self._poll.start()
 
@@ -189,29 +194,43 @@ class KernelClient(QObject):
         self.start()
 
     def _stop_kernel(self) -> None:
-        """End the kernel process and its channels, quietly (it may be dead already)."""
+        """End the kernel process at once (SIGKILL: it may be stuck or dead already) and its
+        channels; the manager's cleanup (reaping, connection files) runs in a thread, so the
+        window never waits for it."""
         import logging
         import warnings
 
+        km, kc = self.km, self.kc
+        self.km = self.kc = None
         quiet = logging.getLogger("tornado.general")
         level = quiet.level
         quiet.setLevel(logging.CRITICAL)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                if self.kc is not None:
+                if kc is not None:
                     try:
-                        self.kc.stop_channels()
+                        kc.stop_channels()
                     except Exception:  # noqa: BLE001 - closing anyway
-                        pass
-                if self.km is not None:
-                    try:
-                        self.km.shutdown_kernel(now=True)
-                    except Exception:  # noqa: BLE001
                         pass
         finally:
             quiet.setLevel(level)
-        self.kc = None
+        if km is None:
+            return
+        try:
+            proc = km.provisioner.process if km.provisioner is not None else None
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+        except Exception:  # noqa: BLE001
+            pass
+
+        def cleanup() -> None:
+            try:
+                km.shutdown_kernel(now=True)
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+
+        threading.Thread(target=cleanup, daemon=True, name="gradviz-kernel-cleanup").start()
 
     def interrupt(self) -> None:
         """Stop the running cell (KeyboardInterrupt in the kernel, also in time.sleep)."""
@@ -324,6 +343,11 @@ class KernelClient(QObject):
         parent = msg.get("parent_header", {}).get("msg_id")
         mtype = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
         content = msg.get("content", {})
+        if channel == "iopub" and not self._iopub_up:
+            self._iopub_up = True  # outputs can no longer be lost to a late subscription
+            self._maybe_ready()
+        if mtype == "iopub_welcome":
+            return
         info = self.running.get(parent)
         if channel == "iopub":
             if info is None:
@@ -358,8 +382,25 @@ class KernelClient(QObject):
                                                content.get("traceback", [])]}
             self._maybe_finish(parent)
 
+    def _maybe_ready(self) -> None:
+        if self._hello and self._iopub_up and not self.ready:
+            self._probe.stop()
+            self.ready = True
+            self.started.emit()
+        elif self._hello and not self._iopub_up and not self._probe.isActive():
+            self._probe.start()  # kernel_info makes the kernel publish: iopub is then up
+
+    def _probe_iopub(self) -> None:
+        if self.kc is not None and self.alive:
+            self.kc.kernel_info()
+
     def _maybe_finish(self, mid: str) -> None:
         info = self.running.get(mid)
+        if info is not None and info["reply"] is not None and not info["idle"] \
+                and not info.get("late"):
+            # the reply came first: its outputs follow on iopub; never wait forever for them
+            info["late"] = True
+            QTimer.singleShot(2000, lambda: self._finish(mid))
         if info is None or not info["idle"] or info["reply"] is None:
             return
         if not info.get("state_seen"):
@@ -387,8 +428,8 @@ class KernelClient(QObject):
     def _on_side(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
         if kind == "hello":
-            self.ready = True
-            self.started.emit()
+            self._hello = True
+            self._maybe_ready()
             return
         if kind == "reply":
             seq = msg.get("seq")
