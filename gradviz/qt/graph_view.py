@@ -1314,13 +1314,15 @@ class GraphView(QGraphicsView):
         vp = self.viewport().rect()
         if vp.width() < 2 or vp.height() < 2:
             return
-        s = min(vp.width() / r.width(), vp.height() / r.height(), self.MAX_FIT_SCALE)
+        self._update_overlays()  # the legend's strip at the bottom is kept free
+        leg = self._legend.height() + 8 if not self._legend.isHidden() else 0
+        s = min(vp.width() / r.width(), (vp.height() - leg) / r.height(), self.MAX_FIT_SCALE)
         if not whole:
             s = max(s, self.readable_scale())
         s = max(s, self.MIN_SCALE)
         self.resetTransform()
         self.scale(s, s)
-        self.centerOn(r.center())
+        self.centerOn(r.center() + QPointF(0, leg / (2 * s)))
         focus = self._focus_key()
         if focus is not None and not self._whole_visible():
             # centre on the focus along the axes the graph (with its labels) overflows
@@ -1333,8 +1335,8 @@ class GraphView(QGraphicsView):
             else:  # the node's left edge in view, then as much of its right-side labels
                 x = max(min(n.x() - it.w / 2 - m + half, ex.right() - half),
                         n.x() + it.w / 2 + m - half)
-            y = c.y() if ex.height() * s <= vp.height() else n.y()
-            self.centerOn(QPointF(x, y))
+            y = c.y() if ex.height() * s <= vp.height() - leg else n.y()
+            self.centerOn(QPointF(x, y + leg / (2 * s)))
         self._fitted = True
         self._update_cache_mode()
         self._update_overlays()
