@@ -84,6 +84,16 @@ def _is_dark(widget: QWidget) -> bool:
     return widget.palette().color(QPalette.ColorRole.Base).lightness() < 128
 
 
+def current_line_colour(pal: QPalette) -> QColor:
+    """The current line's tint for a palette: its base blended 14% towards its highlight
+    colour, so it belongs to whatever theme is in use (light, dark, high-contrast)."""
+    b, h = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Highlight)
+    t = 0.14 if b.lightness() >= 128 else 0.22
+    return QColor.fromRgbF(b.redF() + (h.redF() - b.redF()) * t,
+                           b.greenF() + (h.greenF() - b.greenF()) * t,
+                           b.blueF() + (h.blueF() - b.blueF()) * t)
+
+
 def _mono(size: float | None = None) -> QFont:
     f = QFont("DejaVu Sans Mono")
     f.setStyleHint(QFont.StyleHint.Monospace)
@@ -314,7 +324,7 @@ class CodeEditor(QPlainTextEdit):
             return
         if self.highlight_current_line:
             cur = QTextEdit.ExtraSelection()
-            cur.format.setBackground(QColor("#2c313c" if dark else "#fff8e1"))
+            cur.format.setBackground(current_line_colour(self.palette()))
             cur.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
             cur.cursor = self.textCursor()
             cur.cursor.clearSelection()
@@ -336,6 +346,17 @@ class CodeEditor(QPlainTextEdit):
                 err.cursor = QTextCursor(block)
                 sels.append(err)
         self.setExtraSelections(sels)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            # a theme switch: the syntax colours, current line and numbers follow it
+            dark = _is_dark(self)
+            if getattr(self, "_dark", None) != dark:
+                self._dark = dark
+                self.highlighter.set_dark(dark)
+            self._update_selections()
+            self._numbers.update()
 
     # --- keys
     def event(self, event: QEvent) -> bool:

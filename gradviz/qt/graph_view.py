@@ -23,7 +23,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import networkx as nx
-from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QLineF, QMarginsF, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -58,8 +58,8 @@ from gradviz.theme import Theme, get_theme
 
 guard_none_refcount()
 
-__all__ = ["STATES", "EdgeBundleItem", "EdgeItem", "EdgeLabelItem", "GraphView", "NodeItem",
-           "OverviewItem"]
+__all__ = ["LEGEND_TEXT", "STATES", "EdgeBundleItem", "EdgeItem", "EdgeLabelItem", "GraphView",
+           "Minimap", "NodeItem", "OverviewItem", "walkthrough_caption"]
 
 #: node states accepted by :meth:`GraphView.set_node_state`
 STATES = ("idle", "current", "done", "breakpoint", "error")
@@ -152,6 +152,7 @@ class _Style:
         self._measured: dict[str, tuple[list[str], list[float], float, float]] = {}
         self.title_h = self.title_fm.height()
         self.mono_h = self.mono_fm.height()
+        self.vector = False  # painting into SVG: no stacked translucent fills
 
     @staticmethod
     def _hairline(c: QColor) -> QPen:
@@ -255,7 +256,17 @@ class NodeItem(QGraphicsItem):
             p.drawRect(r.adjusted(-g, -g, g, g))
             return
         rad = st.radius
-        if state == "current":
+        if state == "current" and st.vector:
+            # SVG: a halo of thin rings fading outwards (stacked translucent fills come out
+            # of SVG renderers as one solid blob)
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            g = st.glow
+            n = 4
+            for i in range(n):
+                d = g * (i + 0.5) / n
+                p.setPen(QPen(_color(st.theme.current_glow, 0.55 * (1 - i / n)), g / n))
+                p.drawRoundedRect(r.adjusted(-d, -d, d, d), rad + d, rad + d)
+        elif state == "current":
             p.setPen(Qt.PenStyle.NoPen)
             g = st.glow
             for i, c in enumerate(st.glow_colors):
@@ -551,9 +562,10 @@ class OverviewItem(QGraphicsItem):
 class EdgeLabelItem(QGraphicsItem):
     """Small text on a pill next to an edge's midpoint (e.g. the gradient flowing along it)."""
 
-    def __init__(self, text: str, anchor: QPointF, style: _Style) -> None:
+    def __init__(self, text: str, anchor: QPointF, style: _Style, left: bool = False) -> None:
         super().__init__()
         self._style = style
+        self.left = left  # drawn to the left of the edge (the seed gradient)
         self.setZValue(_Z_LABEL)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.text = ""
@@ -571,7 +583,8 @@ class EdgeLabelItem(QGraphicsItem):
         w = max(self._adv) + 0.9 * px
         h = len(self.lines) * fm.height() + 0.35 * px
         gap = 0.45 * px
-        self._rect = QRectF(gap, -h / 2, w, h)  # to the right of the edge
+        x = -gap - w if self.left else gap
+        self._rect = QRectF(x, -h / 2, w, h)  # beside the edge
         self._bounds = self._rect.adjusted(-2, -2, 2, 2)
         self.update()
 
@@ -595,6 +608,133 @@ class EdgeLabelItem(QGraphicsItem):
         for line, adv in zip(self.lines, self._adv, strict=True):
             p.drawText(QPointF(r.center().x() - adv / 2, y + fm.ascent()), line)
             y += fm.height()
+
+
+class Minimap(QWidget):
+    """The whole graph in a corner of the view, with the visible part framed: shown when the
+    graph at a readable size does not fit; a click or drag there scrolls the view."""
+
+    def __init__(self, view: GraphView) -> None:
+        super().__init__(view.viewport())
+        self._view = view
+        self._image: QImage | None = None
+        self._src = QRectF()  # scene rect drawn in the image
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip("Overview: click or drag to move the view")
+        self.hide()
+
+    def invalidate(self) -> None:
+        self._image = None
+        self.update()
+
+    def _target(self) -> QRectF:
+        """Where the image goes in the widget (aspect kept, 4 px frame)."""
+        src = self._src
+        w, h = self.width() - 8, self.height() - 8
+        if src.isEmpty() or w <= 0 or h <= 0:
+            return QRectF()
+        s = min(w / src.width(), h / src.height())
+        tw, th = src.width() * s, src.height() * s
+        return QRectF(4 + (w - tw) / 2, 4 + (h - th) / 2, tw, th)
+
+    def _render(self) -> None:
+        v = self._view
+        st = v._style
+        self._src = v._bounds
+        t = self._target()
+        img = QImage(max(1, self.width()), max(1, self.height()),
+                     QImage.Format.Format_ARGB32_Premultiplied)
+        img.fill(Qt.GlobalColor.transparent)
+        self._image = img
+        if t.isEmpty():
+            return
+        s = t.width() / self._src.width()
+        p = QPainter(img)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.translate(t.left() - self._src.left() * s, t.top() - self._src.top() * s)
+        p.scale(s, s)
+        pen = QPen(_blend(st.theme.edge, st.theme.background, 0.35), 0)
+        pen.setCosmetic(True)
+        p.setPen(pen)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawLines([QLineF(*e.ends[0], *e.ends[1]) for e in v._edges.values()])
+        by_kind: dict[str, list[QRectF]] = {}
+        for it in v._nodes.values():
+            by_kind.setdefault(it.kind, []).append(it.sceneBoundingRect().marginsRemoved(
+                _margins(st.glow)))
+        for kind, rects in by_kind.items():
+            p.setPen(st.lod_pens.get(kind, st.lod_edge))
+            p.setBrush(st.fills.get(kind, st.fills["grad_fn"]))
+            p.drawRects(rects)
+        p.end()
+
+    def map_to_scene(self, pt: QPointF) -> QPointF:
+        t = self._target()
+        if t.isEmpty():
+            return self._src.center()
+        s = self._src.width() / t.width()
+        return QPointF(self._src.left() + (pt.x() - t.left()) * s,
+                       self._src.top() + (pt.y() - t.top()) * s)
+
+    def map_from_scene(self, r: QRectF) -> QRectF:
+        t = self._target()
+        if t.isEmpty():
+            return QRectF()
+        s = t.width() / self._src.width()
+        return QRectF(t.left() + (r.left() - self._src.left()) * s,
+                      t.top() + (r.top() - self._src.top()) * s, r.width() * s, r.height() * s)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        v = self._view
+        st = v._style
+        if self._image is None or self._image.size() != self.size():
+            self._render()
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setPen(QPen(st.text_muted, 1.5))
+        p.setBrush(_color(st.theme.background, 0.92))
+        p.drawRoundedRect(QRectF(self.rect()).adjusted(0.75, 0.75, -0.75, -0.75), 5, 5)
+        if self._image is not None:
+            p.drawImage(0, 0, self._image)
+        cur = next((it for it in v._nodes.values() if it.state in ("current", "error")), None)
+        if cur is not None:
+            r = self.map_from_scene(cur.sceneBoundingRect())
+            c = r.center()
+            rad = max(4.0, min(r.width(), r.height()) / 2)
+            p.setPen(QPen(st.error if cur.state == "error" else QColor(st.theme.current), 2.5))
+            p.setBrush(_color(st.theme.current_glow, 0.6))
+            p.drawEllipse(c, rad, rad)
+        vis = v.mapToScene(v.viewport().rect()).boundingRect()
+        p.setPen(QPen(st.selection_pen.color(), 2.0))
+        p.setBrush(_color(st.theme.selection, 0.12))
+        p.drawRect(self.map_from_scene(vis).intersected(QRectF(self.rect()).adjusted(
+            1, 1, -1, -1)))
+        p.end()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        self._view.centerOn(self.map_to_scene(event.position()))
+        self._view._fitted = False
+        self.update()
+        event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self.mousePressEvent(event)
+
+
+def _margins(m: float) -> QMarginsF:
+    return QMarginsF(m, m, m, m)
+
+
+#: the legend in the view's corner while gradients are shown on edges
+LEGEND_TEXT = "arrows: forward · purple labels: gradients flowing back"
+LEGEND_SHORT = "arrows: forward\npurple: gradients back"
+
+
+def walkthrough_caption(k: int, n: int | None, node_name: str | None = None) -> str:
+    """The caption of a walk-through frame: ``step 3 of 7 · MulBackward0``."""
+    text = f"step {k}" + (f" of {n}" if n else "")
+    return text + (f" · {node_name}" if node_name else "")
 
 
 class GraphView(QGraphicsView):
@@ -651,6 +791,19 @@ class GraphView(QGraphicsView):
         self._banner.setTextFormat(Qt.TextFormat.PlainText)
         self._banner.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self._banner.hide()
+        self._legend = QLabel(LEGEND_TEXT, self.viewport())
+        self._legend.setObjectName("GraphLegend")
+        self._legend.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self._legend.hide()
+        self.legend_enabled = True  # shown while gradients label the edges
+        self._minimap = Minimap(self)
+        self.minimap_enabled = True
+        self._seed: tuple[Hashable, str] | None = None
+        self._seed_item: EdgeLabelItem | None = None
+        self._seed_edge: tuple[Hashable, Hashable] | None = None
+        self._last_current: Hashable | None = None
+        #: scroll to the current node when it changes (a long chain keeps it in view)
+        self.follow_current = True
         self._apply_theme_to_widgets()
 
     # ------------------------------------------------------------------ graph
@@ -681,16 +834,20 @@ class GraphView(QGraphicsView):
         for (u, v), text in labels.items():
             if (u, v) in self._edges:
                 self.set_edge_label(u, v, text)
+        if self._seed is not None:
+            self.set_seed_label(*self._seed)
         if self._selected not in self._nodes:
             self._selected = None
         elif self._selected is not None:
             self._nodes[self._selected].set_selected(True)
         if self._banner_node is not None and self._banner_node not in self._nodes:
             self._banner_node = None
+        self._minimap.invalidate()
         if do_fit:
             self.fit()
         else:
             self._update_cache_mode(force=True)
+        self._update_overlays()
 
     def refresh(self) -> None:
         """Re-read labels and details from the graph's node attributes (e.g. after
@@ -708,9 +865,13 @@ class GraphView(QGraphicsView):
         if resized:
             with gc_paused():
                 self._place(dict(self._layout.pos))
+            self._minimap.invalidate()
+            self._update_overlays()
 
     def _rebuild(self, previous: Mapping | None) -> None:
         self._scene.clear()
+        self._seed_item = None
+        self._seed_edge = None
         self._bundle = None
         self._overview = []
         self._nodes.clear()
@@ -774,6 +935,8 @@ class GraphView(QGraphicsView):
             self._bundle.set_edges(bundled)
         for (u, v), lab in self._labels.items():
             lab.setPos(self._edges[(u, v)].midpoint())
+        if self._seed_item is not None and self._seed is not None:
+            self._seed_item.setPos(self._seed_anchor(self._seed[0]))
         # the drawing's extent, from the layout (itemsBoundingRect asks every item)
         g_ = st.glow
         r = QRectF(-g_, -g_, lay.width + 2 * g_, lay.height + 2 * g_)
@@ -901,6 +1064,12 @@ class GraphView(QGraphicsView):
         item.set_state(state)
         if self._zoomed_out:
             item.setVisible(self._node_visible(item))
+        if state == "current" and key != self._last_current:
+            self._last_current = key
+            if self.follow_current and not self._whole_visible():
+                self.ensure_node_visible(key)
+        if state in ("current", "error") or self._minimap.isVisible():
+            self._minimap.update()
 
     def node_state(self, key: Hashable) -> str:
         """The state of node ``key``."""
@@ -920,8 +1089,9 @@ class GraphView(QGraphicsView):
             if lab is not None:
                 self._scene.removeItem(lab)
                 del self._labels[(u, v)]
-            edge.set_flow(False)
+            edge.set_flow((u, v) == self._seed_edge)
             edge.setVisible(self._edge_visible(edge))
+            self._update_overlays()
             return
         if lab is None:
             lab = EdgeLabelItem(text, edge.midpoint(), self._style)
@@ -931,11 +1101,60 @@ class GraphView(QGraphicsView):
             lab.set_text(text)
         edge.set_flow(True)
         edge.setVisible(True)
+        self._grow_scene(lab)
+        self._update_overlays()
+
+    def _grow_scene(self, lab: QGraphicsItem) -> None:
         sr = self._scene.sceneRect()
         lr = lab.sceneBoundingRect()
-        if not sr.contains(lr):  # keep long labels inside exports
+        if not sr.contains(lr):  # keep long labels inside the scene and the exports
             m = self._style.title_px
             self._scene.setSceneRect(sr.united(lr.adjusted(-m, -m, m, m)))
+
+    # ------------------------------------------------------------------ seed gradient
+    def set_seed_label(self, key: Hashable | None, text: str | None) -> None:
+        """Show the seed gradient of a backward walk (``"1"``, or the vector ``v`` given to
+        ``backward(v)``) on the edge entering root node ``key`` (under the node when none
+        enters it), as ``seed 1``. None or "" clears. Kept across :meth:`set_graph` and
+        :meth:`clear_edge_labels`."""
+        if self._seed_item is not None:
+            self._scene.removeItem(self._seed_item)
+            self._seed_item = None
+        if self._seed_edge is not None:
+            e = self._edges.get(self._seed_edge)
+            if e is not None and self._seed_edge not in self._labels:
+                e.set_flow(False)
+                e.setVisible(self._edge_visible(e))
+            self._seed_edge = None
+        if key is None or not text:
+            self._seed = None
+            self._update_overlays()
+            return
+        self._seed = (key, text)
+        if key not in self._nodes:
+            return
+        shown = text if text.startswith("seed") else f"seed {text}"
+        self._seed_item = EdgeLabelItem(shown, self._seed_anchor(key), self._style, left=True)
+        self._scene.addItem(self._seed_item)
+        ins = [e for e in self._graph.in_edges(key) if e in self._edges]
+        if ins:
+            self._seed_edge = ins[0]
+            e = self._edges[ins[0]]
+            e.set_flow(True)
+            e.setVisible(True)
+        self._grow_scene(self._seed_item)
+        self._update_overlays()
+
+    def seed_label(self) -> str | None:
+        """The seed gradient shown, as passed to :meth:`set_seed_label`."""
+        return self._seed[1] if self._seed is not None else None
+
+    def _seed_anchor(self, key: Hashable) -> QPointF:
+        ins = [e for e in self._graph.in_edges(key) if e in self._edges]
+        if ins:
+            return self._edges[ins[0]].midpoint()
+        it = self._nodes[key]
+        return it.pos() + QPointF(-it.w / 2, it.h / 2 + self._style.title_px)
 
     def edge_label(self, u: Hashable, v: Hashable) -> str | None:
         """The text shown on edge ``u -> v``, if any."""
@@ -1051,6 +1270,7 @@ class GraphView(QGraphicsView):
             self.scale(target / cur, target / cur)
             self._fitted = False
             self._update_cache_mode()
+            self._update_overlays()
 
     def zoom_in(self) -> None:
         """Zoom in one step around the view's centre."""
@@ -1066,24 +1286,136 @@ class GraphView(QGraphicsView):
         self.zoom_by(factor)
         self.setTransformationAnchor(anchor)
 
-    def fit(self) -> None:
-        """Fit the whole graph in the view (never magnified beyond ``MAX_FIT_SCALE``)."""
+    def body_px(self) -> float:
+        """The size of the window's body text in pixels (the view's font, which follows the
+        window's font scale; at least 10 pt times the theme's font scale)."""
+        f = self.font()
+        px = f.pixelSize() if f.pixelSize() > 0 else f.pointSizeF() * self.logicalDpiY() / 72
+        return max(float(px), 10.0 * _PX_PER_PT * self._theme.font_scale)
+
+    def readable_scale(self) -> float:
+        """The smallest zoom at which a node's text (its monospace value lines, the smallest
+        of it) is as large as the body text: :meth:`fit` never goes below it."""
+        smallest = min(self._style.title_px, float(self._style.mono_font.pixelSize()))
+        return min(self.MAX_FIT_SCALE, self.body_px() / max(smallest, 1.0))
+
+    def fit(self, whole: bool = False) -> None:
+        """Fit the graph in the view (never magnified beyond ``MAX_FIT_SCALE``) without
+        shrinking node text below the body text (:meth:`readable_scale`): a graph too big for
+        that is centred on the current node (else the selection, else the root) and the
+        overview minimap appears. ``whole=True`` shows everything, however small."""
         if not self._nodes:
             self.resetTransform()
             self._fitted = True
+            self._update_overlays()
             return
         m = 1.5 * self._style.title_px
         r = self._bounds.adjusted(-m, -m, m, m)
         vp = self.viewport().rect()
         if vp.width() < 2 or vp.height() < 2:
             return
-        s = min(vp.width() / r.width(), vp.height() / r.height(), self.MAX_FIT_SCALE)
+        self._update_overlays()  # the legend's strip at the bottom is kept free
+        leg = self._legend.height() + 8 if not self._legend.isHidden() else 0
+        s = min(vp.width() / r.width(), (vp.height() - leg) / r.height(), self.MAX_FIT_SCALE)
+        if not whole:
+            s = max(s, self.readable_scale())
         s = max(s, self.MIN_SCALE)
         self.resetTransform()
         self.scale(s, s)
-        self.centerOn(r.center())
+        self.centerOn(r.center() + QPointF(0, leg / (2 * s)))
+        focus = self._focus_key()
+        if focus is not None and not self._whole_visible():
+            # centre on the focus along the axes the graph (with its labels) overflows
+            ex = self.export_rect()
+            c, it = ex.center(), self._nodes[focus]
+            n = it.scenePos()
+            half, m = vp.width() / (2 * s), self._style.glow * 2
+            if ex.width() * s <= vp.width():
+                x = c.x()
+            else:  # the node's left edge in view, then as much of its right-side labels
+                x = max(min(n.x() - it.w / 2 - m + half, ex.right() - half),
+                        n.x() + it.w / 2 + m - half)
+            y = c.y() if ex.height() * s <= vp.height() - leg else n.y()
+            self.centerOn(QPointF(x, y + leg / (2 * s)))
         self._fitted = True
         self._update_cache_mode()
+        self._update_overlays()
+
+    def _focus_key(self) -> Hashable | None:
+        """The node a view too small for the graph shows: current, error, selected, root."""
+        for st in ("current", "error"):
+            k = next((k for k, it in self._nodes.items() if it.state == st), None)
+            if k is not None:
+                return k
+        if self._selected is not None:
+            return self._selected
+        outs = [k for k, it in self._nodes.items() if it.kind == "output"]
+        if outs:
+            return max(outs, key=lambda k: self._nodes[k].pos().y())
+        return None
+
+    def _whole_visible(self) -> bool:
+        """Whether the whole drawing is inside the viewport."""
+        if not self._nodes:
+            return True
+        vis = self.mapToScene(self.viewport().rect()).boundingRect()
+        return vis.adjusted(-1, -1, 1, 1).contains(self._bounds)
+
+    def minimap_visible(self) -> bool:
+        """Whether the overview minimap is shown (the graph does not fit the view)."""
+        return not self._minimap.isHidden()
+
+    def legend_visible(self) -> bool:
+        """Whether the arrows-vs-gradients legend is shown."""
+        return not self._legend.isHidden()
+
+    def _update_overlays(self) -> None:
+        """Place and show the minimap (bottom right, when the graph does not fit) and the
+        legend (bottom left, while gradient labels are shown)."""
+        vp = self.viewport().rect()
+        mm = self._minimap
+        want = (self.minimap_enabled and bool(self._nodes) and not self._whole_visible()
+                and vp.width() > 120 and vp.height() > 100)
+        if want and not self._bounds.isEmpty():
+            side = max(90.0, min(vp.width() * 0.26, vp.height() * 0.34, 360.0))
+            b = self._bounds
+            if b.width() >= b.height():
+                w, h = side, max(40.0, side * b.height() / b.width())
+            else:
+                w, h = max(40.0, side * b.width() / b.height()), side
+            w, h = int(w) + 8, int(h) + 8
+            if mm.width() != w or mm.height() != h:
+                mm.resize(w, h)
+                mm.invalidate()
+            mm.move(vp.width() - w - 8, vp.height() - h - 8)
+            mm.show()
+            mm.raise_()
+            mm.update()
+        else:
+            mm.hide()
+        lg = self._legend
+        want_legend = self.legend_enabled and bool(self._labels or self._seed_item)
+        room = vp.width() - 24 - (mm.width() + 8 if not mm.isHidden() else 0)
+        shown = False
+        if want_legend:
+            # one line if it fits, else two short lines; hidden rather than covering the graph
+            for text in (LEGEND_TEXT, LEGEND_SHORT):
+                lg.setText(text)
+                lg.adjustSize()
+                if lg.width() <= min(room, 0.7 * vp.width()) and lg.height() <= 0.2 * vp.height():
+                    shown = True
+                    break
+        if shown:
+            lg.move(8, vp.height() - lg.height() - 8)
+            lg.show()
+            lg.raise_()
+        else:
+            lg.hide()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt API
+        super().scrollContentsBy(dx, dy)
+        if not self._minimap.isHidden():
+            self._minimap.update()
 
     def _update_cache_mode(self, force: bool = False) -> None:
         """Cache node pixmaps (DeviceCoordinateCache) only when zoomed in enough to draw text:
@@ -1136,15 +1468,30 @@ class GraphView(QGraphicsView):
         self.setAutoFillBackground(True)  # behind the banner's margin too
         px = round(t.title_pt * _PX_PER_PT * t.font_scale)
         self._banner_pad = (px // 2, px)
+        lpx = max(10, round(self.body_px() * 0.8))
+        self._legend.setStyleSheet(
+            f"QLabel {{ background: {_color(t.background, 0.88).name(QColor.NameFormat.HexArgb)};"
+            f" color: {t.text}; border: 1px solid {t.edge_flow}; border-radius: 4px; "
+            f"font-size: {lpx}px; padding: 3px 6px; }}")
+        self._minimap.invalidate()
         self._banner.setStyleSheet(
             f"QLabel {{ background: {t.banner_bg}; color: {t.banner_text}; "
             f"font-size: {px}px; font-weight: bold; padding: {px // 2}px {px}px; "
             f"border-radius: {px // 3}px; }}")
 
     # ------------------------------------------------------------------ export
+    def export_rect(self) -> QRectF:
+        """The part of the scene an export shows: every node, edge and label, with a margin
+        (labels to the right of the rightmost edges included)."""
+        r = QRectF(self._bounds)
+        for lab in (*self._labels.values(), *([self._seed_item] if self._seed_item else [])):
+            r = r.united(lab.sceneBoundingRect())
+        m = 1.2 * self._style.title_px
+        return r.adjusted(-m, -m, m, m) if not r.isEmpty() else QRectF(0, 0, 100, 100)
+
     def render_image(self, scale: float = 2.0, max_side: int = 16000) -> QImage:
-        """The whole scene rendered into an image, ``scale`` pixels per scene unit."""
-        src = self._scene.sceneRect()
+        """The whole drawing rendered into an image, ``scale`` pixels per scene unit."""
+        src = self.export_rect()
         s = scale
         longest = max(src.width(), src.height(), 1.0)
         if longest * s > max_side:
@@ -1155,20 +1502,89 @@ class GraphView(QGraphicsView):
         p = QPainter(img)
         p.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing
                          | QPainter.RenderHint.SmoothPixmapTransform)
-        self._scene.render(p, QRectF(0, 0, size.width(), size.height()), src,
-                           Qt.AspectRatioMode.IgnoreAspectRatio)
+        self._render_scene(p, QRectF(0, 0, size.width(), size.height()), src)
         p.end()
         return img
 
-    def export_png(self, path: str, scale: float = 2.0) -> bool:
-        """Write the whole graph as a PNG at ``scale`` (capped at 16000 px a side)."""
-        return self.render_image(scale).save(str(path), "PNG")
+    def _render_scene(self, p: QPainter, target: QRectF, src: QRectF) -> None:
+        caches = self._without_cache()
+        try:
+            self._scene.render(p, target, src, Qt.AspectRatioMode.KeepAspectRatio)
+        finally:
+            for it, mode in caches:
+                it.setCacheMode(mode)
+
+    def render_frame(self, width: int = 1920, caption: str | None = None,
+                     height: int | None = None, max_zoom: float = 4.0) -> QImage:
+        """A slide-sized picture of the graph, ``width`` pixels wide: ``caption`` (e.g.
+        :func:`walkthrough_caption`) in a bar on top, the legend under the graph while
+        gradients are shown. ``height`` None: 16:9 with a caption (walk-through frames all
+        of one size), else as tall as the graph needs (at most 16000 px)."""
+        t = self._theme
+        width = max(200, int(width))
+        pad = round(width * 0.02)
+        cap_h = round(width * 0.045) if caption else 0
+        legend = self.legend_enabled and bool(self._labels or self._seed_item)
+        leg_h = round(width * 0.03) if legend else 0
+        src = self.export_rect()
+        k = min((width - 2 * pad) / max(src.width(), 1.0), max_zoom)
+        if height is None:
+            if caption:
+                height = round(width * 9 / 16)
+            else:
+                height = min(16000, math.ceil(src.height() * k) + 2 * pad + leg_h)
+        height = max(100, int(height))
+        img = QImage(width, height, QImage.Format.Format_ARGB32_Premultiplied)
+        img.fill(QColor(t.background))
+        p = QPainter(img)
+        p.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing
+                         | QPainter.RenderHint.SmoothPixmapTransform)
+        area = QRectF(pad, cap_h + pad, width - 2 * pad, height - cap_h - leg_h - 2 * pad)
+        k = min(area.width() / max(src.width(), 1.0), area.height() / max(src.height(), 1.0),
+                max_zoom)
+        tw, th = src.width() * k, src.height() * k
+        target = QRectF(area.center().x() - tw / 2, area.center().y() - th / 2, tw, th)
+        self._render_scene(p, target, src)
+        if caption:
+            p.fillRect(QRectF(0, 0, width, cap_h), QColor(t.banner_bg if t.name ==
+                                                           "high-contrast" else t.grad_fn))
+            f = QFont(t.font_family)
+            f.setPixelSize(max(8, round(cap_h * 0.5)))
+            f.setBold(True)
+            p.setFont(f)
+            p.setPen(QColor(t.banner_text if t.name == "high-contrast" else t.text))
+            p.drawText(QRectF(pad, 0, width - 2 * pad, cap_h),
+                       int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), caption)
+        if legend:
+            f = QFont(t.font_family)
+            f.setPixelSize(max(8, round(leg_h * 0.55)))
+            p.setFont(f)
+            p.setPen(QColor(t.text_muted))
+            p.drawText(QRectF(pad, height - leg_h - pad / 2, width - 2 * pad, leg_h),
+                       int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
+                       LEGEND_TEXT)
+        p.end()
+        return img
+
+    def export_png(self, path: str, width: float = 1920, caption: str | None = None,
+                   height: int | None = None, scale: float | None = None) -> bool:
+        """Write the graph as a PNG for slides: ``width`` pixels wide (1920 by default),
+        with ``caption`` on top (see :meth:`render_frame`). ``scale`` (or a small number as
+        the second argument, as callers of the old ``export_png(path, scale)`` pass) renders
+        at that many pixels per scene unit instead, at least ``1920`` px wide."""
+        if scale is None and width < 50:
+            scale, width = float(width), 1920
+        if scale is not None:
+            w = self.export_rect().width() * scale
+            width = max(1920, round(w))
+        return self.render_frame(int(width), caption, height).save(str(path), "PNG")
 
     def export_svg(self, path: str) -> bool:
-        """Write the whole graph as SVG (vector text and shapes)."""
+        """Write the whole graph as SVG (vector text and shapes; labels to the right of the
+        rightmost edges included)."""
         from PySide6.QtSvg import QSvgGenerator
 
-        src = self._scene.sceneRect()
+        src = self.export_rect()
         gen = QSvgGenerator()
         gen.setFileName(str(path))
         gen.setSize(QSize(math.ceil(src.width()), math.ceil(src.height())))
@@ -1180,12 +1596,11 @@ class GraphView(QGraphicsView):
             return False
         p.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
         p.fillRect(QRectF(0, 0, src.width(), src.height()), QColor(self._theme.background))
-        caches = self._without_cache()
+        self._style.vector = True  # the glow as rings: SVG viewers fill stacked alphas solid
         try:
-            self._scene.render(p, QRectF(0, 0, src.width(), src.height()), src)
+            self._render_scene(p, QRectF(0, 0, src.width(), src.height()), src)
         finally:
-            for it, mode in caches:
-                it.setCacheMode(mode)
+            self._style.vector = False
             p.end()
         return True
 
@@ -1212,7 +1627,9 @@ class GraphView(QGraphicsView):
         elif key in (Qt.Key.Key_Minus, Qt.Key.Key_Underscore):
             self.zoom_out()
         elif key in (Qt.Key.Key_0, Qt.Key.Key_Home):
-            self.fit()
+            self.fit(whole=bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
+        elif key == Qt.Key.Key_ParenRight:  # Shift+0 on a US keyboard
+            self.fit(whole=True)
         else:
             super().keyPressEvent(event)
             return
@@ -1264,6 +1681,7 @@ class GraphView(QGraphicsView):
             self._position_banner()
         if self._fitted and self._nodes:
             self.fit()
+        self._update_overlays()
 
     # ------------------------------------------------------------------ misc
     def keys(self) -> Iterable[Hashable]:

@@ -4,10 +4,12 @@ rich text for the projector. The node view explains its local derivative (gradvi
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QEvent, QTimer
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QPalette, QTextOption
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from engine import Tensor
@@ -37,6 +39,8 @@ class Inspector(QWidget):
         self.view = QTextBrowser(objectName="inspectorView")
         self.view.setOpenLinks(False)
         self.view.setReadOnly(True)
+        # wrap between words only: never inside a name or a number ("MulBackwa rd0")
+        self.view.setWordWrapMode(QTextOption.WrapMode.WordWrap)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
@@ -225,12 +229,10 @@ class Inspector(QWidget):
             out.append(_table(edges) if edges else "<p class='muted'>()</p>")
             out.append("<h3>saved tensors</h3>")
             out.append(self._saved_html(node))
-            attrs = [(k, _e(v)) for k, v in sorted(getattr(node, "attributes", {}).items())]
-            attrs += [(k, _e(_short(v))) for k, v in sorted(node.__dict__.items())
-                      if not k.startswith("_") and k != "attributes"]
+            attrs = _attributes(node)
             if attrs:
                 out.append("<h3>attributes</h3>")
-                out.append(_table(attrs))
+                out.append(_table([(_e(k), _e(v)) for k, v in attrs]))
         hooks = len(node._hooks or ())
         pre = len(node._prehooks or ()) + len(node._tensor_prehooks or ())
         out.append("<h3>hooks</h3>")
@@ -272,6 +274,23 @@ class Inspector(QWidget):
             out.append(_pre(_repr(v)))
         return "".join(out)
 
+    def _input_value(self, fn: Any) -> Any:
+        """The tensor a next function stands for: a leaf's variable, else the named tensor
+        that ``fn`` produced."""
+        var = getattr(fn, "variable", None)
+        if var is not None:
+            return var
+        fid = getattr(fn, "_id", None)
+        for name in self.session.names().values():
+            try:
+                t = self.session.get(name)
+            except Exception:  # noqa: BLE001 - gone since
+                continue
+            g = getattr(t, "grad_fn", None)
+            if g is not None and (g is fn or getattr(g, "_id", None) == fid):
+                return t
+        return None
+
     # ------------------------------------------------------------------ step
     def _step_html(self, step: Any) -> str:
         node = step.node
@@ -282,6 +301,11 @@ class Inspector(QWidget):
         rule = rule_for_node(node)
         out = [head, "<table cellpadding='6' width='100%'><tr><td class='rule'>" +
                "<br>".join(_e(s) for s in rule.symbols) + "</td></tr></table>"]
+        numbers = substituted(rule.symbols, step, self._input_value)
+        if numbers:
+            out.append("<h3>with this step's numbers</h3>")
+            out.append("".join(f"<p class='m' style='margin: 4px 0'>{_e(line)}</p>"
+                               for line in numbers))
         out.append("<h3>grad_outputs <span class='muted'>(in: dL/d output)</span></h3>")
         for i, g in enumerate(step.grad_outputs):
             out.append(f"<p class='m' style='margin: 6px 0 0 0'>[{i}] <span class='muted'>"
@@ -300,6 +324,12 @@ class Inspector(QWidget):
                 out.append("<p class='muted'>no gradient flows (this input needs none)</p>")
             else:
                 out.append(_pre(_repr(g)))
+        out.append("<h3>saved tensors</h3>")
+        out.append(self._saved_html(node))
+        attrs = _attributes(node)
+        if attrs:
+            out.append("<h3>attributes</h3>")
+            out.append(_table([(_e(k), _e(v)) for k, v in attrs]))
         return "".join(out)
 
     def _accumulate_html(self, step: Any) -> str:
@@ -328,6 +358,91 @@ class Inspector(QWidget):
                        f"<td valign='middle' nowrap>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
         out.append(f"<table cellpadding='4' cellspacing='0'>{body}</table>")
         return "".join(out)
+
+
+# ----------------------------------------------------------------------------- numbers
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
+def _attributes(node: Any) -> list[tuple[str, str]]:
+    """An op's attributes with their values (alpha, dim, keepdim...): the kernel's
+    ``attributes`` dict, else the node's public fields."""
+    attrs = [(k, str(v)) for k, v in sorted((getattr(node, "attributes", None) or {}).items())]
+    attrs += [(k, _short(v)) for k, v in sorted(vars(node).items())
+              if not k.startswith("_") and k != "attributes"]
+    return attrs
+
+
+def values_text(t: Any, limit: int = 4) -> str:
+    """A tensor's values in a line: ``[0.6667, 0.6667, 0.6667]`` (the first ``limit``),
+    a number for a scalar, the text itself for anything else."""
+    if t is None:
+        return "None"
+    data = t if isinstance(t, (np.ndarray, np.generic)) else getattr(t, "_data", None)
+    if data is None and hasattr(t, "numpy"):
+        try:
+            data = t.numpy()
+        except Exception:  # noqa: BLE001 - a view of a freed value
+            data = None
+    if data is None:
+        if isinstance(t, (int, float, bool)):
+            return repr(t)
+        return str(t)
+    a = np.asarray(data)
+    if a.ndim == 0:
+        return f"{a.reshape(-1)[0].item():.4g}"
+    flat = a.reshape(-1)
+    vals = ", ".join(f"{float(v):.4g}" for v in flat[:limit])
+    more = ", …" if flat.size > limit else ""
+    return f"[{vals}{more}]" if a.ndim == 1 else f"{list(a.shape)} [{vals}{more}]"
+
+
+def substituted(symbols: tuple[str, ...], step: Any, input_value: Any = None) -> list[str]:
+    """The rule with this step's numbers: ``grad_self = grad * other = [...] * [...] =
+    [...]``. ``grad`` is the step's grad_outputs[0]; other names are the node's saved
+    tensors (``self``, ``other``, ``result``...) and attributes (``alpha``, ``dim``...);
+    the result is the grad_inputs entry of that input. Once a node ran its saved values are
+    freed: ``self`` and ``other`` are then the values of its first and second input, found
+    by ``input_value(next_function)``. A name still unknown stays a name."""
+    node = step.node
+    values: dict[str, str] = {}
+    gout = step.grad_outputs[0] if step.grad_outputs else None
+    if gout is not None:
+        values["grad"] = values_text(gout)
+    try:
+        saved = node.saved_tensors if not getattr(node, "_freed", False) else {}
+    except Exception:  # noqa: BLE001 - freed or unreadable
+        saved = {}
+    if isinstance(saved, dict):
+        for k, v in saved.items():
+            values.setdefault(k, values_text(v))
+    for k, v in _attributes(node):
+        values.setdefault(k, v)
+    if input_value is not None:
+        for i, k in enumerate(("self", "other")):
+            if k in values or i >= len(node.next_functions):
+                continue
+            fn = node.next_functions[i][0]
+            t = input_value(fn) if fn is not None else None
+            if t is not None:
+                values[k] = values_text(t)
+    lhs = [sym.split(" = ", 1)[0].strip() for sym in symbols]
+    named = len(lhs) == len(step.grad_inputs) and all(n.startswith("grad_") for n in lhs)
+    out = []
+    for i, sym in enumerate(symbols):
+        if " = " not in sym:
+            continue
+        left, expr = (x.strip() for x in sym.split(" = ", 1))
+        names = [m.group(0) for m in _IDENT.finditer(expr)]
+        if not names or not any(n in values for n in names):
+            continue
+        filled = _IDENT.sub(lambda m: values.get(m.group(0), m.group(0)), expr)
+        line = f"{left} = {expr} = {filled}"
+        gi = step.grad_inputs[i] if named and i < len(step.grad_inputs) else None
+        if gi is not None:
+            line += f" = {values_text(gi)}"
+        out.append(line)
+    return out
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -40,6 +39,7 @@ from engine import Tensor
 from engine._printing import _SUPPORTED_DTYPES as _PRINTABLE
 from engine._printing import _tensor_str
 from gradviz.qt.bridge import Bridge
+from gradviz.qt.flow import FlowLayout, labelled
 from gradviz.session import RunResult, Session
 
 __all__ = ["TensorPanel", "CreateTensorDialog", "TensorTableModel", "short_values",
@@ -347,9 +347,10 @@ class TensorPanel(QWidget):
                         "graph"),
                        (self.delete_button, "del x: remove the name from the workspace")):
             b.setToolTip(tip)
-        top = QHBoxLayout()
+        # buttons and the op form wrap into rows: a narrow dock at 1280x800 cuts none
+        top = FlowLayout(spacing=4)
+        self.buttons_flow = top
         top.addWidget(self.new_button)
-        top.addStretch(1)
         for b in (self.zero_button, self.none_button, self.detach_button, self.delete_button):
             top.addWidget(b)
 
@@ -367,6 +368,9 @@ class TensorPanel(QWidget):
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         hh.setStretchLastSection(True)
         hh.setHighlightSections(False)
+        # what backward is about first: name, grad_fn, .grad, then the rest (scrolls)
+        for i, col in enumerate(("name", "grad_fn", ".grad")):
+            hh.moveSection(hh.visualIndex(TensorTableModel.COLUMNS.index(col)), i)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -393,12 +397,10 @@ class TensorPanel(QWidget):
             c.setMinimumWidth(70)
         eq = QLabel("=")
         eq.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        form = QHBoxLayout()
-        form.addWidget(self.out_edit)
-        form.addWidget(eq)
-        form.addWidget(self.a_combo, 1)
-        form.addWidget(self.op_combo)
-        form.addWidget(self.b_combo, 1)
+        form = FlowLayout(spacing=4)
+        self.form_flow = form
+        form.addWidget(labelled("", self.out_edit, eq, self.a_combo))
+        form.addWidget(labelled("", self.op_combo, self.b_combo))
         form.addWidget(self.apply_button)
         self.op_combo.currentIndexChanged.connect(self._op_changed)
         self.apply_button.clicked.connect(self.apply_op)
@@ -417,6 +419,7 @@ class TensorPanel(QWidget):
         lay.addWidget(self.table, 1)
         lay.addLayout(form)
         lay.addWidget(self.status)
+        self.table.setMinimumHeight(self.fontMetrics().height() * 5)
 
         self.new_button.clicked.connect(self.open_create_dialog)
         self.zero_button.clicked.connect(lambda: self._on_selected(self.session.zero_grad))
@@ -432,6 +435,16 @@ class TensorPanel(QWidget):
         bridge.events.connect(self._on_events)
         self._op_changed()
         self.refresh()
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt API
+        """The wrapped rows at ``width`` plus the least the table and status need (a scroll
+        area around the panel gives it at least its viewport's height)."""
+        lay = self.layout()
+        m = lay.contentsMargins()
+        inner = width - m.left() - m.right()
+        return (self.buttons_flow.heightForWidth(inner) + self.form_flow.heightForWidth(inner)
+                + self.table.minimumHeight() + self.status.minimumHeight()
+                + 3 * lay.spacing() + m.top() + m.bottom())
 
     # ------------------------------------------------------------------ refreshing
     def _on_changed(self, what: str) -> None:

@@ -26,21 +26,25 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
+    QFontMetricsF,
+    QImage,
     QPainter,
+    QPalette,
 )
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
+    QFrame,
     QGraphicsItem,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSlider,
     QSpinBox,
@@ -51,8 +55,11 @@ from PySide6.QtWidgets import (
 
 from gradviz import training
 from gradviz.qt.code_panel import CodeEditor
+from gradviz.qt.flow import FlowLayout as _FlowLayout
+from gradviz.qt.flow import labelled as _pair
 from gradviz.qt.stepper import Stepper, short_values
 from gradviz.session import Session
+from gradviz.theme import PLOT_COLOURS, PlotColours, theme_for_colours
 from gradviz.training import PRESETS, TrainingPair, TrainingRun
 
 __all__ = ["TrainingPanel", "SPEEDS"]
@@ -73,28 +80,53 @@ DOWNSAMPLE_FACTOR = 0.5
 BUDGET_S = 0.032
 ROOT_EMIT_S = 0.5  # graph view updates while playing, at most every ...
 
-# as written / with zeroing: cool colours, solid; without zeroing: warm colours, dashed
-ZEROED_COLOURS = ("#1658c7", "#00897b", "#7b1fa2", "#2e7d32", "#3949ab", "#00838f")
-UNZEROED_COLOURS = ("#e8590c", "#c62828", "#ad1457", "#a07800", "#6d4c41", "#d84315")
-MARKER_COLOUR = "#ff8f00"
+# colour means the run everywhere (with zeroing: blue, without: orange, per theme); line
+# style means the parameter (solid, dashed, dotted, ...), the same in both runs
 LINE_WIDTH = 3.5
-PLOT_BG = "#ffffff"
-TEXT = "#1a1a1a"
-GRID_ALPHA = 0.25
+#: dash patterns (in pen widths) of the 1st, 2nd, ... parameter; None: solid
+DASHES: tuple[list[float] | None, ...] = (None, [3.0, 1.6], [0.9, 1.4], [3.2, 1.3, 0.9, 1.3],
+                                           [5.0, 1.5, 0.9, 1.5, 0.9, 1.5])
+_C: PlotColours = PLOT_COLOURS["light"]  # the colours of the theme in use
 
 
-def _colour(run_key: str, i: int) -> str:
-    pal = ZEROED_COLOURS if run_key == "zeroed" else UNZEROED_COLOURS
-    return pal[i % len(pal)]
+def _colour(run_key: str, i: int = 0) -> str:
+    """A run's colour (``i``, the parameter, is shown by the line style instead)."""
+    return _C.zeroed if run_key == "zeroed" else _C.unzeroed
 
 
-def _pen(run_key: str, i: int, width: float = LINE_WIDTH) -> Any:
-    pen = pg.mkPen(color=_colour(run_key, i), width=width)
-    if run_key == "unzeroed":
+def _pen(run_key: str, i: int, width: float = LINE_WIDTH, colour: str | None = None) -> Any:
+    pen = pg.mkPen(color=colour or _colour(run_key), width=width)
+    dash = DASHES[i % len(DASHES)]
+    if dash is not None:
         pen.setStyle(Qt.CustomDashLine)
-        pen.setDashPattern([3.0, 1.6])
+        pen.setDashPattern(dash)
     pen.setCapStyle(Qt.FlatCap)
     return pen
+
+
+class _Axis(pg.AxisItem):
+    """An axis whose tick count follows its tick font: labels never run into each other
+    ("20406080"), whatever the font scale."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802
+        if self._tickSpacing is not None or not math.isfinite(maxVal - minVal) \
+                or maxVal <= minVal or size <= 0:
+            return super().tickSpacing(minVal, maxVal, size)
+        fm = QFontMetricsF(self.style.get("tickFont") or self.font())
+        if self.orientation in ("bottom", "top"):
+            texts = self.tickStrings([minVal, maxVal, (minVal + maxVal) / 2], 1.0,
+                                     max((maxVal - minVal) / 10, 1e-12))
+            widest = max(fm.horizontalAdvance(t) for t in texts) if texts else 20.0
+            room = widest + fm.horizontalAdvance("00")
+        else:
+            room = fm.height() * 1.9
+        n = max(1.0, size / max(room, 1.0))
+        raw = (maxVal - minVal) / n
+        mag = 10 ** math.floor(math.log10(raw))
+        major = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+        if self.orientation in ("bottom", "top") and self.logMode is False:
+            major = max(major, 1.0) if maxVal - minVal > 3 else major  # iterations
+        return [(major, 0)]
 
 
 def _fmt(v: float) -> str:
@@ -241,17 +273,19 @@ class TrainingPanel(QWidget):
         root.setContentsMargins(6, 6, 6, 6)
         root.setSpacing(6)
 
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Loop:"))
+        # every control in one wrapping flow: at 1024x768 and font 2 they take more rows,
+        # none leaves the screen
+        flow = _FlowLayout(spacing=6)
+        self.controls_flow = flow
         self.preset_combo = QComboBox()
         for p in PRESETS.values():
             self.preset_combo.addItem(p.title, p.key)
         self.preset_combo.setToolTip("A ready-made training loop (edit it freely: the editor "
                                      "holds the loop that runs)")
+        self.preset_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.preset_combo.setMinimumContentsLength(22)
         self.preset_combo.activated.connect(self._on_preset_activated)
-        top.addWidget(self.preset_combo, 2)
-        top.addSpacing(12)
-        top.addWidget(QLabel("Graph view follows:"))
+        flow.addWidget(_pair("Loop:", self.preset_combo))
         self.follow_combo = QComboBox()
         self.follow_combo.addItem(training.RUN_LABELS["zeroed"], "zeroed")
         self.follow_combo.addItem(training.RUN_LABELS["unzeroed"], "unzeroed")
@@ -259,15 +293,12 @@ class TrainingPanel(QWidget):
         self.follow_combo.setToolTip("The run whose current iteration the graph view shows "
                                      "and whose backward Into backward steps through")
         self.follow_combo.currentIndexChanged.connect(self._on_follow_changed)
-        top.addWidget(self.follow_combo, 1)
-        top.addSpacing(12)
+        flow.addWidget(_pair("Graph follows:", self.follow_combo))
         self.log_loss_check = QCheckBox("log-scale loss")
         self.log_loss_check.setToolTip("Show the loss on a logarithmic axis")
         self.log_loss_check.toggled.connect(self._on_log_loss)
-        top.addWidget(self.log_loss_check)
-        root.addLayout(top)
+        flow.addWidget(self.log_loss_check)
 
-        controls = QHBoxLayout()
         self.play_button = QPushButton("▶ Play")
         self.play_button.setToolTip("Run iterations at the chosen speed (Space)")
         self.play_button.clicked.connect(self.toggle_play)
@@ -292,63 +323,69 @@ class TrainingPanel(QWidget):
         self.stop_button.clicked.connect(self.stop)
         for b in (self.play_button, self.step_button, self.into_button, self.back_button,
                   self.node_button, self.reset_button, self.stop_button):
-            controls.addWidget(b)
-        controls.addSpacing(10)
-        controls.addWidget(QLabel("Speed"))
+            flow.addWidget(b)
         self.speed_slider = QSlider(Qt.Horizontal)
         self.speed_slider.setRange(0, len(SPEEDS) - 1)
         self.speed_slider.setMinimumWidth(110)
         self.speed_slider.valueChanged.connect(self._on_speed)
-        controls.addWidget(self.speed_slider, 1)
         self.speed_label = QLabel()
         self.speed_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("1000 it/s "))
-        controls.addWidget(self.speed_label)
-        controls.addWidget(QLabel("Iterations"))
+        speed = _pair("Speed", self.speed_slider)
+        speed.layout().addWidget(self.speed_label)
+        flow.addWidget(speed)
         self.iterations_spin = QSpinBox()
         self.iterations_spin.setRange(1, 1_000_000)
         self.iterations_spin.setAccelerated(True)
         self.iterations_spin.valueChanged.connect(self._mark_dirty)
-        controls.addWidget(self.iterations_spin)
-        controls.addWidget(QLabel("lr"))
+        flow.addWidget(_pair("Iterations", self.iterations_spin))
         self.lr_edit = QLineEdit()
-        self.lr_edit.setMaximumWidth(self.fontMetrics().horizontalAdvance("0.000001") + 16)
         self.lr_edit.setToolTip("Learning rate: the loop reads it as the variable lr")
         self.lr_edit.textEdited.connect(self._mark_dirty)
-        controls.addWidget(self.lr_edit)
-        controls.addSpacing(10)
+        flow.addWidget(_pair("lr", self.lr_edit))
         self.png_button = QPushButton("PNG…")
-        self.png_button.setToolTip("Export the plots as a PNG image")
+        self.png_button.setToolTip("Export the plots as a PNG image (1920 pixels wide)")
         self.png_button.clicked.connect(self._ask_png)
         self.csv_button = QPushButton("CSV…")
         self.csv_button.setToolTip("Export every series of both runs as CSV")
         self.csv_button.clicked.connect(self._ask_csv)
-        controls.addWidget(self.png_button)
-        controls.addWidget(self.csv_button)
-        root.addLayout(controls)
+        flow.addWidget(self.png_button)
+        flow.addWidget(self.csv_button)
+        root.addLayout(flow)
 
         split = QSplitter(Qt.Horizontal)
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.setContentsMargins(0, 0, 0, 0)
+        left = QSplitter(Qt.Vertical)  # the loop above its notes; both shrink, neither hides
+        left.setChildrenCollapsible(False)
         self.editor = CodeEditor()
         self.editor.setPlaceholderText("")
         self.editor.highlight_current_line = False  # only the toggled lines are tinted
         self.editor.textChanged.connect(self._on_code_edited)
-        lv.addWidget(self.editor, 1)
+        self.editor.setMinimumHeight(60)
+        left.addWidget(self.editor)
+        notes = QWidget()
+        nv = QVBoxLayout(notes)
+        nv.setContentsMargins(0, 0, 0, 0)
+        nv.setSpacing(4)
         self.note_label = QLabel()
+        self.note_label.setObjectName("TrainingNote")
         self.note_label.setWordWrap(True)
         self.note_label.setTextFormat(Qt.RichText)
-        self.note_label.setStyleSheet("QLabel { background: #fff4d6; border: 1px solid #e0b040;"
-                                      " border-radius: 4px; padding: 6px; color: #1a1a1a; }")
-        lv.addWidget(self.note_label)
+        nv.addWidget(self.note_label)
         self.backward_label = QLabel()
+        self.backward_label.setObjectName("TrainingBackwardNote")
         self.backward_label.setWordWrap(True)
         self.backward_label.setTextFormat(Qt.RichText)
-        self.backward_label.setStyleSheet("QLabel { background: #eef4ff; border: 1px solid "
-                                          "#9bb7e8; border-radius: 4px; padding: 6px; "
-                                          "color: #1a1a1a; }")
         self.backward_label.hide()
-        lv.addWidget(self.backward_label)
+        nv.addWidget(self.backward_label)
+        nv.addStretch(1)
+        self.notes_scroll = QScrollArea()
+        self.notes_scroll.setWidgetResizable(True)
+        self.notes_scroll.setFrameShape(QFrame.NoFrame)
+        self.notes_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.notes_scroll.setWidget(notes)
+        self.notes_scroll.setMinimumHeight(40)
+        left.addWidget(self.notes_scroll)
+        left.setStretchFactor(0, 3)
+        left.setStretchFactor(1, 2)
         split.addWidget(left)
 
         right = QWidget()
@@ -357,32 +394,52 @@ class TrainingPanel(QWidget):
         rv.setSpacing(4)
         pg.setConfigOptions(antialias=True)
         self.plots = pg.GraphicsLayoutWidget()
-        self.plots.setBackground(PLOT_BG)
-        self.plots.setMinimumHeight(180)
+        self.plots.setMinimumHeight(150)
         self.plots.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.grad_plot = pg.PlotItem()
-        self.loss_plot = pg.PlotItem()
-        self.param_plot = pg.PlotItem()
+
+        def plot() -> Any:
+            return pg.PlotItem(axisItems={"bottom": _Axis("bottom"), "left": _Axis("left")})
+        self.grad_plot = plot()
+        self.loss_plot = plot()
+        self.param_plot = plot()
         self._plots = {"grad": self.grad_plot, "loss": self.loss_plot,
                        "param": self.param_plot}
+        # the MLP's 2-D data and decision boundary, one map per run (TensorFlow Playground's
+        # picture: the prediction as an image under the labelled points)
+        self._data_plots: dict[str, Any] = {}
+        self._boundary: dict[str, Any] = {}
+        self._points: dict[str, Any] = {}
+        self._boundary_t = 0.0
+        for run_key in ("zeroed", "unzeroed"):
+            dp = plot()
+            dp.setMenuEnabled(False)
+            dp.setAspectLocked(True)
+            dp.getViewBox().setMouseEnabled(x=False, y=False)
+            img = pg.ImageItem()
+            img.setZValue(0)
+            dp.addItem(img)
+            pts = pg.ScatterPlotItem(size=7, pxMode=True)
+            pts.setZValue(10)
+            dp.addItem(pts)
+            dp.hide()
+            self._data_plots[run_key] = dp
+            self._boundary[run_key] = img
+            self._points[run_key] = pts
         self._markers: dict[str, Any] = {}
         self._hover_lines: dict[str, Any] = {}
-        for kind, plot in self._plots.items():
-            plot.setClipToView(True)
-            plot.setDownsampling(auto=True, mode="peak")
-            plot.showGrid(x=True, y=True, alpha=GRID_ALPHA)
-            plot.setMenuEnabled(True)
-            plot.getViewBox().setMouseEnabled(x=True, y=True)
-            m = pg.InfiniteLine(angle=90, movable=False,
-                                pen=pg.mkPen(MARKER_COLOUR, width=2.5))
+        for kind, plot_ in self._plots.items():
+            plot_.setClipToView(True)
+            plot_.setDownsampling(auto=True, mode="peak")
+            plot_.setMenuEnabled(True)
+            plot_.getViewBox().setMouseEnabled(x=True, y=True)
+            m = pg.InfiniteLine(angle=90, movable=False)
             m.setZValue(50)
-            plot.addItem(m, ignoreBounds=True)
+            plot_.addItem(m, ignoreBounds=True)
             self._markers[kind] = m
-            h = pg.InfiniteLine(angle=90, movable=False,
-                                pen=pg.mkPen("#555555", width=1.2, style=Qt.DotLine))
+            h = pg.InfiniteLine(angle=90, movable=False)
             h.setZValue(49)
             h.hide()
-            plot.addItem(h, ignoreBounds=True)
+            plot_.addItem(h, ignoreBounds=True)
             self._hover_lines[kind] = h
         self._legend_box = _LegendBox()
         self.legend = self._legend_box.legend
@@ -394,7 +451,12 @@ class TrainingPanel(QWidget):
         self.readout.setTextFormat(Qt.RichText)
         self.readout.setWordWrap(True)
         self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        rv.addWidget(self.readout)
+        self.readout_scroll = QScrollArea()
+        self.readout_scroll.setWidgetResizable(True)
+        self.readout_scroll.setFrameShape(QFrame.NoFrame)
+        self.readout_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.readout_scroll.setWidget(self.readout)
+        rv.addWidget(self.readout_scroll)
         split.addWidget(right)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 7)
@@ -402,36 +464,61 @@ class TrainingPanel(QWidget):
         split.setChildrenCollapsible(False)
         self.splitter = split
         root.addWidget(split, 1)
+        self.theme_name = theme_for_colours(self.palette().color(QPalette.Window).name(),
+                                            self.palette().color(QPalette.WindowText).name())
         self._style_plots()
 
+    def _plot_items(self) -> dict[str, Any]:
+        """Every plot that can be shown, by key: grad, loss, param, data:zeroed, ..."""
+        out = dict(self._plots)
+        out.update({f"data:{k}": p for k, p in self._data_plots.items()})
+        return out
+
     def _arrange_plots(self) -> None:
-        """Side by side when the panel is wide, stacked when it is tall."""
-        w, h = max(self.plots.width(), 1), max(self.plots.height(), 1)
-        mode = "row" if w > 1.7 * h else "column"
+        """The plots in a grid of as many columns as plots about 22 characters wide fit (in
+        balanced rows), the legend in a row of its own under them."""
+        w = max(self.plots.width(), 1)
         visible = [k for k in ("grad", "loss", "param") if self._plot_wanted(k)]
-        key = mode + ":" + ",".join(visible)
+        if self._has_data():
+            visible.append(f"data:{self.followed}")  # the followed run's boundary
+        n = max(1, len(visible))
+        # as many columns as fit plots about 22 characters wide
+        cell = 22 * self.fontMetrics().averageCharWidth()
+        cols = max(1, min(n, int(w // max(cell, 1))))
+        cols = math.ceil(n / math.ceil(n / cols))  # balanced rows: 2 + 2, not 3 + 1
+        mode = "row"  # the legend in a row of its own under the plots: no width taken
+        key = f"{mode}:{cols}:" + ",".join(visible)
         if key == self._layout_mode:
             return
         self._layout_mode = key
         lay = self.plots.ci
         box = self._legend_box
-        for item in (*self._plots.values(), box):
+        for item in (*self._plot_items().values(), box):
             if item in lay.items:
                 lay.removeItem(item)
-        n = len(self.legend.items)
-        self.legend.setColumnCount(1 if mode == "column" else max(1, min(4, (n + 1) // 2)))
-        box.fit()
+        n_leg = len(self.legend.items)
+        for c in range(max(1, n_leg), 0, -1):  # as many legend columns as the width holds
+            self.legend.setColumnCount(c)
+            box.fit()
+            if box.minimumWidth() <= w - 24:
+                break
+        items = self._plot_items()
+        rows = math.ceil(n / cols)
         for i, k in enumerate(visible):
-            if mode == "row":
-                lay.addItem(self._plots[k], row=0, col=i)
-            else:
-                lay.addItem(self._plots[k], row=i, col=0)
-        if mode == "row":
-            lay.addItem(box, row=1, col=0, colspan=max(1, len(visible)))
-        else:
-            lay.addItem(box, row=0, col=1, rowspan=max(1, len(visible)))
-        for k, plot in self._plots.items():
+            lay.addItem(items[k], row=i // cols, col=i % cols)
+        lay.addItem(box, row=rows, col=0, colspan=cols)
+        for i in range(cols):
+            lay.layout.setColumnStretchFactor(i, 1)
+        for i in range(cols, 4):
+            lay.layout.setColumnStretchFactor(i, 0)
+        for k, plot in items.items():
             plot.setVisible(k in visible)
+        # plots never collapse to a title: each row keeps room for a title, ticks and a
+        # few grid lines (the panel scrolls rather than squash them)
+        line = self.fontMetrics().height()
+        self.plots.setMinimumHeight(int(rows * (8.5 * line + 20)
+                                        + box.minimumHeight() + 10))
+        self.updateGeometry()
 
     def _plot_wanted(self, kind: str) -> bool:
         pair = self.pair
@@ -447,49 +534,109 @@ class TrainingPanel(QWidget):
         super().resizeEvent(ev)
         self._arrange_plots()
 
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt API
+        """The wrapped controls' rows at ``width`` plus the least the plots and the editor
+        need (not their preferred size: a scroll area around the panel uses this)."""
+        m = self.layout().contentsMargins()
+        inner = width - m.left() - m.right()
+        return (self.controls_flow.heightForWidth(inner) + self.layout().spacing()
+                + self.splitter.minimumSizeHint().height() + m.top() + m.bottom())
+
     def changeEvent(self, ev: Any) -> None:
         super().changeEvent(ev)
-        from PySide6.QtCore import QEvent
         if ev.type() == QEvent.FontChange:
             self._style_plots()
+        elif ev.type() in (QEvent.PaletteChange, QEvent.ApplicationPaletteChange):
+            pal = self.palette()
+            name = theme_for_colours(pal.color(QPalette.Window).name(),
+                                     pal.color(QPalette.WindowText).name())
+            if name != getattr(self, "theme_name", None):
+                self.set_theme(name)
+
+    def set_theme(self, name: str) -> None:
+        """Colour the plots, notes and marks for theme ``name`` (light, dark, high-contrast);
+        a palette change (the window's theme switch) calls it too."""
+        global _C
+        if name not in PLOT_COLOURS:
+            raise ValueError(f"unknown theme {name!r}; choose one of {', '.join(PLOT_COLOURS)}")
+        self.theme_name = name
+        _C = PLOT_COLOURS[name]
+        self._style_plots()
+        if self.pair is not None:
+            vis = {c.param: c.item.isVisible() for c in self._curves}
+            self._build_curves()
+            for c in self._curves:
+                c.item.setVisible(vis.get(c.param, True))
+            self._show_note()
+            self._refresh(force=True)
+
+    @property
+    def colours(self) -> PlotColours:
+        """The plot colours in use."""
+        return PLOT_COLOURS.get(getattr(self, "theme_name", "light"), _C)
 
     def _style_plots(self) -> None:
-        """Projector-sized fonts, scaled with the panel's font."""
+        """Projector-sized fonts, scaled with the panel's font; colours of the theme."""
+        c = self.colours
         base = self.font().pointSizeF()
         if base <= 0:
             base = 10.0
+        self.plots.setBackground(c.background)
         tick = QFont("DejaVu Sans")
-        tick.setPointSizeF(base * 1.25)
-        label_css = {"color": TEXT, "font-size": f"{base * 1.35:.1f}pt"}
-        titles = {"grad": "gradient .grad (after backward)", "loss": "loss",
-                  "param": "parameters"}
-        ylabels = {"grad": ".grad", "loss": "loss", "param": "value"}
-        for kind, plot in self._plots.items():
-            plot.setTitle(titles[kind], color=TEXT, size=f"{base * 1.5:.1f}pt", bold=True)
+        tick.setPointSizeF(base * 1.0)
+        tick_fm = QFontMetricsF(tick)
+        label_css = {"color": c.text, "font-size": f"{base * 1.0:.1f}pt"}
+        titles = {"grad": ".grad after backward", "loss": "loss",
+                  "param": "parameters", "data:zeroed": "boundary: with zeroing",
+                  "data:unzeroed": "boundary: without zeroing"}
+        for kind, plot in self._plot_items().items():
+            colour = c.text
+            if kind.startswith("data:"):
+                colour = _colour(kind[5:])
+            plot.setTitle(titles[kind], color=colour, size=f"{base * 1.1:.1f}pt", bold=True)
             plot.titleLabel.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+            _narrow_title(plot.titleLabel)  # a long title never widens its column
+            plot.showGrid(x=not kind.startswith("data:"), y=not kind.startswith("data:"),
+                          alpha=c.grid_alpha)
             for ax_name in ("left", "bottom"):
                 ax = plot.getAxis(ax_name)
-                ax.setStyle(maxTickLevel=1)  # major and minor grid lines: cheaper, calmer
+                ax.setStyle(maxTickLevel=1, hideOverlappingLabels=True)
                 ax.enableAutoSIPrefix(False)  # "(x1e+18)" in a label reads badly
                 ax.label.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
                 ax.setTickFont(tick)
-                ax.setPen(pg.mkPen("#444444", width=1.5))
-                ax.setTextPen(pg.mkPen(TEXT))
-            plot.setLabel("bottom", "iteration", **label_css)
-            plot.setLabel("left", ylabels[kind], **label_css)
-            plot.getAxis("left").setWidth(int(base * 9))
+                ax.setPen(pg.mkPen(c.axis, width=1.5))
+                ax.setTextPen(pg.mkPen(c.text))
+            if not kind.startswith("data:"):
+                plot.setLabel("bottom", "iteration", **label_css)
+            left = plot.getAxis("left")
+            left.setStyle(autoExpandTextSpace=True)
+            left.setWidth(int(tick_fm.horizontalAdvance("-0.00") + 8))  # grows if it must
+        for m in self._markers.values():
+            m.setPen(pg.mkPen(c.marker, width=2.0, style=Qt.DashLine))
+        for h in self._hover_lines.values():
+            h.setPen(pg.mkPen(c.hover, width=1.2, style=Qt.DotLine))
         legend = self.legend
-        legend.opts["labelTextSize"] = f"{base * 1.3:.1f}pt"
-        legend.opts["labelTextColor"] = pg.mkColor(TEXT)
+        legend.opts["labelTextSize"] = f"{base * 1.05:.1f}pt"
+        legend.opts["labelTextColor"] = pg.mkColor(c.text)
         for _, label in legend.items:
-            label.setText(label.text, size=f"{base * 1.3:.1f}pt", color=TEXT)
+            label.setText(label.text, size=f"{base * 1.05:.1f}pt", color=c.text)
         for lbl in (self.note_label, self.readout, self.backward_label):
             f = QFont(self.font())
-            f.setPointSizeF(base * 1.15)
+            f.setPointSizeF(base * 1.0)
             lbl.setFont(f)
+        self.note_label.setStyleSheet(
+            f"QLabel {{ background: {c.note_bg}; border: 1px solid {c.note_border}; "
+            f"border-radius: 4px; padding: 6px; color: {c.text}; }}")
+        self.backward_label.setStyleSheet(
+            f"QLabel {{ background: {c.info_bg}; border: 1px solid {c.info_border}; "
+            f"border-radius: 4px; padding: 6px; color: {c.text}; }}")
+        self.readout.setStyleSheet(f"QLabel {{ color: {c.text}; }}")
         ef = QFont(self.editor.font())
-        ef.setPointSizeF(base * 1.2)
+        ef.setPointSizeF(base * 1.1)
         self.editor.setFont(ef)
+        fm = self.fontMetrics()
+        self.lr_edit.setFixedWidth(int(fm.horizontalAdvance("0.000001") + 16))
+        self.speed_label.setMinimumWidth(fm.horizontalAdvance("1000 it/s "))
         self._layout_mode = ""
         self._arrange_plots()
 
@@ -555,7 +702,8 @@ class TrainingPanel(QWidget):
         self.pause()
         self._finish_pending(discard=True)
         lr = self.learning_rate()
-        self.lr_edit.setStyleSheet("" if lr is not None else "QLineEdit { background: #ffd7d7 }")
+        self.lr_edit.setStyleSheet("" if lr is not None else
+                                   f"QLineEdit {{ background: {self.colours.error_line} }}")
         self.pair = TrainingPair(self.code, lr=lr if lr is not None else 0.01,
                                  iterations=self.iterations_spin.value(),
                                  iteration_timeout=self.iteration_timeout)
@@ -598,6 +746,7 @@ class TrainingPanel(QWidget):
                     names.append(p.name)
         index = {n: i for i, n in enumerate(names)}
         run_groups = {"zeroed": _Group(), "unzeroed": _Group()}
+        self._setup_data()
         param_groups = {n: _Group() for n in names}
         for run_key, run in (("zeroed", pair.zeroed), ("unzeroed", pair.unzeroed)):
             loss_item = pg.PlotDataItem(pen=_pen(run_key, 0), connect="finite")
@@ -610,17 +759,13 @@ class TrainingPanel(QWidget):
                     run_groups[run_key].items.append(item)
                     param_groups[s.param].items.append(item)
         several = len(names) > 1
-        for run_key in ("zeroed", "unzeroed"):
+        for run_key in ("zeroed", "unzeroed"):  # colour: the run
             label = training.RUN_LABELS[run_key] + (
                 " (as written)" if pair.as_written == run_key else "")
-            pen = _pen(run_key, 0)
-            if several:
-                pen = pg.mkPen(pen)
-                pen.setColor(QColor("#444444"))
-            self._legend_entry(_Sample(run_groups[run_key], [pen]), label)
-        if several:
+            self._legend_entry(_Sample(run_groups[run_key], [_pen(run_key, 0)]), label)
+        if several:  # line style: the parameter, drawn in a neutral colour
             for n in names:
-                pens = [_pen("zeroed", index[n]), _pen("unzeroed", index[n])]
+                pens = [_pen("zeroed", index[n], colour=self.colours.muted)]
                 self._legend_entry(_Sample(param_groups[n], pens), n)
         self._layout_mode = ""
         self._arrange_plots()
@@ -630,7 +775,8 @@ class TrainingPanel(QWidget):
     def _legend_entry(self, sample: _Sample, text: str) -> None:
         base = self.font().pointSizeF() or 10.0
         self.legend.addItem(sample, text)
-        self.legend.items[-1][1].setText(text, size=f"{base * 1.3:.1f}pt", color=TEXT)
+        self.legend.items[-1][1].setText(text, size=f"{base * 1.05:.1f}pt",
+                                         color=self.colours.text)
 
     def _fix_x_range(self) -> None:
         """Every plot spans iterations 1..limit from the start (the curves grow into it)."""
@@ -656,14 +802,14 @@ class TrainingPanel(QWidget):
         marks: dict[int, str] = {}
         for t in pair.toggled:
             if t.action == "removed":
-                marks[t.line] = "#ffe08a"
+                marks[t.line] = self.colours.removed_line
             elif t.after:
-                marks[t.after] = "#d5f5d5"
+                marks[t.after] = self.colours.added_line
         for r in pair.runs:
             if r.state == "error" and r.error_line:
                 line = self._as_written_line(r, r.error_line)
                 if line:
-                    marks[line] = "#ffc4c4"
+                    marks[line] = self.colours.error_line
         self.editor.mark_lines(marks)
 
     def _as_written_line(self, run: TrainingRun, line: int) -> int | None:
@@ -693,7 +839,7 @@ class TrainingPanel(QWidget):
             verb = "removed from" if t.action == "removed" else "added to"
             where = f"line {t.line}" if t.action == "removed" else f"after line {t.after}"
             lines.append(f"<b>{where}</b>: <code>{html.escape(t.text)}</code> "
-                         f"<span style='color:#555'>({verb} the run "
+                         f"<span style='color:{self.colours.muted}'>({verb} the run "
                          f"<i>{'without' if t.action == 'removed' else 'with'} zeroing</i>)"
                          "</span>")
         if lines:
@@ -972,18 +1118,22 @@ class TrainingPanel(QWidget):
                          f" <b>+=</b> {html.escape(short_values(s._gout))} → "
                          f"<b>{html.escape(short_values(after))}</b>")
                 if before is not None and np.any(np.asarray(before._data) != 0):
-                    body += (" <span style='color:#b71c1c'><b>(lands on a grad that was not "
+                    body += (f" <span style='color:{self.colours.error}'><b>(lands on a grad "
+                             "that was not "
                              "zeroed)</b></span>")
             if c.at_end:
                 body += "<br>Backward done: Step iteration finishes the iteration."
             if c.error is not None:
-                body += f"<br><span style='color:#b71c1c'>{html.escape(str(c.error))}</span>"
+                body += (f"<br><span style='color:{self.colours.error}'>"
+                         f"{html.escape(str(c.error))}</span>")
         self.backward_label.setText(head + "<br>" + body)
         self.backward_label.show()
         self._update_buttons()
 
     # ------------------------------------------------------------------ graph view
     def _on_follow_changed(self, *_: Any) -> None:
+        self._arrange_plots()
+        self._update_boundaries(force=True)
         self._emit_root(force=True)
         self._update_status()
 
@@ -1048,6 +1198,7 @@ class TrainingPanel(QWidget):
         for m in self._markers.values():
             m.setValue(k)
             m.setVisible(k > 0)
+        self._update_boundaries(force)
         self.redraws += 1
         errors = tuple(r.state == "error" for r in pair.runs)
         if errors != self._errors_shown:
@@ -1055,6 +1206,91 @@ class TrainingPanel(QWidget):
             self._mark_editor()
             self._mark_stops()
         self._update_status()
+
+    # ------------------------------------------------------------------ 2-D data, boundary
+    BOUNDARY_RES = 48
+    BOUNDARY_S = 0.25  # while playing, the boundary maps are redrawn at most this often
+
+    def _has_data(self) -> bool:
+        return bool(getattr(self, "_data", None))
+
+    def _setup_data(self) -> None:
+        """Find 2-D labelled data and a model in the runs (the MLP preset: ``X`` (N, 2),
+        ``Y`` (N, 1) of +-1, ``hidden`` and ``output``, or a callable ``model``), place the
+        points and the grid the boundary is evaluated on."""
+        self._data = {}
+        pair = self.pair
+        if pair is None:
+            return
+        for run_key, run in (("zeroed", pair.zeroed), ("unzeroed", pair.unzeroed)):
+            fwd = _forward_of(run.namespace)
+            xy = _data_of(run.namespace)
+            if fwd is None or xy is None:
+                self._data = {}
+                break
+            self._data[run_key] = (fwd, *xy)
+        if not self._data:
+            return
+        c = self.colours
+        _, pts, lab = next(iter(self._data.values()))
+        lo, hi = pts.min(0), pts.max(0)
+        pad = 0.12 * (hi - lo)
+        lo, hi = lo - pad, hi + pad
+        n = self.BOUNDARY_RES
+        gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n),
+                             indexing="ij")
+        self._grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
+        self._grid_rect = QRectF(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1])
+        pos = lab.reshape(-1) > 0
+        brushes = [pg.mkBrush(c.pos if p_ else c.neg) for p_ in pos]
+        for run_key in ("zeroed", "unzeroed"):
+            pts_item = self._points[run_key]
+            pts_item.setData(pos=pts, brush=brushes, pen=pg.mkPen(c.background, width=1.2),
+                             symbol=["o" if p_ else "s" for p_ in pos])
+            dp = self._data_plots[run_key]
+            dp.setXRange(lo[0], hi[0], padding=0)
+            dp.setYRange(lo[1], hi[1], padding=0)
+            self._boundary[run_key].setImage(np.zeros((n, n)), levels=(-1, 1))
+            self._boundary[run_key].setRect(self._grid_rect)
+        self._boundary_t = 0.0
+
+    def _update_boundaries(self, force: bool = False) -> None:
+        """Redraw each run's prediction on the grid: the image under the points."""
+        if not self._has_data():
+            return
+        now = time.perf_counter()
+        if not force and now - self._boundary_t < self.BOUNDARY_S:
+            return
+        self._boundary_t = now
+        lut = self._boundary_lut()
+        n = self.BOUNDARY_RES
+        with self._muted():
+            for run_key, (fwd, _, _) in self._data.items():
+                if not self._data_plots[run_key].isVisible():
+                    continue
+                try:
+                    z = np.asarray(fwd(self._grid), dtype=np.float64).reshape(n, n)
+                except Exception:  # noqa: BLE001 - a broken model leaves the map as it was
+                    continue
+                z = np.nan_to_num(np.clip(z, -1, 1), nan=0.0)
+                self._boundary[run_key].setImage(z, levels=(-1, 1), lut=lut)
+
+    def _boundary_lut(self) -> np.ndarray:
+        """-1 -> a pale tint of the negative class, 0 -> the background, +1 -> positive."""
+        c = self.colours
+        bg = np.array(QColor(c.background).getRgb()[:3], float)
+        neg = np.array(QColor(c.neg).getRgb()[:3], float)
+        pos = np.array(QColor(c.pos).getRgb()[:3], float)
+        t = np.linspace(-1, 1, 256)[:, None]
+        strength = 0.45 if self.theme_name != "high-contrast" else 0.35
+        col = np.where(t < 0, bg + (neg - bg) * (-t) * strength, bg + (pos - bg) * t * strength)
+        return np.clip(col, 0, 255).astype(np.uint8)
+
+    def boundary_values(self, run_key: str) -> np.ndarray | None:
+        """The prediction image of run ``run_key`` (None without 2-D data)."""
+        img = self._boundary.get(run_key)
+        return None if img is None or img.image is None or not self._has_data() \
+            else np.asarray(img.image)
 
     def _mark_stops(self) -> None:
         """A red cross where a run stopped on an error, at the end of its curves."""
@@ -1083,8 +1319,8 @@ class TrainingPanel(QWidget):
                     continue
                 i = ok[-1]
                 mark = pg.ScatterPlotItem([i + 1.0], [y[i]], symbol="x", size=22,
-                                          pen=pg.mkPen("#b71c1c", width=3),
-                                          brush=pg.mkBrush("#b71c1c"))
+                                          pen=pg.mkPen(self.colours.error, width=3),
+                                          brush=pg.mkBrush(self.colours.error))
                 mark.setZValue(40)
                 plot.addItem(mark, ignoreBounds=True)
                 self._stop_marks.append((plot, mark))
@@ -1173,7 +1409,8 @@ class TrainingPanel(QWidget):
         else:
             title = f"<b>Iteration {k}</b> of {pair.limit}"
         if self._dirty:
-            rows.append("<span style='color:#8a5a00'><b>Edited:</b> Play or Step restarts both "
+            rows.append(f"<span style='color:{self.colours.warn}'><b>Edited:</b> Play or Step "
+                        "restarts both "
                         "runs from the editor.</span>")
         self.readout.setText(title + "<br>" + "<br>".join(rows))
 
@@ -1184,12 +1421,14 @@ class TrainingPanel(QWidget):
                 src = r.source.splitlines()
                 text = src[r.error_line - 1].strip() if r.error_line <= len(src) else ""
                 where += f", line {r.error_line} <code>{html.escape(text)}</code>"
-            return (f"<br>&nbsp;&nbsp;<span style='color:#b71c1c'><b>stopped{where}:</b> "
+            return (f"<br>&nbsp;&nbsp;<span style='color:{self.colours.error}'>"
+                    f"<b>stopped{where}:</b> "
                     f"{html.escape(r.error or '')}</span>")
         if r.state == "in_backward":
             return " <i>(paused in backward)</i>"
         if r.state == "finished":
-            return f" <span style='color:#555'>— {html.escape(r.stop_reason)}</span>"
+            return (f" <span style='color:{self.colours.muted}'>— "
+                    f"{html.escape(r.stop_reason)}</span>")
         return ""
 
     # ------------------------------------------------------------------ status
@@ -1231,9 +1470,28 @@ class TrainingPanel(QWidget):
         self.speed_slider.setValue(i)
 
     # ------------------------------------------------------------------ export
-    def export_png(self, path: str) -> bool:
-        """Save the plots as they are shown (PNG)."""
-        return bool(self.plots.grab().save(path, "PNG"))
+    def render_plots(self, width: int = 1920) -> QImage:
+        """The plots as shown, redrawn ``width`` pixels wide (vector text and lines, not a
+        scaled screenshot)."""
+        view = self.plots
+        src = QRectF(view.viewport().rect())
+        if src.width() < 2 or src.height() < 2:
+            src = QRectF(0, 0, 1200, 500)
+        k = width / src.width()
+        img = QImage(int(width), max(1, round(src.height() * k)),
+                     QImage.Format.Format_ARGB32_Premultiplied)
+        img.fill(QColor(self.colours.background))
+        p = QPainter(img)
+        p.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing
+                         | QPainter.SmoothPixmapTransform)
+        view.scene().render(p, QRectF(0, 0, img.width(), img.height()),
+                            view.mapToScene(view.viewport().rect()).boundingRect())
+        p.end()
+        return img
+
+    def export_png(self, path: str, width: int = 1920) -> bool:
+        """Save the plots as shown, ``width`` pixels wide (1920 by default: slide size)."""
+        return bool(self.render_plots(width).save(path, "PNG"))
 
     def export_csv(self, path: str) -> None:
         """Save every series of both runs, one row per iteration."""
@@ -1297,3 +1555,54 @@ def _group(params: list[Any], row: np.ndarray, suffix: str) -> list[str]:
         else:
             out.append(f"{p.name}{suffix} = [{', '.join(_fmt(float(v)) for v in seg)}]")
     return out
+
+
+def _data_of(ns: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """2-D points and their +-1 labels in a loop's namespace (``X`` and ``Y``)."""
+    X, Y = ns.get("X"), ns.get("Y")
+    try:
+        pts = np.asarray(X.detach().numpy() if hasattr(X, "detach") else X, dtype=np.float64)
+        lab = np.asarray(Y.detach().numpy() if hasattr(Y, "detach") else Y, dtype=np.float64)
+    except (TypeError, ValueError, AttributeError):
+        return None
+    if pts.ndim != 2 or pts.shape[1] != 2 or lab.size != pts.shape[0] or pts.shape[0] < 2:
+        return None
+    return pts, lab.reshape(-1)
+
+
+def _forward_of(ns: dict[str, Any]) -> Any:
+    """A function from grid points (M, 2) to the model's predictions, without recording a
+    graph: a callable ``model``, or the MLP preset's ``output(tanh(hidden(x)))``."""
+    torch = ns.get("torch")
+    if torch is None:
+        return None
+    model = ns.get("model")
+    hidden, output = ns.get("hidden"), ns.get("output")
+    if callable(model):
+        def net(x: Any) -> Any:
+            return model(x)
+    elif callable(hidden) and callable(output):
+        def net(x: Any) -> Any:
+            return output(torch.tanh(hidden(x)))
+    else:
+        return None
+
+    def fwd(grid: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return net(torch.tensor(grid)).detach().numpy()
+    return fwd
+
+
+def _narrow_title(label: Any) -> None:
+    """Let a plot title be cut rather than widen its column (pyqtgraph sets a label's
+    minimum width to its text's)."""
+    def update_min() -> None:
+        r = label.itemRect()
+        label.setMinimumWidth(10)
+        label.setMinimumHeight(r.height())
+        label._sizeHint = {Qt.MinimumSize: (10, r.height()),
+                           Qt.PreferredSize: (r.width(), r.height()),
+                           Qt.MaximumSize: (-1, -1), Qt.MinimumDescent: (0, 0)}
+        label.updateGeometry()
+    label.updateMin = update_min
+    update_min()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QTextCursor
+from PySide6.QtGui import QColor, QFont, QTextCursor
 
 from gradviz.qt.bridge import Bridge
 from gradviz.qt.code_panel import Cell, CodePanel, split_cells
@@ -169,3 +169,26 @@ def test_font_follows_panel(qtbot, panel: CodePanel) -> None:
     panel.setFont(f)
     assert panel.editor.font().pointSizeF() == pytest.approx(23.0)
     assert panel.editor.font().fixedPitch()
+
+
+def test_current_line_colour_follows_the_theme(qtbot, panel: CodePanel) -> None:
+    from PySide6.QtGui import QPalette
+
+    from gradviz.qt.code_panel import current_line_colour
+
+    ed = panel.editor
+    ed.setPlainText("x = 1\ny = 2\n")
+
+    def line_bg():
+        sel = ed.extraSelections()[0]
+        return QColor(sel.format.background().color())
+
+    light = line_bg()
+    assert light.lightness() > 200  # a pale tint on a light base
+    dark = QPalette(ed.palette())
+    dark.setColor(QPalette.ColorRole.Base, QColor("#25272c"))
+    dark.setColor(QPalette.ColorRole.Highlight, QColor("#64b5f6"))
+    ed.setPalette(dark)  # what a switch to the dark theme sends
+    assert line_bg().lightness() < 90  # no pale glare on the dark background
+    assert line_bg() == current_line_colour(dark)
+    assert ed.highlighter.formats["keyword"].foreground().color().lightness() > 128

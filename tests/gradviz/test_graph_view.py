@@ -334,3 +334,111 @@ def test_level_of_detail_follows_a_transform_set_directly(shown):
     view.grab()
     assert not any(t.isVisible() for t in view._overview)
     assert all(it.isVisible() for it in view.node_items().values())
+
+
+# ---------------------------------------------------------------- projector (issue 12)
+def chain_graph(n):
+    """A long chain of n grad_fn nodes ending in an output."""
+    g = nx.DiGraph()
+    keys = [f"n{i}" for i in range(n)]
+    for i, k in enumerate(keys):
+        g.add_node(k, kind="grad_fn", label=f"MulBackward0\n[0.{i}, 1.{i}]")
+    g.add_node("out", kind="output", label="out\n()\n1.0")
+    for a, b in zip(keys, keys[1:] + ["out"], strict=True):
+        g.add_edge(a, b)
+    return g, keys
+
+
+def test_fit_keeps_node_text_at_least_body_size(shown):
+    view, g, x, z = shown
+    from PySide6.QtGui import QFont
+    for scale in (1.0, 2.0):
+        f = QFont(view.font())
+        f.setPointSizeF(10 * scale)
+        view.setFont(f)
+        view.set_font_scale(scale)
+        view.fit()
+        body = view.body_px()
+        assert body >= 13 * scale
+        mono = view._style.mono_font.pixelSize()
+        assert mono * view.zoom() >= body - 0.01  # the smallest node text, on screen
+    # bigger fonts give bigger text on screen, not a re-fitted smaller graph
+    assert view._style.title_px * view.zoom() > 30
+
+
+def test_long_chain_follows_current_node_with_minimap(view):
+    g, keys = chain_graph(40)
+    view.set_graph(g)
+    assert view.minimap_visible()  # 40 boxes do not fit at a readable size
+    vis = lambda: view.mapToScene(view.viewport().rect()).boundingRect()  # noqa: E731
+    assert vis().contains(view.node_item("out").sceneBoundingRect().center())  # root first
+    for k in (keys[0], keys[20], keys[39]):
+        view.set_node_state(k, "current")
+        assert vis().contains(view.node_item(k).sceneBoundingRect()), k
+        view.set_node_state(k, "done")
+    view.grab()  # paints the minimap with the current node and the visible frame
+    # a click on the minimap moves the view there
+    mm = view._minimap
+    from PySide6.QtTest import QTest
+    before = vis().center()
+    QTest.mouseClick(mm, Qt.MouseButton.LeftButton, pos=mm.rect().center() + QPointF(
+        0, mm.height() * 0.4).toPoint())
+    assert vis().center() != before
+    view.fit(whole=True)
+    assert not view.minimap_visible()
+    small, _ = chain_graph(2)
+    view.set_graph(small)
+    view.fit()
+    assert not view.minimap_visible()
+
+
+def test_seed_label_and_legend(shown):
+    view, g, x, z = shown
+    root = next(k for k, d in g.nodes(data=True) if d["kind"] == "output")
+    assert not view.legend_visible()
+    view.set_seed_label(root, "1")
+    assert view.seed_label() == "1"
+    (u, v), = g.in_edges(root)
+    assert view.edge_item(u, v).flow  # the root edge carries the seed
+    assert view._seed_item.text == "seed 1"
+    assert view.legend_visible()
+    assert "forward" in view._legend.text() and "gradient" in view._legend.text()
+    view.clear_edge_labels()  # a new step: the seed stays
+    assert view.seed_label() == "1" and view.edge_item(u, v).flow
+    view.set_graph(g)  # and survives a rebuild
+    assert view._seed_item is not None and view._seed_item.scene() is view.scene()
+    view.set_seed_label(None, None)
+    assert view.seed_label() is None and not view.edge_item(u, v).flow
+    assert not view.legend_visible()
+
+
+def test_export_frames_slide_size_caption_and_right_labels(shown, tmp_path):
+    from gradviz.qt.graph_view import walkthrough_caption
+    view, g, x, z = shown
+    k = key_of(g, "AddBackward0")
+    view.set_node_state(k, "current")
+    frames = []
+    for i, (a, b) in enumerate(g.edges()):
+        view.set_edge_label(a, b, "[0.4905, 2.0106, 1.5003, 9.9999, 7.7777]" * (i % 2 + 1))
+        p = tmp_path / f"f{i}.png"
+        assert view.export_png(str(p), caption=walkthrough_caption(i + 1, 5, "AddBackward0"))
+        frames.append(QImage(str(p)).size())
+    assert len(set(frames)) == 1 and frames[0].width() == 1920  # one size, slide width
+    assert walkthrough_caption(3, 7, "MulBackward0") == "step 3 of 7 · MulBackward0"
+    p = tmp_path / "plain.png"
+    assert view.export_png(str(p))
+    assert QImage(str(p)).width() >= 1920
+    assert view.export_png(str(p), 2.0)  # the old (path, scale) call still works
+    assert QImage(str(p)).width() >= 1920
+    # every label lies inside what exports show
+    r = view.export_rect()
+    for lab in view._labels.values():
+        assert r.contains(lab.sceneBoundingRect())
+    view.refresh()  # a relayout must not lose them either
+    assert view.export_rect().contains(view._labels[next(iter(view._labels))].sceneBoundingRect())
+    # SVG: the glow is rings (strokes), not stacked filled shapes
+    svg = tmp_path / "g.svg"
+    assert view.export_svg(str(svg))
+    glow = QColor(get_theme("light").current_glow).name()
+    text = svg.read_text()
+    assert f'fill="{glow}"' not in text and glow in text

@@ -147,3 +147,49 @@ def test_custom_function_node(inspector: Inspector, session: Session) -> None:
     assert "SquareBackward" in text and "custom autograd.Function" in text
     assert "grads = Square.backward(ctx, grad)" in text
     assert "saved_tensors[0] (is x)" in text and "tensor([1., 2., 3.]" in text
+
+
+def test_step_shows_the_rule_with_its_numbers(inspector: Inspector, session: Session) -> None:
+    from gradviz.qt.inspector import substituted, values_text
+
+    session.run("w = torch.tensor([0.5, -1., 2.], requires_grad=True)\n"
+                "q = (x * w).sum()")
+    steps = session.start_backward(session.get("q")).run()
+    mul = next(s for s in steps if s.name == "MulBackward0")
+    inspector.show_step(mul)
+    text = inspector.text()
+    g = np.asarray(mul.grad_outputs[0]._data)
+    saved = mul.node.saved_tensors
+    other, me = np.asarray(saved["other"]._data), np.asarray(saved["self"]._data)
+    want = (f"grad_self = grad * other = {values_text(g)} * {values_text(other)} = "
+            f"{values_text(mul.grad_inputs[0])}")
+    assert want in text
+    assert np.allclose(np.asarray(mul.grad_inputs[0]._data), g * other)  # what it claims
+    assert f"grad_other = grad * self = {values_text(g)} * {values_text(me)}" in text
+    assert "saved tensors" in text and "_saved_other" in text  # the step shows them too
+    lines = substituted(("grad_self = grad * missing", "grad_other = grad * self"), mul)
+    assert lines[:1] == [f"grad_self = grad * missing = {values_text(g)} * missing = "
+                     f"{values_text(mul.grad_inputs[0])}"]  # an unknown value stays a name
+    # after the node ran its saved values are freed: the inputs' values stand in
+    was, mul.node._freed = mul.node._freed, True
+    try:
+        freed = substituted(("grad_self = grad * other", "grad_other = grad * self"), mul,
+                            inspector._input_value)
+    finally:
+        mul.node._freed = was
+    assert freed[0] == want
+
+
+def test_attributes_have_values_and_words_do_not_break(inspector: Inspector,
+                                                       session: Session) -> None:
+    from PySide6.QtGui import QTextOption
+    session.run("s = x.sum(0, keepdim=True)")
+    node = session.get("s").grad_fn
+    inspector.show_node(node)
+    text = inspector.text()
+    assert "attributes" in text
+    attrs = dict(
+        (k, v) for k, v in __import__("gradviz.qt.inspector", fromlist=["x"])._attributes(node))
+    for k, v in attrs.items():
+        assert k in text and v in text
+    assert inspector.view.wordWrapMode() == QTextOption.WrapMode.WordWrap

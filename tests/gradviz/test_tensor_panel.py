@@ -250,3 +250,30 @@ def test_refusal_text_is_torchs(qtbot, panel: TensorPanel, session: Session) -> 
     session.run("x = torch.tensor([1., 2.], requires_grad=True)\ny = x * 2")
     _click_checkbox(qtbot, panel, "y")
     assert panel.status_text() == f"y: RuntimeError: {exc.value}"
+
+
+def test_narrow_dock_shows_grad_columns_buttons_and_form(qtbot, session: Session,
+                                                         bridge: Bridge) -> None:
+    from PySide6.QtWidgets import QScrollArea
+
+    session.run("x = torch.tensor([1., 2.], requires_grad=True)\ny = (x * x).sum()\n"
+                "y.backward()")
+    p = TensorPanel(session, bridge)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(p)
+    qtbot.addWidget(scroll)
+    scroll.resize(290, 460)  # the Tensors dock of a 1280x800 window
+    scroll.show()
+    qtbot.wait(10)
+    assert p.width() <= scroll.viewport().width()
+    for w in (p.new_button, p.zero_button, p.none_button, p.detach_button, p.delete_button,
+              p.out_edit, p.a_combo, p.op_combo, p.b_combo, p.apply_button):
+        r = w.rect().translated(w.mapTo(p, w.rect().topLeft()))
+        assert p.rect().contains(r), w.objectName()  # wrapped into rows, none cut
+    hh = p.table.horizontalHeader()
+    cols = p.model.COLUMNS
+    assert [hh.logicalIndex(i) for i in range(3)] == [cols.index(c) for c in
+                                                      ("name", "grad_fn", ".grad")]
+    # grad_fn starts inside the visible table, right after the names
+    assert hh.sectionViewportPosition(cols.index("grad_fn")) < p.table.viewport().width() / 2

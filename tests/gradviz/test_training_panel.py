@@ -248,10 +248,11 @@ def test_legend_and_styles(panel):
     legend = panel.legend
     labels = [lbl.text for _, lbl in legend.items]
     assert labels == ["with zeroing (as written)", "without zeroing"]
-    solid = next(c for c in panel._curves if c.run_key == "zeroed").item.opts["pen"]
-    dashed = next(c for c in panel._curves if c.run_key == "unzeroed").item.opts["pen"]
-    assert solid.style() == Qt.SolidLine and dashed.style() == Qt.CustomDashLine
-    assert solid.color() != dashed.color() and solid.widthF() >= 3
+    # colour means the run; one parameter: both runs solid
+    zeroed = next(c for c in panel._curves if c.run_key == "zeroed").item.opts["pen"]
+    unzeroed = next(c for c in panel._curves if c.run_key == "unzeroed").item.opts["pen"]
+    assert zeroed.style() == Qt.SolidLine == unzeroed.style()
+    assert zeroed.color() != unzeroed.color() and zeroed.widthF() >= 3
 
 
 def test_several_parameters_get_one_entry_each_and_a_click_hides_them(panel):
@@ -330,3 +331,109 @@ def test_a_diverging_run_stops_with_a_cross_and_the_other_goes_on(panel):
     assert "FloatingPointError" in panel.readout.text()
     kinds = {plot for plot, _ in panel._stop_marks}
     assert panel.loss_plot in kinds and panel.grad_plot in kinds
+
+
+# ---------------------------------------------------------------- projector (issue 12)
+def test_colour_by_run_and_line_style_by_parameter(panel):
+    panel.load_preset("mlp")
+    c = panel.colours
+    by_run: dict = {}
+    by_param: dict = {}
+    for cur in panel._curves:
+        pen = cur.item.opts["pen"]
+        by_run.setdefault(cur.run_key, set()).add(pen.color().name())
+        if cur.param:
+            by_param.setdefault(cur.param, set()).add((pen.style(), tuple(pen.dashPattern())))
+    assert by_run == {"zeroed": {c.zeroed}, "unzeroed": {c.unzeroed}}  # the loss too
+    assert all(len(v) == 1 for v in by_param.values())  # a parameter: one style, both runs
+    assert len({next(iter(v)) for v in by_param.values()}) == len(by_param) == 4
+    marker = panel._markers["grad"].pen.color().name()
+    assert marker not in (c.zeroed, c.unzeroed) and marker == c.marker  # neutral
+
+
+def test_dark_theme_plots_and_notes_have_no_glare(panel):
+    from gradviz.theme import PLOT_COLOURS
+    panel.set_theme("dark")
+    dark = PLOT_COLOURS["dark"]
+    assert panel.plots.backgroundBrush().color().name() == dark.background
+    for lbl in (panel.note_label, panel.backward_label):
+        assert "#fff" not in lbl.styleSheet() and dark.note_bg in panel.note_label.styleSheet()
+    img = panel.render_plots(400)
+    from PySide6.QtGui import QColor
+    light = sum(QColor(img.pixel(x, y)).lightness() > 200
+                for x in range(0, img.width(), 9) for y in range(0, img.height(), 9))
+    assert light < 0.05 * (img.width() // 9) * (img.height() // 9)
+    # a palette switch (the window's theme menu) is followed without a call
+    from PySide6.QtGui import QPalette
+    pal = QPalette(panel.palette())
+    pal.setColor(QPalette.Window, QColor("#ffffff"))
+    pal.setColor(QPalette.WindowText, QColor("#000000"))
+    panel.setPalette(pal)
+    assert panel.theme_name == "high-contrast"
+
+
+def test_fits_1024x768_at_every_font_scale(qtbot):
+    from PySide6.QtGui import QFont
+    from PySide6.QtWidgets import QScrollArea
+    session = Session()
+    bridge = Bridge(session)
+    p = TrainingPanel(session, bridge)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(p)
+    qtbot.addWidget(scroll)
+    scroll.resize(1010, 340)  # the Training dock of a 1024x768 window
+    scroll.show()
+    for scale in (1.0, 1.5, 2.0):
+        f = QFont(p.font())
+        f.setPointSizeF(10 * scale)
+        p.setFont(f)
+        qtbot.wait(10)
+        assert p.width() <= scroll.viewport().width()  # nothing cut on the right
+        for w in (p.lr_edit, p.png_button, p.csv_button, p.play_button):
+            r = w.rect().translated(w.mapTo(p, w.rect().topLeft()))
+            assert p.rect().contains(r), (scale, w)  # reachable (the panel scrolls)
+        for k in ("grad", "loss"):
+            plot = p._plots[k]
+            assert plot.getViewBox().height() > 40, (scale, k)  # more than a title
+    bridge.close()
+
+
+def test_mlp_shows_data_and_a_boundary_that_trains(panel):
+    panel.load_preset("mlp")
+    assert panel._has_data()
+    dp = panel._data_plots[panel.followed]
+    assert dp.isVisible() and not panel._data_plots["zeroed"].isVisible()
+    assert len(panel._points[panel.followed].data) == 128
+    panel.run_iterations(1)
+    first = panel.boundary_values(panel.followed).copy()
+    panel.follow("zeroed")
+    assert panel._data_plots["zeroed"].isVisible()
+    panel.run_iterations(40)
+    z = panel.boundary_values("zeroed")
+    assert z.shape == (panel.BOUNDARY_RES,) * 2 and not np.allclose(z, first)
+    # the boundary separates the classes: the prediction's sign matches most labels there
+    fwd, pts, lab = panel._data["zeroed"]
+    assert np.mean(np.sign(fwd(pts.astype(np.float32)).reshape(-1)) == lab) > 0.75
+    panel.load_preset("seed")
+    assert not panel._has_data() and not dp.isVisible()
+
+
+def test_ticks_never_overlap(panel):
+    from PySide6.QtGui import QFont, QFontMetricsF
+    f = QFont(panel.font())
+    f.setPointSizeF(20)
+    panel.setFont(f)
+    ax = panel.grad_plot.getAxis("bottom")
+    size = 200.0
+    (major, _), = ax.tickSpacing(0.5, 1000.5, size)
+    fm = QFontMetricsF(ax.style["tickFont"])
+    assert size / (1000 / major) > fm.horizontalAdvance("1000")  # room for each label
+
+
+def test_png_export_is_slide_wide(panel, tmp_path):
+    from PySide6.QtGui import QImage
+    panel.run_iterations(3)
+    png = tmp_path / "t.png"
+    assert panel.export_png(str(png))
+    assert QImage(str(png)).width() >= 1920
