@@ -86,6 +86,8 @@ class Agent:
         namespace.setdefault("np", __import__("numpy"))
         self.send = send
         self.inbox = inbox if inbox is not None else queue.Queue()
+        #: more commands by name (``register``): each returns a JSON-able reply or None
+        self.commands: dict[str, Callable[..., Any]] = {}
         self.pause_at_backward = False
         self.show_saved = False
         self.breakpoints: set[int] = set()
@@ -105,6 +107,10 @@ class Agent:
         if install_driver:
             set_backward_driver(self._drive)
 
+    def register(self, name: str, fn: Callable[..., Any]) -> None:
+        """Add command ``name`` (called with the command's arguments on the main thread)."""
+        self.commands[name] = fn
+
     def close(self) -> None:
         """Stop listening to the engine (an in-process kernel goes away)."""
         self._events_handle.remove()
@@ -116,9 +122,11 @@ class Agent:
             cmd = json.loads(cmd)
         name = cmd.get("cmd")
         seq = cmd.get("seq")
+        fn = self.commands.get(name) or getattr(self, f"_cmd_{name}", None)
         try:
-            reply = getattr(self, f"_cmd_{name}")(**{k: v for k, v in cmd.items()
-                                                     if k not in ("cmd", "seq")})
+            if fn is None:
+                raise ValueError(f"unknown command {name!r}")
+            reply = fn(**{k: v for k, v in cmd.items() if k not in ("cmd", "seq")})
         except Exception as e:  # noqa: BLE001 - a bad command is reported, never fatal
             self.send({"type": "reply", "seq": seq, "ok": False, "error": format_error(e)})
             return
