@@ -14,6 +14,7 @@ Updates always go back on the side channel (a zmq PUSH socket), as JSON.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import queue
@@ -29,6 +30,9 @@ from gradviz.kernel.snapshot import Snapshotter
 from gradviz.session import BackwardCursor, Session, format_error
 
 __all__ = ["Agent", "Channel"]
+
+#: how many finished walks stay replayable
+WALK_LOG_SIZE = 20
 
 #: commands that drive a backward walk (accepted while a cell is paused in backward())
 WALK_COMMANDS = frozenset({"step", "step_back", "run", "reset", "continue", "breakpoints",
@@ -97,6 +101,9 @@ class Agent:
         self.cursor: BackwardCursor | None = None
         self.paused = False
         self._pause_lock = threading.Lock()
+        #: the latest backward walks, each replayable (id -> cursor, oldest first)
+        self.walk_log: collections.OrderedDict[int, BackwardCursor] = collections.OrderedDict()
+        self._live_grads: dict[int, tuple[Tensor, Any]] | None = None
         self.walks = 0
         self._sent_steps = 0
         self._graph_sig: Any = None
@@ -162,7 +169,16 @@ class Agent:
             del ns[k]
         ns.update({"torch": engine, "engine": engine, "np": __import__("numpy")})
         self.root, self.root_chosen, self.gradient, self.cursor = None, False, None, None
+        self.walk_log.clear()
         self._graph_sig = None
+
+    def leave_replay(self) -> None:
+        """Leave an earlier walk's replay: the grads become what the code left them again."""
+        live, self._live_grads = self._live_grads, None
+        if live is None:
+            return
+        for t, g in live.values():
+            t._grad = None if g is None else engine.tensor(g, dtype=t.dtype)
 
     def _cmd_pause(self, on: bool) -> None:
         self.pause_at_backward = bool(on)
@@ -224,10 +240,33 @@ class Agent:
 
     def _ensure_cursor(self) -> BackwardCursor | None:
         if self.cursor is None and self.root is not None and not self.paused:
-            self.cursor = BackwardCursor(self.root, self.gradient, retain_graph=False)
-            self.walks += 1
-            self._sent_steps = 0
+            self._new_walk(BackwardCursor(self.root, self.gradient, retain_graph=False))
         return self.cursor
+
+    def _new_walk(self, cursor: BackwardCursor) -> None:
+        self.walks += 1
+        self.cursor = cursor
+        self._sent_steps = 0
+        self.walk_log[self.walks] = cursor
+        while len(self.walk_log) > WALK_LOG_SIZE:
+            self.walk_log.popitem(last=False)
+
+    def _cmd_select_walk(self, id: int) -> None:  # noqa: A002 - the walk's id
+        """Show an earlier walk again (replayed from its record, grads as they were)."""
+        if self.paused:
+            raise RuntimeError("backward is paused: finish it (F5) first")
+        c = self.walk_log.get(int(id))
+        if c is None:
+            raise KeyError(f"walk {id} is no longer kept")
+        self.leave_replay()
+        if c is not next(reversed(self.walk_log.values())):
+            # replaying an earlier walk moves leaf grads back in time: keep today's to restore
+            self._live_grads = {tid: (t, None if t._grad is None else t._grad._data.copy())
+                                for tid, (t, _g) in c._initial.items()}
+        self.cursor, self.root, self.root_chosen = c, c.root, True
+        self.gradient = c.gradient
+        self._sent_steps = 0
+        self._graph_sig = None
 
     def _tensor_by_id(self, tid: int) -> Tensor:
         for v in self.session.namespace.values():
@@ -248,9 +287,8 @@ class Agent:
         check_backward_roots(tensors, grads)  # torch's errors at once, before any pause
         root = tensors[0]
         cursor = BackwardCursor(root, grads[0] if grads else None, retain_graph, steps=steps)
-        self.cursor, self.root = cursor, root
-        self.walks += 1
-        self._sent_steps = 0
+        self.root = root
+        self._new_walk(cursor)
         if not self.pause_at_backward:
             cursor.run(frozenset())
         else:
@@ -339,8 +377,9 @@ class Agent:
             if c.root is not root:
                 snap.tensor(c.root, deep=True)
             new = c.steps[self._sent_steps:]
+            wid = next((k for k, v in self.walk_log.items() if v is c), self.walks)
             msg["walk"] = {
-                "id": self.walks, "root": c.root._id, "from": self._sent_steps,
+                "id": wid, "root": c.root._id, "from": self._sent_steps,
                 "steps": snap.steps(new), "position": c.position, "finished": c.finished,
                 "error": format_error(c.error) if c.error is not None else None,
                 "error_node": c.error_node_id,
@@ -349,6 +388,9 @@ class Agent:
             self._sent_steps = len(c.steps)
         else:
             msg["walk"] = None
+        msg["walk_log"] = [{"id": k, "root": names.get(v.root._id) or (
+            v.root.grad_fn.name() if v.root.grad_fn is not None else "tensor"),
+            "steps": len(v.steps), "done": v.at_end} for k, v in self.walk_log.items()]
         msg.update(snap.payload())
         if self._events:
             msg["events"], self._events = self._events, []
@@ -372,5 +414,6 @@ def install(shell: Any) -> Agent:
             agent.cell_finished(err)
 
     shell.events.register("post_run_cell", post_run_cell)
+    shell.events.register("pre_run_cell", lambda _info: agent.leave_replay())
     chan.send({"type": "hello", "pid": os.getpid()})
     return agent

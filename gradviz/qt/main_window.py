@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self.tensor_panel.tensor_selected.connect(self._on_tensor_selected)
         self.training_panel.iteration_root.connect(self._show_training_root)
         self.lesson_panel.cell_ran.connect(lambda _r: self.refresh_graph())
+        self.code_panel.stop_requested.connect(self.stop_kernel)
 
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
@@ -172,6 +173,13 @@ class MainWindow(QMainWindow):
         self.step_label = QLabel("")
         self.step_label.setObjectName("StepLabel")
         row.addWidget(self.step_label)
+        self.walk_combo = QComboBox()
+        self.walk_combo.setObjectName("WalkCombo")
+        self.walk_combo.setToolTip("Every backward() that ran is kept: pick one to replay it "
+                                   "node by node, grads as they were")
+        self.walk_combo.activated.connect(self._on_walk_chosen)
+        self.walk_combo.hide()
+        row.addWidget(self.walk_combo)
         lay.addWidget(bar)
         lay.addWidget(self.graph_view, 1)
         self.setCentralWidget(center)
@@ -247,6 +255,8 @@ class MainWindow(QMainWindow):
         A("show_saved", "Show saved tensors", self.refresh_graph)
         self.actions["show_saved"].setCheckable(True)
         A("fit", "Fit graph", self.fit_graph, None, "Fit the graph to the view (0 or Home)")
+        A("fit_all", "Show whole graph", lambda: self.graph_view.fit(whole=True), "Shift+0",
+          "The whole graph, however small its text gets")
 
         tb = QToolBar("Backward")
         tb.setObjectName("StepperToolbar")
@@ -284,7 +294,7 @@ class MainWindow(QMainWindow):
         for n in ("step", "step_back", "run", "play", "reset", "breakpoint"):
             m.addAction(self.actions[n])
         m = mb.addMenu("&View")
-        for n in ("fit", "show_saved", "font_bigger", "font_smaller", "font_reset",
+        for n in ("fit", "fit_all", "show_saved", "font_bigger", "font_smaller", "font_reset",
                   "fullscreen"):
             m.addAction(self.actions[n])
         tm = m.addMenu("&Theme")
@@ -398,6 +408,9 @@ class MainWindow(QMainWindow):
             if u in keys and v in keys:
                 view.set_edge_label(u, v, text)
         c = self.stepper.cursor
+        root = self.stepper.root
+        seed = f"t{root._id}" if root is not None and c is not None and c.position > 0 else None
+        view.set_seed_label(seed if seed in keys else None, self.stepper.gradient_text or "1")
         if c is None or c.error is None:
             view.clear_banner()
         if c is None:
@@ -530,8 +543,28 @@ class MainWindow(QMainWindow):
         else:
             self.kernel_label.setText("kernel ready" if k.ready else "kernel starting…")
 
+    def _fill_walks(self, msg: dict) -> None:
+        log = msg.get("walk_log") or []
+        current = (msg.get("walk") or {}).get("id")
+        self.walk_combo.blockSignals(True)
+        self.walk_combo.clear()
+        for w in log:
+            self.walk_combo.addItem(f"walk {w['id']}: {w['root']} ({w['steps']} steps)",
+                                    w["id"])
+        idx = self.walk_combo.findData(current)
+        self.walk_combo.setCurrentIndex(idx if idx >= 0 else self.walk_combo.count() - 1)
+        self.walk_combo.blockSignals(False)
+        self.walk_combo.setVisible(len(log) > 1)
+
+    def _on_walk_chosen(self) -> None:
+        wid = self.walk_combo.currentData()
+        if isinstance(wid, int):
+            self.session.command("select_walk", id=wid)
+            self.refresh_graph()
+
     def _on_kernel_state(self, msg: dict) -> None:
         self.bridge.feed(msg.get("events") or [])
+        self._fill_walks(msg)
         self.lesson_panel.mark_paused(bool(msg.get("paused")))
         if msg.get("graph_changed") or msg.get("paused") or msg.get("cell_error"):
             self._refresh_timer.start()
@@ -656,6 +689,15 @@ class MainWindow(QMainWindow):
         else:
             self.stepper.play(int(2400 / self.speed.value()))
 
+    def show_panel(self, name: str) -> None:
+        """Raise a panel's dock ("training", "lessons", "code", "events", "tensors",
+        "inspector"); the Training panel gets a few iterations so its plots show something."""
+        key = {"events": "log"}.get(name, name)
+        self.docks[key].show()
+        self.docks[key].raise_()
+        if key == "training" and hasattr(self.training_panel, "run_iterations"):
+            self.training_panel.run_iterations(30)
+
     def fit_graph(self) -> None:
         self.graph_view.fit()
 
@@ -686,6 +728,7 @@ class MainWindow(QMainWindow):
         self.theme_name = name
         self.graph_view.set_theme(name)
         QApplication.instance().setPalette(qt_palette(theme.THEMES[name]))
+        self.training_panel.set_theme(name)
         if self.settings is not None:
             self.settings.setValue("theme", name)
 
@@ -782,12 +825,22 @@ class MainWindow(QMainWindow):
             folder = QFileDialog.getExistingDirectory(self, "Folder for the step images")
             if not folder:
                 return []
-        out = []
+        from gradviz.qt.graph_view import walkthrough_caption
+
+        if self.stepper.root is None:
+            return []
+        self.stepper.run()  # once through, to know n; then every frame from the start
+        c = self.stepper.cursor
+        n = len(c.steps) if c is not None and c.finished and c.error is None else None
         self.stepper.reset()
+        out = []
         i = 0
         while True:
             p = Path(folder) / f"step_{i:03d}.png"
-            self.graph_view.export_png(str(p))
+            cur = self.stepper.cursor.current if self.stepper.cursor is not None else None
+            name = cur.name.replace("torch::autograd::", "") if cur is not None else None
+            caption = walkthrough_caption(i, n, name) if i else "before backward()"
+            self.graph_view.export_png(str(p), caption=caption)
             out.append(p)
             if self.stepper.step() is None:
                 break

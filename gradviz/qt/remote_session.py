@@ -289,6 +289,7 @@ class InProcessKernel:
         mid = f"inproc-{self._n}"
         from engine.autograd import set_backward_driver
 
+        self.agent.leave_replay()
         previous = set_backward_driver(self.agent._drive)
         try:
             res = self.agent.session.run(code, timeout=None)
@@ -306,6 +307,8 @@ class InProcessKernel:
 
     def command(self, cmd: str, **args: Any) -> int:
         self._seq += 1
+        if cmd == "pause":  # nobody could step a paused backward() in this same thread
+            args["on"] = False
         self.agent.handle({"cmd": cmd, "seq": self._seq, **args})
         return self._seq
 
