@@ -31,6 +31,9 @@ from gradviz.session import BackwardCursor, Session, format_error
 
 __all__ = ["Agent", "Channel"]
 
+#: commands after which only the walk and the leaves' grads need sending, not the graph
+LIGHT_COMMANDS = frozenset({"step", "step_back", "run", "reset", "continue", "breakpoints"})
+
 #: how many finished walks stay replayable
 WALK_LOG_SIZE = 20
 
@@ -107,6 +110,7 @@ class Agent:
         self.walks = 0
         self._sent_steps = 0
         self._graph_sig: Any = None
+        self._graph_leaves: list[Tensor] = []
         self._events: list[str] = []
         self._events_dropped = 0
         self._last_error: dict[str, Any] | None = None
@@ -137,7 +141,9 @@ class Agent:
         except Exception as e:  # noqa: BLE001 - a bad command is reported, never fatal
             self.send({"type": "reply", "seq": seq, "ok": False, "error": format_error(e)})
             return
-        self.send_state(seq=seq, reply=reply)
+        light = name in LIGHT_COMMANDS and not (self.cursor is not None and
+                                                self.cursor.finished)
+        self.send_state(seq=seq, reply=reply, deep=not light)
 
     def handle_direct(self, cmd: dict[str, Any]) -> None:
         """A side-channel command, in the reader thread: queued for the paused backward(), or
@@ -345,7 +351,9 @@ class Agent:
         self.send_state(cell_error=err)
 
     def send_state(self, seq: int | None = None, reply: Any = None, paused: bool | None = None,
-                   cell_error: dict | None = None) -> None:
+                   cell_error: dict | None = None, deep: bool = True) -> None:
+        """Send the window the workspace: named tensors, the root's graph (whole when ``deep``
+        or when it changed; else only its leaves, whose grads a step changes), the walk."""
         t0 = time.perf_counter()
         names = self.session.names()
         snap = Snapshotter(names)
@@ -360,7 +368,14 @@ class Agent:
         if root is not None:
             graph_sig = (root._id, root.grad_fn._id if root.grad_fn is not None else None,
                          self.show_saved, self.walks)
-            snap.tensor(root, deep=True)
+            if deep or graph_sig != self._graph_sig:
+                snap.tensor(root, deep=True)
+                self._graph_leaves = [n.variable for n in _graph_nodes(root)
+                                      if getattr(n, "variable", None) is not None]
+            else:
+                snap.tensor(root)
+                for leaf in self._graph_leaves:
+                    snap.tensor(leaf)
         msg: dict[str, Any] = {
             "type": "state", "seq": seq, "tensors_named": named, "names": {str(k): v for k, v
                                                                            in names.items()},
@@ -375,7 +390,7 @@ class Agent:
         c = self.cursor
         if c is not None:
             if c.root is not root:
-                snap.tensor(c.root, deep=True)
+                snap.tensor(c.root, deep=deep)
             new = c.steps[self._sent_steps:]
             wid = next((k for k, v in self.walk_log.items() if v is c), self.walks)
             msg["walk"] = {
@@ -397,6 +412,19 @@ class Agent:
             msg["events_dropped"], self._events_dropped = self._events_dropped, 0
         msg["build_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         self.send(msg)
+
+
+def _graph_nodes(root: Tensor) -> list[Any]:
+    """Every node reachable from ``root``'s grad_fn."""
+    out, seen, stack = [], set(), [root.grad_fn] if root.grad_fn is not None else []
+    while stack:
+        n = stack.pop()
+        if n is None or n._id in seen:
+            continue
+        seen.add(n._id)
+        out.append(n)
+        stack.extend(nxt for nxt, _ in n.next_functions)
+    return out
 
 
 def install(shell: Any) -> Agent:

@@ -303,8 +303,8 @@ class KernelClient(QObject):
         if predicate():
             return True
         loop = QEventLoop()
-        timer = QTimer()
-        timer.setInterval(5)
+        timer = QTimer()  # a fallback: every message that can answer also wakes the check
+        timer.setInterval(50)
         deadline = None if timeout is None else time.monotonic() + timeout
 
         def check() -> None:
@@ -314,7 +314,8 @@ class KernelClient(QObject):
         timer.timeout.connect(check)
         timer.start()
         conns = [self.state.connect(lambda *_: check()), self.finished.connect(
-            lambda *_: check()), self.died.connect(lambda *_: loop.quit())]
+            lambda *_: check()), self.message.connect(lambda *_: check()),
+            self.started.connect(lambda *_: check()), self.died.connect(lambda *_: loop.quit())]
         loop.exec()
         timer.stop()
         for c in conns:

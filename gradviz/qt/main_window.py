@@ -398,14 +398,18 @@ class MainWindow(QMainWindow):
 
     def _apply_stepper_state(self) -> None:
         view = self.graph_view
-        view.clear_states()
-        keys = set(view.node_items())
-        for key, state in self.stepper.node_states().items():
-            if key in keys:
-                view.set_node_state(key, state)
-        view.clear_edge_labels()
-        for (u, v), text in self.stepper.edge_labels().items():
-            if u in keys and v in keys:
+        keys = view.node_items()
+        states = {k: st for k, st in self.stepper.node_states().items() if k in keys}
+        for key in keys:  # only what changed: a step touches two or three nodes
+            want = states.get(key, "idle")
+            if view.node_state(key) != want:
+                view.set_node_state(key, want)
+        labels = {(u, v): t for (u, v), t in self.stepper.edge_labels().items()
+                  if u in keys and v in keys}
+        for (u, v) in [e for e in view.edge_labels() if e not in labels]:
+            view.set_edge_label(u, v, None)
+        for (u, v), text in labels.items():
+            if view.edge_label(u, v) != text:
                 view.set_edge_label(u, v, text)
         c = self.stepper.cursor
         root = self.stepper.root
@@ -568,7 +572,7 @@ class MainWindow(QMainWindow):
         self.lesson_panel.mark_paused(bool(msg.get("paused")))
         if msg.get("graph_changed") or msg.get("paused") or msg.get("cell_error"):
             self._refresh_timer.start()
-        else:
+        elif msg.get("seq") is None:  # a command's own answer is drawn by whoever sent it
             self.refresh_tensor_views()
             self._apply_stepper_state()
         err = msg.get("cell_error")

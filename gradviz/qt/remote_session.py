@@ -65,12 +65,15 @@ class CursorView:
         self.error_node_id: int | None = None
         self.root_id: int | None = None
         self.retain_graph = False
+        self._views: list[StepView] = []  # decoded once: a step's record never changes
 
     def update(self, walk: dict[str, Any]) -> None:
         if walk["id"] != self.walk_id or walk["from"] == 0:
             self.walk_id = walk["id"]
             self._steps = []
+            self._views = []
         self._steps[walk["from"]:] = walk["steps"]
+        del self._views[walk["from"]:]
         self.position = walk["position"]
         self.finished = walk["finished"]
         self.root_id = walk["root"]
@@ -89,11 +92,14 @@ class CursorView:
 
     @property
     def steps(self) -> list[StepView]:
-        return [StepView(self.world, s) for s in self._steps]
+        views = self._views
+        for s in self._steps[len(views):]:
+            views.append(StepView(self.world, s))
+        return list(views)
 
     @property
     def current(self) -> StepView | None:
-        return StepView(self.world, self._steps[self.position - 1]) if self.position else None
+        return self.steps[self.position - 1] if self.position else None
 
     @property
     def done_node_ids(self) -> set[int]:
