@@ -186,6 +186,40 @@ class Agent:
         for t, g in live.values():
             t._grad = None if g is None else engine.tensor(g, dtype=t.dtype)
 
+    def _cmd_save_session(self, path: str, cells: list[str], editor_text: str = "",
+                          view: dict | None = None, autosave: bool = False) -> dict:
+        """Write the workspace to ``path`` from here, where every value is whole."""
+        from gradviz import session_file
+
+        state = session_file.capture(self.session, editor_text, view)
+        state.cells = list(cells)
+        if autosave:
+            session_file.write_autosave_file(path, state)
+        else:
+            session_file.save_session(path, state)
+        return {"saved": path}
+
+    def _cmd_load_session(self, path: str) -> dict:
+        """Replace the workspace with a saved session's leaves; return its cells and text."""
+        from gradviz import session_file
+
+        state = session_file.load_session(path)  # refuses broken files, workspace untouched
+        agent = self
+
+        class _Target:  # what SessionState.apply_to needs of a session
+            namespace = self.session.namespace
+            history: list[str] = []
+
+            def clear(self) -> None:
+                agent._cmd_clear()
+
+            def _notify(self, what: str) -> None:
+                pass
+
+        state.apply_to(_Target())
+        return {"cells": list(state.cells), "editor_text": state.editor_text,
+                "view": state.view, "can_rerun": bool(state.can_rerun)}
+
     def _cmd_pause(self, on: bool) -> None:
         self.pause_at_backward = bool(on)
 
