@@ -314,7 +314,12 @@ class Tensor:
         if self.grad_fn is None or self._retains_grad:
             return
         self._retains_grad = True
-        self.grad_fn._retain = weakref.ref(self)
+        if self.grad_fn._multi:  # one slot per output
+            if self.grad_fn._retain is None:
+                self.grad_fn._retain = {}
+            self.grad_fn._retain[self._output_nr] = weakref.ref(self)
+        else:
+            self.grad_fn._retain = weakref.ref(self)
         self.grad_fn._has_hooks = True
 
     @property
@@ -367,8 +372,9 @@ class Tensor:
             if fn._tensor_prehooks is None:
                 fn._tensor_prehooks = []
                 fn._has_hooks = True
-            fn._tensor_prehooks.append(hook)
-            return Handle(fn._tensor_prehooks, hook)
+            entry = (self._output_nr, hook) if fn._multi else hook
+            fn._tensor_prehooks.append(entry)
+            return Handle(fn._tensor_prehooks, entry)
         if self._hooks is None:
             self._hooks = []
         self._hooks.append(hook)

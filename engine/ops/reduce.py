@@ -16,7 +16,7 @@ __all__ = ["sum", "mean", "max", "min", "amax", "amin", "softmax", "log_softmax"
            "argmin", "norm"]
 
 _add_reduce = np.add.reduce
-_max_result = namedtuple("max", ["values", "indices"])
+_max_result = namedtuple("max", ["values", "indices"])  # torch's repr: see ops.select.install
 _min_result = namedtuple("min", ["values", "indices"])
 
 
