@@ -21,6 +21,19 @@ _tensor_ids = itertools.count(1)
 _quiet = [0]
 _grad_state = grad_mode._state
 
+SCALAR_WARNING = (
+    "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
+    "Consider using tensor.detach() first. (Triggered internally at "
+    "/__w/pytorch/pytorch/torch/csrc/autograd/generated/python_variable_methods.cpp:822.)")
+_scalar_warned = [False]
+
+
+def _warn_scalar_once() -> None:
+    """torch's TORCH_WARN_ONCE for float()/complex() of a tensor that requires grad."""
+    if not _scalar_warned[0]:
+        _scalar_warned[0] = True
+        warnings.warn(SCALAR_WARNING, UserWarning, stacklevel=3)
+
 NONLEAF_GRAD_WARNING = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
     "attribute won't be populated during autograd.backward(). If you indeed want the .grad field "
@@ -415,7 +428,14 @@ class Tensor:
         return self._data.tolist()
 
     def __float__(self) -> float:
+        if self._requires_grad and _grad_state.enabled:
+            _warn_scalar_once()
         return float(self.item())
+
+    def __complex__(self) -> complex:
+        if self._requires_grad and _grad_state.enabled:
+            _warn_scalar_once()
+        return complex(self.item())
 
     def __int__(self) -> int:
         return int(self.item())

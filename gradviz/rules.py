@@ -450,6 +450,8 @@ _LIST: list[Rule] = [
        "diagonal position.", "grad_self = grad.diagonal(offset)"),
     _r("DiagonalBackward0", "The diagonal of a matrix: the gradient goes to the diagonal, 0 "
        "elsewhere.", "grad_self = zeros(self.shape) with grad on the diagonal"),
+    _r("TanBackward0", "Tangent: 1 + tan², from the saved output.",
+       "grad_self = grad * (1 + result**2)", math="d tan x/dx = 1 + tan²x"),
     _r("DiagonalBackward0_copy", "diag(matrix), a copy of the diagonal: the gradient goes to "
        "the diagonal, 0 elsewhere.", "grad_self = zeros(self.shape) with grad on the diagonal"),
 ]

@@ -331,6 +331,18 @@ class RsqrtBackward0(Node):
         return (g * (r * r * r) * -0.5,)
 
 
+class TanBackward0(Node):
+    def backward(self, g, s, xp):
+        r = s["result"]
+        return (g * (r * r + 1),)
+
+
+class ErfBackward0(Node):
+    def backward(self, g, s, xp):
+        x = s["self"]
+        return (g * (2.0 / math.sqrt(math.pi)) * xp.exp(-(x * x)),)
+
+
 class DiagEmbedBackward0(Node):
     def backward(self, g, s, xp):
         n = self.self_sym_sizes[0]
@@ -903,6 +915,13 @@ def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:  # noqa
     return _make(out)
 
 
+def _np_erf(d: np.ndarray) -> np.ndarray:
+    from engine.nn._act import erf as _erf
+    return _erf(d)
+
+
+tan = _unary(np.tan, TanBackward0, "tan", save_self=False, save_result=True)
+erf = _unary(_np_erf, ErfBackward0, "erf")
 log10 = _unary(np.log10, Log10Backward0, "log10")
 log2 = _unary(np.log2, Log2Backward0, "log2")
 exp2 = _unary(np.exp2, Exp2Backward0, "exp2", save_self=False, save_result=True)
@@ -916,10 +935,25 @@ _FUNCTIONS = ("gather", "scatter", "scatter_add", "index_select", "index_add", "
               "tensor_split", "unbind", "repeat_interleave", "all", "any", "isclose", "tril",
               "triu", "flip", "fliplr", "flipud", "roll", "narrow", "movedim",
               "broadcast_to", "diag", "diagonal", "logsumexp", "log10", "log2", "exp2",
-              "rsqrt", "tile")
+              "rsqrt", "tan", "erf", "tile")
 _METHODS = _FUNCTIONS[:-1] + ("repeat", "tile")
 _INPLACE = ("scatter", "scatter_add", "index_add", "tril", "triu", "log10", "log2", "exp2",
-            "rsqrt")
+            "rsqrt", "tan", "erf")
+#: in-place methods torch also offers as functions (torch.sin_(t))
+_TORCH_INPLACE = ("abs_", "acos_", "asin_", "atan_", "ceil_", "clamp_", "clamp_min_",
+                  "clamp_max_", "cos_", "cosh_", "exp_", "expm1_", "floor_", "frac_", "log_",
+                  "log10_", "log1p_", "log2_", "neg_", "reciprocal_", "relu_", "round_",
+                  "rsqrt_", "sigmoid_", "sin_", "sinh_", "sqrt_", "square_", "tan_", "tanh_",
+                  "trunc_", "fill_", "zero_", "exp2_", "fix_", "negative_", "arcsin_",
+                  "arccos_", "arctan_", "clip_", "erf_")
+
+
+def _torch_inplace(name: str) -> Any:
+    def fn(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:  # noqa: A002
+        return getattr(input, name)(*args, **kwargs)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"torch.{name}(t, ...) is t.{name}(...)."
+    return fn
 
 
 class MaskedFillBackward0(Node):
@@ -990,6 +1024,16 @@ def install(namespace: dict) -> None:
             namespace[name] = numpy_aliases(fn) if name in ("all", "any", "logsumexp") else fn
     for name in _INPLACE:
         setattr(Tensor, name + "_", _ip(g[name], name + "_"))
+    from engine.ops import extra, pointwise
+    for name, f in (("clamp_max_", pointwise.clamp_max), ("cos_", pointwise.cos),
+                    ("sin_", pointwise.sin), ("reciprocal_", pointwise.reciprocal),
+                    ("fix_", extra.trunc), ("negative_", pointwise.neg),
+                    ("arcsin_", extra.asin), ("arccos_", extra.acos), ("arctan_", extra.atan),
+                    ("clip_", pointwise.clamp)):
+        if not hasattr(Tensor, name):
+            setattr(Tensor, name, _ip(f, name))
+    for name in _TORCH_INPLACE:
+        namespace.setdefault(name, _torch_inplace(name))
     Tensor.moveaxis = movedim
     namespace.setdefault("moveaxis", movedim)
     Tensor.masked_fill = masked_fill

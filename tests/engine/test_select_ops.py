@@ -76,6 +76,9 @@ DIFF = {
     "log2": (lambda lib, x: lib.log2(x), [P]),
     "exp2": (lambda lib, x: x.exp2(), [X]),
     "rsqrt": (lambda lib, x: lib.rsqrt(x), [P]),
+    "tan": (lambda lib, x: x.tan(), [X]),
+    "erf": (lambda lib, x: lib.erf(x), [X]),
+    "sin_": (lambda lib, x: lib.sin_(x * 1), [X]),
     "linalg_matmul": (lambda lib, a, b: lib.linalg.matmul(a, b), [X, X.T.copy()]),
     "bmm": (lambda lib, a: lib.bmm(a, a.transpose(1, 2)), [T3]),
     "movedim": (lambda lib, a: lib.movedim(a, 0, 2), [T3]),
@@ -94,7 +97,7 @@ def test_differentiable_op_vs_torch(name):
 GRADCHECK = ["gather", "scatter_src", "scatter_value", "scatter_add", "index_select",
              "masked_select", "masked_fill", "topk", "sort_desc", "kthvalue", "unbind", "split",
              "split_sizes", "chunk", "repeat_interleave", "repeat_interleave_tensor", "repeat",
-             "tril", "flip", "roll_flat", "logsumexp", "log10", "log2", "exp2", "rsqrt", "diag",
+             "tril", "flip", "roll_flat", "logsumexp", "log10", "log2", "exp2", "rsqrt", "tan", "erf", "diag",
              "diag_of_matrix", "unbind_partial"]
 
 
