@@ -206,3 +206,12 @@ def test_accelerator_and_deterministic_flags():
     finally:
         for lib in (engine, torch):
             lib.use_deterministic_algorithms(False)
+
+
+def test_linalg_return_types_print_as_torch():
+    a = np.array([[2.0, 1.0], [1.0, 3.0]], np.float32)
+    for name in ("svd", "qr", "slogdet"):
+        e = getattr(engine.linalg, name)(engine.tensor(a))
+        t = getattr(torch.linalg, name)(torch.tensor(a))
+        assert repr(e).split("(")[0] == repr(t).split("(")[0]
+        assert len(e) == len(t)
