@@ -433,6 +433,7 @@ class Agent:
                 "error": format_error(c.error) if c.error is not None else None,
                 "error_node": c.error_node_id,
                 "retain_graph": c.retain_graph,
+                "seed": _seed_text(c.gradient),
             }
             self._sent_steps = len(c.steps)
         else:
@@ -446,6 +447,15 @@ class Agent:
             msg["events_dropped"], self._events_dropped = self._events_dropped, 0
         msg["build_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         self.send(msg)
+
+
+def _seed_text(gradient: Any) -> str:
+    """The gradient a walk starts from, as its root edge shows it: 1, or the vector v."""
+    if gradient is None:
+        return "1"
+    flat = [float(v) for v in getattr(gradient, "_data", gradient).reshape(-1)[:4]]
+    more = ", …" if getattr(gradient, "numel", lambda: len(flat))() > 4 else ""
+    return "[" + ", ".join(f"{v:.4g}" for v in flat) + more + "]"
 
 
 def _graph_nodes(root: Tensor) -> list[Any]:

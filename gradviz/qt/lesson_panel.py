@@ -392,7 +392,7 @@ class LessonPanel(QWidget):
         i = self.running_index
         if i is not None and i < len(self._views):
             self._views[i].set_state("paused" if paused else "running")
-            self.status.setText("⏸ paused in backward(): F10 steps, F5 continues" if paused
+            self.status.setText("PAUSED in backward(): F10 steps, F5 continues" if paused
                                 else "running…")
 
     def cell_statuses(self) -> list[dict]:

@@ -359,7 +359,7 @@ class MainWindow(QMainWindow):
         k = self.kernel
         self.actions["stop"].setEnabled(bool(k.running))
         self.actions["restart_kernel"].setEnabled(True)
-        if k.running and not k.paused:  # the kernel is busy: stepping waits for the cell
+        if (k.running and not k.paused) or not k.alive:  # stepping waits for the kernel
             for n in ("step", "run", "play", "step_back", "reset"):
                 self.actions[n].setEnabled(False)
 
@@ -433,9 +433,9 @@ class MainWindow(QMainWindow):
         c = self.stepper.cursor
         root = self.stepper.root
         seed = f"t{root._id}" if root is not None and c is not None and c.position > 0 else None
-        view.set_seed_label(seed if seed in keys else None, self.stepper.gradient_text or "1")
-        if c is None or c.error is None:
-            view.clear_banner()
+        view.set_seed_label(seed if seed in keys else None, c.seed if c is not None else "1")
+        if (c is None or c.error is None) and self.kernel.alive:
+            view.clear_banner()  # (a dead kernel's sentence stays until the restart)
         if c is None:
             self.step_label.setText("")
         else:
@@ -562,7 +562,7 @@ class MainWindow(QMainWindow):
         if not k.alive:
             self.kernel_label.setText("kernel dead")
         elif k.paused:
-            self.kernel_label.setText("⏸ paused in backward(): F10 steps, F5 continues")
+            self.kernel_label.setText("PAUSED in backward(): F10 steps, F5 continues")
         elif self._cell_started is not None:
             secs = time.monotonic() - self._cell_started
             self.kernel_label.setText(f"● running {secs:.1f} s  (Shift+F5 stops)")
@@ -592,6 +592,8 @@ class MainWindow(QMainWindow):
         self.bridge.feed(msg.get("events") or [])
         self._fill_walks(msg)
         self.lesson_panel.mark_paused(bool(msg.get("paused")))
+        if msg.get("paused") and msg.get("seq") is None:  # a walk starts: older news goes
+            self.statusBar().clearMessage()
         if msg.get("graph_changed") or msg.get("paused") or msg.get("cell_error"):
             self._refresh_timer.start()
         elif msg.get("seq") is None:  # a command's own answer is drawn by whoever sent it

@@ -65,6 +65,7 @@ class CursorView:
         self.error_node_id: int | None = None
         self.root_id: int | None = None
         self.retain_graph = False
+        self.seed = "1"
         self._views: list[StepView] = []  # decoded once: a step's record never changes
 
     def update(self, walk: dict[str, Any]) -> None:
@@ -78,6 +79,7 @@ class CursorView:
         self.finished = walk["finished"]
         self.root_id = walk["root"]
         self.retain_graph = walk.get("retain_graph", False)
+        self.seed = walk.get("seed", "1")
         msg = walk.get("error")
         if msg:
             ename, _, evalue = msg.partition(": ")
@@ -151,7 +153,9 @@ class RemoteSession(Session):
         self.has_walk = walk is not None
         if walk is not None:
             self.cursor_view.update(walk)
-        if msg.get("seq") is None and not msg.get("paused"):  # a cell's own update
+        if msg.get("paused"):
+            self.last_error = None  # a new walk: the graph shows it, not an older error
+        elif msg.get("seq") is None:  # a cell's own update
             self.last_error = msg.get("cell_error")
         self._notify("state")
 
