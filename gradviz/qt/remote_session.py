@@ -271,6 +271,9 @@ class InProcessKernel:
         self.namespace: dict[str, Any] = {}
         self.agent = Agent(self.namespace, self._send, install_driver=False)
         self.agent.session.reset_namespace()
+        from gradviz.kernel.training_host import TrainingHost
+
+        self.agent.training = TrainingHost(self.agent, interrupts=False)
 
     def _send(self, msg: dict[str, Any]) -> None:
         import json
@@ -283,6 +286,8 @@ class InProcessKernel:
             self.state.emit(msg)
         elif msg.get("type") == "reply" and msg.get("seq") is not None:
             self._replies[msg["seq"]] = msg
+        else:
+            self.message.emit(msg)  # e.g. the training host's series
 
     def execute(self, code: str) -> str:
         self._n += 1
@@ -308,6 +313,10 @@ class InProcessKernel:
         self._seq += 1
         self.agent.handle({"cmd": cmd, "seq": self._seq, **args})
         return self._seq
+
+    def command_side(self, cmd: str, **args: Any) -> int:
+        """As ``KernelClient.command_side``; here the agent is called at once."""
+        return self.command(cmd, **args)
 
     def command_sync(self, cmd: str, timeout: float | None = None, **args: Any
                      ) -> dict[str, Any] | None:
