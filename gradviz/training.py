@@ -1028,11 +1028,16 @@ class TrainingRun:
             else:
                 self._fail("KeyboardInterrupt", "exception", _user_line(e), e)
 
+    @property
+    def interrupted(self) -> bool:
+        """The run failed with a KeyboardInterrupt (a Stop in the kernel, Ctrl+C)."""
+        return self.state == "error" and isinstance(self.exception, KeyboardInterrupt) and \
+            self.error_kind == "exception"
+
     def stopped_by_interrupt(self, reason: str = "stopped") -> bool:
         """A run that failed with the KeyboardInterrupt of a Stop: finished with ``reason``
         instead (the series are kept). True when it was one."""
-        if self.state == "error" and isinstance(self.exception, KeyboardInterrupt) and \
-                self.error_kind == "exception":
+        if self.interrupted:
             self.state = "finished"
             self.error = self.error_kind = self.error_line = self.error_iteration = None
             self.exception = None
@@ -1405,6 +1410,8 @@ class TrainingPair:
         for r in self.runs:
             if r.active and r.count < goal:
                 r.run_to(goal) if r.state == "ready" else r.step()
+            if r.interrupted:
+                break
         return self.active
 
     def advance(self, max_iterations: int, budget_s: float | None = None,
@@ -1427,6 +1434,8 @@ class TrainingPair:
         for i, r in enumerate(order):
             deadline = None if budget_s is None else t0 + budget_s * (i + 1) / len(order)
             r.run_to(goal, deadline)
+            if r.interrupted:
+                break  # a Stop: the other run must not start an iteration now
             if r.active and r.count < goal:
                 goal = r.count
         return self.count - before
@@ -1452,7 +1461,8 @@ class TrainingPair:
         r = self.run(which)
         r.finish_iteration(cursor)
         for other in self.runs:
-            if other is not r and other.active and other.count < r.count:
+            if other is not r and other.active and other.count < r.count and \
+                    not r.interrupted:
                 other.run_to(r.count)
 
     # ----- export

@@ -313,12 +313,19 @@ class TrainingHost:
             t.daemon = True
             t.start()
 
-    def _interrupt(self, entry: int, token: Any) -> None:
+    def _interrupt(self, entry: int, token: Any, repeat: int = 10) -> None:
+        """Interrupt the main thread if it is still in the same stretch of user code; again
+        a little later while it stays there (the code may catch one KeyboardInterrupt)."""
         with self._lock:
-            if self._in_user and self._entry == entry and (token is None or
-                                                           token == self.token):
-                self._interrupted = True
-                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            if not (self._in_user and self._entry == entry and (token is None or
+                                                                token == self.token)):
+                return
+            self._interrupted = True
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        if repeat > 0:
+            t = threading.Timer(STOP_INTERRUPT_S, self._interrupt, (entry, token, repeat - 1))
+            t.daemon = True
+            t.start()
 
     def _take(self, timeout: float | None = None) -> None:
         """Apply the queued commands meant for the command running now (older ones are
@@ -517,6 +524,10 @@ class TrainingHost:
             self.playing = False
             self._credit = credit
             self._play_last = last
+        if self._want == "pause" and not self._interrupted:
+            self._level()
+        if self._interrupted:
+            self._want = "stop"
         if self._want == "stop":
             pair.stop("stopped")
         reason = "stopped" if self._want == "stop" else "paused" if self._want else \
@@ -527,6 +538,16 @@ class TrainingHost:
             self._frame(force_root=True, force_boundary=True)
             self._send("ended", token=token, reason=reason)
         return {**self._reply(), "reason": reason}
+
+    def _level(self) -> None:
+        """After a pause the runs show the same iteration (the frame may have ended between
+        the two runs' turns)."""
+        pair = self.pair
+        goal = pair.count
+        lagging = [r for r in pair.runs if r.state == "ready" and r.count < goal]
+        if lagging:
+            with self._quiet():
+                self._guard(lambda: [r.run_to(goal) for r in lagging])
 
     def _cmd_into(self, which: str | None = None, token: int | None = None) -> dict[str, Any]:
         """The followed run's next forward up to its backward(): its root becomes the agent's

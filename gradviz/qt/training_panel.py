@@ -1156,6 +1156,7 @@ class TrainingPanel(QWidget):
     def play(self) -> None:
         """Run iterations in the kernel at the chosen speed; the plots follow what arrives."""
         self._ensure_fresh()
+        self._wait_play_end()
         if self.pair is None or not self.pair.active or self.kernel_playing:
             self._update_status()
             return
@@ -1659,7 +1660,11 @@ class TrainingPanel(QWidget):
     def _update_readout(self, k: int) -> None:
         """Values of iteration ``k`` (hovered, else the current one) and each run's state."""
         pair = self.pair
+        note = (f"<br><span style='color:{self.colours.warn}'><b>{html.escape(self.note_text)}"
+                "</b></span>") if self.note_text else ""
         if pair is None:
+            self.readout.setText("<b>Iteration 0</b>" + (note or " <i>(the kernel has not "
+                                                          "built the runs yet)</i>"))
             return
         rows = []
         for key, r in (("zeroed", pair.zeroed), ("unzeroed", pair.unzeroed)):
@@ -1685,7 +1690,7 @@ class TrainingPanel(QWidget):
             rows.append(f"<span style='color:{self.colours.warn}'><b>Edited:</b> Play or Step "
                         "restarts both "
                         "runs from the editor.</span>")
-        self.readout.setText(title + "<br>" + "<br>".join(rows))
+        self.readout.setText(title + "<br>" + "<br>".join(rows) + note)
 
     def _state_text(self, r: RunView) -> str:
         if r.state == "error":
