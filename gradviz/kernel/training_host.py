@@ -54,7 +54,7 @@ from gradviz.session import BackwardCursor
 
 __all__ = ["TrainingHost", "FRAME_S", "encode_numbers"]
 
-FRAME_S = 0.040  # one message per frame while playing flat out (25 per second)
+FRAME_S = 0.033  # one message per frame while playing flat out (about 25 per second)
 ROOT_S = 0.5  # the followed run's root, at most this often while playing
 BOUNDARY_S = 0.25  # the decision boundary, at most this often while playing
 BOUNDARY_RES = 48
