@@ -489,9 +489,8 @@ class TrainingHost:
         self.playing = True
         try:
             with self._quiet():
-                if not self._guard(self._finish_pending):
-                    return self._reply()
-                while self._want is None and pair.active:
+                ok = self._guard(self._finish_pending)
+                while ok and self._want is None and pair.active:
                     now = clock()
                     if end is not None and now >= end:
                         break

@@ -908,12 +908,16 @@ class TrainingPanel(QWidget):
         """A command that may run user code in the kernel, waited for (the event loop turns
         meanwhile: Stop answers). Returns its reply, or None when the kernel could not take
         it (the reason in ``note_text``)."""
+        if self._busy_token is not None:
+            self.note_text = "The kernel is still busy with the last command (■ Stop ends it)."
+            self._update_status()
+            return None
         if not self._kernel_ok():
             return None
         self._token += 1
         tok = self._busy_token = self._token
         try:
-            msg = self.kernel.command_sync(cmd, token=tok, **args)
+            msg = self.kernel.command_sync(cmd, timeout=None, token=tok, **args)
         finally:
             self._busy_token = None
         if msg is None or msg.get("ok") is False:
@@ -1738,6 +1742,8 @@ class TrainingPanel(QWidget):
     def _on_speed(self, i: int) -> None:
         s = SPEEDS[i]
         self.speed_label.setText("max" if s is None else f"{s:g} it/s")
+        if self._play_token is not None and not self._frame_mode:
+            self.kernel.command_side("training_speed", token=self._play_token, speed=s)
 
     def set_speed(self, per_second: float | None) -> None:
         """Choose the nearest speed (None: as fast as possible)."""

@@ -137,3 +137,34 @@ def test_into_backward_is_stepped_by_the_kernels_stepper(panel):
     panel.step_iteration()
     assert panel.pair.unzeroed.grads[:2, 0].tolist() == [3.0, 6.0]
     assert panel.pair.zeroed.grads[:2, 0].tolist() == [3.0, 3.0]
+
+
+def test_the_windows_f10_steps_a_training_iteration(qtbot, kernel, tmp_path, monkeypatch):
+    from gradviz.qt.main_window import MainWindow
+
+    monkeypatch.setenv("GRADVIZ_STATE_DIR", str(tmp_path))
+    kernel.command_sync("clear")
+    win = MainWindow(kernel=kernel, restore_settings=False)
+    try:
+        win.resize(1280, 800)
+        win.show()
+        p = win.training_panel
+        assert p.stepper is win.stepper and p.pair is not None
+        p.step_iteration()
+        root = p.into_backward()
+        assert root is not None and win.stepper.root._id == root._id
+        qtbot.waitUntil(lambda: any(d.get("name") == "weights" for _, d in
+                                    win.graph_view.graph.nodes(data=True)), timeout=3000)
+        for _ in range(3):
+            win.stepper.step()  # F10
+        assert "Step 3" in p.backward_label.text() and "not zeroed" in p.backward_label.text()
+        p.step_iteration()
+        assert p.pair.unzeroed.grads[:2, 0].tolist() == [3.0, 6.0]
+    finally:
+        for sig, slot in ((kernel.message, win.training_panel._on_message),
+                          (kernel.busy, win.training_panel._on_kernel_busy),
+                          (kernel.started, win.training_panel._on_kernel_gone),
+                          (kernel.died, win.training_panel._on_kernel_gone)):
+            sig.disconnect(slot)
+        win.close()
+        win.deleteLater()
