@@ -95,6 +95,8 @@ class Agent:
         self.inbox = inbox if inbox is not None else queue.Queue()
         #: more commands by name (``register``): each returns a JSON-able reply or None
         self.commands: dict[str, Callable[..., Any]] = {}
+        #: side-channel commands taken in the reader thread (``register_direct``)
+        self.direct_commands: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.pause_at_backward = False
         self.show_saved = False
         self.breakpoints: set[int] = set()
@@ -121,6 +123,11 @@ class Agent:
     def register(self, name: str, fn: Callable[..., Any]) -> None:
         """Add command ``name`` (called with the command's arguments on the main thread)."""
         self.commands[name] = fn
+
+    def register_direct(self, name: str, fn: Callable[[dict[str, Any]], None]) -> None:
+        """Side-channel command ``name`` goes to ``fn(cmd)`` in the reader thread (it may only
+        queue the command or set flags: the main thread may be busy running something long)."""
+        self.direct_commands[name] = fn
 
     def close(self) -> None:
         """Stop listening to the engine (an in-process kernel goes away)."""
@@ -149,6 +156,10 @@ class Agent:
         """A side-channel command, in the reader thread: queued for the paused backward(), or
         answered at once when nothing is paused (Pause at backward() then takes effect at the
         next backward(); a walk command is refused, so the window never waits for it)."""
+        direct = self.direct_commands.get(cmd.get("cmd"))
+        if direct is not None:
+            direct(cmd)
+            return
         with self._pause_lock:
             if self.paused:
                 self.inbox.put(cmd)
@@ -487,5 +498,8 @@ def install(shell: Any) -> Agent:
 
     shell.events.register("post_run_cell", post_run_cell)
     shell.events.register("pre_run_cell", lambda _info: agent.leave_replay())
+    from gradviz.kernel.training_host import TrainingHost
+
+    agent.training = TrainingHost(agent, interrupts=True)  # the training panel's runs
     chan.send({"type": "hello", "pid": os.getpid()})
     return agent

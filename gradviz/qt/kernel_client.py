@@ -295,6 +295,14 @@ class KernelClient(QObject):
                             store_history=False, allow_stdin=False)
         return self._seq
 
+    def command_side(self, cmd: str, **args: Any) -> int:
+        """Send a command on the side channel whatever the kernel is doing (for a command the
+        kernel's main thread takes while it runs something long, e.g. Pause of a training
+        loop playing). Returns its sequence number."""
+        self._seq += 1
+        self._push.send(json.dumps({"cmd": cmd, "seq": self._seq, **args}).encode())
+        return self._seq
+
     # ------------------------------------------------------------------ waiting
     def wait_for(self, predicate: Any, timeout: float | None = None) -> bool:
         """Turn the event loop (the window stays live) until ``predicate()`` or death."""

@@ -88,7 +88,7 @@ class MainWindow(QMainWindow):
         self.code_panel = CodePanel(session, self.bridge)
         self.inspector = Inspector(session, self.bridge)
         self.event_log = EventLog(session, self.bridge)
-        self.training_panel = TrainingPanel(Session(), self.bridge)
+        self.training_panel = TrainingPanel(session, self.bridge)
         self.lesson_panel = LessonPanel(session, self.bridge)
 
         self._build_center()
@@ -410,7 +410,8 @@ class MainWindow(QMainWindow):
             self.graph_view.set_graph(graph_model.build_graph([], {}))
             self._apply_stepper_state()
             return
-        g = graph_model.build_graph([root], self.session.names(),
+        names = {**self.training_panel_names(), **self.session.names()}  # a training root's
+        g = graph_model.build_graph([root], names,
                                     show_saved=self.actions["show_saved"].isChecked())
         self.graph_view.set_graph(g)
         self._apply_stepper_state()

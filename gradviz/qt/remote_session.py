@@ -281,6 +281,9 @@ class InProcessKernel:
         self.namespace: dict[str, Any] = {}
         self.agent = Agent(self.namespace, self._send, install_driver=False)
         self.agent.session.reset_namespace()
+        from gradviz.kernel.training_host import TrainingHost
+
+        self.agent.training = TrainingHost(self.agent, interrupts=False)
 
     def _send(self, msg: dict[str, Any]) -> None:
         import json
@@ -293,6 +296,8 @@ class InProcessKernel:
             self.state.emit(msg)
         elif msg.get("type") == "reply" and msg.get("seq") is not None:
             self._replies[msg["seq"]] = msg
+        else:
+            self.message.emit(msg)  # e.g. the training host's series
 
     def execute(self, code: str) -> str:
         self._n += 1
@@ -321,6 +326,10 @@ class InProcessKernel:
             args["on"] = False
         self.agent.handle({"cmd": cmd, "seq": self._seq, **args})
         return self._seq
+
+    def command_side(self, cmd: str, **args: Any) -> int:
+        """As ``KernelClient.command_side``; here the agent is called at once."""
+        return self.command(cmd, **args)
 
     def command_sync(self, cmd: str, timeout: float | None = None, **args: Any
                      ) -> dict[str, Any] | None:
