@@ -601,7 +601,10 @@ class MainWindow(QMainWindow):
             self.refresh_tensor_views()
             self._apply_stepper_state()
         err = msg.get("cell_error")
-        if err:
+        if err and err["message"].startswith("KeyboardInterrupt"):
+            self.statusBar().showMessage("stopped: the cell was interrupted (the workspace "
+                                         "keeps what it did until then)", 8000)
+        elif err:
             node = err.get("node_id")
             key = f"n{node}" if node is not None else (
                 f"t{err['tensor_id']}" if err.get("tensor_id") is not None else None)
