@@ -83,7 +83,7 @@ class _CellView(QFrame):
     """One cell: rendered markdown, or highlighted code with its output under it."""
 
     def __init__(self, index: int, cell: Cell, problems: Sequence[str],
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, base_dir: Path | None = None) -> None:
         super().__init__(parent)
         self.index = index
         self.cell = cell
@@ -101,16 +101,17 @@ class _CellView(QFrame):
         self.output.setTextFormat(Qt.TextFormat.PlainText)
         self.output.hide()
         if cell.kind == "markdown":
-            self.text.setMarkdown(cell.source)
+            from gradviz.notebook import sanitize_markdown_images
+
+            # an image that is a FIFO, a device or huge is named, never opened
+            self.text.setMarkdown(sanitize_markdown_images(cell.source, base_dir))
         else:
             self.text.setFont(_mono())
             self.text.setLineWrapMode(QTextBrowser.LineWrapMode.WidgetWidth)
             self.text.setPlainText(cell.source)
             self._highlight()
-            notes = []
-            if cell.expect_error:
-                notes.append(f"raises {cell.expect_error} on purpose")
-            notes += [f"uses {p}, which the engine lacks" for p in problems]
+            # a cell's expected error is not named before it runs: the class predicts first
+            notes = [f"uses {p}, which the engine lacks" for p in problems]
             if notes:
                 self.badge = QLabel(" · ".join(notes), self)
                 self.badge.setWordWrap(True)
@@ -310,7 +311,8 @@ class LessonPanel(QWidget):
         problems: dict[int, list[str]] = {}
         for i, line, name in self.unsupported:
             problems.setdefault(i, []).append(f"{name} (line {line})")
-        self._views = [_CellView(i, c, problems.get(i, ()), self.cells_widget)
+        base = self.path.parent if self.path is not None else None
+        self._views = [_CellView(i, c, problems.get(i, ()), self.cells_widget, base)
                        for i, c in enumerate(cells)]
         for n, v in enumerate(self._views):
             self.cells_layout.insertWidget(n, v)

@@ -267,8 +267,16 @@ class MainWindow(QMainWindow):
           "Ctrl+-")
         A("font_reset", "Normal text size", lambda: self.set_font_scale(1.0), "Ctrl+0")
         A("fullscreen", "Full screen", self.toggle_fullscreen, "F11")
+        from PySide6.QtGui import QActionGroup
+
+        self._theme_group = QActionGroup(self)
         for t in ("light", "dark", "high-contrast"):
-            A(f"theme_{t}", t.replace("-", " ").capitalize(), lambda t=t: self.set_theme(t))
+            a = A(f"theme_{t}", t.replace("-", " ").capitalize(), lambda t=t: self.set_theme(t))
+            a.setCheckable(True)
+            self._theme_group.addAction(a)
+        self.actions["theme_light"].setChecked(True)
+        A("shortcuts", "&Keyboard shortcuts", self.show_shortcuts, "F1",
+          "Every key gradviz understands")
         A("show_saved", "Show saved tensors", self.refresh_graph)
         self.actions["show_saved"].setCheckable(True)
         A("fit", "Fit graph", self.fit_graph, None, "Fit the graph to the view (0 or Home)")
@@ -325,6 +333,8 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Kernel")
         for n in ("stop", "restart_kernel", "pause_backward", "rerun_cells"):
             m.addAction(self.actions[n])
+        m = mb.addMenu("&Help")
+        m.addAction(self.actions["shortcuts"])
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
@@ -533,6 +543,11 @@ class MainWindow(QMainWindow):
 
     def _on_kernel_started(self) -> None:
         self.kernel_label.setText("kernel ready")
+        if self.settings is not None and not self.settings.value("seen_hint", False):
+            self.settings.setValue("seen_hint", True)  # once, on the very first launch
+            self.statusBar().showMessage(
+                "First time here? Press F10 to run one backward node, Shift+F10 to undo it, "
+                "F5 to run to the end; F1 lists every key.", 20000)
         self._stop_count = 0
         if self.actions["pause_backward"].isChecked():
             self.kernel.command("pause", on=True)
@@ -721,6 +736,29 @@ class MainWindow(QMainWindow):
         else:
             self.stepper.play(int(2400 / self.speed.value()))
 
+    def shortcut_sheet(self) -> list[tuple[str, str]]:
+        """(keys, what they do) for every action that has a shortcut, in menu order."""
+        out = []
+        for a in self.actions.values():
+            keys = ", ".join(k.toString(QKeySequence.NativeText) for k in a.shortcuts())
+            if keys:
+                out.append((keys, a.text().replace("&", "").rstrip("…")))
+        out += [("Shift+Enter / Ctrl+Enter", "Run the editor's cell / line"),
+                ("0 or Home, Shift+0", "Fit the graph / show the whole graph")]
+        return out
+
+    def show_shortcuts(self) -> None:
+        """Help ▸ Keyboard shortcuts (F1): the sheet, large enough for a projector."""
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{t}</td></tr>"
+                       for k, t in self.shortcut_sheet())
+        box = QMessageBox(self)
+        box.setWindowTitle("gradviz: keyboard shortcuts")
+        box.setTextFormat(Qt.RichText)
+        box.setText(f"<table cellpadding='3'>{rows}</table>")
+        box.setModal(False)
+        box.show()
+        self._shortcuts_box = box
+
     def show_panel(self, name: str) -> None:
         """Raise a panel's dock ("training", "lessons", "code", "events", "tensors",
         "inspector"); the Training panel gets a few iterations so its plots show something."""
@@ -758,6 +796,7 @@ class MainWindow(QMainWindow):
         if name not in theme.THEMES:
             raise ValueError(f"unknown theme {name!r}; choose from {', '.join(theme.THEMES)}")
         self.theme_name = name
+        self.actions[f"theme_{name}"].setChecked(True)
         self.graph_view.set_theme(name)
         QApplication.instance().setPalette(qt_palette(theme.THEMES[name]))
         self.training_panel.set_theme(name)
@@ -793,6 +832,7 @@ class MainWindow(QMainWindow):
                     "rebuilds the graphs", 10000)
         else:
             self.lesson_panel.open_notebook(p)
+            self.gradient_edit.clear()  # a vector from another lesson would not fit here
             self._dirty = False  # what the file holds is saved; cells run from here on are not
             self._opened_cells = True
             self.set_pause_at_backward(True)  # lessons stop inside backward() by default

@@ -199,3 +199,15 @@ def test_drop_a_notebook_opens_it(win, qtbot):
     while win.lesson_panel.run_next_cell() is not None:
         pass
     assert win.session.get("weights").grad.tolist() == [0.0] * 4  # the right approach ran
+
+
+def test_help_lists_the_shortcuts_and_themes_show_which_is_on(win):
+    sheet = dict(win.shortcut_sheet())
+    assert sheet["F10"] == "Step" and sheet["Shift+F5"] == "Stop"
+    assert "F1" in sheet
+    win.set_theme("dark")
+    assert win.actions["theme_dark"].isChecked()
+    assert not win.actions["theme_light"].isChecked()
+    win.show_shortcuts()
+    assert "Shift+F10" in win._shortcuts_box.text()
+    win._shortcuts_box.close()
