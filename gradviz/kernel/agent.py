@@ -22,10 +22,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import engine
-from engine import Tensor, events
-from engine.autograd import BackwardStep, check_backward_roots, set_backward_driver
-from gradviz.kernel.snapshot import Snapshotter
+from engine import events
+from engine.autograd import BackwardStep
+from gradviz.kernel.backend import Backend, EngineBackend
 from gradviz.session import BackwardCursor, Session, format_error
 
 __all__ = ["Agent", "Channel"]
@@ -78,12 +77,15 @@ class Agent:
     """The workspace model in the kernel: the window's commands in, snapshots out."""
 
     def __init__(self, namespace: dict[str, Any], send: Callable[[dict[str, Any]], None],
-                 inbox: queue.Queue | None = None, install_driver: bool = True) -> None:
+                 inbox: queue.Queue | None = None, install_driver: bool = True,
+                 backend: Backend | None = None) -> None:
+        #: the library user code runs on (gradviz.kernel.backend): the engine by default
+        self.backend = backend if backend is not None else EngineBackend()
         self.session = Session()
+        self.session.backend = self.backend
         self.session.namespace = namespace
-        namespace.setdefault("torch", engine)
-        namespace.setdefault("engine", engine)
-        namespace.setdefault("np", __import__("numpy"))
+        for k, v in self.backend.namespace_defaults().items():
+            namespace.setdefault(k, v)
         self.send = send
         self.inbox = inbox if inbox is not None else queue.Queue()
         #: more commands by name (``register``): each returns a JSON-able reply or None
@@ -91,9 +93,9 @@ class Agent:
         self.pause_at_backward = False
         self.show_saved = False
         self.breakpoints: set[int] = set()
-        self.root: Tensor | None = None
+        self.root: Any = None
         self.root_chosen = False  # the user picked the root (else: the newest one)
-        self.gradient: Tensor | None = None
+        self.gradient: Any = None
         self.cursor: BackwardCursor | None = None
         self.paused = False
         self._pause_lock = threading.Lock()
@@ -104,16 +106,21 @@ class Agent:
         self._events_dropped = 0
         self._last_error: dict[str, Any] | None = None
         self._events_handle = events.subscribe(self._on_event)
+        self._undo_driver: Callable[[], None] | None = None
         if install_driver:
-            set_backward_driver(self._drive)
+            self._undo_driver = self.backend.install_driver(self._drive)
 
     def register(self, name: str, fn: Callable[..., Any]) -> None:
         """Add command ``name`` (called with the command's arguments on the main thread)."""
         self.commands[name] = fn
 
     def close(self) -> None:
-        """Stop listening to the engine (an in-process kernel goes away)."""
+        """Stop listening to the engine (an in-process kernel goes away); a driver this agent
+        installed is removed."""
         self._events_handle.remove()
+        if self._undo_driver is not None:
+            self._undo_driver()
+            self._undo_driver = None
 
     # ------------------------------------------------------------------ commands
     def handle(self, cmd: dict[str, Any] | str) -> None:
@@ -160,7 +167,7 @@ class Agent:
                 "get_ipython", "exit", "quit", "open"}
         for k in [k for k in ns if k not in keep and not k.startswith("_")]:
             del ns[k]
-        ns.update({"torch": engine, "engine": engine, "np": __import__("numpy")})
+        ns.update(self.backend.namespace_defaults())
         self.root, self.root_chosen, self.gradient, self.cursor = None, False, None, None
         self._graph_sig = None
 
@@ -180,11 +187,10 @@ class Agent:
         t = self._tensor_by_id(root) if root is not None else None
         self.root_chosen = t is not None
         grad = None
-        if t is not None and gradient and t.numel() != 1:
-            grad = engine.tensor(eval(gradient, {"torch": engine, "__builtins__": {}}),  # noqa: S307
-                                 dtype=t.dtype)
+        if t is not None and gradient and self.backend.numel(t) != 1:
+            grad = self.backend.make_gradient(gradient, t)
         changed_grad = (grad is None) != (self.gradient is None) or (
-            grad is not None and not bool((grad._data == self.gradient._data).all()))
+            grad is not None and not self.backend.same_values(grad, self.gradient))
         root_changed = t is not self.root
         if root_changed or changed_grad:
             self.root, self.gradient = t, grad
@@ -217,26 +223,27 @@ class Agent:
             self.cursor.reset()
 
     def _cmd_inspect(self, tensor: int | None = None, node: int | None = None) -> dict:
-        snap = Snapshotter(self.session.names())
+        snap = self.backend.snapshotter(self.session.names(), self.session.namespace)
         if tensor is not None:
             snap.tensor(self._tensor_by_id(tensor))
         return {"inspect": snap.payload()}
 
     def _ensure_cursor(self) -> BackwardCursor | None:
         if self.cursor is None and self.root is not None and not self.paused:
-            self.cursor = BackwardCursor(self.root, self.gradient, retain_graph=False)
+            self.cursor = self.backend.cursor(self.root, self.gradient, retain_graph=False)
             self.walks += 1
             self._sent_steps = 0
         return self.cursor
 
-    def _tensor_by_id(self, tid: int) -> Tensor:
+    def _tensor_by_id(self, tid: int) -> Any:
+        b = self.backend
         for v in self.session.namespace.values():
-            if isinstance(v, Tensor) and v._id == tid:
+            if b.is_tensor(v) and b.tensor_id(v) == tid:
                 return v
         c = self.cursor
-        if c is not None and c.root._id == tid:
+        if c is not None and b.tensor_id(c.root) == tid:
             return c.root
-        if self.root is not None and self.root._id == tid:
+        if self.root is not None and b.tensor_id(self.root) == tid:
             return self.root
         raise KeyError(f"the tensor #{tid} is gone")
 
@@ -245,9 +252,10 @@ class Agent:
                retain_graph: bool) -> None:
         """Every ``backward()`` that user code calls comes here: recorded as the current walk,
         and with Pause at backward() on, stepped from the window while the cell waits."""
-        check_backward_roots(tensors, grads)  # torch's errors at once, before any pause
+        self.backend.check_roots(tensors, grads)  # torch's errors at once, before any pause
         root = tensors[0]
-        cursor = BackwardCursor(root, grads[0] if grads else None, retain_graph, steps=steps)
+        cursor = self.backend.cursor(root, grads[0] if grads else None, retain_graph,
+                                     steps=steps)
         self.cursor, self.root = cursor, root
         self.walks += 1
         self._sent_steps = 0
@@ -309,24 +317,26 @@ class Agent:
     def send_state(self, seq: int | None = None, reply: Any = None, paused: bool | None = None,
                    cell_error: dict | None = None) -> None:
         t0 = time.perf_counter()
+        b = self.backend
         names = self.session.names()
-        snap = Snapshotter(names)
+        snap = b.snapshotter(names, self.session.namespace)
         named = [snap.tensor(info.tensor) for info in self.session.tensors()]
-        if not self.root_chosen or (self.root is not None and self.root._id not in names
+        if not self.root_chosen or (self.root is not None and b.tensor_id(self.root) not in names
                                     and self.cursor is None):
-            default = self.session.default_root()
+            default = b.default_root(self.session)
             if self.cursor is None or self.cursor.root is not self.root:
                 self.root = default
         root = self.root
         graph_sig = None
         if root is not None:
-            graph_sig = (root._id, root.grad_fn._id if root.grad_fn is not None else None,
+            graph_sig = (b.tensor_id(root),
+                         b.node_id(root.grad_fn) if root.grad_fn is not None else None,
                          self.show_saved, self.walks)
             snap.tensor(root, deep=True)
         msg: dict[str, Any] = {
             "type": "state", "seq": seq, "tensors_named": named, "names": {str(k): v for k, v
                                                                            in names.items()},
-            "root": root._id if root is not None else None,
+            "root": b.tensor_id(root) if root is not None else None,
             "root_chosen": self.root_chosen,
             "graph_changed": graph_sig != self._graph_sig,
             "show_saved": self.show_saved, "pause_at_backward": self.pause_at_backward,
@@ -340,7 +350,7 @@ class Agent:
                 snap.tensor(c.root, deep=True)
             new = c.steps[self._sent_steps:]
             msg["walk"] = {
-                "id": self.walks, "root": c.root._id, "from": self._sent_steps,
+                "id": self.walks, "root": b.tensor_id(c.root), "from": self._sent_steps,
                 "steps": snap.steps(new), "position": c.position, "finished": c.finished,
                 "error": format_error(c.error) if c.error is not None else None,
                 "error_node": c.error_node_id,
@@ -357,11 +367,11 @@ class Agent:
         self.send(msg)
 
 
-def install(shell: Any) -> Agent:
+def install(shell: Any, backend: Backend | None = None) -> Agent:
     """Start the agent in an IPython shell: side channel from the environment, hooks on the
     shell's events, and ``__gradviz__`` in the user namespace for the window's commands."""
     chan = Channel(os.environ["GRADVIZ_KERNEL_OUT"], os.environ["GRADVIZ_KERNEL_IN"])
-    agent = Agent(shell.user_ns, chan.send, chan.inbox)
+    agent = Agent(shell.user_ns, chan.send, chan.inbox, backend=backend)
     chan.direct = agent.handle_direct
     shell.user_ns["__gradviz__"] = agent
     shell.user_ns_hidden["__gradviz__"] = agent
@@ -372,5 +382,5 @@ def install(shell: Any) -> Agent:
             agent.cell_finished(err)
 
     shell.events.register("post_run_cell", post_run_cell)
-    chan.send({"type": "hello", "pid": os.getpid()})
+    chan.send({"type": "hello", "pid": os.getpid(), "backend": agent.backend.name})
     return agent
