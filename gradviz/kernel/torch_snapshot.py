@@ -43,6 +43,7 @@ class TorchIds:
         self._tcount = itertools.count(1)
         self._ncount = itertools.count(1)
         self._nodes_nometa: dict[int, tuple[Any, int]] = {}  # nodes without metadata (rare)
+        self._saved: dict[tuple[int, str], int] = {}
         self._lock = threading.Lock()
 
     def tensor(self, t: Any) -> int:
@@ -59,6 +60,18 @@ class TorchIds:
                     del self._tensors[key]
 
             self._tensors[key] = (weakref.ref(t, drop), n)
+        return n
+
+    def saved(self, t: Any, node_id: int, key: str) -> int:
+        """The id of a saved tensor: torch unpacks most of them into a new tensor object at
+        each access, so the id is that of the object when it is a known one, else it stays
+        with (node, name)."""
+        e = self._tensors.get(id(t))
+        if e is not None and e[0]() is t:
+            return e[1]
+        n = self._saved.get((node_id, key))
+        if n is None:
+            n = self._saved[(node_id, key)] = self.tensor(t)
         return n
 
     def node(self, n: Any) -> int:
@@ -269,35 +282,39 @@ class TorchSnapshotter:
         self.nodes: dict[int, dict[str, Any]] = {}
         self._mods, self._params = module_names(namespace)
         self._keep: list = []  # node wrappers referenced while this snapshot lives
+        self._named = [v for v in (namespace or {}).values() if _is_tensor(v)]
+        self._views: dict[tuple, Any] | None = None
 
     # ----- tensors
     def tensor(self, t: Any, deep: bool = False) -> int:
         """Record tensor ``t``; ``deep`` also records its whole graph. Returns its id."""
         tid = self.ids.tensor(t)
-        rec = self.tensors.get(tid)
-        if rec is None:
-            fn = t.grad_fn
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                grad = t.grad if t.is_leaf or t.retains_grad else None
-                hooks = len(getattr(t, "_backward_hooks", None) or ()) + \
-                    len(getattr(t, "_post_accumulate_grad_hooks", None) or ())
-                rec = {
-                    "id": tid, "name": self.names.get(tid),
-                    "shape": [int(s) for s in t.shape], "dtype": _dtype_name(t),
-                    "requires_grad": bool(t.requires_grad),
-                    "retains_grad": bool(t.retains_grad),
-                    "grad_fn": self.ids.node(fn) if fn is not None else None,
-                    "grad_fn_name": fn.name() if fn is not None else None,
-                    "version": int(t._version), "hooks": hooks,
-                    "data": array_record(t), "repr": _repr(t),
-                    "grad": array_record(grad),
-                    "grad_repr": _repr(grad) if grad is not None else None,
-                }
-            self.tensors[tid] = rec
+        if tid not in self.tensors:
+            self._record(t, tid)
         if deep and t.grad_fn is not None:
             self.graph(t.grad_fn)
         return tid
+
+    def _record(self, t: Any, tid: int) -> None:
+        fn = t.grad_fn
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            grad = t.grad if t.is_leaf or t.retains_grad else None
+            hooks = len(getattr(t, "_backward_hooks", None) or ()) + \
+                len(getattr(t, "_post_accumulate_grad_hooks", None) or ())
+            rec = {
+                "id": tid, "name": self.names.get(tid),
+                "shape": [int(s) for s in t.shape], "dtype": _dtype_name(t),
+                "requires_grad": bool(t.requires_grad),
+                "retains_grad": bool(t.retains_grad),
+                "grad_fn": self.ids.node(fn) if fn is not None else None,
+                "grad_fn_name": fn.name() if fn is not None else None,
+                "version": int(t._version), "hooks": hooks,
+                "data": array_record(t), "repr": _repr(t),
+                "grad": array_record(grad),
+                "grad_repr": _repr(grad) if grad is not None else None,
+            }
+        self.tensors[tid] = rec
 
     # ----- nodes
     def graph(self, fn: Any) -> None:
@@ -345,7 +362,8 @@ class TorchSnapshotter:
             except TypeError:
                 pass
             try:
-                saved = {"list": [self._value(v) for v in n.saved_tensors]}
+                saved = {"list": [self._value(v, (nid, f"saved[{i}]"))
+                                  for i, v in enumerate(n.saved_tensors)]}
             except RuntimeError:
                 rec["freed"] = True
                 rec["freed_names"] = ["saved_tensors"]
@@ -362,19 +380,40 @@ class TorchSnapshotter:
                     continue
                 if _is_tensor(v) or (isinstance(v, (tuple, list)) and v
                                      and all(_is_tensor(x) for x in v)):
-                    saved.append([key, self._value(v)])
+                    saved.append([key, self._value(v, (nid, key))])
                 else:
                     attrs[key] = _short(v)
         rec["attrs"] = attrs
         rec["saved"] = saved
         return nid
 
-    def _value(self, v: Any) -> Any:
+    def _value(self, v: Any, where: tuple[int, str] | None = None) -> Any:
         if _is_tensor(v):
-            return {"tensor": self.tensor(v)}
+            if where is None:
+                return {"tensor": self.tensor(v)}
+            return {"tensor": self._saved_tensor(v, *where)}
         if isinstance(v, (tuple, list)):
-            return {"tuple": [self._value(x) for x in v]}
+            return {"tuple": [self._value(x, None if where is None else
+                                          (where[0], f"{where[1]}[{i}]"))
+                              for i, x in enumerate(v)]}
         return {"text": _short(v)}
+
+    def _saved_tensor(self, t: Any, node_id: int, key: str) -> int:
+        """A saved tensor: a named tensor of the same memory and view is that tensor."""
+        view = _view_key(t)
+        if self._views is None:
+            self._views = {}
+            for obj in self._named:
+                k = _view_key(obj)
+                if k is not None:
+                    self._views.setdefault(k, obj)
+        same = self._views.get(view) if view is not None else None
+        if same is not None:
+            return self.tensor(same)
+        tid = self.ids.saved(t, node_id, key)
+        if tid not in self.tensors:
+            self._record(t, tid)
+        return tid
 
     # ----- steps
     def steps(self, steps: Iterable[Any]) -> list[dict[str, Any]]:
@@ -409,6 +448,13 @@ def _saved_attrs(cls: type, n: Any) -> tuple[str, ...]:
     if attrs is None:
         attrs = _SAVED[cls] = tuple(a for a in dir(n) if a.startswith("_saved_"))
     return attrs
+
+
+def _view_key(t: Any) -> tuple | None:
+    try:
+        return (t.data_ptr(), tuple(t.shape), tuple(t.stride()), str(t.dtype), str(t.device))
+    except Exception:  # noqa: BLE001 - no storage (meta, sparse...)
+        return None
 
 
 def _is_tensor(v: Any) -> bool:
