@@ -32,6 +32,8 @@ __all__ = ["TorchIds", "TorchSnapshotter", "IDS", "tensor_array", "track_modules
            "module_names", "node_module"]
 
 ID_KEY = "gradviz.id"
+#: torch's repr for unnamed tensors up to this many elements (see TorchSnapshotter._text)
+REPR_LIMIT = 64
 MODULE_KEY = "gradviz.module"
 
 
@@ -136,14 +138,12 @@ def array_record(t: Any, limit: int = MAX_ELEMENTS) -> dict[str, Any] | None:
     except Exception:  # noqa: BLE001 - a tensor torch cannot read back (meta...): shape only
         return {"shape": shape, "dtype": _dtype_name(t), "values": [], "full": False}
     numel = int(np.prod(shape)) if shape else 1
-    if head.dtype.kind == "b":
-        values: list[Any] = [bool(v) for v in head]
-    elif head.dtype.kind in "iu":
-        values = [int(v) for v in head]
-    elif head.dtype.kind == "c":
-        values = [_num(v.real) for v in head]
+    head = head.reshape(-1)
+    if head.dtype.kind in "biu":
+        values: list[Any] = head.tolist()
     else:
-        values = [_num(v) for v in head.astype(np.float64)]
+        f = (head.real if head.dtype.kind == "c" else head).astype(np.float64)
+        values = f.tolist() if np.isfinite(f).all() else [_num(v) for v in f]
     return {"shape": shape, "dtype": str(head.dtype), "values": values, "full": numel <= limit}
 
 
@@ -310,11 +310,22 @@ class TorchSnapshotter:
                 "grad_fn": self.ids.node(fn) if fn is not None else None,
                 "grad_fn_name": fn.name() if fn is not None else None,
                 "version": int(t._version), "hooks": hooks,
-                "data": array_record(t), "repr": _repr(t),
+                "data": array_record(t), "repr": self._text(t, tid),
                 "grad": array_record(grad),
-                "grad_repr": _repr(grad) if grad is not None else None,
+                "grad_repr": self._text(grad, tid) if grad is not None else None,
             }
         self.tensors[tid] = rec
+
+    def _text(self, t: Any, tid: int) -> str:
+        """torch's repr; for a big unnamed tensor (a saved one, say: torch's repr costs
+        milliseconds each) a short line with its size, the values travel in ``data``."""
+        if tid in self.names or t.numel() <= REPR_LIMIT:
+            return _repr(t)
+        extra = "" if t.dtype == _default_dtype() else f", dtype={t.dtype}"
+        fn = t.grad_fn
+        tail = f", grad_fn=<{fn.name()}>" if fn is not None else (
+            ", requires_grad=True" if t.requires_grad else "")
+        return f"tensor([...], size={tuple(t.shape)}{extra}{tail})"
 
     # ----- nodes
     def graph(self, fn: Any) -> None:
@@ -448,6 +459,12 @@ def _saved_attrs(cls: type, n: Any) -> tuple[str, ...]:
     if attrs is None:
         attrs = _SAVED[cls] = tuple(a for a in dir(n) if a.startswith("_saved_"))
     return attrs
+
+
+def _default_dtype() -> Any:
+    import torch
+
+    return torch.get_default_dtype()
 
 
 def _view_key(t: Any) -> tuple | None:
