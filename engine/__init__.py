@@ -5,6 +5,7 @@ nodes and error messages. The engine imports numpy only.
 """
 
 import builtins
+import sys
 
 from engine import _methods, events  # noqa: F401
 from engine._dtype import bool_ as bool  # noqa: F401
@@ -161,6 +162,44 @@ __version__ = "0.1.0"
 
 
 _api.install(globals())
+
+from engine import accelerator  # noqa: E402,F401
+from engine import autograd_functional as _autograd_functional  # noqa: E402
+
+autograd.functional = _autograd_functional  # torch.autograd.functional
+sys.modules.setdefault("engine.autograd.functional", _autograd_functional)
+from engine.ops import select as _select  # noqa: E402
+
+_select.install(globals())
+linalg.matmul = matmul  # torch.linalg.matmul is torch.matmul
+
+_deterministic = {"mode": False, "warn_only": False}
+
+
+def use_deterministic_algorithms(mode: "builtins.bool", *,
+                                 warn_only: "builtins.bool" = False) -> None:
+    """Recorded only: every engine op is deterministic."""
+    _deterministic.update(mode=builtins.bool(mode), warn_only=builtins.bool(warn_only))
+
+
+def are_deterministic_algorithms_enabled() -> "builtins.bool":
+    return _deterministic["mode"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> "builtins.bool":
+    return _deterministic["warn_only"]
+
+
+def get_deterministic_debug_mode() -> "builtins.int":
+    if not _deterministic["mode"]:
+        return 0
+    return 1 if _deterministic["warn_only"] else 2
+
+
+def set_deterministic_debug_mode(debug_mode: "builtins.int | str") -> None:
+    modes = {"default": 0, "warn": 1, "error": 2}
+    m = modes[debug_mode] if isinstance(debug_mode, str) else builtins.int(debug_mode)
+    _deterministic.update(mode=m > 0, warn_only=m == 1)
 
 
 def is_tensor(obj: object) -> "builtins.bool":

@@ -20,10 +20,16 @@ def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
     axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
                                       if s == 1 and g.shape[i + lead] != 1)
     if axes:
-        g = g.sum(axis=axes, keepdims=True)
+        t = _torch_sum(g, axes, True) if g.dtype.kind == "f" else None
+        g = t if t is not None else g.sum(axis=axes, keepdims=True)
     if lead:
         g = g.reshape(shape)
     return g
+
+
+def _torch_sum(g: np.ndarray, axes: tuple, keepdims: bool) -> np.ndarray | None:
+    from engine.ops._cascade import torch_sum
+    return torch_sum(g, axes, keepdims)
 
 
 class numpy_ops:

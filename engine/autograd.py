@@ -58,6 +58,8 @@ class BackwardStep:
 
     @property
     def grad_outputs(self) -> tuple[Tensor, ...]:
+        if self.node._multi:
+            return tuple(_wrap(g) for g in self._gout)
         return (_wrap(self._gout),)
 
     @property
@@ -165,9 +167,13 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
     needed = _needed(seen, capture) if capture is not None else None
     buffers: dict[Node, Any] = {}
     heap: list = []
-    for node, gd, _ in roots:
+    for node, gd, t in roots:
         g = _as_xp(gd, create_graph)
-        if node in buffers:
+        if node._multi:
+            if node not in buffers and node not in deps:
+                heapq.heappush(heap, (_priority(node), node))
+            _add_slot(buffers, node, t._output_nr, g)
+        elif node in buffers:
             buffers[node] = buffers[node] + g
         else:
             buffers[node] = g
@@ -199,7 +205,9 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
             if g is not None and (needed is None or node in needed):
                 if emit:
                     events.emit("node_started", node_id=node._id, name=node.name(),
-                                index=index, grad_outputs=(_value_of(g),))
+                                index=index,
+                                grad_outputs=tuple(_value_of(x) for x in g) if node._multi
+                                else (_value_of(g),))
                 if type(node) is AccumulateGrad:
                     step = _accumulate(node, g, create_graph, keep_before, index, emit)
                 else:
@@ -221,12 +229,14 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
                                                 for f, _ in node.next_functions]))
                 index += 1
             i = 0
-            for nxt, _ in node.next_functions:
+            for nxt, nr in node.next_functions:
                 if nxt is not None:
                     if gin:
                         gi = gin[i]
                         if gi is not None:
-                            if nxt in buffers:
+                            if nxt._multi:
+                                _add_slot(buffers, nxt, nr, gi)
+                            elif nxt in buffers:
                                 buffers[nxt] = buffers[nxt] + gi
                             else:
                                 buffers[nxt] = gi
@@ -257,6 +267,39 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
         if freed:
             events.emit("graph_freed", node_ids=tuple(freed))
         events.emit("backward_finished", tensor_id=roots[0][2]._id, steps=index)
+
+
+def _add_slot(buffers: dict, node: Node, nr: int, g: Any) -> None:
+    """Add ``g`` into output ``nr``'s slot of a multi-output node's buffer (a list)."""
+    buf = buffers.get(node)
+    if buf is None:
+        buf = buffers[node] = [None] * node._n_outputs
+    buf[nr] = g if buf[nr] is None else buf[nr] + g
+
+
+def _multi_prehooks(node: Node, g: list, create_graph: bool) -> list:
+    """Tensor hooks and retain_grad of a multi-output node's outputs, each on its own slot."""
+    g = list(g)
+    if node._tensor_prehooks:
+        for nr, h in tuple(node._tensor_prehooks):
+            if g[nr] is not None:
+                r = h(_wrap(g[nr]))
+                if r is not None:
+                    g[nr] = _as_xp(r, create_graph)
+    for nr, ref in (node._retain or {}).items():
+        t = ref()
+        if t is not None and g[nr] is not None:
+            gt = g[nr] if create_graph else g[nr].copy()
+            if t._grad is None:
+                t._grad = _wrap(gt)
+            else:
+                t._grad = _wrap(t._grad if create_graph else t._grad._data) + _wrap(gt)
+    if node._prehooks:
+        for h in tuple(node._prehooks):
+            r = h(tuple(_wrap(x) for x in g))
+            if r is not None:
+                g = [_as_xp(x, create_graph) if x is not None else None for x in r]
+    return g
 
 
 def _execute_plain(node: Node, g: np.ndarray) -> tuple:
@@ -319,12 +362,14 @@ def _needed(nodes: set, capture: dict) -> set:
 
 
 def _execute(node: Node, g: Any, xp: Any, create_graph: bool) -> tuple:
-    if node._tensor_prehooks:
+    if node._multi:
+        g = _multi_prehooks(node, g, create_graph)
+    elif node._tensor_prehooks:
         for h in tuple(node._tensor_prehooks):
             r = h(_wrap(g))
             if r is not None:
                 g = _as_xp(r, create_graph)
-    if node._retain is not None:
+    if node._retain is not None and not node._multi:
         t = node._retain()
         if t is not None:
             gt = g if create_graph else g.copy()
@@ -332,7 +377,7 @@ def _execute(node: Node, g: Any, xp: Any, create_graph: bool) -> tuple:
                 t._grad = _wrap(gt)
             else:
                 t._grad = _wrap(t._grad if create_graph else t._grad._data) + _wrap(gt)
-    if node._prehooks:
+    if node._prehooks and not node._multi:
         for h in tuple(node._prehooks):
             r = h((_wrap(g),))
             if r is not None:
@@ -371,7 +416,8 @@ def _execute(node: Node, g: Any, xp: Any, create_graph: bool) -> tuple:
     gin = tuple(out)
     if node._hooks:
         for h in tuple(node._hooks):
-            r = h(tuple(_wrap(x) for x in gin), (_wrap(g),))
+            r = h(tuple(_wrap(x) for x in gin),
+                  tuple(_wrap(x) for x in g) if node._multi else (_wrap(g),))
             if r is not None:
                 gin = tuple(_as_xp(x, create_graph) if x is not None else None for x in r)
     if _anomaly_enabled[0]:
@@ -382,7 +428,7 @@ def _execute(node: Node, g: Any, xp: Any, create_graph: bool) -> tuple:
 def _accumulate(node: AccumulateGrad, g: Any, create_graph: bool, keep_before: bool,
                 index: int, emit: bool) -> BackwardStep:
     var = node.variable
-    if node._prehooks:
+    if node._prehooks and not node._multi:
         for h in tuple(node._prehooks):
             r = h((_wrap(g),))
             if r is not None:
@@ -543,6 +589,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     result = []
     for t, n in zip(inputs, targets):
         g = capture.get(n)
+        if n._multi and g is not None:
+            g = g[t._output_nr]
         if g is None:
             if materialize_grads:
                 result.append(_make(np.zeros_like(t._data)))

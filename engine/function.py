@@ -53,6 +53,8 @@ class Node:
     _anomaly = None
     _priority = 0  # AccumulateGrad (1) runs first among ready nodes
     _has_hooks = False  # any hook, prehook or retain_grad: backward takes the general path
+    _multi = False  # a node with several outputs (unbind, split) gets a list of gradients
+    _n_outputs = 1
 
     def backward(self, g: Any, s: dict[str, Any], xp: Any) -> tuple:  # pragma: no cover
         """Gradient rule: from the output's gradient ``g`` and the saved values ``s`` to one

@@ -124,13 +124,15 @@ def type_target(t: Any) -> _dtype.dtype | None:
 
 
 def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> Tensor:  # noqa: N802
-    """``autograd.Variable(t)``: since torch 0.4 simply the tensor (requires_grad set on it)."""
+    """``autograd.Variable(t)``: a new leaf sharing ``t``'s storage (``t`` itself is left as it
+    was), requiring grad when asked."""
     if not isinstance(data, Tensor):
         raise TypeError("Variable data has to be a tensor, but got "
                         f"{type(data).__name__}")
+    out = data.detach()
     if requires_grad:
-        data.requires_grad_(True)
-    return data
+        out.requires_grad_(True)
+    return out
 
 
 def range_(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,

@@ -21,6 +21,19 @@ _tensor_ids = itertools.count(1)
 _quiet = [0]
 _grad_state = grad_mode._state
 
+SCALAR_WARNING = (
+    "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
+    "Consider using tensor.detach() first. (Triggered internally at "
+    "/__w/pytorch/pytorch/torch/csrc/autograd/generated/python_variable_methods.cpp:822.)")
+_scalar_warned = [False]
+
+
+def _warn_scalar_once() -> None:
+    """torch's TORCH_WARN_ONCE for float()/complex() of a tensor that requires grad."""
+    if not _scalar_warned[0]:
+        _scalar_warned[0] = True
+        warnings.warn(SCALAR_WARNING, UserWarning, stacklevel=3)
+
 NONLEAF_GRAD_WARNING = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
     "attribute won't be populated during autograd.backward(). If you indeed want the .grad field "
@@ -314,7 +327,12 @@ class Tensor:
         if self.grad_fn is None or self._retains_grad:
             return
         self._retains_grad = True
-        self.grad_fn._retain = weakref.ref(self)
+        if self.grad_fn._multi:  # one slot per output
+            if self.grad_fn._retain is None:
+                self.grad_fn._retain = {}
+            self.grad_fn._retain[self._output_nr] = weakref.ref(self)
+        else:
+            self.grad_fn._retain = weakref.ref(self)
         self.grad_fn._has_hooks = True
 
     @property
@@ -367,8 +385,9 @@ class Tensor:
             if fn._tensor_prehooks is None:
                 fn._tensor_prehooks = []
                 fn._has_hooks = True
-            fn._tensor_prehooks.append(hook)
-            return Handle(fn._tensor_prehooks, hook)
+            entry = (self._output_nr, hook) if fn._multi else hook
+            fn._tensor_prehooks.append(entry)
+            return Handle(fn._tensor_prehooks, entry)
         if self._hooks is None:
             self._hooks = []
         self._hooks.append(hook)
@@ -409,7 +428,14 @@ class Tensor:
         return self._data.tolist()
 
     def __float__(self) -> float:
+        if self._requires_grad and _grad_state.enabled:
+            _warn_scalar_once()
         return float(self.item())
+
+    def __complex__(self) -> complex:
+        if self._requires_grad and _grad_state.enabled:
+            _warn_scalar_once()
+        return complex(self.item())
 
     def __int__(self) -> int:
         return int(self.item())

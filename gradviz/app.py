@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="presenter font scale, e.g. 1.5")
     p.add_argument("--theme", choices=("light", "dark", "high-contrast"), default=None)
     p.add_argument("--lesson", metavar="N", help="open lesson N from the lesson browser")
+    p.add_argument("--panel", choices=("training", "lessons", "code", "events", "tensors",
+                                       "inspector"), help="the panel shown in front")
     p.add_argument("--state-json", metavar="OUT", help="after the run, write the app's state "
                    "(cells, backward walk, tensors, error, kernel) as JSON and exit")
     args = p.parse_args(argv)
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.font_scale:
         win.set_font_scale(args.font_scale)
     win.resize(*args.size_wh)
+    if args.panel:
+        win.show_panel(args.panel)
     if not headless:
         win.show()  # the window first; the kernel is still starting (said in the status bar)
         win.offer_recovery()
@@ -132,6 +136,10 @@ def _headless(app: Any, win: Any, args: argparse.Namespace) -> int:
                 print(f"gradviz: could not write {args.state_json}: {e.strerror}",
                       file=sys.stderr)
                 rc["code"] = 1
+        if args.panel:
+            win.show_panel(args.panel)
+            for _ in range(3):
+                app.processEvents()
         if args.screenshot:
             win.fit_graph()
             app.processEvents()

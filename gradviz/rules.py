@@ -406,6 +406,54 @@ _LIST: list[Rule] = [
     _r("MishBackward0", "Mish x·tanh(softplus(x)): tanh(sp) + x·σ(x)·(1 − tanh²(sp)).",
        "grad_self = grad * (tanh(sp) + self * sigmoid(self) * (1 - tanh(sp)**2)),  "
        "sp = softplus(self)"),
+    # ----------------------------------------------------------------- indexing, sorting, pieces
+    _r("Log10Backward0", "Base-10 log: divide by the saved input times ln 10.",
+       "grad_self = grad / (self * ln(10))", math="d log₁₀x/dx = 1/(x·ln 10)"),
+    _r("Log2Backward0", "Base-2 log: divide by the saved input times ln 2.",
+       "grad_self = grad / (self * ln(2))", math="d log₂x/dx = 1/(x·ln 2)"),
+    _r("Exp2Backward0", "2ˣ: the saved output times ln 2.", "grad_self = grad * result * ln(2)",
+       math="d 2ˣ/dx = 2ˣ·ln 2"),
+    _r("ScatterBackward0", "scatter(dim, index, src): the overwritten positions of self send "
+       "nothing back; src gets the gradient at the positions it was written to.",
+       "grad_self = grad.scatter(dim, index, 0)", "grad_src = grad.gather(dim, index)"),
+    _r("ScatterBackward1", "scatter(dim, index, value): the overwritten positions were a "
+       "constant, so they send nothing back.", "grad_self = grad.scatter(dim, index, 0)"),
+    _r("ScatterAddBackward0", "scatter_add: self gets the gradient unchanged, src the gradient "
+       "at the positions it was added to.", "grad_self = grad",
+       "grad_src = grad.gather(dim, index)"),
+    _r("IndexAddBackward0", "index_add: self gets the gradient unchanged, source the gradient "
+       "of the slices it was added to (times alpha).", "grad_self = grad",
+       "grad_source = grad.index_select(dim, index) * alpha"),
+    _r("MaskedSelectBackward0", "masked_select: each picked element gets its gradient back, "
+       "the others 0.", "grad_self = zeros(self.shape).masked_scatter(mask, grad)"),
+    _r("MaskedFillBackward1", "masked_fill with a tensor value: the filled positions send "
+       "their gradient to the value, the others to self.",
+       "grad_self = grad.masked_fill(mask, 0)", "grad_value = grad[mask].sum()"),
+    _r("TopkBackward0", "topk: each of the k values sends its gradient back to the index it "
+       "came from, the others get 0.", "grad_self = zeros(self.shape).scatter(dim, indices, "
+       "grad)"),
+    _r("SortBackward0", "sort: the gradient is put back in the original order (the saved "
+       "indices).", "grad_self = zeros(self.shape).scatter(dim, indices, grad)"),
+    _r("KthvalueBackward0", "kthvalue: the gradient goes to the index of the k-th smallest "
+       "value, 0 elsewhere.", "grad_self = zeros(self.shape).scatter(dim, indices, grad)"),
+    _r("SplitWithSizesBackward0", "split into given sizes: the pieces' gradients are "
+       "concatenated back (zeros for a piece that got none).",
+       "grad_self = cat(grads, dim)"),
+    _r("TrilBackward0", "Lower triangle: the gradient passes below the diagonal, 0 above.",
+       "grad_self = grad.tril(diagonal)"),
+    _r("TriuBackward0", "Upper triangle: the gradient passes above the diagonal, 0 below.",
+       "grad_self = grad.triu(diagonal)"),
+    _r("FlipBackward0", "flip: the gradient is flipped back.", "grad_self = grad.flip(dims)"),
+    _r("RollBackward0", "roll: the gradient is rolled back by the opposite shift.",
+       "grad_self = grad.roll(-shifts, dims)"),
+    _r("DiagEmbedBackward0", "A vector on a diagonal: each entry gets the gradient of its "
+       "diagonal position.", "grad_self = grad.diagonal(offset)"),
+    _r("DiagonalBackward0", "The diagonal of a matrix: the gradient goes to the diagonal, 0 "
+       "elsewhere.", "grad_self = zeros(self.shape) with grad on the diagonal"),
+    _r("TanBackward0", "Tangent: 1 + tan², from the saved output.",
+       "grad_self = grad * (1 + result**2)", math="d tan x/dx = 1 + tan²x"),
+    _r("DiagonalBackward0_copy", "diag(matrix), a copy of the diagonal: the gradient goes to "
+       "the diagonal, 0 elsewhere.", "grad_self = zeros(self.shape) with grad on the diagonal"),
 ]
 
 RULES: dict[str, Rule] = {r.name: r for r in _LIST}

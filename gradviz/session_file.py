@@ -417,6 +417,12 @@ def _save_now(path: str | os.PathLike[str], state: SessionState, action: str) ->
     return Path(path)
 
 
+def write_autosave_file(path: str | os.PathLike[str], state: SessionState) -> Path:
+    """Write ``state`` to an autosave ``path`` (an :class:`Autosave`'s, which a user's save
+    refuses), atomically."""
+    return _save(path, state, "write the automatic save")
+
+
 def save_session(path: str | os.PathLike[str], state: SessionState) -> Path:
     """Write ``state`` to ``path`` atomically (a temporary file beside it, flushed to disk,
     then renamed over it), so a failure or a crash never leaves a half-written session. Raises

@@ -51,15 +51,14 @@ import _thread
 import ast
 import builtins
 import contextlib
-import csv
 import io
 import math
 import re
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import numpy as np
@@ -69,6 +68,15 @@ from engine import Tensor
 from engine import autograd as _autograd
 from engine import events as _events
 from gradviz.session import install_torch_alias
+from gradviz.training_data import (  # noqa: F401 - re-exported
+    PRESETS,
+    RUN_LABELS,
+    Preset,
+    iter_presets,
+    preset,
+    series_columns,
+    write_series_csv,
+)
 
 __all__ = [
     "ZeroingSite", "ToggledLine", "Variant", "LoopParts", "Series", "Preset", "PRESETS",
@@ -83,7 +91,6 @@ SETUP_TIMEOUT_S = 10.0
 FILENAME = "<training>"
 _OUTPUT_LIMIT = 20_000  # characters of print() output kept per run
 
-RUN_LABELS = {"zeroed": "with zeroing", "unzeroed": "without zeroing"}
 
 
 # ============================================================================ zeroing sites
@@ -565,9 +572,10 @@ class _Watchdog:
                     self.fired = True
                     _thread.interrupt_main()
 
-    def arm(self, seconds: float) -> None:
+    def arm(self, seconds: float | None) -> None:
+        """Interrupt the main thread in ``seconds`` (None: never, the kernel's Stop decides)."""
         self.fired = False
-        self._deadline = time.monotonic() + seconds
+        self._deadline = None if seconds is None else time.monotonic() + seconds
 
     def disarm(self) -> bool:
         """Stop watching; True when the deadline had passed (the interrupt is absorbed here
@@ -672,8 +680,8 @@ class TrainingRun:
 
     def __init__(self, source: str, label: str = "", *, variables: dict[str, Any] | None = None,
                  limit: int = 100, seed: int | None = 0,
-                 iteration_timeout: float = ITERATION_TIMEOUT_S,
-                 setup_timeout: float = SETUP_TIMEOUT_S) -> None:
+                 iteration_timeout: float | None = ITERATION_TIMEOUT_S,
+                 setup_timeout: float | None = SETUP_TIMEOUT_S) -> None:
         self.source = source
         self.label = label
         self.variables = dict(variables or {})
@@ -805,7 +813,7 @@ class TrainingRun:
             self._iter = iter(eval(it_code, ns))
         self._test_code = test_code
 
-    def _guarded(self, fn: Callable[[], Any], timeout: float, where: str) -> bool:
+    def _guarded(self, fn: Callable[[], Any], timeout: float | None, where: str) -> bool:
         """Run user code with the watchdog, output capture and the run's rng; on failure set
         the error state. True when it went through."""
         wd = _Watchdog.get()
@@ -1011,11 +1019,31 @@ class TrainingRun:
             with self._context():
                 yield
         except BaseException as e:  # noqa: BLE001 - only a late interrupt can land here
-            if isinstance(e, KeyboardInterrupt):
+            if not isinstance(e, KeyboardInterrupt):
+                raise
+            wd = _Watchdog.get()
+            if wd is not None and wd.fired:
                 self._fail("TimeoutError: the iteration ran longer than "
                            f"{self.iteration_timeout:g} s and was stopped", "timeout", None, e)
             else:
-                raise
+                self._fail("KeyboardInterrupt", "exception", _user_line(e), e)
+
+    @property
+    def interrupted(self) -> bool:
+        """The run failed with a KeyboardInterrupt (a Stop in the kernel, Ctrl+C)."""
+        return self.state == "error" and isinstance(self.exception, KeyboardInterrupt) and \
+            self.error_kind == "exception"
+
+    def stopped_by_interrupt(self, reason: str = "stopped") -> bool:
+        """A run that failed with the KeyboardInterrupt of a Stop: finished with ``reason``
+        instead (the series are kept). True when it was one."""
+        if self.interrupted:
+            self.state = "finished"
+            self.error = self.error_kind = self.error_line = self.error_iteration = None
+            self.exception = None
+            self.stop_reason = reason
+            return True
+        return False
 
     def _one(self, pause: bool = False) -> None:
         """One iteration (inside ``_context``): start the body, drive it, record."""
@@ -1304,7 +1332,8 @@ class TrainingPair:
 
     def __init__(self, code: str, *, lr: float | None = None, iterations: int = 100,
                  seed: int | None = 0, variables: dict[str, Any] | None = None,
-                 iteration_timeout: float = ITERATION_TIMEOUT_S) -> None:
+                 iteration_timeout: float | None = ITERATION_TIMEOUT_S,
+                 setup_timeout: float | None = SETUP_TIMEOUT_S) -> None:
         self.code = code
         self.limit = int(iterations)
         vars_ = dict(variables or {})
@@ -1333,7 +1362,7 @@ class TrainingPair:
         self.variant = variant
         self.toggled = variant.toggled
         kw = dict(variables=vars_, limit=self.limit, seed=seed,
-                  iteration_timeout=iteration_timeout)
+                  iteration_timeout=iteration_timeout, setup_timeout=setup_timeout)
         self.zeroed = TrainingRun(zeroed_src, RUN_LABELS["zeroed"], **kw)
         self.unzeroed = TrainingRun(unzeroed_src, RUN_LABELS["unzeroed"], **kw)
         self.runs = (self.zeroed, self.unzeroed)
@@ -1381,6 +1410,8 @@ class TrainingPair:
         for r in self.runs:
             if r.active and r.count < goal:
                 r.run_to(goal) if r.state == "ready" else r.step()
+            if r.interrupted:
+                break
         return self.active
 
     def advance(self, max_iterations: int, budget_s: float | None = None,
@@ -1403,6 +1434,8 @@ class TrainingPair:
         for i, r in enumerate(order):
             deadline = None if budget_s is None else t0 + budget_s * (i + 1) / len(order)
             r.run_to(goal, deadline)
+            if r.interrupted:
+                break  # a Stop: the other run must not start an iteration now
             if r.active and r.count < goal:
                 goal = r.count
         return self.count - before
@@ -1428,157 +1461,16 @@ class TrainingPair:
         r = self.run(which)
         r.finish_iteration(cursor)
         for other in self.runs:
-            if other is not r and other.active and other.count < r.count:
+            if other is not r and other.active and other.count < r.count and \
+                    not r.interrupted:
                 other.run_to(r.count)
 
     # ----- export
     def columns(self) -> list[tuple[str, np.ndarray]]:
         """(header, values) of every series of both runs, loss first."""
-        cols: list[tuple[str, np.ndarray]] = []
-        for r in self.runs:
-            cols.append((f"loss ({r.label})", r.loss_values()))
-        for r in self.runs:
-            for s in r.grad_series:
-                cols.append((f"{s.label} ({r.label})", r.grad_values(s)))
-        for r in self.runs:
-            for s in r.param_series:
-                cols.append((f"{s.label} ({r.label})", r.param_value_series(s)))
-        return cols
+        return series_columns(self.runs)
 
     def write_csv(self, out: str | TextIO) -> None:
         """All series as CSV: one row per iteration, one column per series and run (empty
         where a run has no value)."""
-        cols = self.columns()
-        n = max((len(v) for _, v in cols), default=0)
-        own = isinstance(out, str)
-        f = open(out, "w", newline="", encoding="utf-8") if own else out  # noqa: SIM115
-        try:
-            w = csv.writer(f)
-            w.writerow(["iteration"] + [h for h, _ in cols])
-            for k in range(n):
-                row: list[Any] = [k + 1]
-                for _, v in cols:
-                    row.append("" if k >= len(v) or np.isnan(v[k]) else repr(float(v[k])))
-                w.writerow(row)
-        finally:
-            if own:
-                f.close()
-
-
-# ============================================================================ presets
-@dataclass(frozen=True)
-class Preset:
-    """A ready-made training loop: ``key``, ``title``, ``code``, default ``iterations``,
-    learning rate ``lr`` (substituted as the variable ``lr``), ``speed`` (iterations per
-    second when played), whether the loss reads best on a log axis, and a one-line
-    ``description``."""
-
-    key: str
-    title: str
-    code: str
-    iterations: int
-    lr: float
-    speed: float
-    log_loss: bool = False
-    description: str = ""
-    tags: tuple[str, ...] = field(default_factory=tuple)
-
-
-SEED = Preset(
-    "seed", "(a) The seed lesson: weights.grad.zero_()",
-    """\
-# The seed lesson: .grad accumulates unless zeroed.
-weights = torch.ones(4, requires_grad=True)
-
-for epoch in range(iterations):
-    model_output = (weights * 3).sum()
-    model_output.backward()
-    weights.grad.zero_()
-""",
-    iterations=10, lr=0.01, speed=2,
-    description="d(sum(3w))/dw = 3 every time: zeroed 3, 3, 3; not zeroed 3, 6, 9, ...")
-
-REGRESSION = Preset(
-    "regression", "(b) Linear regression with optim.SGD",
-    """\
-# Fit y = 2x + 1: one Linear layer, plain SGD.
-torch.manual_seed(0)
-x = torch.linspace(-1, 1, 32).reshape(32, 1)
-y = 2 * x + 1
-model = torch.nn.Linear(1, 1)
-loss_fn = torch.nn.MSELoss()
-optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-
-for epoch in range(iterations):
-    optimizer.zero_grad()
-    loss = loss_fn(model(x), y)
-    loss.backward()
-    optimizer.step()
-""",
-    iterations=100, lr=0.2, speed=20, log_loss=True,
-    description="zeroed: the loss falls below 1e-3; not zeroed: each step adds every past "
-                "gradient again and the parameters swing back and forth")
-
-MLP = Preset(
-    "mlp", "(c) A small MLP on a toy 2-D data set",
-    """\
-# Two half-moons in 2-D, a 2-16-1 MLP, Adam.
-rng = np.random.default_rng(0)
-t = rng.uniform(0, np.pi, 64)
-upper = np.stack([np.cos(t), np.sin(t)], 1)
-lower = np.stack([1 - np.cos(t), 0.5 - np.sin(t)], 1)
-points = np.concatenate([upper, lower])
-points += 0.1 * rng.normal(size=points.shape)
-X = torch.tensor(points, dtype=torch.float32)
-labels = np.repeat([[1.0], [-1.0]], 64, axis=0)
-Y = torch.tensor(labels, dtype=torch.float32)
-
-torch.manual_seed(0)
-hidden = torch.nn.Linear(2, 16)
-output = torch.nn.Linear(16, 1)
-loss_fn = torch.nn.MSELoss()
-params = [*hidden.parameters(), *output.parameters()]
-optimizer = torch.optim.Adam(params, lr=lr)
-
-for step in range(iterations):
-    optimizer.zero_grad()
-    prediction = output(torch.tanh(hidden(X)))
-    loss = loss_fn(prediction, Y)
-    loss.backward()
-    optimizer.step()
-""",
-    iterations=300, lr=0.02, speed=60, log_loss=True,
-    description="the gradient norms of both layers: bounded when zeroed, growing without")
-
-MANUAL = Preset(
-    "manual", "(d) Gradient descent by hand: w.grad = None",
-    """\
-# Gradient descent by hand, then forget the grad.
-x = torch.tensor([1.0, 2.0, 3.0, 4.0])
-y = torch.tensor([2.0, 4.0, 6.0, 8.0])
-w = torch.tensor(0.0, requires_grad=True)
-
-for i in range(iterations):
-    loss = ((w * x - y) ** 2).mean()
-    loss.backward()
-    with torch.no_grad():
-        w -= lr * w.grad
-    w.grad = None
-""",
-    iterations=40, lr=0.02, speed=10, log_loss=True,
-    description="w walks to 2 when the grad is reset; with the grads piling up it overshoots "
-                "and oscillates")
-
-PRESETS: dict[str, Preset] = {p.key: p for p in (SEED, REGRESSION, MLP, MANUAL)}
-
-
-def preset(key: str) -> Preset:
-    """The preset called ``key`` (seed, regression, mlp, manual)."""
-    try:
-        return PRESETS[key]
-    except KeyError:
-        raise KeyError(f"no preset {key!r}; choose one of {', '.join(PRESETS)}") from None
-
-
-def iter_presets() -> Iterable[Preset]:
-    return PRESETS.values()
+        write_series_csv(self.columns(), out)

@@ -66,5 +66,10 @@ from engine.nn.modules import (  # noqa: F401
     Softmax,
     Tanh,
 )
-from engine.nn.parameter import Buffer, Parameter  # noqa: F401
+from engine.nn.parameter import (  # noqa: F401
+    Buffer,
+    Parameter,
+    UninitializedBuffer,
+    UninitializedParameter,
+)
 from engine.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell  # noqa: F401

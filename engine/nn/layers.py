@@ -15,7 +15,7 @@ from engine import _dtype, grad_mode
 from engine.nn import functional as F
 from engine.nn import init
 from engine.nn.modules import Linear, Module, _Loss
-from engine.nn.parameter import Parameter
+from engine.nn.parameter import Parameter, UninitializedParameter
 from engine.tensor import Tensor, _make
 
 __all__ = ["Conv1d", "Conv2d", "LazyLinear", "LazyConv1d", "LazyConv2d", "MaxPool1d",
@@ -97,9 +97,9 @@ class _ConvNd(Module):
                 rev += [p, p]
         self._reversed_padding_repeated_twice = rev
         if in_channels == 0:  # lazy: materialised at the first call
-            self.weight = Parameter(_make(np.empty((0,), _np_dtype(dtype))))
+            self.weight = UninitializedParameter(dtype=dtype)
             if bias:
-                self.bias = Parameter(_make(np.empty((0,), _np_dtype(dtype))))
+                self.bias = UninitializedParameter(dtype=dtype)
             else:
                 self.register_parameter("bias", None)
             return
@@ -166,6 +166,9 @@ class Conv2d(_ConvNd):
 # ----------------------------------------------------------------------------- lazy modules
 def _materialize(p: Parameter | None, shape: tuple) -> None:
     if p is not None:
+        if isinstance(p, UninitializedParameter):
+            p.materialize(shape)
+            return
         p._data = np.empty(shape, dtype=p._data.dtype)
         p._version[0] += 1
 
@@ -180,9 +183,9 @@ class LazyLinear(Linear):
         Module.__init__(self)
         self.in_features = 0
         self.out_features = out_features
-        self.weight = Parameter(_make(np.empty((0,), _np_dtype(dtype))))
+        self.weight = UninitializedParameter(dtype=dtype)
         if bias:
-            self.bias = Parameter(_make(np.empty((0,), _np_dtype(dtype))))
+            self.bias = UninitializedParameter(dtype=dtype)
         else:
             self.register_parameter("bias", None)
 

@@ -9,7 +9,7 @@ import numpy as np
 from engine import _dtype
 from engine.tensor import Tensor, _make
 
-__all__ = ["Parameter", "Buffer"]
+__all__ = ["Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"]
 
 
 class Parameter(Tensor):
@@ -62,5 +62,68 @@ class Buffer(Tensor):
         pass
 
 
+_UNINIT = ("Can't access the shape of an uninitialized parameter or buffer. This error "
+           "usually happens in `load_state_dict` when trying to load an uninitialized parameter "
+           "into an initialized one. Call `forward` to initialize the parameters before "
+           "accessing their attributes.")
+
+
+class _Uninitialized:
+    """A lazy module's parameter before its first forward: no shape yet, prints its class."""
+
+    cls_to_become: type = Tensor
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+    __str__ = __repr__
+
+    @property
+    def shape(self) -> Any:
+        raise RuntimeError(_UNINIT)
+
+    def size(self, dim: Any = None) -> Any:
+        raise RuntimeError(_UNINIT)
+
+    def numel(self) -> int:
+        raise RuntimeError(_UNINIT)
+
+    def dim(self) -> int:
+        raise RuntimeError(_UNINIT)
+
+    def materialize(self, shape: Any, device: Any = None, dtype: Any = None) -> None:
+        """Give the parameter its shape (uninitialised values) and make it a plain one."""
+        shape = tuple(shape) if not isinstance(shape, int) else (shape,)
+        dt = self._data.dtype if dtype is None else _dtype.as_dtype(dtype).np
+        self._data = np.empty(shape, dtype=dt)
+        self._version[0] += 1
+        self.__class__ = self.cls_to_become
+
+
+class UninitializedParameter(_Uninitialized, Parameter):
+    """``nn.parameter.UninitializedParameter``: what ``nn.LazyLinear`` holds before its first
+    call (``materialize(shape)`` turns it into a Parameter)."""
+
+    cls_to_become = Parameter
+
+    def __new__(cls, requires_grad: bool = True, device: Any = None,
+                dtype: Any = None) -> UninitializedParameter:
+        dt = _dtype.default_float.np if dtype is None else _dtype.as_dtype(dtype).np
+        return _make(np.empty((0,), dtype=dt), bool(requires_grad), None, None, cls=cls)
+
+
+class UninitializedBuffer(_Uninitialized, Tensor):
+    """``nn.parameter.UninitializedBuffer``: a lazy module's buffer before its first call."""
+
+    def __new__(cls, requires_grad: bool = False, device: Any = None,
+                dtype: Any = None, persistent: bool = True) -> UninitializedBuffer:
+        dt = _dtype.default_float.np if dtype is None else _dtype.as_dtype(dtype).np
+        return _make(np.empty((0,), dtype=dt), bool(requires_grad), None, None, cls=cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 Parameter.__module__ = "torch.nn.parameter"  # <class 'torch.nn.parameter.Parameter'>
+UninitializedParameter.__module__ = UninitializedBuffer.__module__ = "torch.nn.parameter"
 Buffer.__module__ = "torch.nn.parameter"

@@ -9,6 +9,7 @@ import numpy as np
 
 from engine import _dtype
 from engine.function import Node, record
+from engine.ops._cascade import torch_sum
 from engine.ops._common import needs_grad
 from engine.tensor import Tensor, _make, _raise, _wrap_dim
 
@@ -16,7 +17,8 @@ __all__ = ["sum", "mean", "max", "min", "amax", "amin", "softmax", "log_softmax"
            "argmin", "norm"]
 
 _add_reduce = np.add.reduce
-_max_result = namedtuple("max", ["values", "indices"])
+_torch_sum = torch_sum
+_max_result = namedtuple("max", ["values", "indices"])  # torch's repr: see ops.select.install
 _min_result = namedtuple("min", ["values", "indices"])
 
 
@@ -116,6 +118,10 @@ def _c(a: Any) -> np.ndarray:
 
 
 def _np_sum(d: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
+    if d.dtype.kind == "f":
+        out = _torch_sum(d, axis, keepdims)  # torch's cascade order: the same last digit
+        if out is not None:
+            return out
     out = np.sum(d, axis=axis, keepdims=keepdims)
     if d.dtype.kind in "bui" and out.dtype != np.int64:
         out = out.astype(np.int64)
@@ -147,14 +153,25 @@ def mean(x: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None
                             f"{_dtype.from_numpy_dtype(d.dtype)._tensor_type[:-6]}"), tensor=x)
     shape = x.shape
     if dim is None:
-        out = np.asarray(_add_reduce(d, axis=None) / d.dtype.type(d.size or 1)
-                         if d.size else np.mean(d))
+        tot = _torch_sum(d, None, False) if d.size else None
+        if tot is not None:  # torch: the cascade sum, then one division
+            out = np.asarray(tot / d.dtype.type(d.size))
+        else:
+            out = np.asarray(_add_reduce(d, axis=None) / d.dtype.type(d.size or 1)
+                             if d.size else np.mean(d))
         if needs_grad(x):
             return record(MeanBackward0, out, (x,), self_sym_sizes=shape,
                           self_sym_numel=int(d.size))
         return _make(out)
     dims = _dims(dim, d.ndim) if d.ndim else ()
-    out = _c(np.mean(d, axis=dims, keepdims=keepdim))
+    tot = _torch_sum(d, dims, keepdim) if dims and d.size else None
+    if tot is not None:
+        count = 1
+        for i in dims:
+            count *= d.shape[i]
+        out = _c(tot / d.dtype.type(count))
+    else:
+        out = _c(np.mean(d, axis=dims, keepdims=keepdim))
     if needs_grad(x):
         count = 1
         for i in dims:

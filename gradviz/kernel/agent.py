@@ -14,6 +14,7 @@ Updates always go back on the side channel (a zmq PUSH socket), as JSON.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import queue
@@ -28,6 +29,12 @@ from gradviz.kernel.backend import Backend, EngineBackend
 from gradviz.session import BackwardCursor, Session, format_error
 
 __all__ = ["Agent", "Channel"]
+
+#: commands after which only the walk and the leaves' grads need sending, not the graph
+LIGHT_COMMANDS = frozenset({"step", "step_back", "run", "reset", "continue", "breakpoints"})
+
+#: how many finished walks stay replayable
+WALK_LOG_SIZE = 20
 
 #: commands that drive a backward walk (accepted while a cell is paused in backward())
 WALK_COMMANDS = frozenset({"step", "step_back", "run", "reset", "continue", "breakpoints",
@@ -90,6 +97,8 @@ class Agent:
         self.inbox = inbox if inbox is not None else queue.Queue()
         #: more commands by name (``register``): each returns a JSON-able reply or None
         self.commands: dict[str, Callable[..., Any]] = {}
+        #: side-channel commands taken in the reader thread (``register_direct``)
+        self.direct_commands: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.pause_at_backward = False
         self.show_saved = False
         self.breakpoints: set[int] = set()
@@ -99,9 +108,13 @@ class Agent:
         self.cursor: BackwardCursor | None = None
         self.paused = False
         self._pause_lock = threading.Lock()
+        #: the latest backward walks, each replayable (id -> cursor, oldest first)
+        self.walk_log: collections.OrderedDict[int, BackwardCursor] = collections.OrderedDict()
+        self._live_grads: dict[int, tuple[Any, Any]] | None = None
         self.walks = 0
         self._sent_steps = 0
         self._graph_sig: Any = None
+        self._graph_leaves: list[Any] = []
         self._events: list[str] = []
         self._events_dropped = 0
         self._last_error: dict[str, Any] | None = None
@@ -113,6 +126,11 @@ class Agent:
     def register(self, name: str, fn: Callable[..., Any]) -> None:
         """Add command ``name`` (called with the command's arguments on the main thread)."""
         self.commands[name] = fn
+
+    def register_direct(self, name: str, fn: Callable[[dict[str, Any]], None]) -> None:
+        """Side-channel command ``name`` goes to ``fn(cmd)`` in the reader thread (it may only
+        queue the command or set flags: the main thread may be busy running something long)."""
+        self.direct_commands[name] = fn
 
     def close(self) -> None:
         """Stop listening to the engine (an in-process kernel goes away); a driver this agent
@@ -137,12 +155,18 @@ class Agent:
         except Exception as e:  # noqa: BLE001 - a bad command is reported, never fatal
             self.send({"type": "reply", "seq": seq, "ok": False, "error": format_error(e)})
             return
-        self.send_state(seq=seq, reply=reply)
+        light = name in LIGHT_COMMANDS and not (self.cursor is not None and
+                                                self.cursor.finished)
+        self.send_state(seq=seq, reply=reply, deep=not light)
 
     def handle_direct(self, cmd: dict[str, Any]) -> None:
         """A side-channel command, in the reader thread: queued for the paused backward(), or
         answered at once when nothing is paused (Pause at backward() then takes effect at the
         next backward(); a walk command is refused, so the window never waits for it)."""
+        direct = self.direct_commands.get(cmd.get("cmd"))
+        if direct is not None:
+            direct(cmd)
+            return
         with self._pause_lock:
             if self.paused:
                 self.inbox.put(cmd)
@@ -169,7 +193,49 @@ class Agent:
             del ns[k]
         ns.update(self.backend.namespace_defaults())
         self.root, self.root_chosen, self.gradient, self.cursor = None, False, None, None
+        self.walk_log.clear()
         self._graph_sig = None
+
+    def leave_replay(self) -> None:
+        """Leave an earlier walk's replay: the grads become what the code left them again."""
+        live, self._live_grads = self._live_grads, None
+        if live is None:
+            return
+        self.backend.restore_grads(live)
+
+    def _cmd_save_session(self, path: str, cells: list[str], editor_text: str = "",
+                          view: dict | None = None, autosave: bool = False) -> dict:
+        """Write the workspace to ``path`` from here, where every value is whole."""
+        from gradviz import session_file
+
+        state = session_file.capture(self.session, editor_text, view)
+        state.cells = list(cells)
+        if autosave:
+            session_file.write_autosave_file(path, state)
+        else:
+            session_file.save_session(path, state)
+        return {"saved": path}
+
+    def _cmd_load_session(self, path: str) -> dict:
+        """Replace the workspace with a saved session's leaves; return its cells and text."""
+        from gradviz import session_file
+
+        state = session_file.load_session(path)  # refuses broken files, workspace untouched
+        agent = self
+
+        class _Target:  # what SessionState.apply_to needs of a session
+            namespace = self.session.namespace
+            history: list[str] = []
+
+            def clear(self) -> None:
+                agent._cmd_clear()
+
+            def _notify(self, what: str) -> None:
+                pass
+
+        state.apply_to(_Target())
+        return {"cells": list(state.cells), "editor_text": state.editor_text,
+                "view": state.view, "can_rerun": bool(state.can_rerun)}
 
     def _cmd_pause(self, on: bool) -> None:
         self.pause_at_backward = bool(on)
@@ -230,10 +296,32 @@ class Agent:
 
     def _ensure_cursor(self) -> BackwardCursor | None:
         if self.cursor is None and self.root is not None and not self.paused:
-            self.cursor = self.backend.cursor(self.root, self.gradient, retain_graph=False)
-            self.walks += 1
-            self._sent_steps = 0
+            self._new_walk(self.backend.cursor(self.root, self.gradient, retain_graph=False))
         return self.cursor
+
+    def _new_walk(self, cursor: BackwardCursor) -> None:
+        self.walks += 1
+        self.cursor = cursor
+        self._sent_steps = 0
+        self.walk_log[self.walks] = cursor
+        while len(self.walk_log) > WALK_LOG_SIZE:
+            self.walk_log.popitem(last=False)
+
+    def _cmd_select_walk(self, id: int) -> None:  # noqa: A002 - the walk's id
+        """Show an earlier walk again (replayed from its record, grads as they were)."""
+        if self.paused:
+            raise RuntimeError("backward is paused: finish it (F5) first")
+        c = self.walk_log.get(int(id))
+        if c is None:
+            raise KeyError(f"walk {id} is no longer kept")
+        self.leave_replay()
+        if c is not next(reversed(self.walk_log.values())):
+            # replaying an earlier walk moves leaf grads back in time: keep today's to restore
+            self._live_grads = self.backend.leaf_grads(c)
+        self.cursor, self.root, self.root_chosen = c, c.root, True
+        self.gradient = c.gradient
+        self._sent_steps = 0
+        self._graph_sig = None
 
     def _tensor_by_id(self, tid: int) -> Any:
         b = self.backend
@@ -256,9 +344,8 @@ class Agent:
         root = tensors[0]
         cursor = self.backend.cursor(root, grads[0] if grads else None, retain_graph,
                                      steps=steps)
-        self.cursor, self.root = cursor, root
-        self.walks += 1
-        self._sent_steps = 0
+        self.root = root
+        self._new_walk(cursor)
         if not self.pause_at_backward:
             cursor.run(frozenset())
         else:
@@ -315,7 +402,9 @@ class Agent:
         self.send_state(cell_error=err)
 
     def send_state(self, seq: int | None = None, reply: Any = None, paused: bool | None = None,
-                   cell_error: dict | None = None) -> None:
+                   cell_error: dict | None = None, deep: bool = True) -> None:
+        """Send the window the workspace: named tensors, the root's graph (whole when ``deep``
+        or when it changed; else only its leaves, whose grads a step changes), the walk."""
         t0 = time.perf_counter()
         b = self.backend
         names = self.session.names()
@@ -332,7 +421,14 @@ class Agent:
             graph_sig = (b.tensor_id(root),
                          b.node_id(root.grad_fn) if root.grad_fn is not None else None,
                          self.show_saved, self.walks)
-            snap.tensor(root, deep=True)
+            if deep or graph_sig != self._graph_sig:
+                snap.tensor(root, deep=True)
+                self._graph_leaves = [n.variable for n in _graph_nodes(root)
+                                      if getattr(n, "variable", None) is not None]
+            else:
+                snap.tensor(root)
+                for leaf in self._graph_leaves:
+                    snap.tensor(leaf)
         msg: dict[str, Any] = {
             "type": "state", "seq": seq, "tensors_named": named, "names": {str(k): v for k, v
                                                                            in names.items()},
@@ -347,24 +443,51 @@ class Agent:
         c = self.cursor
         if c is not None:
             if c.root is not root:
-                snap.tensor(c.root, deep=True)
+                snap.tensor(c.root, deep=deep)
             new = c.steps[self._sent_steps:]
+            wid = next((k for k, v in self.walk_log.items() if v is c), self.walks)
             msg["walk"] = {
-                "id": self.walks, "root": b.tensor_id(c.root), "from": self._sent_steps,
+                "id": wid, "root": b.tensor_id(c.root), "from": self._sent_steps,
                 "steps": snap.steps(new), "position": c.position, "finished": c.finished,
                 "error": format_error(c.error) if c.error is not None else None,
                 "error_node": c.error_node_id,
                 "retain_graph": c.retain_graph,
+                "seed": _seed_text(c.gradient),
             }
             self._sent_steps = len(c.steps)
         else:
             msg["walk"] = None
+        msg["walk_log"] = [{"id": k, "root": names.get(b.tensor_id(v.root)) or (
+            v.root.grad_fn.name() if v.root.grad_fn is not None else "tensor"),
+            "steps": len(v.steps), "done": v.at_end} for k, v in self.walk_log.items()]
         msg.update(snap.payload())
         if self._events:
             msg["events"], self._events = self._events, []
             msg["events_dropped"], self._events_dropped = self._events_dropped, 0
         msg["build_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         self.send(msg)
+
+
+def _seed_text(gradient: Any) -> str:
+    """The gradient a walk starts from, as its root edge shows it: 1, or the vector v."""
+    if gradient is None:
+        return "1"
+    flat = [float(v) for v in getattr(gradient, "_data", gradient).reshape(-1)[:4]]
+    more = ", …" if getattr(gradient, "numel", lambda: len(flat))() > 4 else ""
+    return "[" + ", ".join(f"{v:.4g}" for v in flat) + more + "]"
+
+
+def _graph_nodes(root: Any) -> list[Any]:
+    """Every node reachable from ``root``'s grad_fn."""
+    out, seen, stack = [], set(), [root.grad_fn] if root.grad_fn is not None else []
+    while stack:
+        n = stack.pop()
+        if n is None or id(n) in seen:  # the list keeps each one alive (torch's wrappers)
+            continue
+        seen.add(id(n))
+        out.append(n)
+        stack.extend(nxt for nxt, _ in n.next_functions)
+    return out
 
 
 def install(shell: Any, backend: Backend | None = None) -> Agent:
@@ -382,5 +505,9 @@ def install(shell: Any, backend: Backend | None = None) -> Agent:
             agent.cell_finished(err)
 
     shell.events.register("post_run_cell", post_run_cell)
+    shell.events.register("pre_run_cell", lambda _info: agent.leave_replay())
+    from gradviz.kernel.training_host import TrainingHost
+
+    agent.training = TrainingHost(agent, interrupts=True)  # the training panel's runs
     chan.send({"type": "hello", "pid": os.getpid(), "backend": agent.backend.name})
     return agent

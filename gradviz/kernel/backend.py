@@ -81,6 +81,18 @@ class Backend:
     def same_values(self, a: Any, b: Any) -> bool:
         return bool((a._data == b._data).all())
 
+    def leaf_grads(self, cursor: Any) -> dict[int, tuple[Any, Any]]:
+        """The current ``.grad`` of every leaf of ``cursor``'s graph, to restore later."""
+        return {tid: (t, None if t._grad is None else t._grad._data.copy())
+                for tid, (t, _g) in cursor._initial.items()}
+
+    def restore_grads(self, grads: Mapping[int, tuple[Any, Any]]) -> None:
+        """Put back what ``leaf_grads`` took."""
+        import engine
+
+        for t, g in grads.values():
+            t._grad = None if g is None else engine.tensor(g, dtype=t.dtype)
+
     def install_driver(self, driver: Driver) -> Callable[[], None]:
         """Route the code's backward() calls to ``driver``; returns the undo."""
         from engine.autograd import set_backward_driver
@@ -169,6 +181,20 @@ class TorchBackend(Backend):
 
     def same_values(self, a: Any, b: Any) -> bool:
         return a.shape == b.shape and bool((a == b).all())
+
+    def leaf_grads(self, cursor: Any) -> dict[int, tuple[Any, Any]]:
+        from gradviz.kernel.torch_walk import ACCUMULATE, _clone, _edge_node, graph_nodes
+
+        out = {}
+        for n in graph_nodes([_edge_node(cursor.root)]):
+            if n.name() == ACCUMULATE:
+                v = n.variable
+                out[self.ids.tensor(v)] = (v, _clone(v.grad))
+        return out
+
+    def restore_grads(self, grads: Mapping[int, tuple[Any, Any]]) -> None:
+        for t, g in grads.values():
+            t.grad = g
 
     def install_driver(self, driver: Driver) -> Callable[[], None]:
         """Patch ``torch.autograd.backward`` (``Tensor.backward`` calls it) so each call of

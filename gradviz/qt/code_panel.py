@@ -400,6 +400,7 @@ class CodePanel(QWidget):
     Signals: ``ran(RunResult)`` after each run started from this panel."""
 
     ran = Signal(object)
+    stop_requested = Signal()
 
     def __init__(self, session: Session, bridge: Bridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -435,6 +436,10 @@ class CodePanel(QWidget):
         self.run_line_button.setToolTip("Run the current line or the selection (Ctrl+Enter)")
         self.run_all_button = QPushButton("Run all", objectName="runAllButton")
         self.clear_button = QPushButton("Clear output", objectName="clearOutputButton")
+        self.stop_button = QPushButton("■ Stop", objectName="stopButton")
+        self.stop_button.setToolTip("Interrupt the running cell (Shift+F5)")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop_requested.emit)
         self.hint = QLabel("Shift+Enter: cell · Ctrl+Enter: line · # %% starts a cell",
                            objectName="codeHint")
         self.run_cell_button.clicked.connect(self.run_current_cell)
@@ -442,7 +447,8 @@ class CodePanel(QWidget):
         self.run_all_button.clicked.connect(self.run_all)
         self.clear_button.clicked.connect(self.clear_output)
         bar = QHBoxLayout()
-        for b in (self.run_cell_button, self.run_line_button, self.run_all_button):
+        for b in (self.run_cell_button, self.run_line_button, self.run_all_button,
+                  self.stop_button):
             bar.addWidget(b)
         bar.addSpacing(8)
         bar.addWidget(self.hint, 1)
@@ -562,8 +568,31 @@ class CodePanel(QWidget):
         if not source.strip():
             return None
         self._runs += 1
-        res = self.session.run(source)
-        self._show_result(res, first_line, what)
+        kernel = getattr(self.session, "kernel", None)
+        streamed = {"any": False}
+        conn = None
+        if kernel is not None and hasattr(kernel, "stream"):
+            self._show_header(source, first_line, what)
+
+            def live(_mid: str, _name: str, text: str) -> None:
+                streamed["any"] = True
+                self._write(text)
+                self.output.ensureCursorVisible()
+
+            conn = kernel.stream.connect(live)
+        self.stop_button.setEnabled(True)
+        self.run_cell_button.setEnabled(False)
+        self.run_all_button.setEnabled(False)
+        try:
+            res = self.session.run(source)
+        finally:
+            if conn is not None:
+                kernel.stream.disconnect(conn)
+            self.stop_button.setEnabled(False)
+            self.run_cell_button.setEnabled(True)
+            self.run_all_button.setEnabled(True)
+        self._show_result(res, first_line, what, header=conn is None,
+                          output=not streamed["any"])
         if not res.ok and res.error_line is not None:
             self.editor.mark_error_line(first_line + res.error_line - 1)
         else:
@@ -588,21 +617,33 @@ class CodePanel(QWidget):
         f.setFontWeight(QFont.Weight.Bold if bold else QFont.Weight.Normal)
         cur.insertText(text, f)
 
-    def _show_result(self, res: RunResult, first_line: int, what: str) -> None:
+    def _show_header(self, source: str, first_line: int, what: str) -> None:
+        dark = _is_dark(self)
+        muted = "#9aa0a6" if dark else "#5f6368"
+        if not self.output.document().isEmpty():
+            self._write("\n")
+        last = first_line + source.rstrip().count("\n") + 1
+        where = f"line {first_line + 1}" if last == first_line + 1 else \
+            f"lines {first_line + 1}–{last}"
+        self._write(f"In [{self._runs}]  {what}, {where}\n", muted, bold=True)
+
+    def _show_result(self, res: RunResult, first_line: int, what: str, header: bool = True,
+                     output: bool = True) -> None:
         dark = _is_dark(self)
         muted, red = ("#9aa0a6", "#ff6b6b") if dark else ("#5f6368", "#c62828")
         value = "#82aaff" if dark else "#1565c0"
-        if not self.output.document().isEmpty():
-            self._write("\n")
-        last = first_line + res.source.rstrip().count("\n") + 1
-        where = f"line {first_line + 1}" if last == first_line + 1 else \
-            f"lines {first_line + 1}–{last}"
-        self._write(f"In [{self._runs}]  {what}, {where}  ", muted, bold=True)
-        if res.ok:
-            self._write("✓\n", "#66bb6a" if dark else "#2e7d32", bold=True)
-        else:
-            self._write("✗\n", red, bold=True)
-        if res.output:
+        if header:
+            if not self.output.document().isEmpty():
+                self._write("\n")
+            last = first_line + res.source.rstrip().count("\n") + 1
+            where = f"line {first_line + 1}" if last == first_line + 1 else \
+                f"lines {first_line + 1}–{last}"
+            self._write(f"In [{self._runs}]  {what}, {where}  ", muted, bold=True)
+            if res.ok:
+                self._write("✓\n", "#66bb6a" if dark else "#2e7d32", bold=True)
+            else:
+                self._write("✗\n", red, bold=True)
+        if res.output and output:
             self._write(res.output if res.output.endswith("\n") else res.output + "\n")
         if res.value_repr is not None:
             self._write(res.value_repr + "\n", value)
@@ -610,6 +651,8 @@ class CodePanel(QWidget):
             for line in self._traceback_lines(res, first_line):
                 self._write(line + "\n", red)
             self._write(res.error_text + "\n", red, bold=True)
+        elif not header:
+            self._write("✓ done\n", "#66bb6a" if dark else "#2e7d32", bold=True)
         self.output.moveCursor(QTextCursor.MoveOperation.End)
         self.output.ensureCursorVisible()
 

@@ -1161,6 +1161,10 @@ class GraphView(QGraphicsView):
         lab = self._labels.get((u, v))
         return lab.text if lab is not None else None
 
+    def edge_labels(self) -> list[tuple[Hashable, Hashable]]:
+        """The edges that show a label now."""
+        return list(self._labels)
+
     def clear_edge_labels(self) -> None:
         """Remove every edge label."""
         for u, v in list(self._labels):

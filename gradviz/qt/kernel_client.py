@@ -94,6 +94,7 @@ class KernelClient(QObject):
         self._poll.timeout.connect(self._check_alive)
         self._generation = 0
         self._stopping = False
+        self._cleanup: threading.Thread | None = None
         self._hello = self._iopub_up = False
         self._probe = QTimer(self)
         self._probe.setInterval(150)
@@ -176,6 +177,8 @@ class KernelClient(QObject):
         self.alive = False
         self._stop_kernel()
         self._fail_pending("The kernel was shut down.")
+        if self._cleanup is not None:
+            self._cleanup.join(3.0)  # the old channels' sockets close before the context
         if self._zmq_ctx is not None:
             self._stopping = True
             if self._reader is not None:
@@ -194,43 +197,38 @@ class KernelClient(QObject):
         self.start()
 
     def _stop_kernel(self) -> None:
-        """End the kernel process at once (SIGKILL: it may be stuck or dead already) and its
-        channels; the manager's cleanup (reaping, connection files) runs in a thread, so the
-        window never waits for it."""
-        import logging
-        import warnings
-
+        """End the kernel process at once (SIGKILL: it may be stuck or dead already); its
+        channels and the manager's cleanup (reaping, connection files) end in a thread, so
+        the window never waits for them (a restart is instant)."""
         km, kc = self.km, self.kc
         self.km = self.kc = None
-        quiet = logging.getLogger("tornado.general")
-        level = quiet.level
-        quiet.setLevel(logging.CRITICAL)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if kc is not None:
-                    try:
-                        kc.stop_channels()
-                    except Exception:  # noqa: BLE001 - closing anyway
-                        pass
-        finally:
-            quiet.setLevel(level)
-        if km is None:
-            return
-        try:
-            proc = km.provisioner.process if km.provisioner is not None else None
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-        except Exception:  # noqa: BLE001
-            pass
-
-        def cleanup() -> None:
+        if km is not None:
             try:
-                km.shutdown_kernel(now=True)
-            except Exception:  # noqa: BLE001 - best effort
+                proc = km.provisioner.process if km.provisioner is not None else None
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+            except Exception:  # noqa: BLE001
                 pass
 
-        threading.Thread(target=cleanup, daemon=True, name="gradviz-kernel-cleanup").start()
+        def cleanup() -> None:
+            import logging
+            import warnings
+
+            logging.getLogger("tornado.general").setLevel(logging.CRITICAL)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for fn in ((kc.stop_channels if kc is not None else None),
+                           (lambda: km.shutdown_kernel(now=True)) if km is not None else None):
+                    if fn is None:
+                        continue
+                    try:
+                        fn()
+                    except Exception:  # noqa: BLE001 - best effort
+                        pass
+
+        self._cleanup = threading.Thread(target=cleanup, daemon=True,
+                                         name="gradviz-kernel-cleanup")
+        self._cleanup.start()
 
     def interrupt(self) -> None:
         """Stop the running cell (KeyboardInterrupt in the kernel, also in time.sleep)."""
@@ -297,14 +295,22 @@ class KernelClient(QObject):
                             store_history=False, allow_stdin=False)
         return self._seq
 
+    def command_side(self, cmd: str, **args: Any) -> int:
+        """Send a command on the side channel whatever the kernel is doing (for a command the
+        kernel's main thread takes while it runs something long, e.g. Pause of a training
+        loop playing). Returns its sequence number."""
+        self._seq += 1
+        self._push.send(json.dumps({"cmd": cmd, "seq": self._seq, **args}).encode())
+        return self._seq
+
     # ------------------------------------------------------------------ waiting
     def wait_for(self, predicate: Any, timeout: float | None = None) -> bool:
         """Turn the event loop (the window stays live) until ``predicate()`` or death."""
         if predicate():
             return True
         loop = QEventLoop()
-        timer = QTimer()
-        timer.setInterval(5)
+        timer = QTimer()  # a fallback: every message that can answer also wakes the check
+        timer.setInterval(50)
         deadline = None if timeout is None else time.monotonic() + timeout
 
         def check() -> None:
@@ -314,7 +320,8 @@ class KernelClient(QObject):
         timer.timeout.connect(check)
         timer.start()
         conns = [self.state.connect(lambda *_: check()), self.finished.connect(
-            lambda *_: check()), self.died.connect(lambda *_: loop.quit())]
+            lambda *_: check()), self.message.connect(lambda *_: check()),
+            self.started.connect(lambda *_: check()), self.died.connect(lambda *_: loop.quit())]
         loop.exec()
         timer.stop()
         for c in conns:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, Qt, Signal
@@ -181,6 +181,8 @@ class LessonPanel(QWidget):
         self.unsupported: list[tuple[int, int, str]] = []
         self._views: list[_CellView] = []
         self.running_index: int | None = None  # the cell the kernel is running now
+        #: asked before a click replaces the workspace (the window's Save/Discard/Cancel)
+        self.before_replace: Callable[[], bool] | None = None
 
         self.list = QListWidget(self)
         self.list.setObjectName("LessonList")
@@ -258,6 +260,9 @@ class LessonPanel(QWidget):
     def _on_item(self, item: QListWidgetItem) -> None:
         path = Path(item.data(Qt.ItemDataRole.UserRole))
         if path != self.path:
+            if self.before_replace is not None and not self.before_replace():
+                self._select_in_list()  # the user kept the work: the list shows it again
+                return
             self.load_lesson(path)
 
     def load_lesson(self, which: LessonInfo | Path | str | int) -> None:
@@ -387,7 +392,7 @@ class LessonPanel(QWidget):
         i = self.running_index
         if i is not None and i < len(self._views):
             self._views[i].set_state("paused" if paused else "running")
-            self.status.setText("⏸ paused in backward(): F10 steps, F5 continues" if paused
+            self.status.setText("PAUSED in backward(): F10 steps, F5 continues" if paused
                                 else "running…")
 
     def cell_statuses(self) -> list[dict]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ class MainWindow(QMainWindow):
         self.code_panel = CodePanel(session, self.bridge)
         self.inspector = Inspector(session, self.bridge)
         self.event_log = EventLog(session, self.bridge)
-        self.training_panel = TrainingPanel(Session(), self.bridge)
+        self.training_panel = TrainingPanel(session, self.bridge)
         self.lesson_panel = LessonPanel(session, self.bridge)
 
         self._build_center()
@@ -127,6 +128,7 @@ class MainWindow(QMainWindow):
         self.tensor_panel.tensor_selected.connect(self._on_tensor_selected)
         self.training_panel.iteration_root.connect(self._show_training_root)
         self.lesson_panel.cell_ran.connect(lambda _r: self.refresh_graph())
+        self.code_panel.stop_requested.connect(self.stop_kernel)
 
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
@@ -135,14 +137,26 @@ class MainWindow(QMainWindow):
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(AUTOSAVE_MS)
         self._autosave_timer.timeout.connect(self.autosave)
-        self._recovery: Path | None = None
+        self._recoveries: list[Path] = []
+        self._autosave: Any = None
+        self._dirty = False  # work since the last save or open
+        self._saved_cells: list[str] = []
+        #: ask Save / Discard / Cancel before unsaved work goes (off for headless runs)
+        self.confirm_discards = restore_settings
+        self.code_panel.editor.textChanged.connect(self._mark_dirty)
+        self.lesson_panel.before_replace = lambda: self.confirm_discard("open that lesson")
         if self.settings is not None:
             self._restore_settings()
             self._autosave_timer.start()
-            with contextlib.suppress(Exception):
-                from gradviz import session_file
-                self._recovery = session_file.find_recovery()  # before our own marker
-                session_file.mark_running()
+            from gradviz import session_file
+            try:
+                self._recoveries = session_file.find_recoveries()  # before our own marker
+                self._autosave = session_file.Autosave()
+                self._autosave.mark_running()
+            except Exception as e:  # noqa: BLE001 - the window runs; said once
+                self._autosave = None
+                QTimer.singleShot(0, self, lambda m=str(e): self.statusBar().showMessage(
+                    f"{m}: work is not saved automatically", 15000))
         self.update_actions()
 
     # ------------------------------------------------------------------ layout
@@ -172,6 +186,13 @@ class MainWindow(QMainWindow):
         self.step_label = QLabel("")
         self.step_label.setObjectName("StepLabel")
         row.addWidget(self.step_label)
+        self.walk_combo = QComboBox()
+        self.walk_combo.setObjectName("WalkCombo")
+        self.walk_combo.setToolTip("Every backward() that ran is kept: pick one to replay it "
+                                   "node by node, grads as they were")
+        self.walk_combo.activated.connect(self._on_walk_chosen)
+        self.walk_combo.hide()
+        row.addWidget(self.walk_combo)
         lay.addWidget(bar)
         lay.addWidget(self.graph_view, 1)
         self.setCentralWidget(center)
@@ -210,8 +231,12 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         A = self._action
+        A("new", "&New session", self.new_session, QKeySequence.New, "An empty workspace")
         A("open", "&Open…", self.open_dialog, QKeySequence.Open, "Open a script, notebook or "
           "session")
+        A("rerun_cells", "Re-run &cells", self.rerun_cells, None,
+          "Run a restored session's cells again, so its graphs come back")
+        self.actions["rerun_cells"].setEnabled(False)
         A("save", "&Save session", self.save, QKeySequence.Save, "Save the session")
         A("save_as", "Save session &as…", self.save_as, QKeySequence.SaveAs)
         A("export_png", "Export graph as &PNG…", lambda: self.export_graph("png"))
@@ -247,6 +272,8 @@ class MainWindow(QMainWindow):
         A("show_saved", "Show saved tensors", self.refresh_graph)
         self.actions["show_saved"].setCheckable(True)
         A("fit", "Fit graph", self.fit_graph, None, "Fit the graph to the view (0 or Home)")
+        A("fit_all", "Show whole graph", lambda: self.graph_view.fit(whole=True), "Shift+0",
+          "The whole graph, however small its text gets")
 
         tb = QToolBar("Backward")
         tb.setObjectName("StepperToolbar")
@@ -272,7 +299,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         m = mb.addMenu("&File")
-        for n in ("open", "save", "save_as"):
+        for n in ("new", "open", "save", "save_as"):
             m.addAction(self.actions[n])
         self.recent_menu = m.addMenu("Open &recent")
         m.addSeparator()
@@ -284,7 +311,7 @@ class MainWindow(QMainWindow):
         for n in ("step", "step_back", "run", "play", "reset", "breakpoint"):
             m.addAction(self.actions[n])
         m = mb.addMenu("&View")
-        for n in ("fit", "show_saved", "font_bigger", "font_smaller", "font_reset",
+        for n in ("fit", "fit_all", "show_saved", "font_bigger", "font_smaller", "font_reset",
                   "fullscreen"):
             m.addAction(self.actions[n])
         tm = m.addMenu("&Theme")
@@ -296,7 +323,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Lesson")
         m.addAction(self.actions["next_cell"])
         m = mb.addMenu("&Kernel")
-        for n in ("stop", "restart_kernel", "pause_backward"):
+        for n in ("stop", "restart_kernel", "pause_backward", "rerun_cells"):
             m.addAction(self.actions[n])
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
@@ -332,11 +359,13 @@ class MainWindow(QMainWindow):
         k = self.kernel
         self.actions["stop"].setEnabled(bool(k.running))
         self.actions["restart_kernel"].setEnabled(True)
-        if k.running and not k.paused:  # the kernel is busy: stepping waits for the cell
+        if (k.running and not k.paused) or not k.alive:  # stepping waits for the kernel
             for n in ("step", "run", "play", "step_back", "reset"):
                 self.actions[n].setEnabled(False)
 
     def _on_session_changed(self, what: str) -> None:
+        if what == "code" and self.session.history:
+            self._dirty = True  # a cell ran: the workspace holds work no file has
         if what in ("tensors", "code"):
             self._refresh_timer.start()
 
@@ -381,25 +410,33 @@ class MainWindow(QMainWindow):
             self.graph_view.set_graph(graph_model.build_graph([], {}))
             self._apply_stepper_state()
             return
-        g = graph_model.build_graph([root], self.session.names(),
+        names = {**self.training_panel_names(), **self.session.names()}  # a training root's
+        g = graph_model.build_graph([root], names,
                                     show_saved=self.actions["show_saved"].isChecked())
         self.graph_view.set_graph(g)
         self._apply_stepper_state()
 
     def _apply_stepper_state(self) -> None:
         view = self.graph_view
-        view.clear_states()
-        keys = set(view.node_items())
-        for key, state in self.stepper.node_states().items():
-            if key in keys:
-                view.set_node_state(key, state)
-        view.clear_edge_labels()
-        for (u, v), text in self.stepper.edge_labels().items():
-            if u in keys and v in keys:
+        keys = view.node_items()
+        states = {k: st for k, st in self.stepper.node_states().items() if k in keys}
+        for key in keys:  # only what changed: a step touches two or three nodes
+            want = states.get(key, "idle")
+            if view.node_state(key) != want:
+                view.set_node_state(key, want)
+        labels = {(u, v): t for (u, v), t in self.stepper.edge_labels().items()
+                  if u in keys and v in keys}
+        for (u, v) in [e for e in view.edge_labels() if e not in labels]:
+            view.set_edge_label(u, v, None)
+        for (u, v), text in labels.items():
+            if view.edge_label(u, v) != text:
                 view.set_edge_label(u, v, text)
         c = self.stepper.cursor
-        if c is None or c.error is None:
-            view.clear_banner()
+        root = self.stepper.root
+        seed = f"t{root._id}" if root is not None and c is not None and c.position > 0 else None
+        view.set_seed_label(seed if seed in keys else None, c.seed if c is not None else "1")
+        if (c is None or c.error is None) and self.kernel.alive:
+            view.clear_banner()  # (a dead kernel's sentence stays until the restart)
         if c is None:
             self.step_label.setText("")
         else:
@@ -463,11 +500,18 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ commands
     def _guard(self, fn: Callable[[], Any]) -> None:
         """Run a user command; any failure is shown, never fatal."""
+        from gradviz.safe_io import FileError
+
         try:
             fn()
+        except (UserError, FileError) as e:  # already a sentence for the user
+            QMessageBox.warning(self, "gradviz", str(e))
         except Exception as e:  # the app must survive every user mistake
             QMessageBox.warning(self, "gradviz", f"{type(e).__name__}: {e}")
         self.update_actions()
+
+    def _mark_dirty(self) -> None:
+        self._dirty = True
 
     def load_starter(self, code: str) -> None:
         self.code_panel.set_source(code)
@@ -505,8 +549,6 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     def _on_kernel_busy(self, busy: bool) -> None:
-        import time
-
         self._cell_started = time.monotonic() if busy else None
         if busy:
             self._elapsed_timer.start()
@@ -517,29 +559,52 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     def _show_kernel_state(self) -> None:
-        import time
-
         k = self.kernel
         if not k.alive:
             self.kernel_label.setText("kernel dead")
         elif k.paused:
-            self.kernel_label.setText("⏸ paused in backward(): F10 steps, F5 continues")
+            self.kernel_label.setText("PAUSED in backward(): F10 steps, F5 continues")
         elif self._cell_started is not None:
             secs = time.monotonic() - self._cell_started
             self.kernel_label.setText(f"● running {secs:.1f} s  (Shift+F5 stops)")
         else:
             self.kernel_label.setText("kernel ready" if k.ready else "kernel starting…")
 
+    def _fill_walks(self, msg: dict) -> None:
+        log = msg.get("walk_log") or []
+        current = (msg.get("walk") or {}).get("id")
+        self.walk_combo.blockSignals(True)
+        self.walk_combo.clear()
+        for w in log:
+            self.walk_combo.addItem(f"walk {w['id']}: {w['root']} ({w['steps']} steps)",
+                                    w["id"])
+        idx = self.walk_combo.findData(current)
+        self.walk_combo.setCurrentIndex(idx if idx >= 0 else self.walk_combo.count() - 1)
+        self.walk_combo.blockSignals(False)
+        self.walk_combo.setVisible(len(log) > 1)
+
+    def _on_walk_chosen(self) -> None:
+        wid = self.walk_combo.currentData()
+        if isinstance(wid, int):
+            self.session.command("select_walk", id=wid)
+            self.refresh_graph()
+
     def _on_kernel_state(self, msg: dict) -> None:
         self.bridge.feed(msg.get("events") or [])
+        self._fill_walks(msg)
         self.lesson_panel.mark_paused(bool(msg.get("paused")))
+        if msg.get("paused") and msg.get("seq") is None:  # a walk starts: older news goes
+            self.statusBar().clearMessage()
         if msg.get("graph_changed") or msg.get("paused") or msg.get("cell_error"):
             self._refresh_timer.start()
-        else:
+        elif msg.get("seq") is None:  # a command's own answer is drawn by whoever sent it
             self.refresh_tensor_views()
             self._apply_stepper_state()
         err = msg.get("cell_error")
-        if err:
+        if err and err["message"].startswith("KeyboardInterrupt"):
+            self.statusBar().showMessage("stopped: the cell was interrupted (the workspace "
+                                         "keeps what it did until then)", 8000)
+        elif err:
             node = err.get("node_id")
             key = f"n{node}" if node is not None else (
                 f"t{err['tensor_id']}" if err.get("tensor_id") is not None else None)
@@ -656,6 +721,15 @@ class MainWindow(QMainWindow):
         else:
             self.stepper.play(int(2400 / self.speed.value()))
 
+    def show_panel(self, name: str) -> None:
+        """Raise a panel's dock ("training", "lessons", "code", "events", "tensors",
+        "inspector"); the Training panel gets a few iterations so its plots show something."""
+        key = {"events": "log"}.get(name, name)
+        self.docks[key].show()
+        self.docks[key].raise_()
+        if key == "training" and hasattr(self.training_panel, "run_iterations"):
+            self.training_panel.run_iterations(30)
+
     def fit_graph(self) -> None:
         self.graph_view.fit()
 
@@ -686,6 +760,7 @@ class MainWindow(QMainWindow):
         self.theme_name = name
         self.graph_view.set_theme(name)
         QApplication.instance().setPalette(qt_palette(theme.THEMES[name]))
+        self.training_panel.set_theme(name)
         if self.settings is not None:
             self.settings.setValue("theme", name)
 
@@ -700,15 +775,25 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str | os.PathLike, run_all: bool = False) -> None:
         """Open a percent script, a notebook (into the lesson panel) or a saved session."""
         p = Path(path)
+        if not self.confirm_discard(f"open {p.name}"):
+            return
         if p.suffix == ".gradviz":
             from gradviz import session_file
-            state = session_file.load_session(p)  # refuses broken files, session untouched
-            self.session.clear()
-            state.apply_to(self.session)
-            self.code_panel.set_source(state.code if hasattr(state, "code") else "")
-            self.current_path = p
+            rep = self._reply(self.session.command("load_session", path=str(p)))
+            self.session.history[:] = rep.get("cells", [])
+            self.session.results.clear()
+            self.code_panel.set_source(rep.get("editor_text", ""))
+            self.current_path = None if session_file.is_autosave(p) else p
+            self._saved_cells = list(rep.get("cells", []))
+            self._dirty = False
+            self.actions["rerun_cells"].setEnabled(bool(self._saved_cells))
+            if rep.get("can_rerun"):
+                self.statusBar().showMessage(
+                    f"opened {p.name}: the leaf tensors are back; Kernel ▸ Re-run cells "
+                    "rebuilds the graphs", 10000)
         else:
             self.lesson_panel.open_notebook(p)
+            self._dirty = False  # what the file holds is saved; cells run from here on are not
             self._opened_cells = True
             self.set_pause_at_backward(True)  # lessons stop inside backward() by default
             self.docks["lessons"].raise_()
@@ -731,49 +816,118 @@ class MainWindow(QMainWindow):
         return {"code": self.code_panel.source(), "view": {"theme": self.theme_name,
                                                           "font_scale": self.font_scale}}
 
-    def save(self) -> None:
-        if self.current_path is None or self.current_path.suffix != ".gradviz":
-            self.save_as()
-            return
-        from gradviz import session_file
-        session_file.save_session(self.current_path, session_file.capture(
-            self.session, **self.session_state()))
-        self.statusBar().showMessage(f"saved {self.current_path}", 4000)
+    def _reply(self, msg: dict | None) -> dict:
+        """A kernel command's answer, or a sentence saying why there is none."""
+        if msg is None:
+            raise UserError("the kernel is busy running a cell or not running: stop the cell "
+                            "(Shift+F5) or restart the kernel, then try again")
+        if msg.get("type") == "reply" and not msg.get("ok", True):
+            raise UserError(str(msg.get("error", "")).split(": ", 1)[-1])
+        return msg.get("reply") or {}
 
-    def save_as(self) -> None:
+    def save(self) -> bool:
+        """Save the session (asks for a name first if it has none); True once saved."""
+        from gradviz import session_file
+        p = self.current_path
+        if p is None or p.suffix != ".gradviz" or session_file.is_autosave(p):
+            return self.save_as()
+        self._reply(self.session.command(
+            "save_session", path=str(p), cells=list(self.session.history),
+            editor_text=self.code_panel.source(), view=self.session_state()["view"]))
+        self._dirty = False
+        self.statusBar().showMessage(f"saved {p}", 4000)
+        return True
+
+    def save_as(self) -> bool:
         path, _ = QFileDialog.getSaveFileName(self, "Save session", "session.gradviz",
                                               "gradviz session (*.gradviz)")
-        if path:
-            self.current_path = Path(path if path.endswith(".gradviz") else path + ".gradviz")
-            self.save()
+        if not path:
+            return False
+        self.current_path = Path(path if path.endswith(".gradviz") else path + ".gradviz")
+        return self.save()
 
     def autosave(self) -> None:
-        with contextlib.suppress(Exception):
-            from gradviz import session_file
-            session_file.write_autosave(session_file.capture(self.session,
-                                                             **self.session_state()))
+        """This window's automatic save (written by the kernel, where values are whole)."""
+        k = self.kernel
+        if self._autosave is None or not self._dirty or k.running or not k.alive:
+            return
+        try:
+            self._autosave.mark_running()
+            self._reply(self.session.command(
+                "save_session", path=str(self._autosave.path), autosave=True,
+                cells=list(self.session.history), editor_text=self.code_panel.source(),
+                view=self.session_state()["view"]))
+        except Exception as e:  # noqa: BLE001 - said once in the status bar, never fatal
+            self.statusBar().showMessage(f"automatic save failed: {e}", 10000)
 
     def offer_recovery(self) -> None:
-        """After a crash, offer the autosaved session."""
-        path, self._recovery = self._recovery, None
-        if path is None:
-            return
-        ans = QMessageBox.question(self, "gradviz", "gradviz did not close cleanly last time. "
-                                   "Open the automatically saved session?")
-        if ans == QMessageBox.Yes:
-            self._guard(lambda: self.open_path(path))
+        """After a crash, offer each window's autosave that was left behind."""
+        paths, self._recoveries = self._recoveries, []
+        for path in paths:
+            when = time.strftime("%H:%M, %d %b", time.localtime(path.stat().st_mtime)) \
+                if path.exists() else "earlier"
+            ans = QMessageBox.question(
+                self, "gradviz", "gradviz did not close cleanly: an automatically saved "
+                f"session from {when} was kept. Open it?")
+            if ans == QMessageBox.Yes:
+                from gradviz import session_file
 
-    def export_graph(self, fmt: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, f"Export graph as {fmt.upper()}",
-                                              f"graph.{fmt}", f"{fmt.upper()} (*.{fmt})")
-        if not path:
+                def recover(p: Path = path) -> None:
+                    mine = session_file.adopt_recovery(p, self._autosave)
+                    self.open_path(mine)
+                    self._dirty = True  # not saved anywhere but the autosave yet
+                self._guard(recover)
+                return
+
+    def confirm_discard(self, what: str = "continue") -> bool:
+        """Before unsaved work is replaced or closed: Save / Discard / Cancel. True to go on."""
+        if not self._dirty or not self.confirm_discards:
+            return True
+        ans = QMessageBox.question(
+            self, "gradviz", f"The workspace has unsaved work. Save it before you {what}?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+        if ans == QMessageBox.Save:
+            return self.save()
+        return ans == QMessageBox.Discard
+
+    def new_session(self) -> None:
+        """File ▸ New: an empty workspace and editor (after Save / Discard / Cancel)."""
+        if not self.confirm_discard("start a new session"):
             return
-        if fmt == "png":
-            self.graph_view.export_png(path)
-        elif fmt == "svg":
-            self.graph_view.export_svg(path)
+        self.session.clear()
+        self.code_panel.set_source("")
+        self.current_path = None
+        self._dirty = False
+        self.setWindowTitle("gradviz")
+        self.refresh_graph()
+
+    def rerun_cells(self) -> None:
+        """Run a restored session's cells again: its graphs come back."""
+        for code in list(self._saved_cells):
+            res = self.session.run(code)
+            if not res.ok:
+                self.statusBar().showMessage(f"re-run stopped: {res.error_text}", 10000)
+                break
+        self.refresh_graph()
+
+    def export_graph(self, fmt: str, path: str | None = None) -> None:
+        """PNG (slide size), SVG or Graphviz DOT of the graph; a failure names the path."""
+        from gradviz import safe_io
+
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, f"Export graph as {fmt.upper()}",
+                                                  f"graph.{fmt}", f"{fmt.upper()} (*.{fmt})")
+            if not path:
+                return
+        safe_io.check_writable(path, action="export")
+        if fmt == "dot":
+            safe_io.write_text_atomic(path, graph_model.to_dot(self.graph_view.graph),
+                                      action="export")
         else:
-            Path(path).write_text(graph_model.to_dot(self.graph_view.graph), encoding="utf-8")
+            ok = (self.graph_view.export_png(path) if fmt == "png"
+                  else self.graph_view.export_svg(path))
+            if ok is False or not Path(path).is_file() or Path(path).stat().st_size == 0:
+                raise UserError(f"cannot export {path}: Qt could not write the image there")
         self.statusBar().showMessage(f"exported {path}", 4000)
 
     def export_walkthrough(self, folder: str | None = None) -> list[Path]:
@@ -782,12 +936,22 @@ class MainWindow(QMainWindow):
             folder = QFileDialog.getExistingDirectory(self, "Folder for the step images")
             if not folder:
                 return []
-        out = []
+        from gradviz.qt.graph_view import walkthrough_caption
+
+        if self.stepper.root is None:
+            return []
+        self.stepper.run()  # once through, to know n; then every frame from the start
+        c = self.stepper.cursor
+        n = len(c.steps) if c is not None and c.finished and c.error is None else None
         self.stepper.reset()
+        out = []
         i = 0
         while True:
             p = Path(folder) / f"step_{i:03d}.png"
-            self.graph_view.export_png(str(p))
+            cur = self.stepper.cursor.current if self.stepper.cursor is not None else None
+            name = cur.name.replace("torch::autograd::", "") if cur is not None else None
+            caption = walkthrough_caption(i, n, name) if i else "before backward()"
+            self.graph_view.export_png(str(p), caption=caption)
             out.append(p)
             if self.stepper.step() is None:
                 break
@@ -816,11 +980,18 @@ class MainWindow(QMainWindow):
         st = s.value("state")
         if st is not None:
             self.restoreState(st)
-        self.set_theme(str(s.value("theme", DEFAULTS["theme"])))
-        with contextlib.suppress(TypeError, ValueError):
-            fs = float(s.value("font_scale", DEFAULTS["font_scale"]))
-            if fs != 1.0:
-                self.set_font_scale(fs)
+        from gradviz import session_file
+        clean, warnings = session_file.validate_settings(
+            {k: s.value(k) for k in ("theme", "font_scale", "recent") if s.value(k) is not None})
+        self.set_theme(str(clean.get("theme", DEFAULTS["theme"])))
+        fs = float(clean.get("font_scale", DEFAULTS["font_scale"]))
+        if fs != 1.0:
+            self.set_font_scale(fs)
+        if "recent" in clean:
+            s.setValue("recent", clean["recent"])
+        if warnings:
+            QTimer.singleShot(0, self, lambda: self.statusBar().showMessage(
+                " ".join(warnings), 15000))
         self._fill_recent()
 
     OPENABLE = (".py", ".ipynb", ".gradviz")
@@ -839,6 +1010,9 @@ class MainWindow(QMainWindow):
                 return
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        if not self.confirm_discard("quit"):
+            event.ignore()
+            return
         self.stepper.stop()
         for sig, conn in zip(("started", "died", "busy", "state"), self._kernel_conns):
             getattr(self.kernel, sig).disconnect(conn)
@@ -849,14 +1023,17 @@ class MainWindow(QMainWindow):
         if self.settings is not None:
             self.settings.setValue("geometry", self.saveGeometry())
             self.settings.setValue("state", self.saveState())
-            with contextlib.suppress(Exception):
-                from gradviz import session_file
-                session_file.clear_autosave()
-                session_file.mark_clean_exit()
+            if self._autosave is not None:
+                with contextlib.suppress(Exception):
+                    self._autosave.mark_clean_exit()  # this window's files, no one else's
         self.bridge.close()
         super().closeEvent(event)
 
 
+
+
+class UserError(Exception):
+    """A failure already worded for the user (shown as it is)."""
 
 
 def qt_palette(t: Any) -> QPalette:

@@ -65,16 +65,21 @@ class CursorView:
         self.error_node_id: int | None = None
         self.root_id: int | None = None
         self.retain_graph = False
+        self.seed = "1"
+        self._views: list[StepView] = []  # decoded once: a step's record never changes
 
     def update(self, walk: dict[str, Any]) -> None:
         if walk["id"] != self.walk_id or walk["from"] == 0:
             self.walk_id = walk["id"]
             self._steps = []
+            self._views = []
         self._steps[walk["from"]:] = walk["steps"]
+        del self._views[walk["from"]:]
         self.position = walk["position"]
         self.finished = walk["finished"]
         self.root_id = walk["root"]
         self.retain_graph = walk.get("retain_graph", False)
+        self.seed = walk.get("seed", "1")
         msg = walk.get("error")
         if msg:
             ename, _, evalue = msg.partition(": ")
@@ -89,11 +94,14 @@ class CursorView:
 
     @property
     def steps(self) -> list[StepView]:
-        return [StepView(self.world, s) for s in self._steps]
+        views = self._views
+        for s in self._steps[len(views):]:
+            views.append(StepView(self.world, s))
+        return list(views)
 
     @property
     def current(self) -> StepView | None:
-        return StepView(self.world, self._steps[self.position - 1]) if self.position else None
+        return self.steps[self.position - 1] if self.position else None
 
     @property
     def done_node_ids(self) -> set[int]:
@@ -145,7 +153,9 @@ class RemoteSession(Session):
         self.has_walk = walk is not None
         if walk is not None:
             self.cursor_view.update(walk)
-        if msg.get("seq") is None and not msg.get("paused"):  # a cell's own update
+        if msg.get("paused"):
+            self.last_error = None  # a new walk: the graph shows it, not an older error
+        elif msg.get("seq") is None:  # a cell's own update
             self.last_error = msg.get("cell_error")
         self._notify("state")
 
@@ -271,6 +281,9 @@ class InProcessKernel:
         self.namespace: dict[str, Any] = {}
         self.agent = Agent(self.namespace, self._send, install_driver=False)
         self.agent.session.reset_namespace()
+        from gradviz.kernel.training_host import TrainingHost
+
+        self.agent.training = TrainingHost(self.agent, interrupts=False)
 
     def _send(self, msg: dict[str, Any]) -> None:
         import json
@@ -283,12 +296,15 @@ class InProcessKernel:
             self.state.emit(msg)
         elif msg.get("type") == "reply" and msg.get("seq") is not None:
             self._replies[msg["seq"]] = msg
+        else:
+            self.message.emit(msg)  # e.g. the training host's series
 
     def execute(self, code: str) -> str:
         self._n += 1
         mid = f"inproc-{self._n}"
         from engine.autograd import set_backward_driver
 
+        self.agent.leave_replay()
         previous = set_backward_driver(self.agent._drive)
         try:
             res = self.agent.session.run(code, timeout=None)
@@ -306,8 +322,14 @@ class InProcessKernel:
 
     def command(self, cmd: str, **args: Any) -> int:
         self._seq += 1
+        if cmd == "pause":  # nobody could step a paused backward() in this same thread
+            args["on"] = False
         self.agent.handle({"cmd": cmd, "seq": self._seq, **args})
         return self._seq
+
+    def command_side(self, cmd: str, **args: Any) -> int:
+        """As ``KernelClient.command_side``; here the agent is called at once."""
+        return self.command(cmd, **args)
 
     def command_sync(self, cmd: str, timeout: float | None = None, **args: Any
                      ) -> dict[str, Any] | None:

@@ -1,20 +1,22 @@
 """The training panel: a training loop run twice side by side, with and without its gradient
 zeroing, plotted live per iteration.
 
-The runs (``gradviz.training.TrainingPair``) execute on the GUI thread in bounded batches: a
-QTimer tick runs as many iterations as fit in ``BUDGET_S`` (or as the speed allows), then the
-plots are updated from the runs' preallocated buffers (curves made once, ``setData`` per tick,
-clipped to the view and peak-downsampled). A tick never takes much longer than one
-iteration, so Pause and Stop always answer; an iteration that hangs is stopped by the run's
-watchdog. While playing, the engine events of the training runs are not forwarded one by one
-to the other panels (the bridge's signals are blocked during a batch): the graph view gets the
-selected run's current root through ``iteration_root`` a few times per second instead.
+The runs execute in the kernel (``gradviz.kernel.training_host``): this panel is a view. It
+sends commands (reset, play, pause, stop, step, into backward, speed, follow) and plots the
+series the kernel streams back (only the new points, about 25 messages a second while
+playing: curves made once, ``setData`` per redraw, clipped to the view and
+peak-downsampled). It never runs user code and never touches an engine object; a slow
+iteration delays the plots, never the window, and Stop interrupts it in the kernel.
+
+With a kernel process (``KernelClient``) one ``training_play`` command runs until paused; Pause,
+Stop, speed and follow go on the side channel and are taken between iterations. With an
+in-process kernel (tests) a timer plays frame by frame.
 
 One iteration's backward can be stepped node by node: "Into backward" runs the next
-iteration's forward for the followed run and stops at its ``backward()``; the root goes to the
-graph view (``iteration_root``) and to the window's :class:`Stepper`, so Step / Step back here
-and F10 / Shift+F10 in the graph view walk the same BackwardCursor. The next "Step
-iteration" (or Play) lets the cursor finish and completes the iteration.
+iteration's forward for the followed run in the kernel and stops at its ``backward()``; its
+root becomes the kernel's root, so the window's stepper (F10 / Shift+F10 in the graph view and
+Step / Step back here) walks it. The next "Step iteration" (or Play) finishes the iteration
+through that walk.
 """
 
 from __future__ import annotations
@@ -53,16 +55,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gradviz import training
+from gradviz import training_data as training
 from gradviz.qt.code_panel import CodeEditor
 from gradviz.qt.flow import FlowLayout as _FlowLayout
 from gradviz.qt.flow import labelled as _pair
-from gradviz.qt.stepper import Stepper, short_values
-from gradviz.session import Session
 from gradviz.theme import PLOT_COLOURS, PlotColours, theme_for_colours
-from gradviz.training import PRESETS, TrainingPair, TrainingRun
+from gradviz.training_data import PRESETS, RUN_LABELS, series_columns, write_series_csv
+from gradviz.views import World
 
-__all__ = ["TrainingPanel", "SPEEDS"]
+__all__ = ["TrainingPanel", "SPEEDS", "RunView", "PairView"]
 
 # PySide6 6.12's refcount leaks of None and True are guarded by importing gradviz.qt
 
@@ -220,31 +221,199 @@ class _Curve:
         self.param = param
 
 
-class TrainingPanel(QWidget):
-    """Run a training loop with and without its zeroing, in step, plotted live.
+def _numbers(values: list[Any]) -> np.ndarray:
+    """A flat list from the kernel (non-finite numbers as strings) as float64."""
+    return np.asarray(values, dtype=np.float64) if values else np.empty(0)
 
-    ``iteration_root(object)`` carries the root tensor of the followed run's current
-    iteration (for the graph view). ``export_png(path)`` / ``export_csv(path)`` save the
-    plots and the series.
+
+class _Series:
+    """One plotted line of a run (as ``gradviz.training.Series``)."""
+
+    __slots__ = ("label", "param", "kind", "column")
+
+    def __init__(self, label: str, param: str, kind: str, column: int) -> None:
+        self.label, self.param, self.kind, self.column = label, param, kind, column
+
+
+class _Param:
+    """A parameter of a run: its name, size and columns in the series buffers."""
+
+    __slots__ = ("name", "numel", "shape", "col", "width")
+
+    def __init__(self, rec: dict[str, Any]) -> None:
+        self.name = rec["name"]
+        self.numel = int(rec["numel"])
+        self.shape = tuple(rec["shape"])
+        self.col = int(rec["col"])
+        self.width = int(rec["width"])
+
+
+class _Toggled:
+    """A line one run has and the other has not (as ``gradviz.training.ToggledLine``)."""
+
+    __slots__ = ("line", "text", "action", "kind", "after")
+
+    def __init__(self, rec: dict[str, Any]) -> None:
+        self.line, self.text, self.action = rec["line"], rec["text"], rec["action"]
+        self.kind, self.after = rec["kind"], rec.get("after")
+
+
+class RunView:
+    """One run of the kernel's training pair as its messages describe it: the series in
+    buffers grown by doubling, the state and error (read like ``gradviz.training.
+    TrainingRun``; nothing here runs)."""
+
+    def __init__(self, key: str, layout: dict[str, Any]) -> None:
+        self.key = key
+        self.label: str = layout["label"]
+        self.source: str = layout["source"]
+        self.params = [_Param(p) for p in layout["params"]]
+        self.grad_series = [_Series(a, b, "grad", c) for a, b, c in layout["grad_series"]]
+        self.param_series = [_Series(a, b, "param", c) for a, b, c in layout["param_series"]]
+        self.width = sum(p.width for p in self.params)
+        self.count = 0
+        self.state = "new"
+        self.error: str | None = None
+        self.error_kind: str | None = None
+        self.error_line: int | None = None
+        self.editor_line: int | None = None
+        self.error_iteration: int | None = None
+        self.stop_reason = ""
+        self.params_change = False
+        self.root: int | None = None  # the kernel's id of the current iteration's root
+        self._names: dict[int, str] = {}
+        self._cap = 0
+        self.grads = np.empty((0, self.width))
+        self.param_values = np.empty((0, self.width))
+        self.loss = np.empty(0)
+
+    def _grow(self, n: int) -> None:
+        if n <= self._cap:
+            return
+        cap = max(16, self._cap * 2, n)
+        for name in ("grads", "param_values"):
+            buf = np.full((cap, self.width), np.nan)
+            buf[:self._cap] = getattr(self, name)[:self._cap]
+            setattr(self, name, buf)
+        loss = np.full(cap, np.nan)
+        loss[:self._cap] = self.loss[:self._cap]
+        self.loss = loss
+        self._cap = cap
+
+    def update(self, delta: dict[str, Any]) -> None:
+        """New rows from ``delta["from"]`` on, and the run's status."""
+        n0 = int(delta["from"])
+        loss = _numbers(delta["loss"])
+        k = len(loss)
+        if k:
+            self._grow(n0 + k)
+            w = self.width
+            self.loss[n0:n0 + k] = loss
+            if w:
+                self.grads[n0:n0 + k] = _numbers(delta["grads"]).reshape(k, w)
+                self.param_values[n0:n0 + k] = _numbers(delta["params"]).reshape(k, w)
+        st = delta.get("status") or {}
+        for name in ("count", "state", "error", "error_kind", "error_line", "editor_line",
+                     "error_iteration", "stop_reason", "params_change", "root"):
+            if name in st:
+                setattr(self, name, st[name])
+        self.count = min(self.count, n0 + k) if k or n0 < self.count else self.count
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("ready", "in_backward")
+
+    @property
+    def has_loss(self) -> bool:
+        return bool(self.count) and not np.isnan(self.loss[:self.count]).all()
+
+    @property
+    def x(self) -> np.ndarray:
+        return np.arange(1, self.count + 1, dtype=np.float64)
+
+    def loss_values(self) -> np.ndarray:
+        return self.loss[:self.count]
+
+    def grad_values(self, series: _Series | int) -> np.ndarray:
+        c = series.column if isinstance(series, _Series) else series
+        return self.grads[:self.count, c]
+
+    def param_value_series(self, series: _Series | int) -> np.ndarray:
+        c = series.column if isinstance(series, _Series) else series
+        return self.param_values[:self.count, c]
+
+    def grad_of(self, name: str, iteration: int) -> np.ndarray:
+        p = next(p for p in self.params if p.name == name)
+        return self.grads[iteration - 1, p.col:p.col + p.width].copy()
+
+    def names(self) -> dict[int, str]:
+        """Kernel tensor id -> name in this run (from the last root the kernel sent)."""
+        return dict(self._names)
+
+
+class PairView:
+    """The kernel's training pair: both runs, the code as written, the toggled lines."""
+
+    def __init__(self, layout: dict[str, Any]) -> None:
+        self.gen: int = layout["gen"]
+        self.code: str = layout["code"]
+        self.limit: int = int(layout["limit"])
+        self.note: str = layout["note"]
+        self.as_written: str = layout["as_written"]
+        self.toggled = [_Toggled(t) for t in layout["toggled"]]
+        self.zeroed = RunView("zeroed", layout["runs"]["zeroed"])
+        self.unzeroed = RunView("unzeroed", layout["runs"]["unzeroed"])
+        self.runs = (self.zeroed, self.unzeroed)
+        self.data: dict[str, Any] | None = layout.get("data")
+
+    def run(self, which: str) -> RunView:
+        if which in ("zeroed", RUN_LABELS["zeroed"]):
+            return self.zeroed
+        if which in ("unzeroed", RUN_LABELS["unzeroed"]):
+            return self.unzeroed
+        raise KeyError(which)
+
+    @property
+    def count(self) -> int:
+        return max(r.count for r in self.runs)
+
+    @property
+    def active(self) -> bool:
+        return any(r.active for r in self.runs)
+
+    def columns(self) -> list[tuple[str, np.ndarray]]:
+        return series_columns(self.runs)
+
+    def write_csv(self, out: Any) -> None:
+        write_series_csv(self.columns(), out)
+class TrainingPanel(QWidget):
+    """Run a training loop with and without its zeroing, in step, plotted live: a view of
+    the kernel's training host (``gradviz.kernel.training_host``).
+
+    ``session`` is the window's ``RemoteSession`` (its ``kernel`` a ``KernelClient`` or an
+    ``InProcessKernel``). ``iteration_root(object)`` carries the root (a ``TensorView``) of
+    the followed run's current iteration (for the graph view). ``export_png(path)`` /
+    ``export_csv(path)`` save the plots and the series.
     """
 
     iteration_root = Signal(object)
     state_changed = Signal()
 
-    def __init__(self, session: Session, bridge: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Any, bridge: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.bridge = bridge
-        self.pair: TrainingPair | None = None
+        self.kernel = session.kernel
+        #: an in-process kernel plays frame by frame from a timer (its agent runs here)
+        self._frame_mode = hasattr(self.kernel, "agent")
+        self.pair: PairView | None = None
         self.preset_key = "seed"
         self._dirty = True
-        self._stepper: Stepper | None = None
-        self._own_stepper: Stepper | None = None
+        self._stepper: Any = None
+        self._own_stepper: Any = None
         self._connected_steppers: set[int] = set()
         self._curves: list[_Curve] = []
         self._drawn: dict[tuple[int, bool], int] = {}
-        self._credit = 0.0
-        self._last_tick = 0.0
         self._tick_end = 0.0
         self._overhead = 0.015
         self._refresh_s = 0.0
@@ -257,16 +426,38 @@ class TrainingPanel(QWidget):
         self._stop_marks: list[tuple[Any, Any]] = []
         self._xs = np.arange(1, 2, dtype=np.float64)
         self.redraws = 0  # plot updates so far (the bench reads it)
-        self._cursor: Any = None  # the BackwardCursor stepped through a paused iteration
+        self.messages = 0  # frames received from the kernel
         self._loading = False
-        #: seconds one iteration may take before its run is stopped
-        self.iteration_timeout = training.ITERATION_TIMEOUT_S
+        self._token = 0  # numbers the commands that run user code in the kernel
+        self._busy_token: int | None = None  # such a command waited for now
+        self._play_token: int | None = None  # the kernel's play in progress
+        self._play_on = False  # Play pressed (and not paused since)
+        self._play_first = True
+        self._stop_wanted = False
+        self._refresh_due = False
+        self._world = World()  # the followed run's root, as the kernel last sent it
+        self._root_view: Any = None
+        self._root_names: dict[int, str] = {}
+        self._boundary_z: dict[str, np.ndarray] = {}
+        self.note_text = ""  # why the last command did nothing (kernel busy, ...)
+        #: seconds one iteration may take before its run is stopped (None: no limit; Stop
+        #: interrupts a slow iteration, the window never waits for it)
+        self.iteration_timeout: float | None = None
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._tick)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(0)
+        self._refresh_timer.timeout.connect(self._refresh_now)
+        self.kernel.message.connect(self._on_message)
+        for name, slot in (("busy", self._on_kernel_busy), ("started", self._on_kernel_gone),
+                           ("died", self._on_kernel_gone)):
+            sig = getattr(self.kernel, name, None)
+            if sig is not None:
+                sig.connect(slot)
         self._build_ui()
         self.load_preset("seed")
-
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
         root = QVBoxLayout(self)
@@ -696,24 +887,142 @@ class TrainingPanel(QWidget):
             return None
         return v if math.isfinite(v) else None
 
-    # ------------------------------------------------------------------ runs
-    def reset(self) -> None:
-        """Build both runs again from the editor, the lr and the iteration count."""
-        self.pause()
-        self._finish_pending(discard=True)
-        lr = self.learning_rate()
-        self.lr_edit.setStyleSheet("" if lr is not None else
-                                   f"QLineEdit {{ background: {self.colours.error_line} }}")
-        self.pair = TrainingPair(self.code, lr=lr if lr is not None else 0.01,
-                                 iterations=self.iterations_spin.value(),
-                                 iteration_timeout=self.iteration_timeout)
-        with self._muted():
-            self.pair.start()
-        self._dirty = False
-        self._credit = 0.0
+    # ------------------------------------------------------------------ the kernel
+    def _kernel_ok(self) -> bool:
+        k = self.kernel
+        if not getattr(k, "alive", True):
+            self.note_text = "The kernel is not running: restart it (Kernel menu)."
+        elif not getattr(k, "ready", True):
+            self.note_text = "The kernel is starting…"
+        elif getattr(k, "running", None) and not getattr(k, "paused", False):
+            self.note_text = "A cell is running: the training waits for it (Shift+F5 stops it)."
+        elif getattr(k, "paused", False):
+            self.note_text = "A cell is paused in backward(): finish it (F5) first."
+        else:
+            self.note_text = ""
+            return True
+        self._update_status()
+        return False
+
+    def _call(self, cmd: str, **args: Any) -> dict[str, Any] | None:
+        """A command that may run user code in the kernel, waited for (the event loop turns
+        meanwhile: Stop answers). Returns its reply, or None when the kernel could not take
+        it (the reason in ``note_text``)."""
+        if self._busy_token is not None:
+            self.note_text = "The kernel is still busy with the last command (■ Stop ends it)."
+            self._update_status()
+            return None
+        if not self._kernel_ok():
+            return None
+        self._token += 1
+        tok = self._busy_token = self._token
+        try:
+            msg = self.kernel.command_sync(cmd, timeout=None, token=tok, **args)
+        finally:
+            self._busy_token = None
+        if msg is None or msg.get("ok") is False:
+            self.note_text = (msg or {}).get("error") or "The kernel did not answer."
+            self._update_status()
+            return None
+        self._after_command()
+        return msg.get("reply") or {}
+
+    def _after_command(self) -> None:
+        """A Stop that came while a command ran but reached the kernel too late to count."""
+        if self._stop_wanted and self._busy_token is None and self._play_token is None:
+            self._stop_wanted = False
+            if self.pair is not None and self.pair.active and self._kernel_ok():
+                self.kernel.command_sync("training_stop")
+
+    def _on_kernel_busy(self, busy: bool) -> None:
+        if busy and self.playing:
+            self.pause()  # a cell gets the kernel: the training waits
+
+    def _on_kernel_gone(self, *_: Any) -> None:
+        """The kernel restarted or died: its pair is gone (the plots stay until Reset)."""
+        self.timer.stop()
+        self._play_token = None
+        self._play_on = False
+        self._busy_token = None
+        self._dirty = True
+        if getattr(self.kernel, "alive", False) and getattr(self.kernel, "ready", False):
+            QTimer.singleShot(0, self, self.reset)
+        else:
+            self._update_status()
+
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        if msg.get("type") != "training":
+            return
+        kind = msg.get("kind")
+        if kind == "layout":
+            self._on_layout(msg)
+            return
+        pair = self.pair
+        if pair is None or msg.get("gen") != pair.gen:
+            return
+        if kind == "frame":
+            self.messages += 1
+            for key, delta in msg.get("runs", {}).items():
+                pair.run(key).update(delta)
+            root = msg.get("root")
+            if root is not None:
+                self._on_root(root)
+            for key, values in (msg.get("boundary") or {}).items():
+                self._boundary_z[key] = _numbers(values)
+            self._schedule_refresh()
+        elif kind == "ended" and msg.get("token") == self._play_token and \
+                msg.get("reason") != "budget":
+            self._play_token = None
+            self._play_on = False
+            self._refresh(force=True)
+            self._emit_root(force=True)
+            self._after_command()
+            self.state_changed.emit()
+
+    def _on_layout(self, msg: dict[str, Any]) -> None:
+        self.pair = PairView(msg)
+        self._world = World()
+        self._root_view = None
+        self._root_names = {}
+        self._boundary_z = {}
         self._xs = np.arange(1, min(self.pair.limit, 4096) + 2, dtype=np.float64)
         self._build_curves()
         self._show_note()
+
+    def _on_root(self, rec: dict[str, Any]) -> None:
+        self._world.update(rec.get("tensors", ()), rec.get("nodes", ()), replace=True)
+        names = {int(k): v for k, v in rec.get("names", {}).items()}
+        run = self.pair.run(rec["run"])
+        run._names = names
+        if rec["run"] == self.followed:
+            self._root_names = names
+            self._root_view = self._world.tensor(rec["id"])
+
+    def _schedule_refresh(self) -> None:
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _refresh_now(self) -> None:
+        t = time.perf_counter()
+        self._refresh()
+        self._emit_root()
+        self._refresh_s = time.perf_counter() - t
+
+    # ------------------------------------------------------------------ runs
+    def reset(self) -> None:
+        """Build both runs again in the kernel from the editor, the lr and the iteration
+        count."""
+        self.pause()
+        lr = self.learning_rate()
+        self.lr_edit.setStyleSheet("" if lr is not None else
+                                   f"QLineEdit {{ background: {self.colours.error_line} }}")
+        reply = self._call("training_reset", code=self.code,
+                           lr=lr if lr is not None else 0.01,
+                           iterations=self.iterations_spin.value(),
+                           iteration_timeout=self.iteration_timeout, follow=self.followed)
+        if reply is None:
+            return
+        self._dirty = False
         self._refresh(force=True)
         self._emit_root(force=True)
         self.state_changed.emit()
@@ -721,7 +1030,6 @@ class TrainingPanel(QWidget):
     def _ensure_fresh(self) -> None:
         if self._dirty or self.pair is None:
             self.reset()
-
     def _build_curves(self) -> None:
         """Make every curve once (``setData`` updates them) and the legend: one entry per
         run (solid: with zeroing, dashed: without), and with several parameters one entry
@@ -806,26 +1114,9 @@ class TrainingPanel(QWidget):
             elif t.after:
                 marks[t.after] = self.colours.added_line
         for r in pair.runs:
-            if r.state == "error" and r.error_line:
-                line = self._as_written_line(r, r.error_line)
-                if line:
-                    marks[line] = self.colours.error_line
+            if r.state == "error" and r.editor_line:
+                marks[r.editor_line] = self.colours.error_line
         self.editor.mark_lines(marks)
-
-    def _as_written_line(self, run: TrainingRun, line: int) -> int | None:
-        """A line of ``run``'s source as a line of the editor's code."""
-        pair = self.pair
-        if pair is None or run.source == pair.code:
-            return line
-        added = [t for t in pair.toggled if t.action == "added"]
-        if not added:
-            return line  # removed lines became ``pass``: the numbers are the same
-        first = added[0].line
-        if line < first:
-            return line
-        if line < first + len(added):
-            return added[0].after
-        return line - len(added)
 
     def _show_note(self) -> None:
         pair = self.pair
@@ -852,7 +1143,13 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------ play, step
     @property
     def playing(self) -> bool:
-        return self.timer.isActive()
+        """Play is on (the kernel runs iterations; Pause stops them)."""
+        return self._play_on
+
+    @property
+    def kernel_playing(self) -> bool:
+        """The kernel is still running a play (a Pause or Stop may be on its way)."""
+        return self._play_token is not None or self.timer.isActive()
 
     def toggle_play(self) -> None:
         if self.playing:
@@ -861,25 +1158,43 @@ class TrainingPanel(QWidget):
             self.play()
 
     def play(self) -> None:
-        """Run iterations on the timer at the chosen speed."""
+        """Run iterations in the kernel at the chosen speed; the plots follow what arrives."""
         self._ensure_fresh()
-        self._finish_pending()
-        if self.pair is None or not self.pair.active:
+        self._wait_play_end()
+        if self.pair is None or not self.pair.active or self.kernel_playing:
             self._update_status()
             return
-        self._credit = 1.0  # the first iteration shows at once
-        self._last_tick = time.perf_counter()
-        self._tick_end = 0.0
-        self._overhead = 0.015
-        self._refresh_s = 0.0
-        self.timer.start()
+        if not self._kernel_ok():
+            return
+        self._stop_wanted = False
+        self._play_on = True
+        self._play_first = True
+        self._token += 1
+        self._play_token = self._token
+        if self._frame_mode:
+            self._tick_end = 0.0
+            self._overhead = 0.015
+            self._refresh_s = 0.0
+            self.timer.start()
+        else:
+            self.kernel.command("training_play", token=self._play_token, speed=self.speed)
         self._update_buttons()
         self.state_changed.emit()
 
+    @property
+    def speed(self) -> float | None:
+        """Iterations per second chosen (None: as fast as possible)."""
+        return SPEEDS[self.speed_slider.value()]
+
     def pause(self) -> None:
-        """Stop the timer (the runs keep their state)."""
-        if self.timer.isActive():
-            self.timer.stop()
+        """Stop playing (the runs keep their state; the kernel ends its frame)."""
+        if self._play_on or self.timer.isActive():
+            self._play_on = False
+            if self.timer.isActive():
+                self.timer.stop()
+                self._play_token = None
+            elif self._play_token is not None:
+                self.kernel.command_side("training_pause", token=self._play_token)
             self._status_t = 0.0
             self._refresh(force=True)
             self._emit_root(force=True)
@@ -887,105 +1202,112 @@ class TrainingPanel(QWidget):
         self._update_buttons()
 
     def stop(self) -> None:
-        """Pause and end both runs (Reset starts again)."""
-        self.pause()
-        self._finish_pending(discard=True)
-        if self.pair is not None:
-            for r in self.pair.runs:
-                r.stop("stopped")
+        """End both runs (Reset starts again). A slow iteration is interrupted."""
+        self._play_on = False
+        self.timer.stop()
+        live = self._play_token if self._play_token is not None else self._busy_token
+        if live is not None and not self._frame_mode:
+            self._stop_wanted = True
+            self.kernel.command_side("training_stop", token=live)
+        else:
+            self._play_token = None
+            if self.pair is not None and self._kernel_ok():
+                self.kernel.command_sync("training_stop")
         self._refresh(force=True)
+        self._update_buttons()
         self.state_changed.emit()
 
     def step_iteration(self) -> None:
         """Exactly one iteration of both runs (finishing a stepped backward first)."""
         self.pause()
         self._ensure_fresh()
-        if self._finish_pending():
-            self._refresh(force=True)
-            self._emit_root(force=True)
-            return
         if self.pair is None:
             return
-        self.pair.step()
+        self._wait_play_end()
+        self._call("training_step")
+        self.backward_label.hide()
         self._refresh(force=True)
         self._emit_root(force=True)
+        self._update_backward_label()
+        self.stepper.changed.emit()
         self.state_changed.emit()
 
+    def _wait_play_end(self, timeout: float = 5.0) -> None:
+        """Let a paused play's last frame arrive before the next command."""
+        if self._play_token is not None and not self._frame_mode:
+            self.kernel.wait_for(lambda: self._play_token is None, timeout)
+
     def run_iterations(self, n: int) -> int:
-        """Run ``n`` iterations of both runs at once (no timer); returns how many ran."""
+        """Run ``n`` iterations of both runs at once (no frames); returns how many ran."""
+        self.pause()
         self._ensure_fresh()
-        self._finish_pending()
         if self.pair is None:
             return 0
-        with self._muted():
-            done = self.pair.advance(n, quiet=True)
+        self._wait_play_end()
+        before = self.pair.count
+        self._call("training_run", n=int(n))
         self._refresh(force=True)
         self._emit_root(force=True)
-        return done
+        self._update_backward_label()
+        return self.pair.count - before
 
     def _tick(self) -> None:
-        """One timer tick: a batch of iterations, then one plot update. Flat out, the batch
-        gets what is left of a FRAME_S frame after the last redraw (painting, event handling
-        and the plot update measured as they happen), so the plots keep their frame rate
-        whatever the machine's speed, and a tick never blocks for long."""
+        """In-process kernel: one frame of play per timer tick. Flat out, the frame gets what
+        is left of a FRAME_S frame after the last redraw (painting, event handling and the
+        plot update measured as they happen), so the plots keep their frame rate."""
         pair = self.pair
-        if pair is None or not pair.active:
-            self.pause()
+        if pair is None or not pair.active or not self._play_on:
+            self.timer.stop()
+            self._play_token = None
+            self._play_on = False
+            self._refresh(force=True)
+            self._update_buttons()
             return
         now = time.perf_counter()
-        dt = now - self._last_tick
-        self._last_tick = now
         if self._tick_end:
-            outside = now - self._tick_end  # painting and everything else since last tick
+            outside = now - self._tick_end
             self._overhead = 0.7 * self._overhead + 0.3 * (outside + self._refresh_s)
-        speed = SPEEDS[self.speed_slider.value()]
-        if speed is None:
-            n = 1_000_000
-            budget = min(BUDGET_S, max(BUDGET_MIN_S, FRAME_S - self._overhead))
-        else:
-            self._credit = min(self._credit + speed * dt, max(1.0, speed * 0.25))
-            n = int(self._credit)
-            if n <= 0:
-                self._tick_end = 0.0
-                return
-            self._credit -= n
-            budget = BUDGET_S
-        with self._muted():
-            pair.advance(n, budget, quiet=True)
+        speed = self.speed
+        budget = BUDGET_S if speed is not None else \
+            min(BUDGET_S, max(BUDGET_MIN_S, FRAME_S - self._overhead))
+        self._busy_token = self._play_token
+        try:
+            self.kernel.command_sync("training_play", token=self._play_token, speed=speed,
+                                     budget_s=budget, first=self._play_first)
+        finally:
+            self._busy_token = None
+        self._play_first = False
         t = time.perf_counter()
         self._refresh()
+        self._emit_root()
         end = time.perf_counter()
         self._refresh_s = end - t
         self._tick_end = end
         if not pair.active:
             self.pause()
-        else:
-            self._emit_root()
-
-    def _muted(self) -> Any:
-        return _Muted(self.bridge)
-
     # ------------------------------------------------------------------ backward stepping
     @property
-    def stepper(self) -> Stepper:
+    def stepper(self) -> Any:
         """The window's stepper when there is one (so the graph view's Step and this panel's
-        Step drive the same cursor), else the panel's own."""
+        Step drive the same cursor, the kernel's), else the panel's own."""
         st = self._stepper
         if st is None:
             w = self.window()
             cand = getattr(w, "stepper", None) if w is not self else None
-            if isinstance(cand, Stepper):
+            if cand is not None and hasattr(cand, "step") and hasattr(cand, "changed"):
                 st = cand
             else:
                 if self._own_stepper is None:
-                    self._own_stepper = Stepper(self.session, self)
+                    from gradviz.qt.stepper import KernelStepper  # only without a window
+
+                    self._own_stepper = KernelStepper(self.session, self)
                 st = self._own_stepper
         if id(st) not in self._connected_steppers:
             self._connected_steppers.add(id(st))
             st.changed.connect(self._on_stepper_changed)
         return st
 
-    def set_stepper(self, stepper: Stepper | None) -> None:
+    def set_stepper(self, stepper: Any) -> None:
         """Use ``stepper`` (the main window's) for stepping an iteration's backward."""
         self._stepper = stepper
 
@@ -999,34 +1321,28 @@ class TrainingPanel(QWidget):
         if idx >= 0:
             self.follow_combo.setCurrentIndex(idx)
 
-    def followed_run(self) -> TrainingRun | None:
+    def followed_run(self) -> RunView | None:
         return self.pair.run(self.followed) if self.pair is not None else None
 
     def into_backward(self) -> Any:
-        """Run the followed run's next forward and stop at its backward(): the root goes to
-        the graph view and the stepper. Returns the root (None when nothing to step)."""
+        """Run the followed run's next forward in the kernel and stop at its backward(): the
+        root becomes the kernel's root, so the window's stepper (F10) walks it. Returns the
+        root (a TensorView; None when there is nothing to step)."""
         self.pause()
         self._ensure_fresh()
-        pair = self.pair
-        if pair is None:
+        if self.pair is None:
             return None
-        run = pair.run(self.followed)
-        if run.state != "in_backward":
-            self._finish_pending()
-            other = pair.zeroed if run is pair.unzeroed else pair.unzeroed
-            if other.active and other.count < run.count:
-                other.run_to(run.count)
-            root = pair.begin_iteration(self.followed)
-        else:
-            root = run.root
-        if run.state == "in_backward" and root is not None:
+        self._wait_play_end()
+        reply = self._call("training_into", which=self.followed)
+        root = None
+        if reply and reply.get("root") is not None and self.session.root_id == reply["root"]:
+            root = self.session.world.tensor(reply["root"])
             self._emit_root(force=True, root=root)
-            gradient = _gradient_arg(run.backward_args, run.backward_kwargs)
-            self.stepper.set_root(root, gradient)
+            self.stepper.changed.emit()
         self._refresh(force=True)
         self._update_backward_label()
         self.state_changed.emit()
-        return root if run.state == "in_backward" else None
+        return root
 
     def backward_step(self) -> Any:
         """One backward node of the paused iteration (entering it first if needed)."""
@@ -1035,62 +1351,35 @@ class TrainingPanel(QWidget):
             if self.into_backward() is None:
                 return None
             run = self._pending_run()
-        st = self.stepper
-        if st.root is not run.root:
-            st.set_root(run.root, _gradient_arg(run.backward_args, run.backward_kwargs))
-        s = st.step()
-        self._remember_cursor()
+        if run is None or self.session.root_id != run.root:
+            return None
+        s = self.stepper.step()
         self._update_backward_label()
         return s
 
     def backward_step_back(self) -> Any:
         """Undo one backward node of the paused iteration."""
         run = self._pending_run()
-        if run is None:
+        if run is None or self.session.root_id != run.root:
             return None
-        s = self.stepper.step_back() if self.stepper.root is run.root else None
+        s = self.stepper.step_back()
         self._update_backward_label()
         return s
 
-    def _pending_run(self) -> TrainingRun | None:
+    def _pending_run(self) -> RunView | None:
         pair = self.pair
         if pair is None:
             return None
-        for r in pair.runs:
-            if r.state == "in_backward":
-                return r
-        return None
-
-    def _remember_cursor(self) -> None:
-        run = self._pending_run()
-        c = self.session.cursor
-        if run is not None and c is not None and c.root is run.root:
-            self._cursor = c
-
-    def _finish_pending(self, discard: bool = False) -> bool:
-        """Complete an iteration paused in its backward (through the cursor the teacher
-        stepped, if any). True when there was one."""
-        run = self._pending_run()
-        if run is None:
-            return False
-        self._remember_cursor()
-        c = self._cursor
-        cursor = c if c is not None and c.root is run.root else None
-        key = "zeroed" if run is self.pair.zeroed else "unzeroed"
-        if discard:
-            run.stop("stopped")
-        else:
-            self.pair.finish_iteration(key, cursor)
-        self._cursor = None
-        if self.stepper.root is run.root and self.session.cursor is cursor and cursor is not None:
-            self.stepper.changed.emit()
-        self.backward_label.hide()
-        return True
+        return next((r for r in pair.runs if r.state == "in_backward"), None)
 
     def _on_stepper_changed(self) -> None:
-        self._remember_cursor()
         if self._pending_run() is not None:
             self._update_backward_label()
+
+    def _walk(self, run: RunView) -> Any:
+        """The kernel's backward walk when it walks ``run``'s paused iteration."""
+        c = self.session.cursor
+        return c if c is not None and c.root_id == run.root else None
 
     def _update_backward_label(self) -> None:
         run = self._pending_run()
@@ -1098,18 +1387,18 @@ class TrainingPanel(QWidget):
             self.backward_label.hide()
             self._update_buttons()
             return
-        c = self.session.cursor
+        c = self._walk(run)
         k = run.count + 1
         head = (f"<b>Iteration {k}</b> of the run <i>{html.escape(run.label)}</i> is paused "
                 "at <code>backward()</code>.")
-        if c is None or c.root is not run.root or c.position == 0:
+        if c is None or c.position == 0:
             body = ("Step ▸ runs one backward node (F10 in the graph view); Step iteration "
                     "finishes the iteration.")
         else:
             s = c.current
             body = f"Step {c.position}: <b>{html.escape(s.name)}</b>"
             if s.is_accumulate:
-                names = run.names()
+                names = {**self.session.names(), **run.names()}
                 name = names.get(s.variable._id, "the leaf")
                 before = s.grad_before
                 after = s.grad_after
@@ -1134,12 +1423,18 @@ class TrainingPanel(QWidget):
     def _on_follow_changed(self, *_: Any) -> None:
         self._arrange_plots()
         self._update_boundaries(force=True)
+        if self.pair is not None:
+            if self._play_token is not None and not self._frame_mode:
+                self.kernel.command_side("training_follow", token=self._play_token,
+                                         which=self.followed)
+            elif self._busy_token is None and self._kernel_ok():
+                self.kernel.command_sync("training_follow", which=self.followed)
         self._emit_root(force=True)
         self._update_status()
 
     def current_root(self) -> Any:
-        run = self.followed_run()
-        return run.root if run is not None else None
+        """The followed run's current root as the kernel last sent it (a TensorView)."""
+        return self._root_view
 
     def _emit_root(self, force: bool = False, root: Any = None) -> None:
         if root is None:
@@ -1156,10 +1451,9 @@ class TrainingPanel(QWidget):
         self.iteration_root.emit(root)
 
     def names(self) -> dict[int, str]:
-        """Tensor id -> name in the followed run (the graph view labels tensors with it)."""
+        """Kernel tensor id -> name in the followed run (the graph view labels with it)."""
         run = self.followed_run()
         return run.names() if run is not None else {}
-
     # ------------------------------------------------------------------ plots
     def _refresh(self, force: bool = False) -> None:
         pair = self.pair
@@ -1215,31 +1509,19 @@ class TrainingPanel(QWidget):
         return bool(getattr(self, "_data", None))
 
     def _setup_data(self) -> None:
-        """Find 2-D labelled data and a model in the runs (the MLP preset: ``X`` (N, 2),
-        ``Y`` (N, 1) of +-1, ``hidden`` and ``output``, or a callable ``model``), place the
-        points and the grid the boundary is evaluated on."""
+        """The 2-D labelled data the kernel found in the runs (the MLP preset: ``X`` (N, 2),
+        ``Y`` (N, 1) of +-1 and a model): place the points and the boundary's grid."""
         self._data = {}
         pair = self.pair
-        if pair is None:
+        if pair is None or not pair.data:
             return
-        for run_key, run in (("zeroed", pair.zeroed), ("unzeroed", pair.unzeroed)):
-            fwd = _forward_of(run.namespace)
-            xy = _data_of(run.namespace)
-            if fwd is None or xy is None:
-                self._data = {}
-                break
-            self._data[run_key] = (fwd, *xy)
-        if not self._data:
-            return
+        d = pair.data
+        pts = _numbers(d["points"]).reshape(-1, 2)
+        lab = _numbers(d["labels"])
+        lo, hi = np.asarray(d["lo"], float), np.asarray(d["hi"], float)
+        self.BOUNDARY_RES = n = int(d["res"])
+        self._data = {"points": pts, "labels": lab, "lo": lo, "hi": hi}
         c = self.colours
-        _, pts, lab = next(iter(self._data.values()))
-        lo, hi = pts.min(0), pts.max(0)
-        pad = 0.12 * (hi - lo)
-        lo, hi = lo - pad, hi + pad
-        n = self.BOUNDARY_RES
-        gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n),
-                             indexing="ij")
-        self._grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
         self._grid_rect = QRectF(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1])
         pos = lab.reshape(-1) > 0
         brushes = [pg.mkBrush(c.pos if p_ else c.neg) for p_ in pos]
@@ -1255,7 +1537,8 @@ class TrainingPanel(QWidget):
         self._boundary_t = 0.0
 
     def _update_boundaries(self, force: bool = False) -> None:
-        """Redraw each run's prediction on the grid: the image under the points."""
+        """Redraw each run's prediction on the grid (computed in the kernel): the image under
+        the points."""
         if not self._has_data():
             return
         now = time.perf_counter()
@@ -1264,16 +1547,11 @@ class TrainingPanel(QWidget):
         self._boundary_t = now
         lut = self._boundary_lut()
         n = self.BOUNDARY_RES
-        with self._muted():
-            for run_key, (fwd, _, _) in self._data.items():
-                if not self._data_plots[run_key].isVisible():
-                    continue
-                try:
-                    z = np.asarray(fwd(self._grid), dtype=np.float64).reshape(n, n)
-                except Exception:  # noqa: BLE001 - a broken model leaves the map as it was
-                    continue
-                z = np.nan_to_num(np.clip(z, -1, 1), nan=0.0)
-                self._boundary[run_key].setImage(z, levels=(-1, 1), lut=lut)
+        for run_key, z in self._boundary_z.items():
+            if not self._data_plots[run_key].isVisible() or z.size != n * n:
+                continue
+            z = np.nan_to_num(np.clip(z.reshape(n, n), -1, 1), nan=0.0)
+            self._boundary[run_key].setImage(z, levels=(-1, 1), lut=lut)
 
     def _boundary_lut(self) -> np.ndarray:
         """-1 -> a pale tint of the negative class, 0 -> the background, +1 -> positive."""
@@ -1386,7 +1664,11 @@ class TrainingPanel(QWidget):
     def _update_readout(self, k: int) -> None:
         """Values of iteration ``k`` (hovered, else the current one) and each run's state."""
         pair = self.pair
+        note = (f"<br><span style='color:{self.colours.warn}'><b>{html.escape(self.note_text)}"
+                "</b></span>") if self.note_text else ""
         if pair is None:
+            self.readout.setText("<b>Iteration 0</b>" + (note or " <i>(the kernel has not "
+                                                          "built the runs yet)</i>"))
             return
         rows = []
         for key, r in (("zeroed", pair.zeroed), ("unzeroed", pair.unzeroed)):
@@ -1412,9 +1694,9 @@ class TrainingPanel(QWidget):
             rows.append(f"<span style='color:{self.colours.warn}'><b>Edited:</b> Play or Step "
                         "restarts both "
                         "runs from the editor.</span>")
-        self.readout.setText(title + "<br>" + "<br>".join(rows))
+        self.readout.setText(title + "<br>" + "<br>".join(rows) + note)
 
-    def _state_text(self, r: TrainingRun) -> str:
+    def _state_text(self, r: RunView) -> str:
         if r.state == "error":
             where = f" at iteration {r.error_iteration}" if r.error_iteration else ""
             if r.error_line:
@@ -1460,6 +1742,8 @@ class TrainingPanel(QWidget):
     def _on_speed(self, i: int) -> None:
         s = SPEEDS[i]
         self.speed_label.setText("max" if s is None else f"{s:g} it/s")
+        if self._play_token is not None and not self._frame_mode:
+            self.kernel.command_side("training_speed", token=self._play_token, speed=s)
 
     def set_speed(self, per_second: float | None) -> None:
         """Choose the nearest speed (None: as fast as possible)."""
@@ -1516,29 +1800,17 @@ class TrainingPanel(QWidget):
         super().closeEvent(ev)
 
 
-class _Muted:
-    """Block the bridge's signals for a batch of iterations (restores the previous state)."""
-
-    def __init__(self, bridge: Any) -> None:
-        self.bridge = bridge
-        self.was = False
-
-    def __enter__(self) -> _Muted:
-        b = self.bridge
-        if b is not None and hasattr(b, "blockSignals"):
-            self.was = b.blockSignals(True)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        b = self.bridge
-        if b is not None and hasattr(b, "blockSignals"):
-            b.blockSignals(self.was)
-
-
-def _gradient_arg(args: tuple, kwargs: dict[str, Any]) -> Any:
-    if args:
-        return args[0]
-    return kwargs.get("gradient")
+def short_values(t: Any, limit: int = 4) -> str:
+    """A small gradient in a few characters: ``[0.33, 0.33, 0.33]`` (as the stepper's)."""
+    if t is None:
+        return ""
+    a = np.asarray(getattr(t, "_data", t))
+    if a.ndim == 0:
+        return f"{a.item():.4g}"
+    flat = a.reshape(-1)
+    vals = ", ".join(f"{v:.4g}" for v in flat[:limit])
+    more = ", …" if flat.size > limit else ""
+    return f"[{vals}{more}]" if a.ndim == 1 else f"{list(a.shape)} [{vals}{more}]"
 
 
 def _group(params: list[Any], row: np.ndarray, suffix: str) -> list[str]:
@@ -1555,42 +1827,6 @@ def _group(params: list[Any], row: np.ndarray, suffix: str) -> list[str]:
         else:
             out.append(f"{p.name}{suffix} = [{', '.join(_fmt(float(v)) for v in seg)}]")
     return out
-
-
-def _data_of(ns: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
-    """2-D points and their +-1 labels in a loop's namespace (``X`` and ``Y``)."""
-    X, Y = ns.get("X"), ns.get("Y")
-    try:
-        pts = np.asarray(X.detach().numpy() if hasattr(X, "detach") else X, dtype=np.float64)
-        lab = np.asarray(Y.detach().numpy() if hasattr(Y, "detach") else Y, dtype=np.float64)
-    except (TypeError, ValueError, AttributeError):
-        return None
-    if pts.ndim != 2 or pts.shape[1] != 2 or lab.size != pts.shape[0] or pts.shape[0] < 2:
-        return None
-    return pts, lab.reshape(-1)
-
-
-def _forward_of(ns: dict[str, Any]) -> Any:
-    """A function from grid points (M, 2) to the model's predictions, without recording a
-    graph: a callable ``model``, or the MLP preset's ``output(tanh(hidden(x)))``."""
-    torch = ns.get("torch")
-    if torch is None:
-        return None
-    model = ns.get("model")
-    hidden, output = ns.get("hidden"), ns.get("output")
-    if callable(model):
-        def net(x: Any) -> Any:
-            return model(x)
-    elif callable(hidden) and callable(output):
-        def net(x: Any) -> Any:
-            return output(torch.tanh(hidden(x)))
-    else:
-        return None
-
-    def fwd(grid: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return net(torch.tensor(grid)).detach().numpy()
-    return fwd
 
 
 def _narrow_title(label: Any) -> None:

@@ -58,12 +58,15 @@ def test_killed_app_autosave_is_recovered(tmp_path):
                HOME=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-m", "gradviz"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    auto = tmp_path / f"autosave-{proc.pid}-0.gradviz"  # one autosave per window
+    def autosaves():  # one autosave per window: autosave-<pid>-<window>.gradviz
+        return sorted(tmp_path.glob(f"autosave-{proc.pid}-*.gradviz"))
+
     try:
         deadline = time.time() + 60
-        while not auto.exists() and time.time() < deadline and proc.poll() is None:
+        while not autosaves() and time.time() < deadline and proc.poll() is None:
             time.sleep(0.2)
-        assert auto.exists(), proc.stderr.read().decode() if proc.poll() is not None else ""
+        assert autosaves(), proc.stderr.read().decode() if proc.poll() is not None else ""
+        auto = autosaves()[0]
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -75,6 +78,7 @@ def test_killed_app_autosave_is_recovered(tmp_path):
         assert path == auto
         state = session_file.load_session(path)
         assert "x = torch.tensor([-1.2643, 1.0159, 0.2505], requires_grad=True)" in state.code
+        assert [t.name for t in state.leaves] == ["x"]  # written by the kernel, values whole
     finally:
         if old is None:
             del os.environ["GRADVIZ_STATE_DIR"]

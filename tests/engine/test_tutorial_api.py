@@ -171,6 +171,16 @@ def test_variable():
     assert_same_tensor(e.grad, t.grad)
     assert repr(EV(engine.tensor([3.0]))) == repr(TV(torch.tensor([3.0])))
 
+    def wrap(lib, V):
+        base = lib.tensor([1.0, 2.0])
+        v = V(base, requires_grad=True)
+        base.add_(1.0)  # the Variable shares the storage
+        u = lib.tensor([1.0, 2.0], requires_grad=True)
+        w = V(u * 2)
+        return [repr(base), repr(v), v is base, base.requires_grad, v.is_leaf, repr(w),
+                w.is_leaf, w.requires_grad]
+    assert wrap(engine, EV) == wrap(torch, TV)
+
 
 def test_data_get_set():
     def prog(lib):

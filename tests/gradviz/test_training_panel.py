@@ -1,4 +1,8 @@
-"""The training panel: play, pause, step, stepping an iteration's backward, errors, export."""
+"""The training panel: play, pause, step, stepping an iteration's backward, errors, export.
+
+The panel is a view of the kernel's training host; these tests use the in-process kernel
+(the host runs here, frame by frame). The play loop through a real kernel process is tested in
+test_training_kernel.py."""
 
 import csv
 import time
@@ -11,23 +15,30 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
 
-from gradviz.qt.bridge import Bridge  # noqa: E402
-from gradviz.qt.stepper import Stepper  # noqa: E402
+from gradviz.qt.remote_session import InProcessKernel, RemoteSession  # noqa: E402
+from gradviz.qt.stepper import KernelStepper  # noqa: E402
 from gradviz.qt.training_panel import SPEEDS, TrainingPanel  # noqa: E402
-from gradviz.session import Session  # noqa: E402
+
+
+def make_panel():
+    kernel = InProcessKernel()
+    return TrainingPanel(RemoteSession(kernel)), kernel
 
 
 @pytest.fixture
 def panel(qtbot):
-    session = Session()
-    bridge = Bridge(session)
-    p = TrainingPanel(session, bridge)
+    p, kernel = make_panel()
     qtbot.addWidget(p)
     p.resize(1400, 800)
     p.show()
     yield p
     p.pause()
-    bridge.close()
+    kernel.shutdown()
+
+
+def host(p):
+    """The kernel's training host (in-process: reachable for checks)."""
+    return p.kernel.agent.training
 
 
 def grads(p, which):
@@ -148,7 +159,7 @@ def test_stepping_one_iterations_backward_shows_the_accumulation(panel, qtbot):
     root = panel.into_backward()
     assert root is not None and roots[-1] is root
     assert panel.pair.unzeroed.state == "in_backward"
-    assert panel.stepper.root is root
+    assert panel.stepper.root._id == root._id == host(panel).pair.unzeroed.root._id
     assert "paused" in panel.backward_label.text()
     names = []
     for _ in range(3):
@@ -158,7 +169,9 @@ def test_stepping_one_iterations_backward_shows_the_accumulation(panel, qtbot):
     assert "weights.grad" in text and "+=" in text and "9" in text
     assert "not zeroed" in text
     panel.backward_step_back()
-    assert panel.pair.unzeroed.namespace["weights"].grad.tolist() == [6.0] * 4
+    weights = host(panel).pair.unzeroed.namespace["weights"]
+    assert weights.grad.tolist() == [6.0] * 4  # in the kernel
+    assert panel.session.world.tensor(weights._id).grad.tolist() == [6.0] * 4  # the view
     panel.step_iteration()  # finishes the iteration through the stepped cursor
     assert grads(panel, "unzeroed") == [3.0, 6.0, 9.0]
     assert grads(panel, "zeroed") == [3.0, 3.0, 3.0]
@@ -167,11 +180,11 @@ def test_stepping_one_iterations_backward_shows_the_accumulation(panel, qtbot):
 
 
 def test_the_windows_stepper_is_used_when_there_is_one(panel):
-    own = Stepper(panel.session, panel)
+    own = KernelStepper(panel.session, panel)
     panel.set_stepper(own)
     panel.follow("zeroed")
     root = panel.into_backward()
-    assert own.root is root
+    assert own.root._id == root._id
     own.step()  # as F10 in the graph view
     own.step()
     own.step()
@@ -184,24 +197,26 @@ def test_graph_view_follows_the_chosen_run(panel):
     panel.iteration_root.connect(roots.append)
     panel.step_iteration()
     panel.follow("zeroed")
-    assert roots[-1] is panel.pair.zeroed.root
+    assert roots[-1]._id == panel.pair.zeroed.root == host(panel).pair.zeroed.root._id
+    assert roots[-1].grad_fn.name() == "SumBackward0"  # a view of the kernel's graph
     panel.follow("unzeroed")
-    assert roots[-1] is panel.pair.unzeroed.root
+    assert roots[-1]._id == panel.pair.unzeroed.root
     names = panel.names()
-    assert names[panel.pair.unzeroed.namespace["weights"]._id] == "weights"
+    assert names[host(panel).pair.unzeroed.namespace["weights"]._id] == "weights"
 
 
-def test_events_are_not_forwarded_one_by_one_while_playing(panel, qtbot):
+def test_events_are_not_forwarded_one_by_one_while_playing(panel):
     seen = []
-    panel.bridge.events.connect(seen.extend)
+    panel.kernel.state.connect(lambda m: seen.extend(m.get("events") or []))
     panel.step_iteration()
-    panel.bridge.flush()
-    assert seen  # a single step narrates its events
+    assert seen  # a single step narrates its events (to the window's event log)
     seen.clear()
     panel.run_iterations(20)
-    panel.bridge.flush()
+    panel.set_speed(None)
+    panel.play()
+    panel._tick()
+    panel.pause()
     assert seen == []
-    assert not panel.bridge.signalsBlocked()
 
 
 def test_learning_rate_and_iterations_reach_the_loop(panel):
@@ -211,7 +226,7 @@ def test_learning_rate_and_iterations_reach_the_loop(panel):
     panel.lr_edit.textEdited.emit("0.01")
     panel.iterations_spin.setValue(7)
     panel.step_iteration()
-    assert panel.pair.limit == 7 and panel.pair.zeroed.namespace["lr"] == 0.01
+    assert panel.pair.limit == 7 and host(panel).pair.zeroed.namespace["lr"] == 0.01
     panel.run_iterations(100)
     assert panel.pair.zeroed.count == 7
     assert panel.param_plot.isVisible() and panel.loss_plot.isVisible()
@@ -273,19 +288,17 @@ def test_several_parameters_get_one_entry_each_and_a_click_hides_them(panel):
 def test_window_stepper_is_found_without_wiring(qtbot):
     from PySide6.QtWidgets import QMainWindow
 
-    session = Session()
-    bridge = Bridge(session)
+    p, kernel = make_panel()
     win = QMainWindow()
-    win.stepper = Stepper(session, win)
-    p = TrainingPanel(session, bridge)
+    win.stepper = KernelStepper(p.session, win)
     win.setCentralWidget(p)
     qtbot.addWidget(win)
     assert p.stepper is win.stepper
     root = p.into_backward()
-    assert win.stepper.root is root
+    assert win.stepper.root._id == root._id
     win.stepper.step()
     assert "Step 1" in p.backward_label.text()  # the panel follows the window's F10
-    bridge.close()
+    kernel.shutdown()
 
 
 def test_redraws_keep_up_while_playing(panel, qtbot):
@@ -375,9 +388,7 @@ def test_dark_theme_plots_and_notes_have_no_glare(panel):
 def test_fits_1024x768_at_every_font_scale(qtbot):
     from PySide6.QtGui import QFont
     from PySide6.QtWidgets import QScrollArea
-    session = Session()
-    bridge = Bridge(session)
-    p = TrainingPanel(session, bridge)
+    p, kernel = make_panel()
     scroll = QScrollArea()
     scroll.setWidgetResizable(True)
     scroll.setWidget(p)
@@ -396,7 +407,7 @@ def test_fits_1024x768_at_every_font_scale(qtbot):
         for k in ("grad", "loss"):
             plot = p._plots[k]
             assert plot.getViewBox().height() > 40, (scale, k)  # more than a title
-    bridge.close()
+    kernel.shutdown()
 
 
 def test_mlp_shows_data_and_a_boundary_that_trains(panel):
@@ -413,8 +424,11 @@ def test_mlp_shows_data_and_a_boundary_that_trains(panel):
     z = panel.boundary_values("zeroed")
     assert z.shape == (panel.BOUNDARY_RES,) * 2 and not np.allclose(z, first)
     # the boundary separates the classes: the prediction's sign matches most labels there
-    fwd, pts, lab = panel._data["zeroed"]
-    assert np.mean(np.sign(fwd(pts.astype(np.float32)).reshape(-1)) == lab) > 0.75
+    d = panel._data
+    pts, lab, lo, hi = d["points"], d["labels"], d["lo"], d["hi"]
+    n = panel.BOUNDARY_RES
+    ij = np.clip(np.round((pts - lo) / (hi - lo) * (n - 1)).astype(int), 0, n - 1)
+    assert np.mean(np.sign(z[ij[:, 0], ij[:, 1]]) == lab) > 0.75
     panel.load_preset("seed")
     assert not panel._has_data() and not dp.isVisible()
 
