@@ -448,3 +448,21 @@ def test_walk_file_of_an_engine_tensor(tmp_path) -> None:  # noqa: ANN001
     with pytest.raises(ValueError):
         (tmp_path / "bad.json").write_text("{}")
         load_walk(tmp_path / "bad.json")
+
+
+def test_agent_replays_an_earlier_torch_walk_and_gives_the_grads_back(agent) -> None:  # noqa: ANN001
+    run = agent.session.run
+    assert run("w = torch.ones(2, requires_grad=True)\n(w * 3).sum().backward()",
+               timeout=None).ok
+    assert run("(w * w).sum().backward()", timeout=None).ok
+    w = agent.session.namespace["w"]
+    live = w.grad.clone()
+    torch.testing.assert_close(live, torch.full((2,), 5.0))  # 3 + 2w, torch's accumulation
+    agent.handle({"cmd": "select_walk", "id": 1, "seq": 1})
+    agent.handle({"cmd": "reset", "seq": 2})
+    assert w.grad is None  # before walk 1
+    agent.handle({"cmd": "run", "seq": 3})
+    torch.testing.assert_close(w.grad, torch.full((2,), 3.0))  # as walk 1 left it
+    agent.leave_replay()
+    torch.testing.assert_close(w.grad, live)
+    assert [e["id"] for e in agent.msgs[-1]["walk_log"]] == [1, 2]
