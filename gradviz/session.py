@@ -123,6 +123,8 @@ class Session:
         self.results: list[RunResult] = []
         self._listeners: list[Callable[[str], None]] = []
         self.cursor: BackwardCursor | None = None
+        #: the kernel's backend (gradviz.kernel.backend); None: the engine
+        self.backend: Any = None
         self.reset_namespace()
 
     # ----- listeners (the Qt bridge subscribes here and to engine events)
@@ -137,9 +139,19 @@ class Session:
     # ----- namespace
     def reset_namespace(self) -> None:
         self.namespace.clear()
+        if self.backend is not None and self.backend.name != "engine":
+            self.namespace.update(self.backend.namespace_defaults())
+            self.namespace.update({"__name__": "__gradviz__", "__builtins__": builtins})
+            return
         self.namespace.update({"torch": engine, "engine": engine, "np": np,
                                "__name__": "__gradviz__", "__builtins__": builtins})
         install_torch_alias(self.namespace)
+
+    def _is_tensor(self, v: Any) -> bool:
+        return self.backend.is_tensor(v) if self.backend is not None else isinstance(v, Tensor)
+
+    def _tid(self, t: Any) -> int:
+        return self.backend.tensor_id(t) if self.backend is not None else t._id
 
     def clear(self) -> None:
         """Forget all code and tensors (a new, empty workspace)."""
@@ -153,23 +165,23 @@ class Session:
     def tensors(self) -> list[TensorInfo]:
         """The workspace's named tensors, oldest first."""
         out = [TensorInfo(k, v) for k, v in self.namespace.items()
-               if isinstance(v, Tensor) and not k.startswith("_")]
-        out.sort(key=lambda i: i.tensor._id)
+               if self._is_tensor(v) and not k.startswith("_")]
+        out.sort(key=lambda i: self._tid(i.tensor))
         return out
 
     def names(self) -> dict[int, str]:
         """Tensor id -> the workspace name that refers to it (the newest name wins)."""
         out: dict[int, str] = {}
         for k, v in self.namespace.items():
-            if isinstance(v, Tensor) and not k.startswith("_"):
-                out[v._id] = k
+            if self._is_tensor(v) and not k.startswith("_"):
+                out[self._tid(v)] = k
             elif k == "__grads__":
                 pass
         return out
 
     def get(self, name: str) -> Tensor:
         v = self.namespace.get(name)
-        if not isinstance(v, Tensor):
+        if not self._is_tensor(v):
             raise KeyError(f"no tensor named {name!r}")
         return v
 
@@ -241,7 +253,7 @@ class Session:
 
     def _finish(self, res: RunResult, before: dict[str, int]) -> None:
         res.new_names = [k for k, v in self.namespace.items()
-                         if isinstance(v, Tensor) and before.get(k) != id(v)]
+                         if self._is_tensor(v) and before.get(k) != id(v)]
         self.history.append(res.source)
         self.results.append(res)
         self._notify("code")

@@ -1,7 +1,9 @@
-"""``python -m gradviz.kernel -f CONNECTION_FILE``: an IPython kernel with gradviz inside.
+"""``python -m gradviz.kernel -f CONNECTION_FILE [--backend engine|torch]``: an IPython
+kernel with gradviz inside.
 
 Before the kernel starts: a memory cap (a share of RAM, so a runaway allocation is a
-MemoryError in the kernel, not a dead machine), ``import torch`` resolving to the engine, and
+MemoryError in the kernel, not a dead machine), ``import torch`` resolving to the engine (with
+``--backend torch`` or ``GRADVIZ_BACKEND=torch``: the real torch, nothing aliased), and
 output bounded per cell."""
 
 from __future__ import annotations
@@ -34,17 +36,22 @@ def _limit_memory() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    _limit_memory()
-    from gradviz.kernel import torch_alias
+    from gradviz.kernel.backend import backend_name, get_backend
 
-    torch_alias.install()
+    name, argv = backend_name(argv if argv is not None else sys.argv[1:])
+    try:
+        backend = get_backend(name)
+    except (ImportError, ValueError) as e:
+        raise SystemExit(str(e)) from None
+    _limit_memory()
+    backend.install()
     from ipykernel.kernelapp import IPKernelApp
 
     from gradviz.kernel.agent import install
     from gradviz.kernel.output import BoundedStream
 
     app = IPKernelApp.instance()
-    app.initialize(argv if argv is not None else sys.argv[1:])
+    app.initialize(argv)
     shell = app.shell
     streams = []
     for name in ("stdout", "stderr"):
@@ -54,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     shell.events.register("pre_run_cell", lambda _info: [s.start_cell() for s in streams])
     shell.events.register("post_run_cell", lambda _res: [s.end_cell() for s in streams])
     shell.user_ns["__name__"] = "__main__"
-    install(shell)
+    install(shell, backend)
     app.start()
 
 

@@ -23,10 +23,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import engine
-from engine import Tensor, events
-from engine.autograd import BackwardStep, check_backward_roots, set_backward_driver
-from gradviz.kernel.snapshot import Snapshotter
+from engine import events
+from engine.autograd import BackwardStep
+from gradviz.kernel.backend import Backend, EngineBackend
 from gradviz.session import BackwardCursor, Session, format_error
 
 __all__ = ["Agent", "Channel"]
@@ -85,12 +84,15 @@ class Agent:
     """The workspace model in the kernel: the window's commands in, snapshots out."""
 
     def __init__(self, namespace: dict[str, Any], send: Callable[[dict[str, Any]], None],
-                 inbox: queue.Queue | None = None, install_driver: bool = True) -> None:
+                 inbox: queue.Queue | None = None, install_driver: bool = True,
+                 backend: Backend | None = None) -> None:
+        #: the library user code runs on (gradviz.kernel.backend): the engine by default
+        self.backend = backend if backend is not None else EngineBackend()
         self.session = Session()
+        self.session.backend = self.backend
         self.session.namespace = namespace
-        namespace.setdefault("torch", engine)
-        namespace.setdefault("engine", engine)
-        namespace.setdefault("np", __import__("numpy"))
+        for k, v in self.backend.namespace_defaults().items():
+            namespace.setdefault(k, v)
         self.send = send
         self.inbox = inbox if inbox is not None else queue.Queue()
         #: more commands by name (``register``): each returns a JSON-able reply or None
@@ -100,25 +102,26 @@ class Agent:
         self.pause_at_backward = False
         self.show_saved = False
         self.breakpoints: set[int] = set()
-        self.root: Tensor | None = None
+        self.root: Any = None
         self.root_chosen = False  # the user picked the root (else: the newest one)
-        self.gradient: Tensor | None = None
+        self.gradient: Any = None
         self.cursor: BackwardCursor | None = None
         self.paused = False
         self._pause_lock = threading.Lock()
         #: the latest backward walks, each replayable (id -> cursor, oldest first)
         self.walk_log: collections.OrderedDict[int, BackwardCursor] = collections.OrderedDict()
-        self._live_grads: dict[int, tuple[Tensor, Any]] | None = None
+        self._live_grads: dict[int, tuple[Any, Any]] | None = None
         self.walks = 0
         self._sent_steps = 0
         self._graph_sig: Any = None
-        self._graph_leaves: list[Tensor] = []
+        self._graph_leaves: list[Any] = []
         self._events: list[str] = []
         self._events_dropped = 0
         self._last_error: dict[str, Any] | None = None
         self._events_handle = events.subscribe(self._on_event)
+        self._undo_driver: Callable[[], None] | None = None
         if install_driver:
-            set_backward_driver(self._drive)
+            self._undo_driver = self.backend.install_driver(self._drive)
 
     def register(self, name: str, fn: Callable[..., Any]) -> None:
         """Add command ``name`` (called with the command's arguments on the main thread)."""
@@ -130,8 +133,12 @@ class Agent:
         self.direct_commands[name] = fn
 
     def close(self) -> None:
-        """Stop listening to the engine (an in-process kernel goes away)."""
+        """Stop listening to the engine (an in-process kernel goes away); a driver this agent
+        installed is removed."""
         self._events_handle.remove()
+        if self._undo_driver is not None:
+            self._undo_driver()
+            self._undo_driver = None
 
     # ------------------------------------------------------------------ commands
     def handle(self, cmd: dict[str, Any] | str) -> None:
@@ -184,7 +191,7 @@ class Agent:
                 "get_ipython", "exit", "quit", "open"}
         for k in [k for k in ns if k not in keep and not k.startswith("_")]:
             del ns[k]
-        ns.update({"torch": engine, "engine": engine, "np": __import__("numpy")})
+        ns.update(self.backend.namespace_defaults())
         self.root, self.root_chosen, self.gradient, self.cursor = None, False, None, None
         self.walk_log.clear()
         self._graph_sig = None
@@ -194,8 +201,7 @@ class Agent:
         live, self._live_grads = self._live_grads, None
         if live is None:
             return
-        for t, g in live.values():
-            t._grad = None if g is None else engine.tensor(g, dtype=t.dtype)
+        self.backend.restore_grads(live)
 
     def _cmd_save_session(self, path: str, cells: list[str], editor_text: str = "",
                           view: dict | None = None, autosave: bool = False) -> dict:
@@ -247,11 +253,10 @@ class Agent:
         t = self._tensor_by_id(root) if root is not None else None
         self.root_chosen = t is not None
         grad = None
-        if t is not None and gradient and t.numel() != 1:
-            grad = engine.tensor(eval(gradient, {"torch": engine, "__builtins__": {}}),  # noqa: S307
-                                 dtype=t.dtype)
+        if t is not None and gradient and self.backend.numel(t) != 1:
+            grad = self.backend.make_gradient(gradient, t)
         changed_grad = (grad is None) != (self.gradient is None) or (
-            grad is not None and not bool((grad._data == self.gradient._data).all()))
+            grad is not None and not self.backend.same_values(grad, self.gradient))
         root_changed = t is not self.root
         if root_changed or changed_grad:
             self.root, self.gradient = t, grad
@@ -284,14 +289,14 @@ class Agent:
             self.cursor.reset()
 
     def _cmd_inspect(self, tensor: int | None = None, node: int | None = None) -> dict:
-        snap = Snapshotter(self.session.names())
+        snap = self.backend.snapshotter(self.session.names(), self.session.namespace)
         if tensor is not None:
             snap.tensor(self._tensor_by_id(tensor))
         return {"inspect": snap.payload()}
 
     def _ensure_cursor(self) -> BackwardCursor | None:
         if self.cursor is None and self.root is not None and not self.paused:
-            self._new_walk(BackwardCursor(self.root, self.gradient, retain_graph=False))
+            self._new_walk(self.backend.cursor(self.root, self.gradient, retain_graph=False))
         return self.cursor
 
     def _new_walk(self, cursor: BackwardCursor) -> None:
@@ -312,21 +317,21 @@ class Agent:
         self.leave_replay()
         if c is not next(reversed(self.walk_log.values())):
             # replaying an earlier walk moves leaf grads back in time: keep today's to restore
-            self._live_grads = {tid: (t, None if t._grad is None else t._grad._data.copy())
-                                for tid, (t, _g) in c._initial.items()}
+            self._live_grads = self.backend.leaf_grads(c)
         self.cursor, self.root, self.root_chosen = c, c.root, True
         self.gradient = c.gradient
         self._sent_steps = 0
         self._graph_sig = None
 
-    def _tensor_by_id(self, tid: int) -> Tensor:
+    def _tensor_by_id(self, tid: int) -> Any:
+        b = self.backend
         for v in self.session.namespace.values():
-            if isinstance(v, Tensor) and v._id == tid:
+            if b.is_tensor(v) and b.tensor_id(v) == tid:
                 return v
         c = self.cursor
-        if c is not None and c.root._id == tid:
+        if c is not None and b.tensor_id(c.root) == tid:
             return c.root
-        if self.root is not None and self.root._id == tid:
+        if self.root is not None and b.tensor_id(self.root) == tid:
             return self.root
         raise KeyError(f"the tensor #{tid} is gone")
 
@@ -335,9 +340,10 @@ class Agent:
                retain_graph: bool) -> None:
         """Every ``backward()`` that user code calls comes here: recorded as the current walk,
         and with Pause at backward() on, stepped from the window while the cell waits."""
-        check_backward_roots(tensors, grads)  # torch's errors at once, before any pause
+        self.backend.check_roots(tensors, grads)  # torch's errors at once, before any pause
         root = tensors[0]
-        cursor = BackwardCursor(root, grads[0] if grads else None, retain_graph, steps=steps)
+        cursor = self.backend.cursor(root, grads[0] if grads else None, retain_graph,
+                                     steps=steps)
         self.root = root
         self._new_walk(cursor)
         if not self.pause_at_backward:
@@ -400,18 +406,20 @@ class Agent:
         """Send the window the workspace: named tensors, the root's graph (whole when ``deep``
         or when it changed; else only its leaves, whose grads a step changes), the walk."""
         t0 = time.perf_counter()
+        b = self.backend
         names = self.session.names()
-        snap = Snapshotter(names)
+        snap = b.snapshotter(names, self.session.namespace)
         named = [snap.tensor(info.tensor) for info in self.session.tensors()]
-        if not self.root_chosen or (self.root is not None and self.root._id not in names
+        if not self.root_chosen or (self.root is not None and b.tensor_id(self.root) not in names
                                     and self.cursor is None):
-            default = self.session.default_root()
+            default = b.default_root(self.session)
             if self.cursor is None or self.cursor.root is not self.root:
                 self.root = default
         root = self.root
         graph_sig = None
         if root is not None:
-            graph_sig = (root._id, root.grad_fn._id if root.grad_fn is not None else None,
+            graph_sig = (b.tensor_id(root),
+                         b.node_id(root.grad_fn) if root.grad_fn is not None else None,
                          self.show_saved, self.walks)
             if deep or graph_sig != self._graph_sig:
                 snap.tensor(root, deep=True)
@@ -424,7 +432,7 @@ class Agent:
         msg: dict[str, Any] = {
             "type": "state", "seq": seq, "tensors_named": named, "names": {str(k): v for k, v
                                                                            in names.items()},
-            "root": root._id if root is not None else None,
+            "root": b.tensor_id(root) if root is not None else None,
             "root_chosen": self.root_chosen,
             "graph_changed": graph_sig != self._graph_sig,
             "show_saved": self.show_saved, "pause_at_backward": self.pause_at_backward,
@@ -439,7 +447,7 @@ class Agent:
             new = c.steps[self._sent_steps:]
             wid = next((k for k, v in self.walk_log.items() if v is c), self.walks)
             msg["walk"] = {
-                "id": wid, "root": c.root._id, "from": self._sent_steps,
+                "id": wid, "root": b.tensor_id(c.root), "from": self._sent_steps,
                 "steps": snap.steps(new), "position": c.position, "finished": c.finished,
                 "error": format_error(c.error) if c.error is not None else None,
                 "error_node": c.error_node_id,
@@ -449,7 +457,7 @@ class Agent:
             self._sent_steps = len(c.steps)
         else:
             msg["walk"] = None
-        msg["walk_log"] = [{"id": k, "root": names.get(v.root._id) or (
+        msg["walk_log"] = [{"id": k, "root": names.get(b.tensor_id(v.root)) or (
             v.root.grad_fn.name() if v.root.grad_fn is not None else "tensor"),
             "steps": len(v.steps), "done": v.at_end} for k, v in self.walk_log.items()]
         msg.update(snap.payload())
@@ -469,24 +477,24 @@ def _seed_text(gradient: Any) -> str:
     return "[" + ", ".join(f"{v:.4g}" for v in flat) + more + "]"
 
 
-def _graph_nodes(root: Tensor) -> list[Any]:
+def _graph_nodes(root: Any) -> list[Any]:
     """Every node reachable from ``root``'s grad_fn."""
     out, seen, stack = [], set(), [root.grad_fn] if root.grad_fn is not None else []
     while stack:
         n = stack.pop()
-        if n is None or n._id in seen:
+        if n is None or id(n) in seen:  # the list keeps each one alive (torch's wrappers)
             continue
-        seen.add(n._id)
+        seen.add(id(n))
         out.append(n)
         stack.extend(nxt for nxt, _ in n.next_functions)
     return out
 
 
-def install(shell: Any) -> Agent:
+def install(shell: Any, backend: Backend | None = None) -> Agent:
     """Start the agent in an IPython shell: side channel from the environment, hooks on the
     shell's events, and ``__gradviz__`` in the user namespace for the window's commands."""
     chan = Channel(os.environ["GRADVIZ_KERNEL_OUT"], os.environ["GRADVIZ_KERNEL_IN"])
-    agent = Agent(shell.user_ns, chan.send, chan.inbox)
+    agent = Agent(shell.user_ns, chan.send, chan.inbox, backend=backend)
     chan.direct = agent.handle_direct
     shell.user_ns["__gradviz__"] = agent
     shell.user_ns_hidden["__gradviz__"] = agent
@@ -501,5 +509,5 @@ def install(shell: Any) -> Agent:
     from gradviz.kernel.training_host import TrainingHost
 
     agent.training = TrainingHost(agent, interrupts=True)  # the training panel's runs
-    chan.send({"type": "hello", "pid": os.getpid()})
+    chan.send({"type": "hello", "pid": os.getpid(), "backend": agent.backend.name})
     return agent
