@@ -43,6 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lesson", metavar="N", help="open lesson N from the lesson browser")
     p.add_argument("--panel", choices=("training", "lessons", "code", "events", "tensors",
                                        "inspector"), help="the panel shown in front")
+    p.add_argument("--backend", choices=("engine", "torch"), default="engine",
+                   help="run code on gradviz's engine (default) or on the real PyTorch")
+    p.add_argument("--open-walk", metavar="WALK", help="show a walk saved by gradviz.show() or "
+                   "gradviz.save_walk() (needs neither torch nor the engine)")
     p.add_argument("--state-json", metavar="OUT", help="after the run, write the app's state "
                    "(cells, backward walk, tensors, error, kernel) as JSON and exit")
     args = p.parse_args(argv)
@@ -55,6 +59,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--size must look like 1280x800, not {args.size!r}")
     if args.file and not Path(args.file).is_file():
         p.error(f"no such file: {args.file}")
+    if args.open_walk and not Path(args.open_walk).is_file():
+        p.error(f"no such walk file: {args.open_walk}")
+    if args.backend == "torch":
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            p.error("--backend torch needs PyTorch in this environment: "
+                    "python3 -m pip install torch")
     if args.step is not None and args.step < 0:
         p.error("--step takes a number of steps >= 0")
     return args
@@ -87,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("gradviz")
     app.setOrganizationName("gradviz")
-    win = MainWindow(restore_settings=not headless)
+    from gradviz.qt.kernel_client import KernelClient
+
+    kernel = KernelClient(env={"GRADVIZ_BACKEND": args.backend})
+    win = MainWindow(restore_settings=not headless, kernel=kernel)
+    win._owns_kernel = True
     if args.theme:
         win.set_theme(args.theme)
     if args.font_scale:
@@ -105,7 +121,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load(win: Any, args: argparse.Namespace, pause_first: bool = False) -> None:
-    if args.file:
+    if args.open_walk:
+        from gradviz.show import load_walk
+
+        win.show_walk(load_walk(args.open_walk), Path(args.open_walk).name)
+    elif args.file:
         win.open_path(args.file, run_all=args.run_all)
     elif args.lesson:
         win.open_lesson(args.lesson, run_all=args.run_all)

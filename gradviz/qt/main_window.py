@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
         self.theme_name = "light"
         self._stop_count = 0
         self._opened_cells = False  # a script, notebook or lesson was opened (its cells count)
+        self._viewing_walk = False  # showing a saved walk (gradviz.show), not the kernel
         self.setWindowTitle("gradviz")
         self.setObjectName("MainWindow")
         self.setDockNestingEnabled(True)
@@ -369,7 +370,7 @@ class MainWindow(QMainWindow):
         k = self.kernel
         self.actions["stop"].setEnabled(bool(k.running))
         self.actions["restart_kernel"].setEnabled(True)
-        if (k.running and not k.paused) or not k.alive:  # stepping waits for the kernel
+        if (k.running and not k.paused) or not k.alive or self._viewing_walk:
             for n in ("step", "run", "play", "step_back", "reset"):
                 self.actions[n].setEnabled(False)
 
@@ -758,6 +759,18 @@ class MainWindow(QMainWindow):
         box.setModal(False)
         box.show()
         self._shortcuts_box = box
+
+    def show_walk(self, messages: list[dict], title: str = "") -> None:
+        """Draw a saved walk (``gradviz.show``): its graph and every step, at the end. The
+        window then views that walk only (the kernel's own workspace no longer replaces it)."""
+        self.session.close()
+        self._viewing_walk = True
+        for msg in messages:
+            self.session._on_state(msg)
+        self.refresh_graph()
+        self.tensor_panel.refresh()
+        self.setWindowTitle(f"gradviz — {title}" if title else "gradviz")
+        self.statusBar().showMessage("a saved walk: its graph and grads as they ended", 10000)
 
     def show_panel(self, name: str) -> None:
         """Raise a panel's dock ("training", "lessons", "code", "events", "tensors",

@@ -84,3 +84,23 @@ def test_killed_app_autosave_is_recovered(tmp_path):
             del os.environ["GRADVIZ_STATE_DIR"]
         else:
             os.environ["GRADVIZ_STATE_DIR"] = old
+
+
+@pytest.mark.torch
+def test_a_real_torch_walk_saved_by_gradviz_opens_in_the_window(tmp_path):
+    """gradviz.save_walk on real torch tensors, then the window shows that walk (and writes
+    its state) without running anything."""
+    torch = pytest.importorskip("torch")
+    import json
+
+    import gradviz
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    loss = (x * x).sum()
+    walk = gradviz.save_walk(loss, tmp_path / "w.walk.json", namespace={"x": x, "loss": loss})
+    out = tmp_path / "state.json"
+    r = run_gradviz("--open-walk", str(walk), "--state-json", str(out))
+    assert r.returncode == 0, r.stderr
+    state = json.loads(out.read_text())
+    assert state["backward"]["done"] and state["backward"]["total"] == 3
+    assert state["tensors"]["x"]["grad"] == [2.0, 4.0]
+    assert x.grad is None  # saving the walk left the tensors as they were
