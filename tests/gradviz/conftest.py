@@ -28,3 +28,15 @@ def bridge(session: Session):
     b = Bridge(session)
     yield b
     b.close()
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    """One real kernel for the module (a 3 GB memory cap, so the cap test is quick)."""
+    from gradviz.qt.kernel_client import KernelClient
+
+    k = KernelClient(env={"GRADVIZ_KERNEL_MEMORY_MB": "3000"})
+    k.start()
+    assert k.wait_for(lambda: k.ready, 60), "the kernel did not start"
+    yield k
+    k.shutdown()

@@ -11,41 +11,11 @@ import pytest
 pytest.importorskip("pytestqt")
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QTimer  # noqa: E402
 
-from gradviz.qt.kernel_client import KernelClient  # noqa: E402
+from kernel_support import Heartbeat  # noqa: E402
+
 from gradviz.qt.remote_session import RemoteSession  # noqa: E402
 from gradviz.qt.training_panel import TrainingPanel  # noqa: E402
-
-
-class Heartbeat:
-    """A 20 ms timer in the window's event loop; ``max_gap`` is its longest stall."""
-
-    def __init__(self) -> None:
-        self.last = time.monotonic()
-        self.max_gap = 0.0
-        self.timer = QTimer()
-        self.timer.setInterval(20)
-        self.timer.timeout.connect(self._tick)
-        self.timer.start()
-
-    def _tick(self) -> None:
-        now = time.monotonic()
-        self.max_gap = max(self.max_gap, now - self.last)
-        self.last = now
-
-    def stop(self) -> float:
-        self.timer.stop()
-        return self.max_gap
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    k = KernelClient(env={"GRADVIZ_KERNEL_MEMORY_MB": "3000"})
-    k.start()
-    assert k.wait_for(lambda: k.ready, 60), "the kernel did not start"
-    yield k
-    k.shutdown()
 
 
 @pytest.fixture
