@@ -9,6 +9,8 @@ import numpy as np
 from engine import _dtype
 from engine._generator import Generator, default_generator
 from engine._sampling import (
+    _finish,
+    _size,
     normal,
     rand,
     rand_like,
@@ -18,6 +20,7 @@ from engine._sampling import (
     randn_like,
     randperm,
 )
+from engine._sampling import _float_np as _float_dtype
 from engine.random import get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from engine.tensor import Tensor, _make
 
@@ -27,30 +30,6 @@ __all__ = ["zeros", "ones", "full", "empty", "randn", "rand", "randint", "arange
            "seed", "get_rng_state", "set_rng_state", "Generator", "default_generator", "randperm",
            "randint_like"]
 
-
-
-def _size(size: tuple) -> tuple:
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
-    if len(size) == 1 and hasattr(size[0], "__len__") and not isinstance(size[0], Tensor):
-        size = tuple(size[0])
-    out = tuple(int(s) for s in size)
-    for s in out:
-        if s < 0:
-            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: "
-                               f"[{', '.join(map(str, out))}]")
-    return out
-
-
-def _float_dtype(dtype: Any) -> np.dtype:
-    return _dtype.as_dtype(dtype).np if dtype is not None else _dtype.default_float.np
-
-
-def _finish(data: np.ndarray, requires_grad: bool) -> Tensor:
-    if requires_grad and data.dtype.kind != "f":
-        raise RuntimeError("Only Tensors of floating point and complex dtype can require "
-                           "gradients")
-    return _make(data, bool(requires_grad))
 
 
 def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
