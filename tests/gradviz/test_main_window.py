@@ -208,6 +208,7 @@ def test_help_lists_the_shortcuts_and_themes_show_which_is_on(win):
     win.set_theme("dark")
     assert win.actions["theme_dark"].isChecked()
     assert not win.actions["theme_light"].isChecked()
+    win.set_theme("light")  # the palette is the application's: later tests expect light
     win.show_shortcuts()
     assert "Shift+F10" in win._shortcuts_box.text()
     win._shortcuts_box.close()
