@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     if not headless:
         win.show()  # the window first; the kernel is still starting (said in the status bar)
         win.offer_recovery()
-        QTimer.singleShot(0, lambda: _load(win, args))
+        QTimer.singleShot(0, lambda: win._guard(lambda: _load(win, args)))  # a sentence, no
+        # traceback, when the file is broken: the window stays
         return app.exec()
     win.show()
     return _headless(app, win, args)
@@ -188,7 +189,11 @@ def _headless(app: Any, win: Any, args: argparse.Namespace) -> int:
             k.shutdown()  # ends the paused cell: nothing more runs
 
         k.state.connect(on_state)
-    _load(win, args)
+    try:
+        _load(win, args)
+    except Exception as e:  # noqa: BLE001 - a broken file: one sentence, no traceback
+        print(f"gradviz: {e}", file=sys.stderr)
+        rc["code"] = 1
     if not done["written"]:
         if args.step is not None or args.backward:
             win.step_newest_root(None if args.backward else args.step)

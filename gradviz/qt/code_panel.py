@@ -222,9 +222,28 @@ class _LineNumbers(QWidget):
         self.editor.paint_line_numbers(event)
 
 
+#: a line longer than this would freeze the editor's layout (a 40 MB line takes minutes)
+MAX_LINE_CHARS = 100_000
+
+
+def long_line_problem(text: str) -> str | None:
+    """A sentence when ``text`` has a line too long to edit, else None."""
+    from gradviz.safe_io import find_long_line, human_size
+
+    hit = find_long_line(text, MAX_LINE_CHARS)
+    if hit is None:
+        return None
+    line, length = hit
+    return (f"line {line} is {human_size(length)} long, too long to edit here (the limit is "
+            f"{MAX_LINE_CHARS:,} characters a line): the text was not inserted")
+
+
 class CodeEditor(QPlainTextEdit):
     """A monospace Python editor: Shift+Enter asks to run the cell, Ctrl+Enter the line or
-    selection; Tab inserts 4 spaces; Enter keeps the indentation; line numbers on the left."""
+    selection; Tab inserts 4 spaces; Enter keeps the indentation; line numbers on the left.
+    Text with a line too long to lay out is refused with a sentence (``refused``)."""
+
+    refused = Signal(str)
 
     run_cell_requested = Signal()
     run_line_requested = Signal()
@@ -370,6 +389,14 @@ class CodeEditor(QPlainTextEdit):
             return True
         return super().event(event)
 
+    def insertFromMimeData(self, source: Any) -> None:  # noqa: N802 - Qt's name
+        """Paste and drop: refused in a sentence when a line is too long to lay out."""
+        problem = long_line_problem(source.text()) if source.hasText() else None
+        if problem is not None:
+            self.refused.emit(problem)
+            return
+        super().insertFromMimeData(source)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
         mods = event.modifiers()
@@ -501,7 +528,12 @@ class CodePanel(QWidget):
 
     # ------------------------------------------------------------------ source
     def set_source(self, text: str) -> None:
-        """Replace the editor's text (the cursor goes to the start)."""
+        """Replace the editor's text (the cursor goes to the start); text with a line too long
+        to edit is refused with a sentence and the editor keeps what it had."""
+        problem = long_line_problem(text)
+        if problem is not None:
+            self.editor.refused.emit(problem)
+            return
         self.editor.setPlainText(text)
         self.editor.moveCursor(QTextCursor.MoveOperation.Start)
 

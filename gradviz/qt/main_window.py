@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
         self.training_panel.iteration_root.connect(self._show_training_root)
         self.lesson_panel.cell_ran.connect(lambda _r: self.refresh_graph())
         self.code_panel.stop_requested.connect(self.stop_kernel)
+        self.code_panel.editor.refused.connect(lambda m: self.statusBar().showMessage(m, 15000))
 
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)

@@ -104,3 +104,13 @@ def test_a_real_torch_walk_saved_by_gradviz_opens_in_the_window(tmp_path):
     assert state["backward"]["done"] and state["backward"]["total"] == 3
     assert state["tensors"]["x"]["grad"] == [2.0, 4.0]
     assert x.grad is None  # saving the walk left the tensors as they were
+
+
+def test_a_broken_session_file_is_one_sentence_not_a_traceback(tmp_path):
+    bad = tmp_path / "broken.gradviz"
+    bad.write_text('{"format": "gradviz-session", "schema": 1, "cells": [')
+    r = run_gradviz(str(bad), "--screenshot", str(tmp_path / "x.png"))
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("gradviz:")]
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(errors) == 1 and str(bad) in errors[0] and "truncated" in errors[0]
+    assert (tmp_path / "x.png").stat().st_size > 1000  # the window still rendered

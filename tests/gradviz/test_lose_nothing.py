@@ -99,3 +99,35 @@ def test_failed_exports_and_saves_name_the_path(win, tmp_path, monkeypatch):
     win.current_path = tmp_path / "nowhere" / "s.gradviz"
     win._guard(win.save)
     assert "nowhere" in shown[-1] and "Error" not in shown[-1].split(":")[0]
+
+
+def test_a_40_mb_line_is_refused_in_a_sentence_and_the_editor_keeps_its_text(win, qtbot):
+    import time
+
+    from PySide6.QtCore import QMimeData
+    win.code_panel.set_source("x = 1")
+    t = time.monotonic()
+    win.code_panel.set_source("y = '" + "a" * 40_000_000 + "'")
+    mime = QMimeData()
+    mime.setText("z = " + "1" * 40_000_000)
+    win.code_panel.editor.insertFromMimeData(mime)
+    assert time.monotonic() - t < 2
+    assert win.code_panel.source() == "x = 1"
+    assert "too long to edit" in win.statusBar().currentMessage()
+
+
+def test_a_fifo_named_like_a_script_or_session_is_refused_not_waited_on(win, tmp_path,
+                                                                        monkeypatch):
+    import os
+    import time
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    answer(monkeypatch, QMessageBox.Discard)
+    for name in ("lesson.py", "class.gradviz"):
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        t = time.monotonic()
+        win._guard(lambda f=fifo: win.open_path(f))
+        assert time.monotonic() - t < 2
+        assert shown and "FIFO" in shown[-1] and str(fifo) in shown[-1]
+    assert win.session.get("x").tolist() == [1.5, -2.0]
