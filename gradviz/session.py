@@ -26,7 +26,7 @@ import engine
 from engine import Tensor, events
 from engine.autograd import BackwardStep, backward_steps
 
-__all__ = ["Session", "RunResult", "BackwardCursor", "TensorInfo", "format_error",
+__all__ = ["Session", "RunResult", "BackwardCursor", "ReplayCursor", "TensorInfo", "format_error",
            "install_torch_alias"]
 
 CELL_TIMEOUT_S = 10.0
@@ -369,7 +369,71 @@ class _Watchdog:
         self._timer.cancel()
 
 
-class BackwardCursor:
+class ReplayCursor:
+    """What every backward cursor shares: ``steps`` recorded so far, ``position`` applied, and
+    stepping back / running / resetting over that record. A subclass runs the next node in
+    ``step()``, undoes or redoes one step's effect on ``.grad`` in ``_apply`` and names a
+    node's id in ``_node_id`` (the engine's ``_id``, a torch node's stable id)."""
+
+    steps: list
+    position: int
+    finished: bool
+    error: BaseException | None
+    error_node_id: int | None
+
+    def step(self) -> Any:  # pragma: no cover - every cursor defines it
+        raise NotImplementedError
+
+    def _apply(self, s: Any, forward: bool) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _node_id(self, node: Any) -> int:
+        return node._id
+
+    @property
+    def current(self) -> Any:
+        """The step shown as current (the last one applied)."""
+        return self.steps[self.position - 1] if self.position else None
+
+    @property
+    def done_node_ids(self) -> set[int]:
+        return {self._node_id(s.node) for s in self.steps[:self.position]}
+
+    @property
+    def at_end(self) -> bool:
+        return self.finished and self.position == len(self.steps)
+
+    def step_back(self) -> Any:
+        """Undo the last applied step's effect on ``.grad`` (the record is kept for replay)."""
+        if self.position == 0:
+            return None
+        self.position -= 1
+        s = self.steps[self.position]
+        self._apply(s, forward=False)
+        self.error = None
+        self.error_node_id = None
+        return s
+
+    def run(self, breakpoints: set[int] | frozenset[int] = frozenset(),
+            max_steps: int | None = None) -> list:
+        """Step until the end, an error, or a node in ``breakpoints`` has just become current."""
+        out = []
+        while max_steps is None or len(out) < max_steps:
+            s = self.step()
+            if s is None:
+                break
+            out.append(s)
+            if breakpoints and self._node_id(s.node) in breakpoints:
+                break
+        return out
+
+    def reset(self) -> None:
+        """Back to before the first step: every leaf's grad as it was."""
+        while self.position:
+            self.step_back()
+
+
+class BackwardCursor(ReplayCursor):
     """Backward of one root, one node per ``step()``, with ``step_back()`` from recorded state.
 
     Live state plus time travel: stepping forward runs the engine's ``backward_steps``
@@ -410,19 +474,6 @@ class BackwardCursor:
             stack.extend(f for f, _ in n.next_functions if f is not None)
         return out
 
-    @property
-    def current(self) -> BackwardStep | None:
-        """The step shown as current (the last one applied)."""
-        return self.steps[self.position - 1] if self.position else None
-
-    @property
-    def done_node_ids(self) -> set[int]:
-        return {s.node._id for s in self.steps[:self.position]}
-
-    @property
-    def at_end(self) -> bool:
-        return self.finished and self.position == len(self.steps)
-
     def step(self) -> BackwardStep | None:
         """Run (or replay) one node. Returns the step, or None at the end or on an error
         (then ``error`` holds torch's exception and ``error_node_id`` the node)."""
@@ -450,36 +501,6 @@ class BackwardCursor:
         self.steps.append(s)
         self.position += 1
         return s
-
-    def step_back(self) -> BackwardStep | None:
-        """Undo the last applied step's effect on ``.grad`` (the record is kept for replay)."""
-        if self.position == 0:
-            return None
-        self.position -= 1
-        s = self.steps[self.position]
-        self._apply(s, forward=False)
-        if self.error is not None:
-            self.error = None
-            self.error_node_id = None
-        return s
-
-    def run(self, breakpoints: set[int] | frozenset[int] = frozenset(),
-            max_steps: int | None = None) -> list[BackwardStep]:
-        """Step until the end, an error, or a node in ``breakpoints`` has just become current."""
-        out = []
-        while max_steps is None or len(out) < max_steps:
-            s = self.step()
-            if s is None:
-                break
-            out.append(s)
-            if s.node._id in breakpoints:
-                break
-        return out
-
-    def reset(self) -> None:
-        """Back to before the first step: every leaf's grad as it was."""
-        while self.position:
-            self.step_back()
 
     def _apply(self, s: BackwardStep, forward: bool) -> None:
         if not s.is_accumulate:

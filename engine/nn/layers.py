@@ -36,6 +36,20 @@ def _empty(shape: tuple, dtype: Any) -> Parameter:
     return Parameter(_make(np.empty(shape, dtype=_np_dtype(dtype))))
 
 
+def _affine(module: Module, shape: tuple, affine: bool, bias: bool, dtype: Any) -> None:
+    """A norm layer's ``weight`` and ``bias`` of ``shape`` (or None when not affine / no
+    bias), registered in torch's order; ``reset_parameters`` fills them."""
+    if affine:
+        module.weight = _empty(shape, dtype)
+        if bias:
+            module.bias = _empty(shape, dtype)
+        else:
+            module.register_parameter("bias", None)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
 def _ntuple(v: Any, n: int) -> tuple:
     if isinstance(v, (tuple, list)):
         return tuple(v)
@@ -397,15 +411,7 @@ class _NormBase(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         npdt = _np_dtype(dtype)
-        if affine:
-            self.weight = _empty((num_features,), dtype)
-            if bias:
-                self.bias = _empty((num_features,), dtype)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, (num_features,), affine, bias, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", _make(np.zeros(num_features, npdt)))
             self.register_buffer("running_var", _make(np.ones(num_features, npdt)))
@@ -481,15 +487,7 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = _empty(self.normalized_shape, dtype)
-            if bias:
-                self.bias = _empty(self.normalized_shape, dtype)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, self.normalized_shape, elementwise_affine, bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -519,15 +517,7 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = _empty((num_channels,), dtype)
-            if bias:
-                self.bias = _empty((num_channels,), dtype)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, (num_channels,), affine, bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

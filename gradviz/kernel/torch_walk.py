@@ -24,6 +24,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gradviz.session import ReplayCursor
+
 __all__ = ["TorchStep", "TorchCursor", "TorchCall", "record_backward", "graph_nodes",
            "ACCUMULATE"]
 
@@ -237,7 +239,7 @@ def record_backward(call: Callable[[], None], roots: Sequence[Any]) -> _Record:
     return rec
 
 
-class TorchCursor:
+class TorchCursor(ReplayCursor):
     """A torch backward one node per ``step()``, with ``gradviz.session.BackwardCursor``'s
     interface. Nothing runs until the first ``step()``; then torch's backward runs once,
     recorded (see the module doc), and the steps are applied one by one."""
@@ -258,20 +260,11 @@ class TorchCursor:
         self._error_node: Any = None
         self._leaves: dict[int, list] = {}  # id(var) -> [var, initial grad object, its copy]
 
-    # ----- the BackwardCursor interface
-    @property
-    def current(self) -> TorchStep | None:
-        return self.steps[self.position - 1] if self.position else None
-
-    @property
-    def done_node_ids(self) -> set[int]:
+    # ----- the BackwardCursor interface (ReplayCursor gives current, run, step_back, reset)
+    def _node_id(self, node: Any) -> int:
         from gradviz.kernel.torch_snapshot import IDS
 
-        return {IDS.node(s.node) for s in self.steps[:self.position]}
-
-    @property
-    def at_end(self) -> bool:
-        return self.finished and self.position == len(self.steps)
+        return IDS.node(node)
 
     def step(self) -> TorchStep | None:
         """Apply one node. Returns the step, or None at the end or on an error (then
@@ -295,37 +288,6 @@ class TorchCursor:
         self._apply(s, forward=True)
         self.position += 1
         return s
-
-    def step_back(self) -> TorchStep | None:
-        """Undo the last applied step's effect on ``.grad`` (the record is kept)."""
-        if self.position == 0:
-            return None
-        self.position -= 1
-        s = self.steps[self.position]
-        self._apply(s, forward=False)
-        self.error = None
-        self.error_node_id = None
-        return s
-
-    def run(self, breakpoints: set[int] | frozenset[int] = frozenset(),
-            max_steps: int | None = None) -> list[TorchStep]:
-        """Step until the end, an error, or a node in ``breakpoints`` has just become current."""
-        from gradviz.kernel.torch_snapshot import IDS
-
-        out = []
-        while max_steps is None or len(out) < max_steps:
-            s = self.step()
-            if s is None:
-                break
-            out.append(s)
-            if breakpoints and IDS.node(s.node) in breakpoints:
-                break
-        return out
-
-    def reset(self) -> None:
-        """Back to before the first step: every leaf's grad as it was."""
-        while self.position:
-            self.step_back()
 
     # ----- recording and replay
     def _run(self) -> None:
