@@ -849,7 +849,8 @@ class MainWindow(QMainWindow):
             self.gradient_edit.clear()  # a vector from another lesson would not fit here
             self._dirty = False  # what the file holds is saved; cells run from here on are not
             self._opened_cells = True
-            self.set_pause_at_backward(True)  # lessons stop inside backward() by default
+            if not run_all:  # lessons stop inside backward() by default; "run all" runs
+                self.set_pause_at_backward(True)  # through unless --step asked to pause
             self.docks["lessons"].raise_()
             if run_all:
                 while self.lesson_panel.run_next_cell() is not None:

@@ -31,6 +31,22 @@ def test_run_all_step_3_screenshot(tmp_path):
     assert len(colours) > 50
 
 
+def test_run_all_without_step_runs_through_backward(tmp_path):
+    """`gradviz notebook --run-all` used to pause inside the first backward() and wait forever."""
+    import json
+    out = tmp_path / "state.json"
+    r = run_gradviz(str(DATA / "seed_notebook.ipynb"), "--run-all", "--state-json", str(out),
+                    env={"GRADVIZ_STATE_DIR": str(tmp_path)}, timeout=90)
+    assert r.returncode == 0, r.stderr
+    state = json.loads(out.read_text())
+    code = [c for c in state["cells"] if c["status"] != "markdown"]
+    assert len(code) > 10 and all(c["status"] in ("ok", "error") for c in code), code
+    # the notebook's one error is the lesson's own: backward() of a non-scalar
+    assert [c["error"] for c in code if c["error"]] == [
+        "RuntimeError: grad can be implicitly created only for scalar outputs"]
+    assert state["backward"]["paused_in_cell"] is None
+
+
 def test_no_display_says_how_to_fix_in_one_line(tmp_path):
     env = {"DISPLAY": "", "WAYLAND_DISPLAY": "", "GRADVIZ_STATE_DIR": str(tmp_path)}
     r = run_gradviz(env=env, timeout=60)
