@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         # the plots need room: the bottom area grows while the Training tab is up
         self.docks["training"].visibilityChanged.connect(self._on_training_visible)
         self._sized = False
+        self.compact = False  # the panel layout arrange_panels() chose
 
         self.actions: dict[str, QAction] = {}
         self._build_actions()
@@ -269,6 +270,8 @@ class MainWindow(QMainWindow):
           "Ctrl+-")
         A("font_reset", "Normal text size", lambda: self.set_font_scale(1.0), "Ctrl+0")
         A("fullscreen", "Full screen", self.toggle_fullscreen, "F11")
+        A("arrange", "Arrange panels", self.arrange_panels, None,
+          "Lay the panels out for this window size and text size")
         from PySide6.QtGui import QActionGroup
 
         self._theme_group = QActionGroup(self)
@@ -322,7 +325,7 @@ class MainWindow(QMainWindow):
             m.addAction(self.actions[n])
         m = mb.addMenu("&View")
         for n in ("fit", "fit_all", "show_saved", "font_bigger", "font_smaller", "font_reset",
-                  "fullscreen"):
+                  "fullscreen", "arrange"):
             m.addAction(self.actions[n])
         tm = m.addMenu("&Theme")
         for t in ("light", "dark", "high-contrast"):
@@ -343,10 +346,47 @@ class MainWindow(QMainWindow):
         if not self._sized:  # default proportions once the window has its real size
             self._sized = True
             if self.settings is None or self.settings.value("state") is None:
-                w, h = self.width(), self.height()
-                self.resizeDocks([self.docks["tensors"], self.docks["inspector"]],
-                                 [int(w * 0.23), int(w * 0.25)], Qt.Horizontal)
-                self.resizeDocks([self.docks["code"]], [int(h * 0.26)], Qt.Vertical)
+                self.arrange_panels()
+
+    #: below this many characters of body text across the window, the side panels share one
+    #: tabbed column (1024x768 at font scale 1.5 or 2 is about 60-90)
+    COMPACT_COLUMNS = 120
+
+    def text_columns(self) -> float:
+        """How many characters of body text fit across the window."""
+        return self.width() / max(1, self.fontMetrics().averageCharWidth())
+
+    def arrange_panels(self) -> None:
+        """Lay the panels out for the window's size and font (View ▸ Arrange panels).
+
+        Wide: Tensors and Lessons tabbed on the left, the Inspector on the right, Code, Event
+        log and Training below. Compact (a projector at 1024x768 with large text): no left
+        column; the Inspector, Tensors and Lessons are tabs of one wide right column, so no
+        panel is squeezed to a sliver and the graph keeps the middle."""
+        d = self.docks
+        w, h = self.width(), self.height()
+        lesson_front = not d["lessons"].visibleRegion().isEmpty()
+        for k in ("tensors", "lessons", "inspector"):
+            d[k].setFloating(False)
+            d[k].show()
+        self.compact = self.text_columns() < self.COMPACT_COLUMNS
+        if self.compact:
+            for k in ("tensors", "lessons"):
+                self.addDockWidget(Qt.RightDockWidgetArea, d[k])
+                self.tabifyDockWidget(d["inspector"], d[k])
+            self.resizeDocks([d["inspector"]], [int(w * 0.42)], Qt.Horizontal)
+            self.resizeDocks([d["code"]], [int(h * 0.28)], Qt.Vertical)
+        else:
+            self.addDockWidget(Qt.LeftDockWidgetArea, d["tensors"])
+            self.addDockWidget(Qt.LeftDockWidgetArea, d["lessons"])
+            self.tabifyDockWidget(d["tensors"], d["lessons"])
+            self.addDockWidget(Qt.RightDockWidgetArea, d["inspector"])
+            self.resizeDocks([d["tensors"], d["inspector"]],
+                             [int(w * 0.23), int(w * 0.25)], Qt.Horizontal)
+            self.resizeDocks([d["code"]], [int(h * 0.26)], Qt.Vertical)
+        d["code"].raise_()
+        front = "lessons" if lesson_front else "inspector" if self.compact else "tensors"
+        d[front].raise_()
 
     def _on_training_visible(self, visible: bool) -> None:
         h = self.height()
@@ -804,6 +844,8 @@ class MainWindow(QMainWindow):
         self.graph_view.set_font_scale(scale)
         if self.settings is not None:
             self.settings.setValue("font_scale", scale)
+        if self._sized and (self.text_columns() < self.COMPACT_COLUMNS) != self.compact:
+            self.arrange_panels()  # text grew (or shrank) past what the layout was made for
 
     def set_theme(self, name: str) -> None:
         from gradviz import theme

@@ -138,6 +138,35 @@ def test_fits_a_1024x768_projector(win, qtbot):
     assert win.width() <= 1024 and win.height() <= 768
 
 
+def test_large_text_on_a_projector_gives_the_side_panels_one_wide_column(win, qtbot):
+    """1024x768 at font scale 2: Tensors and Inspector used to be ~230 px slivers showing only
+    the name column; now they share one right column wide enough for name, grad_fn and .grad."""
+    from PySide6.QtWidgets import QApplication
+    win.resize(1024, 768)
+    qtbot.wait(50)
+    win.set_font_scale(2.0)
+    QApplication.processEvents()
+    assert win.compact
+    d = win.docks
+    right = {k for k in d if win.dockWidgetArea(d[k]) == Qt.RightDockWidgetArea}
+    assert {"inspector", "tensors", "lessons"} <= right
+    assert d["inspector"].width() >= 0.38 * win.width()
+    d["tensors"].raise_()
+    QApplication.processEvents()
+    table = win.tensor_panel.table
+    cols = [win.tensor_panel.model.COLUMNS.index(c) for c in ("name", "grad_fn", ".grad")]
+    right_edge = max(table.columnViewportPosition(c) + table.columnWidth(c) for c in cols)
+    assert right_edge <= table.viewport().width() + 1  # the three columns backward is about
+    assert win.graph_view.width() >= 0.5 * win.width()  # the graph keeps the middle
+    win.set_font_scale(1.0)
+    win.resize(1600, 1000)
+    qtbot.wait(50)
+    win.arrange_panels()
+    assert not win.compact
+    assert win.dockWidgetArea(d["tensors"]) == Qt.LeftDockWidgetArea
+    assert win.dockWidgetArea(d["inspector"]) == Qt.RightDockWidgetArea
+
+
 def test_dark_theme_colours_the_whole_window(win):
     from PySide6.QtGui import QPalette
     from PySide6.QtWidgets import QApplication
