@@ -396,10 +396,28 @@ class EventLog(QWidget):
                 self.model.drop_before(self._all[0].seq)
             self.model.append([r for r in new if self._matches(r)])
             if at_bottom:
-                self.view.scrollToBottom()
+                self._scroll_to_end()
         self._update_count()
         if self._pending:
             self._timer.start(0)
+
+    def _scroll_to_end(self) -> None:
+        # a hidden list (its tab behind Code) lays out all its rows to scroll: ~20 ms a step
+        # on a long walk; it scrolls once when it is shown instead
+        if not self.view.visibleRegion().isEmpty():  # a tabbed-away dock stays "visible"
+            self.view.scrollToBottom()
+        else:
+            self._scroll_when_shown = True
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self.scroll_if_behind()
+
+    def scroll_if_behind(self) -> None:
+        """Catch up the scroll the log skipped while it was out of sight."""
+        if getattr(self, "_scroll_when_shown", False):
+            self._scroll_when_shown = False
+            self.view.scrollToBottom()
 
     def _at_bottom(self) -> bool:
         bar = self.view.verticalScrollBar()

@@ -107,6 +107,8 @@ class MainWindow(QMainWindow):
         self.docks["code"].raise_()
         # the plots need room: the bottom area grows while the Training tab is up
         self.docks["training"].visibilityChanged.connect(self._on_training_visible)
+        self.docks["log"].visibilityChanged.connect(
+            lambda on: on and self.event_log.scroll_if_behind())
         self._sized = False
         self.compact = False  # the panel layout arrange_panels() chose
 

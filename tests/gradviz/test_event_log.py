@@ -154,3 +154,22 @@ def test_compact_values() -> None:
     assert len(long) == 20 and long.endswith("…")
     assert compact_values([1, 2, 3]) == "[1, 2, 3]"
     assert compact_values([1.0, float("nan")]) == "[1., nan]"
+
+
+def test_a_hidden_log_scrolls_to_the_newest_line_when_shown(qtbot, log: EventLog) -> None:
+    """Behind another tab the log does not lay out its rows on every step (that cost ~20 ms a
+    step on a long walk); shown again, it is at the newest line as before."""
+    log.add_events([Event("grad_changed", tensor_id=1, reason="zero_", value=[0.0])
+                    for _ in range(300)])
+    log.flush(None)
+    bar = log.view.verticalScrollBar()
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()
+    log.hide()
+    log.add_events([Event("node_started", node_id=i, name="MulBackward0", index=i,
+                          grad_outputs=([1.0],)) for i in range(300)])
+    log.flush(None)
+    log.show()
+    qtbot.waitExposed(log)
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum() > 0, timeout=2000)
+    newest = log.view.visualRect(log.model.index(len(log.lines()) - 1))
+    assert log.view.viewport().rect().contains(newest.center())
