@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if not headless:
         win.show()  # the window first; the kernel is still starting (said in the status bar)
         win.offer_recovery()
-        QTimer.singleShot(0, lambda: win._guard(lambda: _load(win, args)))  # a sentence, no
+        QTimer.singleShot(0, lambda: win._guard(lambda: _load(win, args, True)))  # a sentence, no
         # traceback, when the file is broken: the window stays
         return app.exec()
     win.show()
@@ -126,10 +126,10 @@ def _load(win: Any, args: argparse.Namespace, pause_first: bool = False) -> None
         from gradviz.show import load_walk
 
         win.show_walk(load_walk(args.open_walk), Path(args.open_walk).name)
-    elif args.file:
-        win.open_path(args.file, run_all=args.run_all)
+    elif args.file:  # --run-all runs through every backward() unless --step asks to stop
+        win.open_path(args.file, run_all=args.run_all, pause=pause_first)
     elif args.lesson:
-        win.open_lesson(args.lesson, run_all=args.run_all)
+        win.open_lesson(args.lesson, run_all=args.run_all, pause=pause_first)
     else:
         win.load_starter(STARTER)
 
@@ -190,7 +190,7 @@ def _headless(app: Any, win: Any, args: argparse.Namespace) -> int:
 
         k.state.connect(on_state)
     try:
-        _load(win, args)
+        _load(win, args, pause_first=args.step is not None)
     except Exception as e:  # noqa: BLE001 - a broken file: one sentence, no traceback
         print(f"gradviz: {e}", file=sys.stderr)
         rc["code"] = 1

@@ -187,6 +187,21 @@ class KernelClient(QObject):
             self._zmq_ctx.term()
             self._zmq_ctx = None
 
+    BACKENDS = ("engine", "torch")
+
+    @property
+    def backend(self) -> str:
+        """What user code runs on: ``"engine"`` (gradviz's) or ``"torch"`` (real PyTorch)."""
+        return self._extra_env.get("GRADVIZ_BACKEND") or os.environ.get(
+            "GRADVIZ_BACKEND", "engine")
+
+    def set_backend(self, name: str) -> None:
+        """Run user code on ``name`` from now on: the kernel restarts (the workspace empties)."""
+        if name not in self.BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(self.BACKENDS)}, not {name!r}")
+        self._extra_env["GRADVIZ_BACKEND"] = name
+        self.restart()
+
     def restart(self) -> None:
         """A fresh kernel: the workspace is empty again (cells and editor text stay)."""
         self._poll.stop()

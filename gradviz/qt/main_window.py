@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPalette
+from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -266,6 +267,15 @@ class MainWindow(QMainWindow):
         A("pause_backward", "&Pause at backward()", self._pause_changed, None,
           "Stop inside every backward() code calls, before its first node, to step it")
         self.actions["pause_backward"].setCheckable(True)
+        self._backend_group = QActionGroup(self)
+        for b, text, tip in (("engine", "Run on gradviz's &engine",
+                              "User code runs on gradviz's numpy engine (import torch is it)"),
+                             ("torch", "Run on real &PyTorch",
+                              "User code runs on the installed PyTorch; backward() steps "
+                              "through torch's own nodes")):
+            a = A(f"backend_{b}", text, lambda b=b: self.set_backend(b), None, tip)
+            a.setCheckable(True)
+            self._backend_group.addAction(a)
         A("font_bigger", "Larger text", lambda: self.set_font_scale(self.font_scale * 1.15),
           ["Ctrl+=", "Ctrl++"])
         A("font_smaller", "Smaller text", lambda: self.set_font_scale(self.font_scale / 1.15),
@@ -274,8 +284,6 @@ class MainWindow(QMainWindow):
         A("fullscreen", "Full screen", self.toggle_fullscreen, "F11")
         A("arrange", "Arrange panels", self.arrange_panels, None,
           "Lay the panels out for this window size and text size")
-        from PySide6.QtGui import QActionGroup
-
         self._theme_group = QActionGroup(self)
         for t in ("light", "dark", "high-contrast"):
             a = A(f"theme_{t}", t.replace("-", " ").capitalize(), lambda t=t: self.set_theme(t))
@@ -340,6 +348,10 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Kernel")
         for n in ("stop", "restart_kernel", "pause_backward", "rerun_cells"):
             m.addAction(self.actions[n])
+        m.addSeparator()
+        for n in ("backend_engine", "backend_torch"):
+            m.addAction(self.actions[n])
+        self._show_backend()
         m = mb.addMenu("&Help")
         m.addAction(self.actions["shortcuts"])
 
@@ -586,7 +598,7 @@ class MainWindow(QMainWindow):
             self._on_kernel_started()
 
     def _on_kernel_started(self) -> None:
-        self.kernel_label.setText("kernel ready")
+        self.kernel_label.setText(self._ready_text())
         if self.settings is not None and not self.settings.value("seen_hint", False):
             self.settings.setValue("seen_hint", True)  # once, on the very first launch
             self.statusBar().showMessage(
@@ -627,7 +639,7 @@ class MainWindow(QMainWindow):
             secs = time.monotonic() - self._cell_started
             self.kernel_label.setText(f"● running {secs:.1f} s  (Shift+F5 stops)")
         else:
-            self.kernel_label.setText("kernel ready" if k.ready else "kernel starting…")
+            self.kernel_label.setText(self._ready_text() if k.ready else "kernel starting…")
 
     def _fill_walks(self, msg: dict) -> None:
         log = msg.get("walk_log") or []
@@ -736,12 +748,62 @@ class MainWindow(QMainWindow):
         k.interrupt()
         self.statusBar().showMessage("stopping the running cell…", 3000)
 
+    @property
+    def backend(self) -> str:
+        """``"engine"`` or ``"torch"``: what the kernel runs user code on."""
+        return getattr(self.kernel, "backend", "engine")
+
+    def _ready_text(self) -> str:
+        return "kernel ready" + (" · real PyTorch" if self.backend == "torch" else "")
+
+    def _show_backend(self) -> None:
+        switchable = hasattr(self.kernel, "set_backend")
+        for b in ("engine", "torch"):
+            a = self.actions[f"backend_{b}"]
+            a.setChecked(b == self.backend)
+            a.setEnabled(switchable)
+
+    def set_backend(self, name: str, confirm: bool = True) -> bool:
+        """Kernel ▸ Run on …: restart the kernel on ``name``; False (and a sentence) when
+        PyTorch is missing or the user cancels. The cells and editor text stay."""
+        import importlib.util
+
+        if name == self.backend or not hasattr(self.kernel, "set_backend"):
+            self._show_backend()
+            return name == self.backend
+        if name == "torch" and importlib.util.find_spec("torch") is None:
+            self._show_backend()
+            QMessageBox.information(
+                self, "gradviz", "Running on real PyTorch needs it in gradviz's environment: "
+                f"{sys.executable} -m pip install torch")
+            return False
+        if confirm and self.session.names():
+            ans = QMessageBox.question(
+                self, "gradviz", f"Run on {'real PyTorch' if name == 'torch' else 'the engine'}? "
+                "The kernel restarts: the workspace empties; your cells and editor text stay.")
+            if ans != QMessageBox.Yes:
+                self._show_backend()
+                return False
+        self.kernel.set_backend(name)
+        self._after_restart()
+        self._show_backend()
+        self.statusBar().showMessage(
+            "code runs on real PyTorch now" if name == "torch" else
+            "code runs on gradviz's engine now", 8000)
+        return True
+
     def restart_kernel(self) -> None:
         self.kernel.restart()
+        self._after_restart()
+
+    def _after_restart(self) -> None:
+        self.session.forget_kernel()
         self.session.history.clear()
         self.session.results.clear()
         self.graph_view.clear_banner()
         self.kernel_label.setText("kernel starting…")
+        self.refresh_roots()
+        self.refresh_graph()  # the old kernel's graph is gone with it
         self.update_actions()
 
     def _pause_changed(self) -> None:
@@ -869,7 +931,8 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str | os.PathLike, run_all: bool = False) -> None:
+    def open_path(self, path: str | os.PathLike, run_all: bool = False,
+                  pause: bool = True) -> None:
         """Open a percent script, a notebook (into the lesson panel) or a saved session."""
         p = Path(path)
         if not self.confirm_discard(f"open {p.name}"):
@@ -893,8 +956,7 @@ class MainWindow(QMainWindow):
             self.gradient_edit.clear()  # a vector from another lesson would not fit here
             self._dirty = False  # what the file holds is saved; cells run from here on are not
             self._opened_cells = True
-            if not run_all:  # lessons stop inside backward() by default; "run all" runs
-                self.set_pause_at_backward(True)  # through unless --step asked to pause
+            self.set_pause_at_backward(pause)  # lessons stop inside backward() by default
             self.docks["lessons"].raise_()
             if run_all:
                 while self.lesson_panel.run_next_cell() is not None:
@@ -903,11 +965,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"gradviz — {p.name}")
         self.refresh_graph()
 
-    def open_lesson(self, which: str, run_all: bool = False) -> None:
+    def open_lesson(self, which: str, run_all: bool = False, pause: bool = True) -> None:
         from gradviz.lessons import list_lessons
         for info in list_lessons():
             if str(info.number) == str(which).lstrip("0") or info.path.stem.startswith(which):
-                self.open_path(info.path, run_all=run_all)
+                self.open_path(info.path, run_all=run_all, pause=pause)
                 return
         raise ValueError(f"no lesson {which!r}")
 

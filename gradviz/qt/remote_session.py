@@ -159,6 +159,11 @@ class RemoteSession(Session):
             self.last_error = msg.get("cell_error")
         self._notify("state")
 
+    def forget_kernel(self) -> None:
+        """The kernel restarted: nothing it held exists any more (no names, no root, no walk)
+        until its first state arrives."""
+        self._on_state({})
+
     def tensors(self) -> list[TensorInfo]:
         return [TensorInfo(self._names[t], self.world.tensor(t)) for t in self._named
                 if t in self._names]

@@ -279,3 +279,49 @@ def test_every_backward_is_kept_and_an_earlier_one_replays(win):
     assert win.session.get("x").grad.tolist() == [3.0, 3.0]
     # the next cell sees the grads the code left, not the replay's
     assert win.session.run("print(x.grad)").output == "tensor([5., 7.])\n"
+
+
+def test_kernel_menu_switches_to_real_pytorch_and_back(win, qtbot, monkeypatch):
+    """Kernel ▸ Run on real PyTorch: the kernel restarts on the installed torch, a backward
+    pauses and steps torch's own nodes, the editor text stays; back to the engine likewise."""
+    from tests.engine.oracle import require_torch
+    real = require_torch()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    win.code_panel.set_source("# my notes stay")
+    win.session.run("w = torch.ones(2, requires_grad=True)")
+    try:
+        assert win.set_backend("torch")
+        assert win.actions["backend_torch"].isChecked() and win.backend == "torch"
+        assert win.kernel.wait_for(lambda: win.kernel.ready, 60)
+        assert not win.session.names()  # a fresh workspace, as the question said
+        assert win.graph_view.graph.number_of_nodes() == 0
+        assert win.code_panel.source() == "# my notes stay"
+        assert "real PyTorch" in win.kernel_label.text()
+        res = win.session.run("import torch\nprint(torch.__version__, torch.__file__)")
+        assert res.output.split()[0] == real.__version__
+        assert res.output.split()[1] == real.__file__
+        win.set_pause_at_backward(True)
+        names: list[str] = []
+        started = []
+
+        def drive():
+            names.extend(win.stepper.step().name for _ in range(2))
+            win.stepper.run()
+
+        def on_state(m):
+            if m.get("paused") and not started:
+                started.append(True)
+                QTimer.singleShot(0, drive)
+
+        conn = win.kernel.state.connect(on_state)
+        res = win.session.run("x = torch.tensor([1., 2.], requires_grad=True)\n"
+                              "loss = (x * x).sum()\nloss.backward()\nprint(x.grad)")
+        win.kernel.state.disconnect(conn)
+        assert names == ["SumBackward0", "MulBackward0"]  # torch's own nodes, stepped
+        assert res.ok and res.output == "tensor([2., 4.])\n"
+    finally:
+        win.set_pause_at_backward(False)
+        assert win.set_backend("engine")
+        assert win.kernel.wait_for(lambda: win.kernel.ready, 60)
+    res = win.session.run("import torch\nprint(torch.__name__, type(torch.ones(1)).__module__)")
+    assert "engine" in res.output
