@@ -9,6 +9,7 @@ integer ids (``tensor._id``, ``node._id``), never by ``id()``. Values small enou
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -17,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Event", "KINDS", "subscribe", "emitting", "emit", "value_of", "Handle"]
+__all__ = ["Event", "KINDS", "subscribe", "emitting", "emit", "value_of", "Handle", "paused",
+           "id_of"]
 
 KINDS = (
     "tensor_created",         # tensor_id, shape, dtype, requires_grad, is_leaf, node_id, value
@@ -156,6 +158,26 @@ def subscribe(callback: Callable[[Event], None]) -> Handle:
     """Call ``callback(event)`` for every event from now on; ``handle.remove()`` stops it."""
     _subscribers.append(callback)
     return Handle(_subscribers, callback)
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """Mute events inside the block: the subscribers are set aside, so the engine builds no
+    event at all (as with nobody listening); subscriptions made inside are kept afterwards."""
+    saved = list(_subscribers)
+    _subscribers.clear()
+    try:
+        yield
+    finally:
+        added = [s for s in _subscribers if s not in saved]
+        _subscribers[:] = saved + added
+
+
+def id_of(obj: Any) -> int | None:
+    """The stable id events name a tensor or node by (``tensor_id``, ``node_id``); None for
+    anything else (a number, None, a foreign object)."""
+    i = getattr(obj, "_id", None)
+    return i if type(i) is int else None
 
 
 def emitting() -> bool:

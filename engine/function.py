@@ -11,14 +11,14 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from engine import events
 from engine.events import Handle
 
-__all__ = ["Node", "AccumulateGrad", "record", "FREED_MESSAGE"]
+__all__ = ["Node", "NodeHooks", "AccumulateGrad", "record", "FREED_MESSAGE"]
 
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors after "
@@ -28,6 +28,16 @@ FREED_MESSAGE = (
     "backward.")
 
 _node_ids = itertools.count(1)
+
+
+class NodeHooks(NamedTuple):
+    """What ``Node.registered_hooks()`` returns."""
+
+    hooks: tuple[Callable, ...]
+    prehooks: tuple[Callable, ...]
+    tensor_prehooks: tuple[Callable, ...]
+
+
 NONE_EDGE = (None, 0)
 _BACKWARD_SUFFIX = re.compile(r"Backward(?:0|(\d+))$")  # ExpBackward0: Exp; ClampBackward1: Clamp1
 
@@ -92,7 +102,24 @@ class Node:
         self._prehooks.append(fn)
         return Handle(self._prehooks, fn)
 
+    def registered_hooks(self) -> NodeHooks:
+        """The hooks on this node, in registration order: ``hooks`` (register_hook),
+        ``prehooks`` (register_prehook) and ``tensor_prehooks`` (``Tensor.register_hook`` on
+        the node's outputs, run before it)."""
+        return NodeHooks(tuple(self._hooks or ()), tuple(self._prehooks or ()),
+                         tuple(h[1] if self._multi else h for h in self._tensor_prehooks or ()))
+
     # ----- saved tensors
+    @property
+    def is_freed(self) -> bool:
+        """True once backward released what the node saved (reading it then raises)."""
+        return self._freed
+
+    @property
+    def freed_names(self) -> tuple[str, ...]:
+        """The names of the saved values backward released (empty while they are kept)."""
+        return self.__dict__.get("_freed_names", ()) if self._freed else ()
+
     @property
     def saved_tensors(self) -> dict[str, Any]:
         """What this node saved for backward, by torch's names (``self``, ``other``, ``result``)."""

@@ -393,6 +393,21 @@ class Tensor:
         self._hooks.append(hook)
         return Handle(self._hooks, hook)
 
+    @property
+    def _backward_hooks(self) -> dict[int, Callable] | None:
+        """The hooks ``register_hook`` put on this tensor, in order (torch's attribute of that
+        name); None if none was ever registered."""
+        fn = self.grad_fn
+        if fn is None:
+            hooks = self._hooks
+        elif fn._tensor_prehooks is None:
+            hooks = None
+        elif fn._multi:
+            hooks = [h for nr, h in fn._tensor_prehooks if nr == self._output_nr]
+        else:
+            hooks = fn._tensor_prehooks
+        return None if hooks is None else dict(enumerate(hooks))
+
     # ----- leaving the graph
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's storage and version counter, outside the graph."""

@@ -24,7 +24,9 @@ import numpy as np
 
 import engine
 from engine import Tensor, events
-from engine.autograd import BackwardStep, backward_steps
+from engine.autograd import BackwardStep, backward_steps, restore_grad
+from engine.events import id_of
+from gradviz.views import grad_of
 
 __all__ = ["Session", "RunResult", "BackwardCursor", "ReplayCursor", "TensorInfo", "format_error",
            "install_torch_alias"]
@@ -72,8 +74,9 @@ class TensorInfo:
 
     @property
     def grad(self) -> Tensor | None:
-        t = self.tensor
-        return t._grad
+        return grad_of(self.tensor)
+
+
 
 
 def format_error(exc: BaseException) -> str:
@@ -128,6 +131,18 @@ class Session:
         self.reset_namespace()
 
     # ----- listeners (the Qt bridge subscribes here and to engine events)
+    def id_of(self, obj: Any) -> int | None:
+        """The stable id the kernel names a tensor or node by (events, snapshots, names())."""
+        if self.backend is not None:
+            return self.backend.tensor_id(obj) if self._is_tensor(obj) \
+                else self.backend.node_id(obj)
+        return id_of(obj)
+
+    def subscribe_events(self, callback: Callable[[events.Event], None]) -> events.Handle:
+        """``callback(event)`` for every engine event of this (in-process) workspace;
+        ``handle.remove()`` stops it. The Qt bridge listens here."""
+        return events.subscribe(callback)
+
     def add_listener(self, fn: Callable[[str], None]) -> None:
         """``fn(what)`` is called after changes: "code", "tensors", "cursor"."""
         self._listeners.append(fn)
@@ -151,7 +166,7 @@ class Session:
         return self.backend.is_tensor(v) if self.backend is not None else isinstance(v, Tensor)
 
     def _tid(self, t: Any) -> int:
-        return self.backend.tensor_id(t) if self.backend is not None else t._id
+        return self.backend.tensor_id(t) if self.backend is not None else id_of(t)
 
     def clear(self) -> None:
         """Forget all code and tensors (a new, empty workspace)."""
@@ -373,7 +388,7 @@ class ReplayCursor:
     """What every backward cursor shares: ``steps`` recorded so far, ``position`` applied, and
     stepping back / running / resetting over that record. A subclass runs the next node in
     ``step()``, undoes or redoes one step's effect on ``.grad`` in ``_apply`` and names a
-    node's id in ``_node_id`` (the engine's ``_id``, a torch node's stable id)."""
+    node's id in ``_node_id`` (the engine's ``events.id_of``, a torch node's stable id)."""
 
     steps: list
     position: int
@@ -388,7 +403,7 @@ class ReplayCursor:
         raise NotImplementedError
 
     def _node_id(self, node: Any) -> int:
-        return node._id
+        return id_of(node)
 
     @property
     def current(self) -> Any:
@@ -462,7 +477,7 @@ class BackwardCursor(ReplayCursor):
         stack = [fn] if fn is not None else []
         seen = set()
         if fn is None and self.root.requires_grad:
-            out[self.root._id] = (self.root, _copy_grad(self.root))
+            out[id_of(self.root)] = (self.root, _copy_grad(self.root))
         while stack:
             n = stack.pop()
             if n in seen:
@@ -470,7 +485,7 @@ class BackwardCursor(ReplayCursor):
             seen.add(n)
             var = getattr(n, "variable", None)
             if var is not None:
-                out[var._id] = (var, _copy_grad(var))
+                out[id_of(var)] = (var, _copy_grad(var))
             stack.extend(f for f, _ in n.next_functions if f is not None)
         return out
 
@@ -495,7 +510,7 @@ class BackwardCursor(ReplayCursor):
             self.error = e
             self.error_node_id = getattr(e, "node_id", None)
             if self.error_node_id is None and self.root.grad_fn is not None and not self.steps:
-                self.error_node_id = self.root.grad_fn._id
+                self.error_node_id = id_of(self.root.grad_fn)
             self.finished = True
             return None
         self.steps.append(s)
@@ -505,20 +520,10 @@ class BackwardCursor(ReplayCursor):
     def _apply(self, s: BackwardStep, forward: bool) -> None:
         if not s.is_accumulate:
             return
-        var = s.variable
-        value = s._after if forward else s._before
-        if value is None:
-            var._grad = None
-        elif var._grad is not None and var._grad._data.shape == value.shape:
-            var._grad._data[...] = value
-            var._grad._version[0] += 1
-        else:
-            var._grad = engine.tensor(value.copy(), dtype=var.dtype)
-        if events.emitting():
-            events.emit("grad_changed", tensor_id=var._id,
-                        reason="step" if forward else "step_back",
-                        value=events.value_of(var._grad))
+        restore_grad(s.variable, s.grad_after if forward else s.grad_before,
+                     reason="step" if forward else "step_back")
 
 
 def _copy_grad(t: Tensor) -> np.ndarray | None:
-    return None if t._grad is None else t._grad._data.copy()
+    g = t.grad
+    return None if g is None else g.numpy(force=True).copy()

@@ -163,6 +163,10 @@ class RemoteSession(Session):
         return [TensorInfo(self._names[t], self.world.tensor(t)) for t in self._named
                 if t in self._names]
 
+    def id_of(self, obj: Any) -> int | None:
+        """The kernel's id of a tensor or node view (as ``Session.id_of``)."""
+        return getattr(obj, "id", None)
+
     def names(self) -> dict[int, str]:
         return dict(self._names)
 
@@ -223,7 +227,7 @@ class RemoteSession(Session):
             res.error_text = f"{err['ename']}: {evalue}" if evalue else err["ename"]
             res.error_line = error_line(err.get("traceback", []))
         res.new_names = [n for n, v in self.namespace.items()
-                         if before.get(n) is None or before[n]._id != v._id]
+                         if before.get(n) is None or before[n].id != v.id]
         return self._done(res)
 
     def _done(self, res: RunResult, record: bool = True) -> RunResult:
@@ -302,15 +306,7 @@ class InProcessKernel:
     def execute(self, code: str) -> str:
         self._n += 1
         mid = f"inproc-{self._n}"
-        from engine.autograd import set_backward_driver
-
-        self.agent.leave_replay()
-        previous = set_backward_driver(self.agent._drive)
-        try:
-            res = self.agent.session.run(code, timeout=None)
-        finally:
-            set_backward_driver(previous)
-        self.agent.cell_finished(res.error)
+        res = self.agent.run_cell(code)
         out: dict[str, Any] = {"status": "ok" if res.ok else "error", "output": res.output,
                                "value": res.value_repr, "error": None, "elapsed": 0.0}
         if res.error is not None:

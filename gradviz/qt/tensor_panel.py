@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -35,35 +34,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import Tensor
-from engine._printing import _SUPPORTED_DTYPES as _PRINTABLE
-from engine._printing import _tensor_str
+from gradviz.graph_events import EventKind
 from gradviz.qt.bridge import Bridge
 from gradviz.qt.flow import FlowLayout, labelled
 from gradviz.session import RunResult, Session
+from gradviz.views import grad_of, torch_values
 
 __all__ = ["TensorPanel", "CreateTensorDialog", "TensorTableModel", "short_values",
            "error_color", "muted_color"]
 
 KINDS = ("values", "randn", "zeros", "ones", "arange", "full")
 DTYPES = ("float32", "float64", "int64", "bool")
-_REFRESH_EVENTS = frozenset({"grad_changed", "grad_accumulated", "requires_grad_changed",
-                             "backward_finished"})
+_REFRESH_EVENTS = frozenset({EventKind.GRAD_CHANGED, EventKind.GRAD_ACCUMULATED,
+                             EventKind.REQUIRES_GRAD_CHANGED, EventKind.BACKWARD_FINISHED})
 _Index = QModelIndex | QPersistentModelIndex
 
 
 # ----------------------------------------------------------------------------- helpers
 def short_values(value: Any, limit: int = 48) -> str:
-    """A one-line, torch-formatted preview of values (tensor, array, nested list or number),
-    cut at ``limit`` characters."""
+    """A one-line preview of a tensor's values as torch prints them (the kernel's repr: the
+    window formats no tensor itself), cut at ``limit`` characters; other values as text."""
     if value is None:
         return "None"
-    data = getattr(value, "_data", value)
-    try:
-        arr = np.asarray(data)
-        text = _tensor_str(arr, 0) if arr.dtype.name in _PRINTABLE else str(data)
-    except (ValueError, TypeError):
-        text = str(data)
+    text = torch_values(repr(value)) if hasattr(value, "grad_fn") else str(value)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
@@ -192,8 +185,8 @@ def _as_check_state(value: Any) -> Qt.CheckState:
     return Qt.CheckState(int(value))
 
 
-def _row(name: str, t: Tensor) -> dict[str, Any]:
-    grad = t._grad
+def _row(name: str, t: Any) -> dict[str, Any]:
+    grad = grad_of(t)
     fn = t.grad_fn
     return {
         "name": name,
