@@ -30,11 +30,10 @@ from engine.function import (
 from engine.tensor import Size, Tensor, _make, _own_grad, _quiet, _raise
 
 __all__ = ["backward", "backward_steps", "grad", "set_backward_driver", "check_backward_roots",
-           "restore_grad",
            "BackwardStep", "gradcheck",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "Function",
            "FunctionCtx", "once_differentiable", "gradgradcheck", "GradcheckError", "graph",
-           "is_anomaly_check_nan_enabled"]
+           "is_anomaly_check_nan_enabled", "restore_grad"]
 
 
 class BackwardStep:

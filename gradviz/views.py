@@ -14,36 +14,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["grad_of", "torch_values", "DTypeView", "NodeView", "AccumulateGradView", "StepView",
-           "TensorView", "World", "decode_array", "KernelError"]
-
-
-def grad_of(t: Any) -> Any:
-    """``t.grad`` of an engine tensor or a view, without torch's warning about reading a
-    non-leaf's grad (a view reads every tensor's grad; the user did not ask)."""
-    if t.grad_fn is None or t.retains_grad:
-        return t.grad
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return t.grad
-
-
-def torch_values(text: str) -> str:
-    """The values part of a torch repr: ``tensor([1., 2.], requires_grad=True)`` gives
-    ``[1., 2.]``, ``tensor(3.)`` gives ``3.``; other text is returned as it is."""
-    if not text.startswith("tensor("):
-        return text
-    depth = 0
-    for i, ch in enumerate(text[7:], 7):
-        if ch in "[(":
-            depth += 1
-        elif ch in "])":
-            if depth == 0:
-                return text[7:i]
-            depth -= 1
-        elif ch == "," and depth == 0:
-            return text[7:i]
-    return text[7:]
+__all__ = ["DTypeView", "NodeView", "AccumulateGradView", "StepView", "TensorView", "World",
+           "decode_array", "KernelError"]
 
 
 def decode_array(rec: Mapping[str, Any] | None) -> np.ndarray | None:
@@ -219,14 +191,6 @@ def _tensor_text(a: np.ndarray, rec: Mapping[str, Any], dtype: DTypeView) -> str
     return f"tensor({body}{extra})"
 
 
-class HooksView(NamedTuple):
-    """A node's hooks, counted: ``hooks``, ``prehooks``, ``tensor_prehooks`` (Nones)."""
-
-    hooks: tuple[None, ...]
-    prehooks: tuple[None, ...]
-    tensor_prehooks: tuple[None, ...]
-
-
 class NodeView:
     """One grad_fn node (``MulBackward0``...) of the kernel's graph."""
 
@@ -325,6 +289,14 @@ class StepView:
         return f"<BackwardStep {self.index}: {self.name}>"
 
 
+class HooksView(NamedTuple):
+    """A node's hooks, counted: ``hooks``, ``prehooks``, ``tensor_prehooks`` (Nones)."""
+
+    hooks: tuple[None, ...]
+    prehooks: tuple[None, ...]
+    tensor_prehooks: tuple[None, ...]
+
+
 class World:
     """Every tensor and node the kernel has shown, by id; each update replaces what it sends."""
 
@@ -378,3 +350,31 @@ class World:
         if "tuple" in v:
             return tuple(self.value(x) for x in v["tuple"])
         return v.get("text")
+
+
+def grad_of(t: Any) -> Any:
+    """``t.grad`` of an engine tensor or a view, without torch's warning about reading a
+    non-leaf's grad (a view reads every tensor's grad; the user did not ask)."""
+    if t.grad_fn is None or t.retains_grad:
+        return t.grad
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return t.grad
+
+
+def torch_values(text: str) -> str:
+    """The values part of a torch repr: ``tensor([1., 2.], requires_grad=True)`` gives
+    ``[1., 2.]``, ``tensor(3.)`` gives ``3.``; other text is returned as it is."""
+    if not text.startswith("tensor("):
+        return text
+    depth = 0
+    for i, ch in enumerate(text[7:], 7):
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            if depth == 0:
+                return text[7:i]
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return text[7:i]
+    return text[7:]

@@ -87,7 +87,7 @@ class Backend:
 
     def leaf_grads(self, cursor: Any) -> dict[int, tuple[Any, Any]]:
         """The current ``.grad`` of every leaf of ``cursor``'s graph, to restore later."""
-        from gradviz.session import grad_of
+        from gradviz.views import grad_of
 
         out = {}
         for tid, (t, _g) in cursor._initial.items():

@@ -44,7 +44,7 @@ from gradviz.qt.remote_session import InProcessKernel, RemoteSession
 from gradviz.qt.stepper import KernelStepper
 from gradviz.qt.tensor_panel import TensorPanel
 from gradviz.qt.training_panel import TrainingPanel
-from gradviz.session import Session
+from gradviz.workspace import Workspace as Session
 
 DEFAULTS: dict[str, Any] = {"theme": "light", "font_scale": 1.0, "recent": []}
 AUTOSAVE_MS = int(os.environ.get("GRADVIZ_AUTOSAVE_MS", "60000"))

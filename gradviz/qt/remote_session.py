@@ -1,6 +1,7 @@
 """The window's picture of the kernel's workspace, with the Session API the panels use.
 
-``RemoteSession`` looks like ``gradviz.session.Session`` to the panels (``tensors()``,
+``RemoteSession`` looks like ``gradviz.session.Session`` to the panels (both are a
+``gradviz.workspace.Workspace``) (``tensors()``,
 ``names()``, ``run(code)``, ``create_tensor(...)``, ``cursor``) but holds only views of what the
 kernel last reported (``gradviz.views``); ``run`` sends the code to the kernel and turns the
 event loop until the kernel answers, so the window stays live and Stop works meanwhile.
@@ -13,8 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from gradviz.session import RunResult, Session, TensorInfo
 from gradviz.views import KernelError, StepView, TensorView, World
+from gradviz.workspace import RunResult, TensorInfo, Workspace
 
 __all__ = ["RemoteSession", "CursorView", "InProcessKernel"]
 
@@ -112,7 +113,7 @@ class CursorView:
         return self.finished and self.position == len(self._steps)
 
 
-class RemoteSession(Session):
+class RemoteSession(Workspace):
     """The Session API over a kernel (``KernelClient`` or ``InProcessKernel``)."""
 
     def __init__(self, kernel: Any) -> None:

@@ -1,5 +1,5 @@
 """The tensors panel: the workspace's tensors as a table, a dialog to create one, and a small
-form to apply an op. Every action is a Session method, so it shows up as a line of code."""
+form to apply an op. Every action is a Workspace method, so it shows up as a line of code."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ from PySide6.QtWidgets import (
 from gradviz.graph_events import EventKind
 from gradviz.qt.bridge import Bridge
 from gradviz.qt.flow import FlowLayout, labelled
-from gradviz.session import RunResult, Session
 from gradviz.views import grad_of, torch_values
+from gradviz.workspace import RunResult, Workspace
 
 __all__ = ["TensorPanel", "CreateTensorDialog", "TensorTableModel", "short_values",
            "error_color", "muted_color"]
@@ -105,7 +105,7 @@ class TensorTableModel(QAbstractTableModel):
         self._on_toggle = on_toggle
 
     def set_tensors(self, infos: list) -> None:
-        """Replace the rows with a snapshot of ``infos`` (Session.tensors())."""
+        """Replace the rows with a snapshot of ``infos`` (Workspace.tensors())."""
         self.beginResetModel()
         self._rows = [_row(i.name, i.tensor) for i in infos]
         self.endResetModel()
@@ -266,7 +266,7 @@ class CreateTensorDialog(QDialog):
         self.form.setRowVisible(self.fill_spin, kind == "full")
 
     def choices(self) -> dict[str, Any]:
-        """The fields as ``Session.create_tensor`` keyword arguments (ValueError if bad)."""
+        """The fields as ``Workspace.create_tensor`` keyword arguments (ValueError if bad)."""
         name = self.name_edit.text().strip()
         if not name.isidentifier():
             raise ValueError(f"{name!r} is not a usable variable name")
@@ -317,7 +317,7 @@ class TensorPanel(QWidget):
 
     tensor_selected = Signal(str)
 
-    def __init__(self, session: Session, bridge: Bridge, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Workspace, bridge: Bridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("tensorPanel")
         self.session = session
@@ -373,10 +373,10 @@ class TensorPanel(QWidget):
         self.out_edit.setMaximumWidth(90)
         self.a_combo = QComboBox(objectName="opA")
         self.op_combo = QComboBox(objectName="opOp")
-        for op in Session.BINARY_OPS:
+        for op in Workspace.BINARY_OPS:
             self.op_combo.addItem(op, op)
         self.op_combo.insertSeparator(self.op_combo.count())
-        for op in Session.UNARY_OPS:
+        for op in Workspace.UNARY_OPS:
             self.op_combo.addItem(f".{op}()", op)
         self.op_combo.setCurrentIndex(self.op_combo.findData("*"))
         self.b_combo = QComboBox(objectName="opB")
@@ -591,18 +591,18 @@ class TensorPanel(QWidget):
 
     def _op_changed(self, *_: Any) -> None:
         op = self.op_combo.currentData()
-        self.b_combo.setEnabled(op in Session.BINARY_OPS)
+        self.b_combo.setEnabled(op in Workspace.BINARY_OPS)
 
     def apply_op(self) -> RunResult | None:
         """``out = a op b`` from the form."""
         out = self.out_edit.text().strip()
         a = self.a_combo.currentText().strip()
         op = self.op_combo.currentData()
-        b = self.b_combo.currentText().strip() if op in Session.BINARY_OPS else ""
+        b = self.b_combo.currentText().strip() if op in Workspace.BINARY_OPS else ""
         if not a:
             self.show_status("create a tensor first (New tensor…)", error=True)
             return None
-        if op in Session.BINARY_OPS and not b:
+        if op in Workspace.BINARY_OPS and not b:
             self.show_status("b: type a tensor name or a number", error=True)
             return None
         try:

@@ -7,6 +7,10 @@ one), and the window (gradviz/qt) imports no engine at all: it draws what the ke
 from __future__ import annotations
 
 import ast
+import functools
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,13 +27,19 @@ ACCESSORS = frozenset({"getattr", "hasattr", "setattr", "delattr"})
 
 def _sources(root: Path) -> Iterator[tuple[Path, ast.Module]]:
     for path in sorted(root.rglob("*.py")):
-        yield path, ast.parse(path.read_text(encoding="utf-8"), str(path))
+        yield path, _parse(path)
+
+
+@functools.cache
+def _parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), str(path))
 
 
 def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
 
+@functools.cache
 def engine_privates() -> frozenset[str]:
     """Every private name the engine defines: ``self._x`` / ``cls._x`` attributes, ``__slots__``
     entries, ``_functions``, ``_Classes``, module- and class-level ``_NAMES``."""
@@ -108,3 +118,32 @@ def test_window_imports_no_engine() -> None:
     found = [f"{p.relative_to(ROOT)}:{line}: {mod}"
              for p, tree in _sources(GRADVIZ / "qt") for line, mod in engine_imports(tree)]
     assert found == []
+
+
+def test_the_window_loads_no_engine() -> None:
+    """Not even through a Qt-free gradviz module: the whole window imports without the engine
+    (it runs no user code; the kernel process has the engine)."""
+    code = ("import sys\nimport gradviz.qt.main_window\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'engine'))")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_graph_events_read_the_engines_json_lines() -> None:
+    import engine
+    from engine import events
+    from gradviz.graph_events import KINDS, EventKind, GraphEvent
+
+    assert KINDS == events.KINDS  # the same kinds, in the same order
+    seen: list[events.Event] = []
+    with events.subscribe(seen.append):
+        x = engine.tensor([1.0, float("nan")], requires_grad=True)
+        (x * 2).sum().backward()
+    assert {e.kind for e in seen} >= {"tensor_created", "op_recorded", "grad_accumulated"}
+    for e in seen:
+        g = GraphEvent.from_json(e.to_json())
+        assert g.kind is EventKind(e.kind) and g.seq == e.seq
+        fields = {k: v for k, v in g.items() if k not in ("kind", "seq")}
+        assert events.Event(str(g.kind), g.seq, **fields) == e  # NaN and tuples as the engine
