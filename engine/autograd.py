@@ -26,6 +26,7 @@ from engine.function import (
     Node,
     _anomaly_enabled,
     _version_message,
+    accumulator_of,
 )
 from engine.tensor import Size, Tensor, _make, _own_grad, _quiet, _raise
 
@@ -129,7 +130,7 @@ def _prepare_roots(tensors: list, grad_tensors: list) -> list[tuple[Node, Any]]:
                                     f"{Size(t._data.shape)!r}."), tensor=t, node=t.grad_fn)
             if gd.dtype != t._data.dtype:
                 gd = gd.astype(t._data.dtype)
-        node = t.grad_fn if t.grad_fn is not None else t._accumulator()
+        node = t.grad_fn if t.grad_fn is not None else accumulator_of(t)
         if isinstance(g, Tensor) and g._requires_grad and gd is g._data:
             gd = g  # create_graph: the result stays a function of grad_outputs
         roots.append((node, gd, t))
@@ -616,7 +617,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         if not t._requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
     roots = _prepare_roots(outputs, grads)
-    targets = [t.grad_fn if t.grad_fn is not None else t._accumulator() for t in inputs]
+    targets = [t.grad_fn if t.grad_fn is not None else accumulator_of(t) for t in inputs]
     capture: dict = {n: None for n in targets}
     for _ in _run(roots, retain_graph, create_graph, False, capture):
         pass
