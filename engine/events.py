@@ -3,7 +3,7 @@
 With no subscriber, ``emitting()`` is False and the engine builds no event at all.
 Every event has ``.kind`` (see KINDS), ``.seq`` (a per-process counter) and kind-specific fields
 read as attributes (``event.node_id``, ``event.after``...). Tensors and nodes are named by stable
-integer ids (``tensor._id``, ``node._id``), never by ``id()``. Values small enough to show
+integer ids (``id_of(tensor)``, ``id_of(node)``), never by ``id()``. Values small enough to show
 (at most MAX_VALUE_ELEMENTS elements) are copied as nested lists; larger ones are None.
 """
 
