@@ -25,6 +25,7 @@ from engine import Tensor, events
 from engine.autograd import BackwardStep, backward_steps, restore_grad
 from engine.events import id_of
 from gradviz.workspace import (  # noqa: F401 - re-exported: the names of the workspace API
+    Change,
     RunResult,
     TensorInfo,
     Workspace,
@@ -86,8 +87,8 @@ class Session(Workspace):
         self.history.clear()
         self.results.clear()
         self.cursor = None
-        self._notify("tensors")
-        self._notify("code")
+        self._notify(Change.TENSORS)
+        self._notify(Change.CODE)
 
     def tensors(self) -> list[TensorInfo]:
         """The workspace's named tensors, oldest first."""
@@ -175,15 +176,15 @@ class Session(Workspace):
                          if self._is_tensor(v) and before.get(k) != id(v)]
         self.history.append(res.source)
         self.results.append(res)
-        self._notify("code")
-        self._notify("tensors")
+        self._notify(Change.CODE)
+        self._notify(Change.TENSORS)
 
     # ----- stepping through backward
     def start_backward(self, root: Tensor, gradient: Tensor | None = None,
                        retain_graph: bool = True) -> BackwardCursor:
         """A cursor over ``root``'s backward, ready to step (nothing runs yet)."""
         self.cursor = BackwardCursor(root, gradient, retain_graph)
-        self._notify("cursor")
+        self._notify(Change.CURSOR)
         return self.cursor
 
 

@@ -8,6 +8,7 @@ of the user's code. No Qt here.
 
 from __future__ import annotations
 
+import enum
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -16,6 +17,16 @@ import numpy as np
 
 __all__ = ["DTypeView", "NodeView", "AccumulateGradView", "StepView", "TensorView", "World",
            "decode_array", "KernelError"]
+
+
+class NodeState(enum.StrEnum):
+    """How the graph shows a node while backward is stepped (equal to the plain strings)."""
+
+    IDLE = "idle"
+    CURRENT = "current"  # the step just applied
+    DONE = "done"  # ran in this walk
+    BREAKPOINT = "breakpoint"  # Run stops after it
+    ERROR = "error"  # the node (or root) that raised
 
 
 def decode_array(rec: Mapping[str, Any] | None) -> np.ndarray | None:

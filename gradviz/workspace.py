@@ -9,6 +9,7 @@ actions are the same for both workspaces.
 from __future__ import annotations
 
 import builtins
+import enum
 import importlib
 import itertools
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +20,17 @@ import numpy as np
 
 from gradviz.views import grad_of
 
-__all__ = ["Workspace", "RunResult", "TensorInfo", "format_error", "install_torch_alias"]
+__all__ = ["Workspace", "Change", "RunResult", "TensorInfo", "format_error",
+           "install_torch_alias"]
+
+
+class Change(enum.StrEnum):
+    """What changed, as workspace listeners hear it (equal to the plain strings)."""
+
+    CODE = "code"  # a piece of code ran (history, results)
+    TENSORS = "tensors"  # the named tensors or their values
+    CURSOR = "cursor"  # the backward cursor moved or was replaced
+    STATE = "state"  # the kernel reported its state (RemoteSession)
 
 
 @dataclass
@@ -122,11 +133,11 @@ class Workspace:
         raise NotImplementedError
 
     # ----- listeners (the Qt bridge subscribes here)
-    def add_listener(self, fn: Callable[[str], None]) -> None:
+    def add_listener(self, fn: Callable[[Change], None]) -> None:
         """``fn(what)`` is called after changes: "code", "tensors", "cursor"."""
         self._listeners.append(fn)
 
-    def _notify(self, what: str) -> None:
+    def _notify(self, what: Change) -> None:
         for fn in tuple(self._listeners):
             fn(what)
 

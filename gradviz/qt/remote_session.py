@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gradviz.views import KernelError, StepView, TensorView, World
-from gradviz.workspace import RunResult, TensorInfo, Workspace
+from gradviz.workspace import Change, RunResult, TensorInfo, Workspace
 
 __all__ = ["RemoteSession", "CursorView", "InProcessKernel"]
 
@@ -158,7 +158,7 @@ class RemoteSession(Workspace):
             self.last_error = None  # a new walk: the graph shows it, not an older error
         elif msg.get("seq") is None:  # a cell's own update
             self.last_error = msg.get("cell_error")
-        self._notify("state")
+        self._notify(Change.STATE)
 
     def tensors(self) -> list[TensorInfo]:
         return [TensorInfo(self._names[t], self.world.tensor(t)) for t in self._named
@@ -235,8 +235,8 @@ class RemoteSession(Workspace):
         if record:
             self.history.append(res.source)
             self.results.append(res)
-        self._notify("code")
-        self._notify("tensors")
+        self._notify(Change.CODE)
+        self._notify(Change.TENSORS)
         return res
 
     def clear(self) -> None:
@@ -245,8 +245,8 @@ class RemoteSession(Workspace):
             self.kernel.command_sync("clear")
         self.history.clear()
         self.results.clear()
-        self._notify("tensors")
-        self._notify("code")
+        self._notify(Change.TENSORS)
+        self._notify(Change.CODE)
 
     def command(self, cmd: str, **args: Any) -> dict[str, Any] | None:
         """A command to the kernel's agent, waited for."""

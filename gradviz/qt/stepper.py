@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from gradviz.views import NodeState
+
 
 def short_values(t: Any, limit: int = 4) -> str:
     """A compact rendering of a small gradient for an edge label: ``[0.33, 0.33, 0.33]``."""
@@ -71,22 +73,22 @@ class Stepper(QObject):
             self.stop()
 
     # ----- what the graph shows
-    def node_states(self) -> dict[str, str]:
-        """Graph key -> "current" | "done" | "breakpoint" | "error" for nodes not idle."""
-        out: dict[str, str] = {f"n{i}": "breakpoint" for i in self.breakpoints}
+    def node_states(self) -> dict[str, NodeState]:
+        """Graph key -> the NodeState of every node not idle."""
+        out: dict[str, NodeState] = {f"n{i}": NodeState.BREAKPOINT for i in self.breakpoints}
         c = self.cursor
         if c is None:
             return out
         for s in c.steps[:c.position]:
-            out[f"n{s.node.id}"] = "done"
+            out[f"n{s.node.id}"] = NodeState.DONE
         cur = c.current
         if cur is not None:
-            out[f"n{cur.node.id}"] = "current"
+            out[f"n{cur.node.id}"] = NodeState.CURRENT
         if c.error is not None:
             if c.error_node_id is not None:
-                out[f"n{c.error_node_id}"] = "error"
+                out[f"n{c.error_node_id}"] = NodeState.ERROR
             elif self.root is not None:
-                out[f"t{self.root.id}"] = "error"
+                out[f"t{self.root.id}"] = NodeState.ERROR
         return out
 
     def edge_labels(self) -> dict[tuple[str, str], str]:

@@ -147,3 +147,12 @@ def test_graph_events_read_the_engines_json_lines() -> None:
         assert g.kind is EventKind(e.kind) and g.seq == e.seq
         fields = {k: v for k, v in g.items() if k not in ("kind", "seq")}
         assert events.Event(str(g.kind), g.seq, **fields) == e  # NaN and tuples as the engine
+
+
+def test_typed_states_name_what_the_window_draws() -> None:
+    from gradviz.qt.graph_view import STATES
+    from gradviz.views import NodeState
+    from gradviz.workspace import Change
+
+    assert tuple(NodeState) == STATES  # every state the graph view draws, and no other
+    assert NodeState.CURRENT == "current" and Change.TENSORS == "tensors"
