@@ -19,8 +19,7 @@ ENGINE = ROOT / "engine"
 GRADVIZ = ROOT / "gradviz"
 
 # Underscored names that real torch exposes and user code reads: allowed on engine objects.
-TORCH_NAMES = frozenset({"_version", "_backward_hooks", "_base", "_forward_cls", "_C",
-                         "_output_nr"})
+TORCH_NAMES = frozenset({"_version", "_backward_hooks", "_base", "_forward_cls", "_C"})
 TORCH_PREFIXES = ("_saved_", "_raw_saved_")
 ACCESSORS = frozenset({"getattr", "hasattr", "setattr", "delattr"})
 
