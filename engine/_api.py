@@ -10,8 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from engine import grad_mode
+from engine import grad_mode, linalg
+from engine._dtype import from_numpy_dtype
+from engine._methods import _ip
 from engine.ops import extra
+from engine.ops.pointwise import compare
 from engine.tensor import Tensor
 
 #: reductions that take ``dim`` / ``keepdim``, so also numpy's ``axis`` / ``keepdims``
@@ -81,7 +84,6 @@ def write_out(out: Tensor, res: Tensor) -> Tensor:
         out._data = np.array(r, dtype=d.dtype, copy=True)
     else:
         if r.dtype != d.dtype and not np.can_cast(r.dtype, d.dtype, "same_kind"):
-            from engine._dtype import from_numpy_dtype
             raise RuntimeError(f"result type {_cap(from_numpy_dtype(r.dtype).name)} can't be "
                                f"cast to the desired output type "
                                f"{_cap(from_numpy_dtype(d.dtype).name)}")
@@ -140,13 +142,11 @@ def _compare_fn(compare: Any, op: str) -> Any:
 
 
 def _inplace_method(name: str) -> Any:
-    from engine._methods import _ip
     return _ip(getattr(extra, name), name + "_")
 
 
 def install(namespace: dict) -> None:
     """Bind the new methods on Tensor and the functions in ``namespace`` (engine's globals)."""
-    from engine import linalg
     for name in _NEW_METHODS:
         setattr(Tensor, name, getattr(extra, name))
         namespace[name] = getattr(extra, name)
@@ -154,7 +154,6 @@ def install(namespace: dict) -> None:
         setattr(Tensor, name + "_", _inplace_method(name))
     for name in ("std_mean", "var_mean"):
         namespace[name] = getattr(extra, name)
-    from engine.ops.pointwise import compare
     for op in ("eq", "ne", "lt", "le", "gt", "ge"):
         namespace[op] = _compare_fn(compare, op)
     namespace.update(greater=namespace["gt"], greater_equal=namespace["ge"],

@@ -26,6 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.device import device
+from engine.tensor import _make
+
 __all__ = ["Generator", "default_generator"]
 
 _N = 624
@@ -188,7 +191,6 @@ class Generator:
 
     @property
     def device(self) -> Any:
-        from engine.device import device
         return device("cpu")
 
     # -- seeding and state
@@ -217,7 +219,6 @@ class Generator:
 
     def get_state(self) -> Any:
         """The state as torch's 5056-byte uint8 tensor (CPUGeneratorImplState)."""
-        from engine.tensor import _make
         st = self._bits.state["state"]
         key, pos = st["key"], int(st["pos"])
         if pos >= _N:

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from engine import _dtype
-from engine._generator import Generator, default_generator
+from engine._generator import Generator, default_generator, fma64
+from engine.ops.pointwise import _check_inplace
 from engine.tensor import Tensor, _make
 
 __all__ = ["rand", "randn", "randint", "randperm", "normal", "bernoulli", "multinomial",
@@ -63,7 +64,6 @@ def _memory_order(a: np.ndarray) -> tuple[tuple, tuple]:
 
 def fill(t: Tensor, draw: Any) -> Tensor:
     """Write ``draw(shape_in_memory_order, contiguous)`` into ``t`` in place (no graph)."""
-    from engine.ops.pointwise import _check_inplace
     _check_inplace(t)
     d = t._data
     perm, shape = _memory_order(d)
@@ -318,7 +318,6 @@ def log_normal_(self: Tensor, mean: float = 1.0, std: float = 2.0, *,
     dt = self._data.dtype
 
     def draw(shape: tuple, contig: bool) -> np.ndarray:
-        from engine._generator import fma64
         z = fma64(g._normal_serial(int(np.prod(shape, dtype=np.int64))), std, mean)
         return _map(math.exp, z).astype(dt).reshape(shape)
     return fill(self, draw)

@@ -26,14 +26,15 @@ from engine.function import (
     Node,
     _anomaly_enabled,
     _version_message,
+    accumulator_of,
 )
-from engine.tensor import Size, Tensor, _make, _own_grad, _raise
+from engine.tensor import Size, Tensor, _make, _own_grad, _quiet, _raise
 
 __all__ = ["backward", "backward_steps", "grad", "set_backward_driver", "check_backward_roots",
            "BackwardStep", "gradcheck",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "Function",
            "FunctionCtx", "once_differentiable", "gradgradcheck", "GradcheckError", "graph",
-           "is_anomaly_check_nan_enabled"]
+           "is_anomaly_check_nan_enabled", "restore_grad"]
 
 
 class BackwardStep:
@@ -59,22 +60,22 @@ class BackwardStep:
     @property
     def grad_outputs(self) -> tuple[Tensor, ...]:
         if self.node._multi:
-            return tuple(_wrap(g) for g in self._gout)
-        return (_wrap(self._gout),)
+            return tuple(_recorded(g) for g in self._gout)
+        return (_recorded(self._gout),)
 
     @property
     def grad_inputs(self) -> tuple[Tensor | None, ...]:
-        return tuple(_wrap(g) for g in self._gin)
+        return tuple(_recorded(g) for g in self._gin)
 
     @property
     def grad_before(self) -> Tensor | None:
         """For AccumulateGrad: the leaf's ``.grad`` before this step (None if it had none)."""
-        return _wrap(self._before)
+        return _recorded(self._before)
 
     @property
     def grad_after(self) -> Tensor | None:
         """For AccumulateGrad: a copy of the leaf's ``.grad`` right after this step."""
-        return _wrap(self._after)
+        return _recorded(self._after)
 
     @property
     def is_accumulate(self) -> bool:
@@ -88,6 +89,17 @@ def _wrap(g: Any) -> Tensor | None:
     if g is None or isinstance(g, Tensor):
         return g
     return _make(g)
+
+
+def _recorded(g: Any) -> Tensor | None:
+    # a step's recorded gradient seen as a tensor: no tensor_created event (nothing computed)
+    if g is None or isinstance(g, Tensor):
+        return g
+    _quiet[0] += 1
+    try:
+        return _make(g)
+    finally:
+        _quiet[0] -= 1
 
 
 def _tensor_list(x: Any) -> list:
@@ -118,7 +130,7 @@ def _prepare_roots(tensors: list, grad_tensors: list) -> list[tuple[Node, Any]]:
                                     f"{Size(t._data.shape)!r}."), tensor=t, node=t.grad_fn)
             if gd.dtype != t._data.dtype:
                 gd = gd.astype(t._data.dtype)
-        node = t.grad_fn if t.grad_fn is not None else t._accumulator()
+        node = t.grad_fn if t.grad_fn is not None else accumulator_of(t)
         if isinstance(g, Tensor) and g._requires_grad and gd is g._data:
             gd = g  # create_graph: the result stays a function of grad_outputs
         roots.append((node, gd, t))
@@ -513,6 +525,29 @@ def backward_steps(tensors: Tensor | Sequence[Tensor], gradient: Any = None,
     yield from _run(roots, retain_graph, create_graph, keep_before=True)
 
 
+def restore_grad(tensor: Tensor, value: Any, reason: str = "restored") -> None:
+    """Put ``tensor.grad`` back to ``value`` (an array, a tensor, or None), as a time-travelling
+    debugger does when it steps back or replays a step. An existing grad of the same shape is
+    written in place (whoever holds ``tensor.grad`` sees the change; its ``_version`` moves on),
+    else a new grad tensor of the tensor's dtype is made. Emits ``grad_changed`` with ``reason``
+    like any other grad write."""
+    if isinstance(value, Tensor):
+        value = value._data
+    old = tensor._grad
+    if value is None:
+        tensor._grad = None
+    elif old is not None and old._data.shape == np.shape(value):
+        old._data[...] = value
+        old._version[0] += 1
+    else:
+        grad = _make(np.array(value, dtype=tensor._data.dtype))
+        tensor._grad = grad
+        _own_grad(tensor, grad)
+    if events._subscribers:
+        events.emit("grad_changed", tensor_id=tensor._id, reason=reason,
+                    value=_value_of(tensor._grad))
+
+
 BackwardDriver = Callable[[Iterator["BackwardStep"], list, list, bool], None]
 _driver: BackwardDriver | None = None
 
@@ -582,7 +617,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         if not t._requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
     roots = _prepare_roots(outputs, grads)
-    targets = [t.grad_fn if t.grad_fn is not None else t._accumulator() for t in inputs]
+    targets = [t.grad_fn if t.grad_fn is not None else accumulator_of(t) for t in inputs]
     capture: dict = {n: None for n in targets}
     for _ in _run(roots, retain_graph, create_graph, False, capture):
         pass

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 
 from engine import grad_mode
+from engine.autograd import grad
+from engine.ops.shape import reshape, stack, view
 from engine.tensor import Tensor, _make
 
 __all__ = ["jacobian", "hessian", "vjp", "jvp", "vhp", "hvp"]
@@ -37,7 +39,6 @@ def _as_tuple(x: Any, arg: str, fn: str) -> tuple[bool, tuple]:
 
 def _prep(inputs: tuple, create_graph: bool) -> tuple:
     """Fresh leaves (or, under create_graph, views that keep the graph) that require grad."""
-    from engine.ops.shape import view
     out = []
     for t in inputs:
         if create_graph and t.requires_grad:
@@ -67,7 +68,6 @@ def _shape_result(res: Any, flags: tuple[bool, ...]) -> Any:
 
 
 def _grad(outputs: tuple, inputs: tuple, grad_outputs: tuple, create_graph: bool) -> tuple:
-    from engine.autograd import grad
     outs, gos = [], []
     for o, g in zip(outputs, grad_outputs):
         if o is not None and o.requires_grad:
@@ -135,7 +135,6 @@ def jvp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool
         g_in = _grad(outputs, inputs, dummies, True)
         pairs = [(g, vi) for g, vi in zip(g_in, vs) if g is not None and g.requires_grad]
         if pairs:
-            from engine.autograd import grad
             res = grad([g for g, _ in pairs], dummies, [vi for _, vi in pairs],
                        retain_graph=True, create_graph=create_graph, allow_unused=True)
         else:
@@ -150,7 +149,6 @@ def jacobian(func: Callable[..., Any], inputs: Any, create_graph: bool = False,
              strategy: str = "reverse-mode") -> Any:
     """The Jacobian of ``func`` at ``inputs``: one tensor of shape out.shape + in.shape per
     (output, input) pair, nested as torch nests them."""
-    from engine.ops.shape import reshape, stack
     with grad_mode.enable_grad():
         in_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
         inputs = _prep(inputs, create_graph)

@@ -75,6 +75,11 @@ class BackwardCFunction(Node):
     _fn_cls: Any = None
 
     @property
+    def _forward_cls(self) -> Any:
+        """The Function subclass this node runs the backward of (torch's attribute)."""
+        return self._fn_cls
+
+    @property
     def needs_input_grad(self) -> tuple[bool, ...]:
         return self.__dict__.get("_needs_input_grad", ())
 

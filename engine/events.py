@@ -3,12 +3,13 @@
 With no subscriber, ``emitting()`` is False and the engine builds no event at all.
 Every event has ``.kind`` (see KINDS), ``.seq`` (a per-process counter) and kind-specific fields
 read as attributes (``event.node_id``, ``event.after``...). Tensors and nodes are named by stable
-integer ids (``tensor._id``, ``node._id``), never by ``id()``. Values small enough to show
+integer ids (``id_of(tensor)``, ``id_of(node)``), never by ``id()``. Values small enough to show
 (at most MAX_VALUE_ELEMENTS elements) are copied as nested lists; larger ones are None.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -17,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Event", "KINDS", "subscribe", "emitting", "emit", "value_of", "Handle"]
+__all__ = ["Event", "KINDS", "subscribe", "emitting", "emit", "value_of", "Handle", "paused",
+           "id_of"]
 
 KINDS = (
     "tensor_created",         # tensor_id, shape, dtype, requires_grad, is_leaf, node_id, value
@@ -156,6 +158,26 @@ def subscribe(callback: Callable[[Event], None]) -> Handle:
     """Call ``callback(event)`` for every event from now on; ``handle.remove()`` stops it."""
     _subscribers.append(callback)
     return Handle(_subscribers, callback)
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """Mute events inside the block: the subscribers are set aside, so the engine builds no
+    event at all (as with nobody listening); subscriptions made inside are kept afterwards."""
+    saved = list(_subscribers)
+    _subscribers.clear()
+    try:
+        yield
+    finally:
+        added = [s for s in _subscribers if s not in saved]
+        _subscribers[:] = saved + added
+
+
+def id_of(obj: Any) -> int | None:
+    """The stable id events name a tensor or node by (``tensor_id``, ``node_id``); None for
+    anything else (a number, None, a foreign object)."""
+    i = getattr(obj, "_id", None)
+    return i if type(i) is int else None
 
 
 def emitting() -> bool:

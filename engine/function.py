@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import itertools
 import re
+import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from engine import events
 from engine.events import Handle
+from engine.tensor import (
+    Tensor,
+    _emit_created,
+    _make,
+    _quiet,
+    _tensor_ids,
+    _Version,
+)
 
-__all__ = ["Node", "AccumulateGrad", "record", "FREED_MESSAGE"]
+__all__ = ["Node", "NodeHooks", "AccumulateGrad", "record", "FREED_MESSAGE"]
 
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors after "
@@ -28,6 +37,16 @@ FREED_MESSAGE = (
     "backward.")
 
 _node_ids = itertools.count(1)
+
+
+class NodeHooks(NamedTuple):
+    """What ``Node.registered_hooks()`` returns."""
+
+    hooks: tuple[Callable, ...]
+    prehooks: tuple[Callable, ...]
+    tensor_prehooks: tuple[Callable, ...]
+
+
 NONE_EDGE = (None, 0)
 _BACKWARD_SUFFIX = re.compile(r"Backward(?:0|(\d+))$")  # ExpBackward0: Exp; ClampBackward1: Clamp1
 
@@ -92,7 +111,24 @@ class Node:
         self._prehooks.append(fn)
         return Handle(self._prehooks, fn)
 
+    def registered_hooks(self) -> NodeHooks:
+        """The hooks on this node, in registration order: ``hooks`` (register_hook),
+        ``prehooks`` (register_prehook) and ``tensor_prehooks`` (``Tensor.register_hook`` on
+        the node's outputs, run before it)."""
+        return NodeHooks(tuple(self._hooks or ()), tuple(self._prehooks or ()),
+                         tuple(h[1] if self._multi else h for h in self._tensor_prehooks or ()))
+
     # ----- saved tensors
+    @property
+    def is_freed(self) -> bool:
+        """True once backward released what the node saved (reading it then raises)."""
+        return self._freed
+
+    @property
+    def freed_names(self) -> tuple[str, ...]:
+        """The names of the saved values backward released (empty while they are kept)."""
+        return self.__dict__.get("_freed_names", ()) if self._freed else ()
+
     @property
     def saved_tensors(self) -> dict[str, Any]:
         """What this node saved for backward, by torch's names (``self``, ``other``, ``result``)."""
@@ -182,6 +218,15 @@ _NO_SAVED: dict = {}
 _new = object.__new__
 
 
+def accumulator_of(t: Tensor) -> AccumulateGrad:
+    """The AccumulateGrad node of leaf ``t`` (made once, kept while the graph holds it)."""
+    acc = t._accum() if t._accum is not None else None
+    if acc is None:
+        acc = make_accumulate_grad(t)
+        t._accum = weakref.ref(acc)
+    return acc
+
+
 def make_accumulate_grad(variable: Any) -> AccumulateGrad:
     node = AccumulateGrad.__new__(AccumulateGrad)
     node._id = next(_node_ids)
@@ -206,14 +251,14 @@ def record(cls: type[Node], out: np.ndarray, inputs: tuple, saved: dict | None =
     if len(inputs) == 1:  # unary ops: the input is a tensor that requires grad
         t = inputs[0]
         fn = t.grad_fn
-        edges = ((fn, t._output_nr) if fn is not None else (t._accumulator(), 0),)
+        edges = ((fn, t._output_nr) if fn is not None else (accumulator_of(t), 0),)
         d = t._data
         node._meta = ((d.shape, d.dtype),)
     elif len(inputs) == 2:
         a, b = inputs
         if isinstance(a, Tensor) and a._requires_grad:
             fn = a.grad_fn
-            ea = (fn, a._output_nr) if fn is not None else (a._accumulator(), 0)
+            ea = (fn, a._output_nr) if fn is not None else (accumulator_of(a), 0)
             d = a._data
             ma = (d.shape, d.dtype)
         else:
@@ -221,7 +266,7 @@ def record(cls: type[Node], out: np.ndarray, inputs: tuple, saved: dict | None =
             ma = None
         if isinstance(b, Tensor) and b._requires_grad:
             fn = b.grad_fn
-            eb = (fn, b._output_nr) if fn is not None else (b._accumulator(), 0)
+            eb = (fn, b._output_nr) if fn is not None else (accumulator_of(b), 0)
             d = b._data
             mb = (d.shape, d.dtype)
         else:
@@ -235,7 +280,7 @@ def record(cls: type[Node], out: np.ndarray, inputs: tuple, saved: dict | None =
         for t in inputs:
             if isinstance(t, Tensor) and t._requires_grad:
                 fn = t.grad_fn
-                edges.append((fn, t._output_nr) if fn is not None else (t._accumulator(), 0))
+                edges.append((fn, t._output_nr) if fn is not None else (accumulator_of(t), 0))
                 d = t._data
                 meta.append((d.shape, d.dtype))
             else:
@@ -300,12 +345,3 @@ def _forward_stack() -> str:
             and not frames[-1].filename.startswith(nn_dir):
         frames.pop()
     return "".join(traceback.format_list(frames))
-
-from engine.tensor import (  # noqa: E402
-    Tensor,
-    _emit_created,
-    _make,
-    _quiet,
-    _tensor_ids,
-    _Version,
-)  # tensor.py imports this module lazily

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from engine import nn as _nn
+from engine.tensor import Size
 
 F = _nn.functional
 
@@ -17,7 +18,6 @@ _NAMES = ("atleast_1d", "atleast_2d", "atleast_3d", "broadcast_shapes", "broadca
 
 
 def broadcast_shapes(*shapes: Any) -> Any:
-    from engine.tensor import Size
     return Size(np.broadcast_shapes(*[tuple(s) if not isinstance(s, int) else (s,)
                                       for s in shapes]))
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from engine._printing import format_tensor
+from engine.creation import default_generator
 from engine.tensor import Tensor, _make
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "get_numerical_jacobian",
@@ -41,7 +43,6 @@ def _diff_outputs(out: Any) -> tuple[Tensor, ...]:
 
 
 def _fmt(a: np.ndarray) -> str:
-    from engine._printing import format_tensor
     return format_tensor(a)
 
 
@@ -181,7 +182,6 @@ def gradgradcheck(func: Callable[..., Any], inputs: Any, grad_outputs: Any = Non
     """gradcheck of the gradients: ``autograd.grad(func(inputs), inputs, grad_outputs,
     create_graph=True)`` against finite differences (second derivatives)."""
     from engine import autograd
-    from engine.creation import default_generator
     tupled = _as_tuple(inputs)
     if grad_outputs is None:
         outs = [o for o in _diff_outputs(func(*tupled)) if o._requires_grad]

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from engine import _dtype
+from engine.device import check_device
 from engine.tensor import Size, Tensor, _make, tensor
 
 __all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
@@ -47,7 +48,6 @@ def legacy_new(dt: _dtype.dtype, args: tuple, kwargs: dict) -> Tensor:
         raise TypeError(f"new() received an invalid combination of arguments - got ({got}), "
                         f"but expected one of:\n" + _SIGNATURES.format(kw=kw))
     if "device" in kwargs:
-        from engine.device import check_device
         check_device(kwargs["device"])
     if not args:
         return _make(np.zeros((0,), dt.np))
@@ -142,7 +142,6 @@ def range_(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
         raise TypeError('range() missing 1 required positional arguments: "end"')
     warnings.warn(RANGE_WARNING, UserWarning, stacklevel=2)
     if "device" in kwargs:
-        from engine.device import check_device
         check_device(kwargs["device"])
     dt = _dtype.as_dtype(dtype) if dtype is not None else _dtype.default_float
     n = int(np.floor((end - start) / step)) + 1

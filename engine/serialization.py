@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from engine import _dtype
+from engine.device import check_device, device
+from engine.nn.parameter import Parameter
 from engine.tensor import Size, Tensor, _make
 
 __all__ = ["save", "load", "FORMAT"]
@@ -58,7 +60,6 @@ class _Writer:
             return {"size": list(obj)}
         if isinstance(obj, _dtype.dtype):
             return {"dtype": obj.name}
-        from engine.device import device
         if isinstance(obj, device):
             return {"device": str(obj)}
         if type(obj) in (dict, OrderedDict, defaultdict_type()):
@@ -76,7 +77,6 @@ class _Writer:
         return {"unsupported": f"{cls.__module__}.{cls.__qualname__}"}
 
     def tensor(self, t: Tensor) -> dict:
-        from engine.nn.parameter import Parameter
         key = id(t)
         if key not in self.seen:
             self.seen[key] = len(self.arrays)
@@ -130,7 +130,6 @@ class _Reader:
         if kind == "dtype":
             return _dtype.as_dtype(np.dtype(val) if val != "bool" else np.bool_)
         if kind == "device":
-            from engine.device import device
             return device(val)
         if kind in ("dict", "odict"):
             items = [(self.dec(k), self.dec(v)) for k, v in val]
@@ -154,7 +153,6 @@ class _Reader:
             self.tensors[i] = _make(arr)
         base = self.tensors[i]
         if spec.get("parameter"):
-            from engine.nn.parameter import Parameter
             return Parameter(base, requires_grad=spec["requires_grad"])
         if spec["requires_grad"]:
             t = _make(base._data, version=base._version)
@@ -169,7 +167,6 @@ def load(f: Any, map_location: Any = None, pickle_module: Any = None, *,
     """Read what :func:`save` wrote (never executes code from the file)."""
     if isinstance(map_location, str) or map_location is not None and not callable(
             map_location) and not isinstance(map_location, dict):
-        from engine.device import check_device
         check_device(map_location)
     if isinstance(f, (str, os.PathLike)):
         with open(f, "rb") as fh:

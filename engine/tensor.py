@@ -12,6 +12,8 @@ import numpy as np
 
 from engine import _dtype, events, grad_mode
 from engine._dtype import dtype as _DType
+from engine._printing import format_tensor
+from engine.device import CPU, NO_CUDA_MESSAGE, check_device, device
 from engine.events import Handle
 
 __all__ = ["Tensor", "Size", "tensor"]
@@ -190,7 +192,6 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
            pin_memory: bool = False) -> Tensor:
     """Build a tensor from nested lists, numbers or arrays (always a copy), as ``torch.tensor``."""
     if device is not None:
-        from engine.device import check_device
         check_device(device)
     if isinstance(data, Tensor):
         warnings.warn(
@@ -253,7 +254,6 @@ class Tensor:
     @property
     def device(self) -> Any:
         """``device(type='cpu')``: engine tensors live in host memory."""
-        from engine.device import CPU
         return CPU
 
     @property
@@ -368,13 +368,6 @@ class Tensor:
     def output_nr(self) -> int:
         return self._output_nr
 
-    def _accumulator(self) -> Any:
-        acc = self._accum() if self._accum is not None else None
-        if acc is None:
-            acc = _function.make_accumulate_grad(self)
-            self._accum = weakref.ref(acc)
-        return acc
-
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Handle:
         """``hook(grad)`` runs when this tensor's gradient is computed; it may return a new one."""
         if not self._requires_grad:
@@ -392,6 +385,21 @@ class Tensor:
             self._hooks = []
         self._hooks.append(hook)
         return Handle(self._hooks, hook)
+
+    @property
+    def _backward_hooks(self) -> dict[int, Callable] | None:
+        """The hooks ``register_hook`` put on this tensor, in order (torch's attribute of that
+        name); None if none was ever registered."""
+        fn = self.grad_fn
+        if fn is None:
+            hooks = self._hooks
+        elif fn._tensor_prehooks is None:
+            hooks = None
+        elif fn._multi:
+            hooks = [h for nr, h in fn._tensor_prehooks if nr == self._output_nr]
+        else:
+            hooks = fn._tensor_prehooks
+        return None if hooks is None else dict(enumerate(hooks))
 
     # ----- leaving the graph
     def detach(self) -> Tensor:
@@ -465,7 +473,6 @@ class Tensor:
         return id(self)
 
     def __repr__(self) -> str:
-        from engine._printing import format_tensor
         fn = self.grad_fn
         return format_tensor(self._data, requires_grad=self._requires_grad and fn is None,
                              grad_fn=fn.name() if fn is not None else None)
@@ -494,7 +501,6 @@ class Tensor:
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``: self when nothing
         changes; a device other than cpu raises torch's CPU-only error."""
-        from engine.device import check_device, device
         dt = kwargs.get("dtype")
         if "device" in kwargs:
             check_device(kwargs["device"])
@@ -546,7 +552,6 @@ class Tensor:
     def cuda(self, device: Any = None, non_blocking: bool = False, **_: Any) -> Tensor:
         """Fails as on a CPU-only torch: ``AssertionError: Torch not compiled with CUDA
         enabled``."""
-        from engine.device import NO_CUDA_MESSAGE
         raise AssertionError(NO_CUDA_MESSAGE)
 
     def contiguous(self, memory_format: Any = None) -> Tensor:
@@ -611,8 +616,6 @@ def _requires_recording(*xs: Any) -> bool:
             return True
     return False
 
-
-from engine import function as _function  # noqa: E402  (function.py needs Tensor)
 
 # What users see is torch's names: repr(type(t)) is <class 'torch.Tensor'>, torch.Size likewise.
 Tensor.__module__ = "torch"

@@ -15,6 +15,7 @@ Node keys: ``n<id>`` for grad_fn nodes (AccumulateGrad included), ``t<id>`` for 
 from __future__ import annotations
 
 import gc
+import sys
 import warnings
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -60,8 +61,13 @@ def gc_paused() -> Iterator[None]:
 
 
 def _obj_id(o: Any) -> int:
-    """The object's stable engine id (``_id``), else ``id(o)`` (torch objects)."""
-    i = getattr(o, "_id", None)
+    """The object's stable id: a view's ``id``, an engine object's ``engine.events.id_of``
+    (looked up only when the engine is loaded: the window never loads it), else ``id(o)``
+    (torch objects)."""
+    i = getattr(o, "id", None)
+    if not isinstance(i, int):
+        engine_events = sys.modules.get("engine.events")
+        i = engine_events.id_of(o) if engine_events is not None else None
     return i if isinstance(i, int) else id(o)
 
 
@@ -78,9 +84,6 @@ def _fn_name(fn: Any) -> str:
 
 
 def _to_array(t: Any) -> np.ndarray | None:
-    data = getattr(t, "_data", None)
-    if isinstance(data, np.ndarray):
-        return data
     try:
         t = t.detach()
     except Exception:  # noqa: BLE001

@@ -14,7 +14,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from gradviz.notebook import Cell, parse_percent, read_front_matter
-from gradviz.session import RunResult, Session, install_torch_alias
+from gradviz.workspace import RunResult, install_torch_alias
+from gradviz.workspace import Workspace as Session
 
 __all__ = [
     "LESSONS_DIR",

@@ -470,7 +470,7 @@ _PREFIX = "torch::autograd::"
 
 def rule_for_node(node: object) -> Rule:
     """The rule of a graph node; a custom autograd.Function's node names its class."""
-    fn_cls = getattr(type(node), "_fn_cls", None)
+    fn_cls = getattr(node, "_forward_cls", None)
     cls_name = fn_cls.__name__ if fn_cls is not None else getattr(node, "_fn_cls_name", None)
     if cls_name is not None:
         return Rule(CUSTOM.name, CUSTOM.words,

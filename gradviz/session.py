@@ -11,20 +11,28 @@ import _thread
 import ast
 import builtins
 import contextlib
-import importlib
 import io
 import itertools
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 import engine
 from engine import Tensor, events
-from engine.autograd import BackwardStep, backward_steps
+from engine.autograd import BackwardStep, backward_steps, restore_grad
+from engine.events import id_of
+from gradviz.workspace import (  # noqa: F401 - re-exported: the names of the workspace API
+    Change,
+    RunResult,
+    TensorInfo,
+    Workspace,
+    _check_name,
+    format_error,
+    install_torch_alias,
+)
 
 __all__ = ["Session", "RunResult", "BackwardCursor", "ReplayCursor", "TensorInfo", "format_error",
            "install_torch_alias"]
@@ -33,108 +41,28 @@ CELL_TIMEOUT_S = 10.0
 _cell_ids = itertools.count(1)
 
 
-@dataclass
-class RunResult:
-    """What running one piece of code did."""
-
-    source: str
-    output: str = ""
-    error: BaseException | None = None
-    error_text: str = ""  # torch-style last line, e.g. "RuntimeError: grad can be ..."
-    error_line: int | None = None  # 1-based line in ``source`` that raised
-    new_names: list[str] = field(default_factory=list)
-    value_repr: str | None = None  # repr of a final bare expression, like a notebook
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-@dataclass
-class TensorInfo:
-    """One named tensor of the workspace, as the tensors table shows it."""
-
-    name: str
-    tensor: Tensor
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.tensor.shape)
-
-    @property
-    def dtype(self) -> str:
-        return self.tensor.dtype.name
-
-    @property
-    def grad_fn(self) -> str:
-        fn = self.tensor.grad_fn
-        return fn.name() if fn is not None else ""
-
-    @property
-    def grad(self) -> Tensor | None:
-        t = self.tensor
-        return t._grad
-
-
-def format_error(exc: BaseException) -> str:
-    """``Type: message`` as torch prints the last line of a traceback."""
-    msg = str(exc)
-    if isinstance(exc, KeyError):
-        msg = repr(exc.args[0]) if exc.args else ""
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
-
-
-def _torch_import(real: Callable[..., Any]) -> Callable[..., Any]:
-    def __import__(name: str, globals: Mapping[str, Any] | None = None,  # noqa: A002
-                   locals: Mapping[str, Any] | None = None,  # noqa: A002
-                   fromlist: Sequence[str] | None = (), level: int = 0) -> Any:
-        if level == 0 and (name == "torch" or name.startswith("torch.")):
-            target = "engine" + name[len("torch"):]
-            try:
-                mod = importlib.import_module(target)
-            except ModuleNotFoundError:
-                raise ModuleNotFoundError(f"No module named {name!r} (the gradviz engine has "
-                                          f"no {name})", name=name) from None
-            return mod if fromlist else engine
-        return real(name, globals, locals, fromlist, level)
-
-    __import__._gradviz_torch_alias = True  # type: ignore[attr-defined]
-    return __import__
-
-
-def install_torch_alias(namespace: dict[str, Any]) -> None:
-    """Make ``import torch`` (and ``torch.x`` submodules, ``from torch import ...``) inside
-    code run in ``namespace`` resolve to the engine, as lesson code expects. Idempotent."""
-    b = namespace.get("__builtins__", builtins)
-    current = b.get("__import__") if isinstance(b, dict) else getattr(b, "__import__", None)
-    if getattr(current, "_gradviz_torch_alias", False):
-        return
-    table = dict(b) if isinstance(b, dict) else dict(vars(b))
-    table["__import__"] = _torch_import(current or builtins.__import__)
-    namespace["__builtins__"] = table
-
-
-class Session:
-    """The user's workspace: run code, list tensors, name them, and drive backward steps."""
+class Session(Workspace):
+    """The user's workspace in this process: run code with the engine (or the kernel's
+    backend), list tensors, name them, and drive backward steps."""
 
     def __init__(self) -> None:
-        self.namespace: dict[str, Any] = {}
-        self.history: list[str] = []  # every piece of code that ran, in order
-        self.results: list[RunResult] = []
-        self._listeners: list[Callable[[str], None]] = []
-        self.cursor: BackwardCursor | None = None
         #: the kernel's backend (gradviz.kernel.backend); None: the engine
         self.backend: Any = None
-        self.reset_namespace()
+        super().__init__()
+        self.cursor: BackwardCursor | None = None
 
     # ----- listeners (the Qt bridge subscribes here and to engine events)
-    def add_listener(self, fn: Callable[[str], None]) -> None:
-        """``fn(what)`` is called after changes: "code", "tensors", "cursor"."""
-        self._listeners.append(fn)
+    def id_of(self, obj: Any) -> int | None:
+        """The stable id the kernel names a tensor or node by (events, snapshots, names())."""
+        if self.backend is not None:
+            return self.backend.tensor_id(obj) if self._is_tensor(obj) \
+                else self.backend.node_id(obj)
+        return id_of(obj)
 
-    def _notify(self, what: str) -> None:
-        for fn in tuple(self._listeners):
-            fn(what)
+    def subscribe_events(self, callback: Callable[[events.Event], None]) -> events.Handle:
+        """``callback(event)`` for every engine event of this (in-process) workspace;
+        ``handle.remove()`` stops it. The Qt bridge listens here."""
+        return events.subscribe(callback)
 
     # ----- namespace
     def reset_namespace(self) -> None:
@@ -151,7 +79,7 @@ class Session:
         return self.backend.is_tensor(v) if self.backend is not None else isinstance(v, Tensor)
 
     def _tid(self, t: Any) -> int:
-        return self.backend.tensor_id(t) if self.backend is not None else t._id
+        return self.backend.tensor_id(t) if self.backend is not None else id_of(t)
 
     def clear(self) -> None:
         """Forget all code and tensors (a new, empty workspace)."""
@@ -159,8 +87,8 @@ class Session:
         self.history.clear()
         self.results.clear()
         self.cursor = None
-        self._notify("tensors")
-        self._notify("code")
+        self._notify(Change.TENSORS)
+        self._notify(Change.CODE)
 
     def tensors(self) -> list[TensorInfo]:
         """The workspace's named tensors, oldest first."""
@@ -192,14 +120,6 @@ class Session:
             if info.tensor.grad_fn is not None:
                 best = info.tensor
         return best
-
-    def unique_name(self, base: str = "t") -> str:
-        if base not in self.namespace:
-            return base
-        for i in itertools.count(1):
-            if f"{base}{i}" not in self.namespace:
-                return f"{base}{i}"
-        raise AssertionError  # pragma: no cover
 
     # ----- running code
     def run(self, source: str, timeout: float | None = CELL_TIMEOUT_S) -> RunResult:
@@ -256,89 +176,16 @@ class Session:
                          if self._is_tensor(v) and before.get(k) != id(v)]
         self.history.append(res.source)
         self.results.append(res)
-        self._notify("code")
-        self._notify("tensors")
-
-    # ----- panel actions, each one a line of code
-    def create_tensor(self, name: str, kind: str, shape: tuple[int, ...] = (),
-                      values: str = "", seed: int | None = None, fill: float = 0.0,
-                      dtype: str = "float32", requires_grad: bool = False) -> RunResult:
-        """Make a tensor from the dialog's choices: kind in values, randn, zeros, ones, arange,
-        full."""
-        _check_name(name)
-        rg = ", requires_grad=True" if requires_grad else ""
-        dt = "" if dtype == "float32" and kind != "arange" else f", dtype=torch.{dtype}"
-        shp = ", ".join(str(int(s)) for s in shape)
-        if kind == "values":
-            code = f"{name} = torch.tensor({values.strip()}{dt}{rg})"
-        elif kind == "randn":
-            code = (f"torch.manual_seed({int(seed)})\n" if seed is not None else "") + \
-                   f"{name} = torch.randn({shp}{dt}{rg})"
-        elif kind in ("zeros", "ones"):
-            code = f"{name} = torch.{kind}({shp}{dt}{rg})"
-        elif kind == "arange":
-            n = int(np.prod(shape)) if shape else 1
-            code = f"{name} = torch.arange({n}, dtype=torch.{dtype})"
-            if len(shape) > 1:
-                code += f".reshape({shp})"
-            if requires_grad:
-                code += ".requires_grad_()"
-        elif kind == "full":
-            code = f"{name} = torch.full(({shp}{',' if len(shape) == 1 else ''}), {fill!r}{dt}{rg})"
-        else:
-            raise ValueError(f"unknown kind {kind!r}")
-        return self.run(code)
-
-    BINARY_OPS = {"+": "{a} + {b}", "-": "{a} - {b}", "*": "{a} * {b}", "/": "{a} / {b}",
-                  "**": "{a} ** {b}", "@": "{a} @ {b}", "maximum": "torch.maximum({a}, {b})",
-                  "minimum": "torch.minimum({a}, {b})"}
-    UNARY_OPS = ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt",
-                 "square", "neg", "sum", "mean", "max", "min", "t", "flatten", "clone",
-                 "detach", "softmax", "log_softmax")
-
-    def apply_op(self, out: str, op: str, a: str, b: str = "") -> RunResult:
-        """``out = a <op> b`` (or ``out = a.op()``) without typing."""
-        _check_name(out)
-        if op in self.BINARY_OPS:
-            expr = self.BINARY_OPS[op].format(a=a, b=b)
-        elif op in ("softmax", "log_softmax"):
-            expr = f"{a}.{op}(dim=-1)"
-        elif op in self.UNARY_OPS:
-            expr = f"{a}.{op}()"
-        else:
-            raise ValueError(f"unknown op {op!r}")
-        return self.run(f"{out} = {expr}")
-
-    def set_requires_grad(self, name: str, flag: bool) -> RunResult:
-        return self.run(f"{name}.requires_grad_({flag})")
-
-    def zero_grad(self, name: str) -> RunResult:
-        return self.run(f"{name}.grad.zero_()")
-
-    def set_grad_none(self, name: str) -> RunResult:
-        return self.run(f"{name}.grad = None")
-
-    def detach(self, name: str, out: str | None = None) -> RunResult:
-        return self.run(f"{out or name} = {name}.detach()")
-
-    def delete(self, name: str) -> RunResult:
-        return self.run(f"del {name}")
-
-    def backward(self, name: str, gradient: str | None = None) -> RunResult:
-        return self.run(f"{name}.backward({gradient or ''})")
+        self._notify(Change.CODE)
+        self._notify(Change.TENSORS)
 
     # ----- stepping through backward
     def start_backward(self, root: Tensor, gradient: Tensor | None = None,
                        retain_graph: bool = True) -> BackwardCursor:
         """A cursor over ``root``'s backward, ready to step (nothing runs yet)."""
         self.cursor = BackwardCursor(root, gradient, retain_graph)
-        self._notify("cursor")
+        self._notify(Change.CURSOR)
         return self.cursor
-
-
-def _check_name(name: str) -> None:
-    if not name.isidentifier() or name in ("torch", "engine", "np"):
-        raise ValueError(f"{name!r} is not a usable variable name")
 
 
 def _cell_line(exc: BaseException) -> int | None:
@@ -373,7 +220,7 @@ class ReplayCursor:
     """What every backward cursor shares: ``steps`` recorded so far, ``position`` applied, and
     stepping back / running / resetting over that record. A subclass runs the next node in
     ``step()``, undoes or redoes one step's effect on ``.grad`` in ``_apply`` and names a
-    node's id in ``_node_id`` (the engine's ``_id``, a torch node's stable id)."""
+    node's id in ``_node_id`` (the engine's ``events.id_of``, a torch node's stable id)."""
 
     steps: list
     position: int
@@ -388,7 +235,7 @@ class ReplayCursor:
         raise NotImplementedError
 
     def _node_id(self, node: Any) -> int:
-        return node._id
+        return id_of(node)
 
     @property
     def current(self) -> Any:
@@ -462,7 +309,7 @@ class BackwardCursor(ReplayCursor):
         stack = [fn] if fn is not None else []
         seen = set()
         if fn is None and self.root.requires_grad:
-            out[self.root._id] = (self.root, _copy_grad(self.root))
+            out[id_of(self.root)] = (self.root, _copy_grad(self.root))
         while stack:
             n = stack.pop()
             if n in seen:
@@ -470,7 +317,7 @@ class BackwardCursor(ReplayCursor):
             seen.add(n)
             var = getattr(n, "variable", None)
             if var is not None:
-                out[var._id] = (var, _copy_grad(var))
+                out[id_of(var)] = (var, _copy_grad(var))
             stack.extend(f for f, _ in n.next_functions if f is not None)
         return out
 
@@ -495,7 +342,7 @@ class BackwardCursor(ReplayCursor):
             self.error = e
             self.error_node_id = getattr(e, "node_id", None)
             if self.error_node_id is None and self.root.grad_fn is not None and not self.steps:
-                self.error_node_id = self.root.grad_fn._id
+                self.error_node_id = id_of(self.root.grad_fn)
             self.finished = True
             return None
         self.steps.append(s)
@@ -505,20 +352,10 @@ class BackwardCursor(ReplayCursor):
     def _apply(self, s: BackwardStep, forward: bool) -> None:
         if not s.is_accumulate:
             return
-        var = s.variable
-        value = s._after if forward else s._before
-        if value is None:
-            var._grad = None
-        elif var._grad is not None and var._grad._data.shape == value.shape:
-            var._grad._data[...] = value
-            var._grad._version[0] += 1
-        else:
-            var._grad = engine.tensor(value.copy(), dtype=var.dtype)
-        if events.emitting():
-            events.emit("grad_changed", tensor_id=var._id,
-                        reason="step" if forward else "step_back",
-                        value=events.value_of(var._grad))
+        restore_grad(s.variable, s.grad_after if forward else s.grad_before,
+                     reason="step" if forward else "step_back")
 
 
 def _copy_grad(t: Tensor) -> np.ndarray | None:
-    return None if t._grad is None else t._grad._data.copy()
+    g = t.grad
+    return None if g is None else g.numpy(force=True).copy()

@@ -56,6 +56,7 @@ import numpy as np
 
 from gradviz import safe_io
 from gradviz.safe_io import FileError
+from gradviz.views import grad_of
 
 __all__ = [
     "FORMAT",
@@ -183,7 +184,7 @@ class SessionState:
             if _name_problem(info.name):
                 continue
             t = info.tensor
-            value = np.array(t._data, copy=True)
+            value = np.array(t.numpy(force=True), copy=True)
             shape = tuple(int(s) for s in t.shape)
             if value.shape != shape:
                 if value.size != math.prod(shape):
@@ -196,8 +197,8 @@ class SessionState:
             if fn is not None:
                 named = getattr(fn, "name", None)
                 fn_name = str(named() if callable(named) else type(fn).__name__)
-            g = t._grad
-            grad = None if g is None else np.array(g._data, copy=True)
+            g = grad_of(t)
+            grad = None if g is None else np.array(g.numpy(force=True), copy=True)
             if grad is not None and grad.shape != value.shape:
                 grad = grad.reshape(value.shape) if grad.size == value.size else None
             tensors.append(TensorState(info.name, value, bool(t.requires_grad), grad,

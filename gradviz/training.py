@@ -67,6 +67,7 @@ import engine
 from engine import Tensor
 from engine import autograd as _autograd
 from engine import events as _events
+from engine.events import id_of
 from gradviz.session import install_torch_alias
 from gradviz.training_data import (  # noqa: F401 - re-exported
     PRESETS,
@@ -606,14 +607,8 @@ def quiet_engine_events() -> Iterator[None]:
     Used while the training panel plays: narrating thousands of iterations op by op to the
     event log and the tensor views would cost more than the iterations themselves, and the
     graph view gets the current root per tick instead."""
-    subs = _events._subscribers
-    saved = list(subs)
-    subs.clear()
-    try:
+    with _events.paused():
         yield
-    finally:
-        added = [s for s in subs if s not in saved]
-        subs[:] = saved + added
 
 
 class _BoundedText(io.TextIOBase):
@@ -894,8 +889,8 @@ class TrainingRun:
             if name.startswith("_") or name in skip:
                 continue
             if isinstance(v, Tensor):
-                if v._requires_grad and v.grad_fn is None and v._id not in seen:
-                    seen.add(v._id)
+                if v.requires_grad and v.grad_fn is None and id_of(v) not in seen:
+                    seen.add(id_of(v))
                     found.append((name, _ns_getter(ns, name), v))
             elif hasattr(v, "param_groups"):
                 optimizers.append((name, v))
@@ -905,8 +900,8 @@ class TrainingRun:
                 except Exception:
                     continue
                 for pname, p in named:
-                    if isinstance(p, Tensor) and p._id not in seen:
-                        seen.add(p._id)
+                    if isinstance(p, Tensor) and id_of(p) not in seen:
+                        seen.add(id_of(p))
                         found.append((f"{name}.{pname}", _const_getter(p), p))
         for oname, opt in optimizers:
             self.has_optimizer = True
@@ -917,8 +912,8 @@ class TrainingRun:
             i = 0
             for g in groups:
                 for p in (g.get("params", ()) if isinstance(g, dict) else ()):
-                    if isinstance(p, Tensor) and p._id not in seen:
-                        seen.add(p._id)
+                    if isinstance(p, Tensor) and id_of(p) not in seen:
+                        seen.add(id_of(p))
                         found.append((f"{oname}.param{i}", _const_getter(p), p))
                     i += 1
         col = 0
@@ -926,8 +921,8 @@ class TrainingRun:
         self.grad_series = []
         self.param_series = []
         for name, getter, t in found:
-            shape = tuple(t._data.shape)
-            numel = int(t._data.size)
+            shape = tuple(t.shape)
+            numel = t.numel()
             width = numel if numel <= ELEMENT_LIMIT else 1
             p = _Param(name, getter, numel, shape, col, width)
             self.params.append(p)
@@ -964,13 +959,13 @@ class TrainingRun:
         for p in self.params:
             t = p.getter()
             if grad and t is not None:
-                t = t._grad if isinstance(t, Tensor) else None
-            if not isinstance(t, Tensor) or t._data.size != p.numel:
+                t = t.grad if isinstance(t, Tensor) else None
+            if not isinstance(t, Tensor) or t.numel() != p.numel:
                 row[p.col:p.col + p.width] = np.nan
                 missing = [] if missing is None else missing
                 missing.append(p)
                 continue
-            d = t._data
+            d = t.numpy(force=True)
             if p.width == p.numel:
                 row[p.col:p.col + p.width] = d.reshape(-1)
             else:
@@ -1179,8 +1174,8 @@ class TrainingRun:
             if np.isnan(seg).all():
                 t = p.getter()
                 if suffix:
-                    t = t._grad if isinstance(t, Tensor) else None
-                if isinstance(t, Tensor) and not np.isfinite(t._data).all():
+                    t = t.grad if isinstance(t, Tensor) else None
+                if isinstance(t, Tensor) and not np.isfinite(t.numpy(force=True)).all():
                     name = f"{p.name}.{suffix}" if suffix else p.name
                     return f"{name} is not finite at iteration {k + 1}"
         return f"a value is not finite at iteration {k + 1}"
@@ -1263,10 +1258,10 @@ class TrainingRun:
         for p in self.params:
             t = p.getter()
             if isinstance(t, Tensor):
-                out[t._id] = p.name
+                out[id_of(t)] = p.name
         for k, v in self.namespace.items():
             if isinstance(v, Tensor) and not k.startswith("_"):
-                out[v._id] = k
+                out[id_of(v)] = k
         return out
 
 
@@ -1301,8 +1296,8 @@ def _root_of(obj: Any, args: tuple, kwargs: dict[str, Any]) -> Tensor | None:
 
 def _scalar(v: Any) -> float | None:
     if isinstance(v, Tensor):
-        if v._data.size == 1:
-            return float(v._data.reshape(-1)[0])
+        if v.numel() == 1:
+            return float(v.numpy(force=True).reshape(-1)[0])
         return None
     if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool):
         return float(v)

@@ -8,13 +8,25 @@ of the user's code. No Qt here.
 
 from __future__ import annotations
 
+import enum
+import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 __all__ = ["DTypeView", "NodeView", "AccumulateGradView", "StepView", "TensorView", "World",
            "decode_array", "KernelError"]
+
+
+class NodeState(enum.StrEnum):
+    """How the graph shows a node while backward is stepped (equal to the plain strings)."""
+
+    IDLE = "idle"
+    CURRENT = "current"  # the step just applied
+    DONE = "done"  # ran in this walk
+    BREAKPOINT = "breakpoint"  # Run stops after it
+    ERROR = "error"  # the node (or root) that raised
 
 
 def decode_array(rec: Mapping[str, Any] | None) -> np.ndarray | None:
@@ -71,13 +83,16 @@ class TensorView:
     def __init__(self, world: World, rec: Mapping[str, Any]) -> None:
         self._world = world
         self._rec = rec
-        self._id: int = rec["id"]
+        #: the kernel's stable id of the tensor (``engine.events.id_of``)
+        self.id: int = rec["id"]
         self.shape = tuple(rec["shape"])
         self.dtype = DTypeView(rec["dtype"])
         self.requires_grad: bool = rec["requires_grad"]
         self.retains_grad: bool = rec["retains_grad"]
-        self._version_count: int = rec["version"]
-        self._hooks = [None] * rec["hooks"]
+        self._version: int = rec["version"]  # torch's name for the version counter
+        #: torch's name: the tensor's hooks (here only how many), None when it has none
+        self._backward_hooks: dict[int, None] | None = (
+            dict.fromkeys(range(rec["hooks"])) if rec["hooks"] else None)
         self._data_rec = rec["data"]
         self._data_cache: np.ndarray | None = None
         self._grad_cache: TensorView | None | bool = False
@@ -116,16 +131,14 @@ class TensorView:
         return self._rec["grad_fn"] is None
 
     @property
-    def _grad(self) -> TensorView | None:
+    def grad(self) -> TensorView | None:
         if self._grad_cache is False:
             g = self._rec.get("grad")
             self._grad_cache = None if g is None else ArrayView(g, self._rec.get("grad_repr"),
                                                                 self.dtype)
         return self._grad_cache  # type: ignore[return-value]
 
-    grad = _grad
-
-    def numpy(self) -> np.ndarray:
+    def numpy(self, force: bool = False) -> np.ndarray:
         return self._data
 
     def tolist(self) -> Any:
@@ -146,13 +159,13 @@ class ArrayView(TensorView):
 
     def __init__(self, rec: Mapping[str, Any], text: str | None = None,
                  dtype: DTypeView | None = None) -> None:
-        self._id = -1
+        self.id = -1
         self.shape = tuple(rec["shape"])
         self.dtype = dtype or DTypeView(_torch_dtype(rec.get("dtype", "float32")))
         self.requires_grad = False
         self.retains_grad = False
-        self._version_count = 0
-        self._hooks = []
+        self._version = 0
+        self._backward_hooks = None
         self._data_rec = rec
         self._data_cache = None
         self._grad_cache = None
@@ -164,10 +177,8 @@ class ArrayView(TensorView):
         return None
 
     @property
-    def _grad(self) -> None:
+    def grad(self) -> None:
         return None
-
-    grad = _grad
 
     def __repr__(self) -> str:
         if self._text:
@@ -197,17 +208,24 @@ class NodeView:
     def __init__(self, world: World, rec: Mapping[str, Any]) -> None:
         self._world = world
         self._rec = rec
-        self._id: int = rec["id"]
-        self._freed: bool = rec["freed"]
-        self._freed_names = tuple(rec.get("freed_names") or ())
-        self._hooks = [None] * rec["hooks"]
-        self._prehooks = [None] * rec["prehooks"]
-        self._tensor_prehooks = [None] * rec["tensor_prehooks"]
+        #: the kernel's stable id of the node (``engine.events.id_of``)
+        self.id: int = rec["id"]
+        #: True once backward released what the node saved
+        self.is_freed: bool = rec["freed"]
+        #: the names of the released saved values
+        self.freed_names: tuple[str, ...] = tuple(rec.get("freed_names") or ())
         self._fn_cls_name: str | None = rec.get("fn_cls")
         self.attributes: dict[str, str] = dict(rec.get("attrs") or {})
 
     def name(self) -> str:
         return self._rec["name"]
+
+    def registered_hooks(self) -> HooksView:
+        """How many hooks the node has, as ``engine.function.Node.registered_hooks()`` lists
+        them (one None per hook)."""
+        r = self._rec
+        return HooksView((None,) * r["hooks"], (None,) * r["prehooks"],
+                         (None,) * r["tensor_prehooks"])
 
     @property
     def next_functions(self) -> tuple[tuple[NodeView | None, int], ...]:
@@ -222,7 +240,7 @@ class NodeView:
         return {k: self._world.value(v) for k, v in saved}
 
     def __repr__(self) -> str:
-        return f"<{self.name()} object #{self._id}>"
+        return f"<{self.name()} object #{self.id}>"
 
 
 class AccumulateGradView(NodeView):
@@ -242,11 +260,8 @@ class StepView:
         self.node = world.node(rec["node"])
         self.variable = world.tensor(rec["variable"]) if rec.get("variable") is not None \
             else None
-        self._gout = decode_array(rec["gout"])
-        self._gin = tuple(decode_array(g) for g in rec["gin"])
-        self._before = decode_array(rec.get("before"))
-        self._after = decode_array(rec.get("after"))
         self._rec = rec
+        self._grads: dict[str, Any] = {}  # decoded once: a step's record never changes
 
     @property
     def name(self) -> str:
@@ -257,7 +272,9 @@ class StepView:
         return self.variable is not None
 
     def _wrap(self, key: str, a: Any) -> ArrayView | None:
-        return None if a is None else ArrayView(a, None, self._dtype())
+        if key not in self._grads:
+            self._grads[key] = None if a is None else ArrayView(a, None, self._dtype())
+        return self._grads[key]
 
     def _dtype(self) -> DTypeView | None:
         v = self.variable
@@ -269,7 +286,7 @@ class StepView:
 
     @property
     def grad_inputs(self) -> tuple[ArrayView | None, ...]:
-        return tuple(self._wrap("gin", g) for g in self._rec["gin"])
+        return tuple(self._wrap(f"gin{i}", g) for i, g in enumerate(self._rec["gin"]))
 
     @property
     def grad_before(self) -> ArrayView | None:
@@ -281,6 +298,14 @@ class StepView:
 
     def __repr__(self) -> str:
         return f"<BackwardStep {self.index}: {self.name}>"
+
+
+class HooksView(NamedTuple):
+    """A node's hooks, counted: ``hooks``, ``prehooks``, ``tensor_prehooks`` (Nones)."""
+
+    hooks: tuple[None, ...]
+    prehooks: tuple[None, ...]
+    tensor_prehooks: tuple[None, ...]
 
 
 class World:
@@ -336,3 +361,31 @@ class World:
         if "tuple" in v:
             return tuple(self.value(x) for x in v["tuple"])
         return v.get("text")
+
+
+def grad_of(t: Any) -> Any:
+    """``t.grad`` of an engine tensor or a view, without torch's warning about reading a
+    non-leaf's grad (a view reads every tensor's grad; the user did not ask)."""
+    if t.grad_fn is None or t.retains_grad:
+        return t.grad
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return t.grad
+
+
+def torch_values(text: str) -> str:
+    """The values part of a torch repr: ``tensor([1., 2.], requires_grad=True)`` gives
+    ``[1., 2.]``, ``tensor(3.)`` gives ``3.``; other text is returned as it is."""
+    if not text.startswith("tensor("):
+        return text
+    depth = 0
+    for i, ch in enumerate(text[7:], 7):
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            if depth == 0:
+                return text[7:i]
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return text[7:i]
+    return text[7:]

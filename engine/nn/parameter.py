@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from engine import _dtype
+from engine._printing import format_tensor
 from engine.tensor import Tensor, _make
 
 __all__ = ["Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"]
@@ -38,7 +39,6 @@ class Parameter(Tensor):
         pass
 
     def __repr__(self) -> str:
-        from engine._printing import format_tensor
         return format_tensor(self._data, requires_grad=self._requires_grad,
                              prefix="Parameter containing:\ntensor(")
 

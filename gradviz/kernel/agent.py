@@ -388,6 +388,18 @@ class Agent:
             self._last_error = {"message": f"{ev.error_type}: {ev.message}",
                                 "node_id": ev.node_id, "tensor_id": ev.tensor_id}
 
+    def run_cell(self, code: str) -> Any:
+        """Run one cell in this process (the in-process kernel of the tests): the code's
+        backward() calls reach this agent's driver meanwhile; then the window's update."""
+        self.leave_replay()
+        undo = self.backend.install_driver(self._drive)
+        try:
+            res = self.session.run(code, timeout=None)
+        finally:
+            undo()
+        self.cell_finished(res.error)
+        return res
+
     # ------------------------------------------------------------------ updates
     def cell_finished(self, error: BaseException | None = None) -> None:
         """After each cell: the window gets the workspace as the cell left it."""
@@ -472,7 +484,8 @@ def _seed_text(gradient: Any) -> str:
     """The gradient a walk starts from, as its root edge shows it: 1, or the vector v."""
     if gradient is None:
         return "1"
-    flat = [float(v) for v in getattr(gradient, "_data", gradient).reshape(-1)[:4]]
+    values = gradient.numpy(force=True) if hasattr(gradient, "numpy") else gradient
+    flat = [float(v) for v in values.reshape(-1)[:4]]
     more = ", …" if getattr(gradient, "numel", lambda: len(flat))() > 4 else ""
     return "[" + ", ".join(f"{v:.4g}" for v in flat) + more + "]"
 

@@ -35,10 +35,14 @@ class Backend:
         return isinstance(v, Tensor)
 
     def tensor_id(self, t: Any) -> int:
-        return t._id
+        from engine.events import id_of
+
+        return id_of(t)
 
     def node_id(self, n: Any) -> int:
-        return n._id
+        from engine.events import id_of
+
+        return id_of(n)
 
     def numel(self, t: Any) -> int:
         return int(t.numel())
@@ -79,19 +83,24 @@ class Backend:
                              dtype=like.dtype)
 
     def same_values(self, a: Any, b: Any) -> bool:
-        return bool((a._data == b._data).all())
+        return bool((a.numpy(force=True) == b.numpy(force=True)).all())
 
     def leaf_grads(self, cursor: Any) -> dict[int, tuple[Any, Any]]:
         """The current ``.grad`` of every leaf of ``cursor``'s graph, to restore later."""
-        return {tid: (t, None if t._grad is None else t._grad._data.copy())
-                for tid, (t, _g) in cursor._initial.items()}
+        from gradviz.views import grad_of
+
+        out = {}
+        for tid, (t, _g) in cursor._initial.items():
+            g = grad_of(t)
+            out[tid] = (t, None if g is None else g.numpy(force=True).copy())
+        return out
 
     def restore_grads(self, grads: Mapping[int, tuple[Any, Any]]) -> None:
         """Put back what ``leaf_grads`` took."""
-        import engine
+        from engine.autograd import restore_grad
 
         for t, g in grads.values():
-            t._grad = None if g is None else engine.tensor(g, dtype=t.dtype)
+            restore_grad(t, g)
 
     def install_driver(self, driver: Driver) -> Callable[[], None]:
         """Route the code's backward() calls to ``driver``; returns the undo."""

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.events import id_of
+
 __all__ = ["MAX_ELEMENTS", "Snapshotter", "array_record", "encode_array"]
 
 MAX_ELEMENTS = 4096
@@ -51,8 +53,9 @@ def array_record(t: Any) -> dict[str, Any] | None:
     """An engine tensor (or array) as an encoded array, or None."""
     if t is None:
         return None
-    data = getattr(t, "_data", t)
-    return encode_array(data)
+    if hasattr(t, "numpy"):
+        t = t.numpy(force=True)
+    return encode_array(t)
 
 
 def _repr(t: Any) -> str:
@@ -73,20 +76,20 @@ class Snapshotter:
     # ----- tensors
     def tensor(self, t: Any, deep: bool = False) -> int:
         """Record tensor ``t``; ``deep`` also records its whole graph. Returns its id."""
-        tid = t._id
+        tid = id_of(t)
         rec = self.tensors.get(tid)
         if rec is None:
             fn = t.grad_fn
-            grad = t._grad
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+                warnings.simplefilter("ignore")  # a non-leaf's .grad: the view asks, not the user
+                grad = t.grad
                 rec = {
                     "id": tid, "name": self.names.get(tid),
                     "shape": [int(s) for s in t.shape], "dtype": t.dtype.name,
                     "requires_grad": bool(t.requires_grad), "retains_grad": bool(t.retains_grad),
-                    "grad_fn": fn._id if fn is not None else None,
+                    "grad_fn": id_of(fn),
                     "grad_fn_name": fn.name() if fn is not None else None,
-                    "version": int(t._version_count), "hooks": len(t._hooks or ()),
+                    "version": int(t._version), "hooks": len(t._backward_hooks or ()),
                     "data": array_record(t), "repr": _repr(t),
                     "grad": array_record(grad), "grad_repr": _repr(grad) if grad is not None
                     else None,
@@ -102,23 +105,23 @@ class Snapshotter:
         stack = [fn]
         while stack:
             n = stack.pop()
-            if n is None or n._id in self.nodes:
+            if n is None or id_of(n) in self.nodes:
                 continue
             self.node(n)
             stack.extend(nxt for nxt, _ in n.next_functions if nxt is not None)
 
     def node(self, n: Any) -> int:
-        nid = n._id
+        nid = id_of(n)
         if nid in self.nodes:
             return nid
+        hooks = n.registered_hooks()
         rec: dict[str, Any] = {
             "id": nid, "name": n.name(),
-            "next": [[nxt._id if nxt is not None else None, int(nr)]
-                     for nxt, nr in n.next_functions],
-            "hooks": len(n._hooks or ()), "prehooks": len(n._prehooks or ()),
-            "tensor_prehooks": len(n._tensor_prehooks or ()),
-            "freed": bool(n._freed), "freed_names": list(getattr(n, "_freed_names", ()) or ()),
-            "fn_cls": getattr(getattr(type(n), "_fn_cls", None), "__name__", None),
+            "next": [[id_of(nxt), int(nr)] for nxt, nr in n.next_functions],
+            "hooks": len(hooks.hooks), "prehooks": len(hooks.prehooks),
+            "tensor_prehooks": len(hooks.tensor_prehooks),
+            "freed": n.is_freed, "freed_names": list(n.freed_names),
+            "fn_cls": getattr(getattr(n, "_forward_cls", None), "__name__", None),
             "attrs": {k: _short(v) for k, v in sorted(vars(n).items())
                       if not k.startswith("_")},
         }
@@ -130,7 +133,7 @@ class Snapshotter:
         return nid
 
     def _saved(self, n: Any) -> Any:
-        if n._freed:
+        if n.is_freed:
             return []
         try:
             saved = n.saved_tensors
@@ -143,7 +146,7 @@ class Snapshotter:
         return []
 
     def _value(self, v: Any) -> Any:
-        if hasattr(v, "_id") and hasattr(v, "grad_fn"):
+        if id_of(v) is not None and hasattr(v, "grad_fn"):
             return {"tensor": self.tensor(v)}
         if isinstance(v, (tuple, list)):
             return {"tuple": [self._value(x) for x in v]}
@@ -156,13 +159,14 @@ class Snapshotter:
             node = s.node
             self.node(node)
             var = s.variable
+            gout = s.grad_outputs
             out.append({
-                "index": s.index, "node": node._id,
-                "gout": array_record(s._gout),
-                "gin": [array_record(g) for g in s._gin],
+                "index": s.index, "node": id_of(node),
+                "gout": array_record(gout[0] if len(gout) == 1 else list(gout)),
+                "gin": [array_record(g) for g in s.grad_inputs],
                 "variable": self.tensor(var) if var is not None else None,
-                "before": array_record(s._before) if s.is_accumulate else None,
-                "after": array_record(s._after) if s.is_accumulate else None,
+                "before": array_record(s.grad_before) if s.is_accumulate else None,
+                "after": array_record(s.grad_after) if s.is_accumulate else None,
             })
         return out
 

@@ -48,6 +48,7 @@ import numpy as np
 
 from engine import Tensor
 from engine.autograd import set_backward_driver
+from engine.events import id_of
 from gradviz import training
 from gradviz.kernel.snapshot import Snapshotter
 from gradviz.session import BackwardCursor
@@ -185,7 +186,7 @@ class TrainingHost:
                 "editor_line": self._editor_line(run, run.error_line),
                 "error_iteration": run.error_iteration, "stop_reason": run.stop_reason,
                 "params_change": bool(run.params_change),
-                "root": run.root._id if isinstance(run.root, Tensor) else None}
+                "root": id_of(run.root) if isinstance(run.root, Tensor) else None}
 
     def _frame(self, force_root: bool = False, force_boundary: bool = False) -> None:
         """Send what is new: points, states, and (when due) root and boundary."""
@@ -223,12 +224,12 @@ class TrainingHost:
     def _root_message(self, force: bool) -> dict[str, Any] | None:
         run = self.pair.run(self.follow) if self.pair is not None else None
         root = run.root if run is not None else None
-        if not isinstance(root, Tensor) or (root._id == self._root_sent and not force):
+        if not isinstance(root, Tensor) or (id_of(root) == self._root_sent and not force):
             return None
-        self._root_sent = root._id
+        self._root_sent = id_of(root)
         snap = Snapshotter(run.names())
         snap.tensor(root, deep=True)
-        return {"run": self.follow, "id": root._id,
+        return {"run": self.follow, "id": id_of(root),
                 "names": {str(k): v for k, v in run.names().items()}, **snap.payload()}
 
     def _boundaries(self) -> dict[str, Any]:
@@ -581,7 +582,7 @@ class TrainingHost:
                 a.walks += 1
                 a._sent_steps = 0
         self._frame(force_root=True, force_boundary=True)
-        return {**self._reply(), "root": root._id if root is not None else None}
+        return {**self._reply(), "root": id_of(root)}
 
     def _cmd_stop(self, token: int | None = None) -> dict[str, Any]:
         if self.pair is not None:

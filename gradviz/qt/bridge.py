@@ -1,5 +1,8 @@
-"""The one place the GUI listens to the engine: engine events and session changes as Qt
-signals. Widgets connect to these signals; none of them subscribes to the engine itself.
+"""The one place the GUI hears about the engine: graph events and session changes as Qt
+signals. Widgets connect to these signals; none of them subscribes to the engine itself, and
+this module imports no engine: the kernel's events arrive through ``feed`` (JSON lines, read
+as ``gradviz.graph_events.GraphEvent``), an in-process session's through its
+``subscribe_events`` (the engine's own records, which read alike).
 
 Engine events arrive in batches (``events(list)``), once per turn of the event loop or before
 any ``changed``: a training loop emits tens of thousands of events, and one Qt signal per
@@ -8,33 +11,34 @@ event would cost more than the loop itself.
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine import events as engine_events
-from engine.events import Event
-from gradviz.session import Session
+from gradviz.graph_events import GraphEvent
 
 
 class Bridge(QObject):
-    """Re-emits engine events (``events``: a list, in order) and session changes (``changed``:
-    "code", "tensors", "cursor") as Qt signals."""
+    """Re-emits graph events (``events``: a list of GraphEvent-like records, in order) and
+    session changes (``changed``: "code", "tensors", "cursor") as Qt signals."""
 
     events = Signal(list)
     changed = Signal(str)
 
-    def __init__(self, session: Session, parent: QObject | None = None) -> None:
+    def __init__(self, session: Any, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self._pending: list[Event] = []
+        self._pending: list[Any] = []
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
         self._timer.timeout.connect(self.flush)
-        self._handle = engine_events.subscribe(self._on_event)
+        subscribe = getattr(session, "subscribe_events", None)
+        self._handle = subscribe(self._on_event) if subscribe is not None else None
         session.add_listener(self._on_session_changed)
         self.destroyed.connect(lambda *_: self.close())
 
-    def _on_event(self, ev: Event) -> None:
+    def _on_event(self, ev: Any) -> None:
         self._pending.append(ev)
         if len(self._pending) == 1:
             self._timer.start()
@@ -49,7 +53,7 @@ class Bridge(QObject):
         """Engine events that happened in the kernel (JSON records), delivered in order."""
         if records:
             self.flush()
-            self.events.emit([Event.from_json(r) if isinstance(r, str) else r
+            self.events.emit([GraphEvent.from_json(r) if isinstance(r, str) else r
                               for r in records])
 
     def _on_session_changed(self, what: str) -> None:

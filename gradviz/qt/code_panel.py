@@ -38,7 +38,8 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.qt.bridge import Bridge
-from gradviz.session import RunResult, Session
+from gradviz.workspace import RunResult
+from gradviz.workspace import Workspace as Session
 
 __all__ = ["CodePanel", "CodeEditor", "PythonHighlighter", "Cell", "split_cells"]
 

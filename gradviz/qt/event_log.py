@@ -30,9 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.events import KINDS, Event
+from gradviz.graph_events import KINDS, EventKind, GraphEvent
 from gradviz.qt.bridge import Bridge
-from gradviz.session import Session
 
 __all__ = ["EventLog", "EventListModel", "format_event", "compact_values", "MAX_ROWS"]
 
@@ -42,16 +41,35 @@ BATCH = 2_000  # events taken in per timer tick (their text is formatted when sh
 _KIND_WIDTH = max(len(k) for k in KINDS)
 _Index = QModelIndex | QPersistentModelIndex
 
-_LIGHT = {"tensor_created": "#546e7a", "op_recorded": "#1565c0", "backward_started": "#6a1b9a",
-          "node_started": "#b35c00", "node_finished": "#2e7d32", "grad_accumulated": "#00695c",
-          "backward_finished": "#6a1b9a", "grad_changed": "#00838f",
-          "requires_grad_changed": "#795548", "graph_freed": "#757575",
-          "optimizer_step": "#ad1457", "error": "#c62828"}
-_DARK = {"tensor_created": "#b0bec5", "op_recorded": "#82aaff", "backward_started": "#ce93d8",
-         "node_started": "#ffb74d", "node_finished": "#a5d6a7", "grad_accumulated": "#80cbc4",
-         "backward_finished": "#ce93d8", "grad_changed": "#80deea",
-         "requires_grad_changed": "#bcaaa4", "graph_freed": "#bdbdbd",
-         "optimizer_step": "#f48fb1", "error": "#ff6b6b"}
+_LIGHT = {
+    EventKind.TENSOR_CREATED: "#546e7a",
+    EventKind.OP_RECORDED: "#1565c0",
+    EventKind.BACKWARD_STARTED: "#6a1b9a",
+    EventKind.NODE_STARTED: "#b35c00",
+    EventKind.NODE_FINISHED: "#2e7d32",
+    EventKind.GRAD_ACCUMULATED: "#00695c",
+    EventKind.BACKWARD_FINISHED: "#6a1b9a",
+    EventKind.GRAD_CHANGED: "#00838f",
+    EventKind.REQUIRES_GRAD_CHANGED: "#795548",
+    EventKind.GRAPH_FREED: "#757575",
+    EventKind.OPTIMIZER_STEP: "#ad1457",
+    EventKind.ERROR: "#c62828",
+}
+_BOLD = frozenset({EventKind.BACKWARD_STARTED, EventKind.BACKWARD_FINISHED, EventKind.ERROR})
+_DARK = {
+    EventKind.TENSOR_CREATED: "#b0bec5",
+    EventKind.OP_RECORDED: "#82aaff",
+    EventKind.BACKWARD_STARTED: "#ce93d8",
+    EventKind.NODE_STARTED: "#ffb74d",
+    EventKind.NODE_FINISHED: "#a5d6a7",
+    EventKind.GRAD_ACCUMULATED: "#80cbc4",
+    EventKind.BACKWARD_FINISHED: "#ce93d8",
+    EventKind.GRAD_CHANGED: "#80deea",
+    EventKind.REQUIRES_GRAD_CHANGED: "#bcaaa4",
+    EventKind.GRAPH_FREED: "#bdbdbd",
+    EventKind.OPTIMIZER_STEP: "#f48fb1",
+    EventKind.ERROR: "#ff6b6b",
+}
 
 
 class Row:
@@ -59,12 +77,12 @@ class Row:
 
     __slots__ = ("seq", "kind", "node_id", "_ev", "_names", "_text")
 
-    def __init__(self, ev: Event, names: dict[int, str]) -> None:
+    def __init__(self, ev: GraphEvent, names: dict[int, str]) -> None:
         self.seq: int = ev.seq
         self.kind: str = ev.kind
         nid = ev.get("node_id")
         self.node_id: int | None = nid if isinstance(nid, int) else None
-        self._ev: Event | None = ev
+        self._ev: GraphEvent | None = ev
         self._names: dict[int, str] | None = names
         self._text: str | None = None
 
@@ -80,7 +98,7 @@ class Row:
 
 
 # ----------------------------------------------------------------------------- formatting
-def format_event(ev: Event | Any, names: dict[int, str] | None = None) -> str:
+def format_event(ev: GraphEvent | Any, names: dict[int, str] | None = None) -> str:
     """One readable line, e.g. ``node_started  MulBackward0 #4  step 2  grad_out=[1., 1.]``.
     ``names`` maps tensor ids to workspace names (others show as ``t17``)."""
     names = names or {}
@@ -98,7 +116,7 @@ def format_event(ev: Event | Any, names: dict[int, str] | None = None) -> str:
         return compact_values(value, limit)
 
     kind = ev.kind
-    if kind == "tensor_created":
+    if kind == EventKind.TENSOR_CREATED:
         shape = tuple(g("shape") or ())
         parts = [t(g("tensor_id")), f"shape={shape}", str(g("dtype", ""))]
         if g("requires_grad"):
@@ -107,37 +125,37 @@ def format_event(ev: Event | Any, names: dict[int, str] | None = None) -> str:
         val = g("value")
         parts.append(f"value={v(val, 40) if val is not None else '…'}")
         body = "  ".join(parts)
-    elif kind == "op_recorded":
+    elif kind == EventKind.OP_RECORDED:
         ins = ", ".join(t(i) for i in (g("inputs") or ()))
         nxt = ", ".join(n(i) for i in (g("next_ids") or ()))
         body = (f"{g('name')} {n(g('node_id'))} → {t(g('tensor_id'))}  inputs=({ins})  "
                 f"next=({nxt})")
-    elif kind == "backward_started":
+    elif kind == EventKind.BACKWARD_STARTED:
         grad = g("gradient")
         body = (f"from {t(g('tensor_id'))} ({n(g('node_id'))})  gradient={v(grad, 30)}  "
                 f"nodes={g('nodes')}  retain_graph={g('retain_graph')}")
         if g("create_graph"):
             body += "  create_graph=True"
-    elif kind == "node_started":
+    elif kind == EventKind.NODE_STARTED:
         gout = ", ".join(v(x, 40) for x in (g("grad_outputs") or ()))
         body = f"{g('name')} {n(g('node_id'))}  step {g('index', 0) + 1}  grad_out={gout}"
-    elif kind == "node_finished":
+    elif kind == EventKind.NODE_FINISHED:
         gin = ", ".join(v(x, 32) for x in (g("grad_inputs") or ()))
         nxt = ", ".join(n(i) for i in (g("next_ids") or ()))
         body = f"{g('name')} {n(g('node_id'))}  grad_in=({gin}) → ({nxt})"
-    elif kind == "grad_accumulated":
+    elif kind == EventKind.GRAD_ACCUMULATED:
         body = (f"{t(g('tensor_id'))}.grad  {v(g('before'), 36)} → {v(g('after'), 36)}  "
                 f"at {n(g('node_id'))}")
-    elif kind == "backward_finished":
+    elif kind == EventKind.BACKWARD_FINISHED:
         body = f"from {t(g('tensor_id'))}  steps={g('steps')}"
-    elif kind == "grad_changed":
+    elif kind == EventKind.GRAD_CHANGED:
         body = f"{t(g('tensor_id'))}.grad = {v(g('value'))}  ({g('reason')})"
-    elif kind == "requires_grad_changed":
+    elif kind == EventKind.REQUIRES_GRAD_CHANGED:
         body = f"{t(g('tensor_id'))}.requires_grad = {g('requires_grad')}"
-    elif kind == "graph_freed":
+    elif kind == EventKind.GRAPH_FREED:
         ids = ", ".join(n(i) for i in (g("node_ids") or ()))
         body = f"saved tensors freed at {ids}"
-    elif kind == "error":
+    elif kind == EventKind.ERROR:
         where = ""
         if g("node_id") is not None:
             where += f"  at {n(g('node_id'))}"
@@ -235,7 +253,7 @@ class EventListModel(QAbstractListModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.rows: list[Row] = []
-        self.colors: dict[str, QColor] = {k: QColor(c) for k, c in _LIGHT.items()}
+        self.colors: dict[EventKind, QColor] = {k: QColor(c) for k, c in _LIGHT.items()}
         self.bold = QFont()
         self.bold.setBold(True)
 
@@ -255,8 +273,7 @@ class EventListModel(QAbstractListModel):
             return row.text
         if role == Qt.ItemDataRole.ForegroundRole:
             return self.colors.get(row.kind)
-        if role == Qt.ItemDataRole.FontRole and row.kind in ("backward_started",
-                                                             "backward_finished", "error"):
+        if role == Qt.ItemDataRole.FontRole and row.kind in _BOLD:
             return self.bold
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"#{row.seq}  {row.text}"
@@ -293,14 +310,14 @@ class EventLog(QWidget):
 
     node_activated = Signal(int)
 
-    def __init__(self, session: Session, bridge: Bridge, parent: QWidget | None = None,
+    def __init__(self, session: Any, bridge: Bridge, parent: QWidget | None = None,
                  max_rows: int = MAX_ROWS) -> None:
         super().__init__(parent)
         self.setObjectName("eventLog")
         self.session = session
         self.bridge = bridge
         self.max_rows = max_rows
-        self._pending: deque[Event] = deque(maxlen=max_rows)
+        self._pending: deque[GraphEvent] = deque(maxlen=max_rows)
         self._all: deque[Row] = deque(maxlen=max_rows)
         self._dropped = 0
         self._kinds: set[str] = set(KINDS)
@@ -362,7 +379,7 @@ class EventLog(QWidget):
         for ev in evs:
             self._on_event(ev)
 
-    def _on_event(self, ev: Event) -> None:
+    def _on_event(self, ev: GraphEvent) -> None:
         # called once per engine event: keep it to an append
         if len(self._pending) == self.max_rows:
             self._dropped += 1
@@ -370,7 +387,7 @@ class EventLog(QWidget):
         if not self._timer.isActive():
             self._timer.start()
 
-    def add_events(self, events: list[Event]) -> None:
+    def add_events(self, events: list[GraphEvent]) -> None:
         """Queue events (a loaded trace, say) as if the engine had just reported them."""
         for ev in events:
             self._on_event(ev)

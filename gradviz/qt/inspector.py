@@ -12,16 +12,18 @@ from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QPalette, QTextOption
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
-from engine import Tensor
-from engine.function import Node
+from gradviz.graph_events import EventKind
 from gradviz.qt.bridge import Bridge
 from gradviz.rules import rule_for_node
-from gradviz.session import Session
+from gradviz.views import grad_of
 
 __all__ = ["Inspector"]
 
-_REFRESH_EVENTS = frozenset({"grad_changed", "grad_accumulated", "requires_grad_changed",
-                             "backward_finished", "graph_freed"})
+Tensor = Node = Any  # the kernel's tensors and nodes, as gradviz.views shows them
+
+_REFRESH_EVENTS = frozenset({EventKind.GRAD_CHANGED, EventKind.GRAD_ACCUMULATED,
+                             EventKind.REQUIRES_GRAD_CHANGED, EventKind.BACKWARD_FINISHED,
+                             EventKind.GRAPH_FREED})
 _MONO = "'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace"
 
 
@@ -30,7 +32,7 @@ class Inspector(QWidget):
 
     ``show_tensor(tensor, name)``, ``show_node(node)``, ``show_step(step)``, ``clear()``."""
 
-    def __init__(self, session: Session, bridge: Bridge, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Any, bridge: Bridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("inspector")
         self.session = session
@@ -64,7 +66,7 @@ class Inspector(QWidget):
         self.refresh()
 
     def show_step(self, step: Any) -> None:
-        """One backward step (engine.autograd.BackwardStep): gradients in and out."""
+        """One backward step (gradviz.views.StepView): gradients in and out."""
         self._subject = ("step", step, None)
         self.refresh()
 
@@ -163,7 +165,7 @@ class Inspector(QWidget):
     def _tensor_name(self, t: Tensor | None) -> str | None:
         if t is None:
             return None
-        return self.session.names().get(t._id)
+        return self.session.names().get(self.session.id_of(t))
 
     def _node_label(self, node: Node | None) -> str:
         if node is None:
@@ -176,17 +178,17 @@ class Inspector(QWidget):
 
     # ------------------------------------------------------------------ tensor
     def _tensor_html(self, t: Tensor, name: str | None) -> str:
-        name = name or self._tensor_name(t) or f"tensor #{t._id}"
+        name = name or self._tensor_name(t) or f"tensor #{self.session.id_of(t)}"
         fn = t.grad_fn
         kind = "leaf" if fn is None else "non-leaf"
-        hooks = len(t._hooks or ()) + (len(fn._tensor_prehooks or ()) if fn is not None else 0)
+        hooks = len(t._backward_hooks or ())
         rows = [
             ("shape", _shape(t.shape)),
             ("dtype", f"torch.{t.dtype.name}"),
             ("requires_grad", str(t.requires_grad)),
             ("is_leaf", str(fn is None)),
             ("grad_fn", f"&lt;{_e(fn.name())}&gt;" if fn is not None else "None"),
-            ("_version", str(t._version_count)),
+            ("_version", str(t._version)),
             ("hooks", str(hooks)),
         ]
         if fn is not None:
@@ -194,7 +196,7 @@ class Inspector(QWidget):
         out = [f"<h2>{_e(name)} <span class='muted'>· tensor, {kind}</span></h2>",
                _table(rows), "<h3>values</h3>", _pre(repr(t))]
         out.append("<h3>.grad</h3>")
-        grad = t._grad
+        grad = grad_of(t)
         if grad is not None:
             out.append(_pre(repr(grad)))
         elif fn is not None and not t.retains_grad:
@@ -210,15 +212,16 @@ class Inspector(QWidget):
 
     # ------------------------------------------------------------------ node
     def _node_html(self, node: Node) -> str:
-        out = [f"<h2>{_e(node.name())} <span class='muted'>· node #{node._id}</span></h2>"]
+        out = [f"<h2>{_e(node.name())} <span class='muted'>· node "
+               f"#{self.session.id_of(node)}</span></h2>"]
         out.append(self._rule_html(node))
         if hasattr(node, "variable"):
             var = node.variable
-            vname = self._tensor_name(var) or f"tensor #{var._id}"
+            vname = self._tensor_name(var) or f"tensor #{self.session.id_of(var)}"
             out.append("<h3>variable</h3>")
             out.append(_table([("leaf", _e(vname)), ("shape", _shape(var.shape))]))
             out.append(f"<h3>{_e(vname)}.grad</h3>")
-            out.append(_pre(repr(var._grad)) if var._grad is not None else
+            out.append(_pre(repr(var.grad)) if var.grad is not None else
                        "<p class='m'>None</p>")
         else:
             out.append("<h3>next_functions</h3>")
@@ -233,8 +236,9 @@ class Inspector(QWidget):
             if attrs:
                 out.append("<h3>attributes</h3>")
                 out.append(_table([(_e(k), _e(v)) for k, v in attrs]))
-        hooks = len(node._hooks or ())
-        pre = len(node._prehooks or ()) + len(node._tensor_prehooks or ())
+        registered = node.registered_hooks()
+        hooks = len(registered.hooks)
+        pre = len(registered.prehooks) + len(registered.tensor_prehooks)
         out.append("<h3>hooks</h3>")
         out.append(_table([("hooks", str(hooks)), ("prehooks", str(pre))]))
         return "".join(out)
@@ -250,8 +254,8 @@ class Inspector(QWidget):
         return "".join(out)
 
     def _saved_html(self, node: Node) -> str:
-        if node._freed:
-            names = ", ".join(getattr(node, "_freed_names", ()) or ())
+        if node.is_freed:
+            names = ", ".join(node.freed_names)
             return (f"<p class='freed'>freed{(' (' + _e(names) + ')') if names else ''}</p>"
                     "<p class='muted'>backward ran without retain_graph=True: the saved values "
                     "are gone, and a second backward through this node raises an error.</p>")
@@ -280,14 +284,14 @@ class Inspector(QWidget):
         var = getattr(fn, "variable", None)
         if var is not None:
             return var
-        fid = getattr(fn, "_id", None)
+        fid = self.session.id_of(fn)
         for name in self.session.names().values():
             try:
                 t = self.session.get(name)
             except Exception:  # noqa: BLE001 - gone since
                 continue
             g = getattr(t, "grad_fn", None)
-            if g is not None and (g is fn or getattr(g, "_id", None) == fid):
+            if g is not None and (g is fn or self.session.id_of(g) == fid):
                 return t
         return None
 
@@ -295,7 +299,7 @@ class Inspector(QWidget):
     def _step_html(self, step: Any) -> str:
         node = step.node
         head = (f"<h2>step {step.index + 1}: {_e(self._node_label(node))} "
-                f"<span class='muted'>· node #{node._id}</span></h2>")
+                f"<span class='muted'>· node #{self.session.id_of(node)}</span></h2>")
         if step.is_accumulate:
             return head + self._accumulate_html(step)
         rule = rule_for_node(node)
@@ -334,7 +338,7 @@ class Inspector(QWidget):
 
     def _accumulate_html(self, step: Any) -> str:
         var = step.variable
-        vname = self._tensor_name(var) or f"tensor #{var._id}"
+        vname = self._tensor_name(var) or f"tensor #{self.session.id_of(var)}"
         before = step.grad_before
         incoming = step.grad_outputs[0]
         after = step.grad_after
@@ -378,10 +382,10 @@ def values_text(t: Any, limit: int = 4) -> str:
     a number for a scalar, the text itself for anything else."""
     if t is None:
         return "None"
-    data = t if isinstance(t, (np.ndarray, np.generic)) else getattr(t, "_data", None)
+    data = t if isinstance(t, (np.ndarray, np.generic)) else None
     if data is None and hasattr(t, "numpy"):
         try:
-            data = t.numpy()
+            data = t.numpy(force=True)
         except Exception:  # noqa: BLE001 - a view of a freed value
             data = None
     if data is None:
@@ -410,7 +414,7 @@ def substituted(symbols: tuple[str, ...], step: Any, input_value: Any = None) ->
     if gout is not None:
         values["grad"] = values_text(gout)
     try:
-        saved = node.saved_tensors if not getattr(node, "_freed", False) else {}
+        saved = node.saved_tensors if not getattr(node, "is_freed", False) else {}
     except Exception:  # noqa: BLE001 - freed or unreadable
         saved = {}
     if isinstance(saved, dict):

@@ -34,7 +34,8 @@ from PySide6.QtWidgets import (
 from gradviz.lessons import CellRun, LessonInfo, LessonRunner, list_lessons
 from gradviz.notebook import Cell, load_notebook, read_front_matter, unsupported_torch_api
 from gradviz.qt.bridge import Bridge
-from gradviz.session import RunResult, Session
+from gradviz.workspace import RunResult
+from gradviz.workspace import Workspace as Session
 
 __all__ = ["LessonPanel"]
 

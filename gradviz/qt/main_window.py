@@ -45,7 +45,7 @@ from gradviz.qt.remote_session import InProcessKernel, RemoteSession
 from gradviz.qt.stepper import KernelStepper
 from gradviz.qt.tensor_panel import TensorPanel
 from gradviz.qt.training_panel import TrainingPanel
-from gradviz.session import Session
+from gradviz.workspace import Workspace as Session
 
 DEFAULTS: dict[str, Any] = {"theme": "light", "font_scale": 1.0, "recent": []}
 AUTOSAVE_MS = int(os.environ.get("GRADVIZ_AUTOSAVE_MS", "60000"))
@@ -443,8 +443,8 @@ class MainWindow(QMainWindow):
         self.root_combo.blockSignals(True)
         self.root_combo.clear()
         for info in candidates:
-            self.root_combo.addItem(f"{info.name}  {tuple(info.tensor.shape)}", info.tensor._id)
-        idx = next((i for i, inf in enumerate(candidates) if inf.tensor._id == root_id), -1)
+            self.root_combo.addItem(f"{info.name}  {tuple(info.tensor.shape)}", info.tensor.id)
+        idx = next((i for i, inf in enumerate(candidates) if inf.tensor.id == root_id), -1)
         if idx < 0 and root_id is not None:
             root = self.session.world.tensor(root_id)
             self.root_combo.addItem(f"(unnamed)  {tuple(root.shape)}", root_id)
@@ -499,7 +499,7 @@ class MainWindow(QMainWindow):
                 view.set_edge_label(u, v, text)
         c = self.stepper.cursor
         root = self.stepper.root
-        seed = f"t{root._id}" if root is not None and c is not None and c.position > 0 else None
+        seed = f"t{root.id}" if root is not None and c is not None and c.position > 0 else None
         view.set_seed_label(seed if seed in keys else None, c.seed if c is not None else "1")
         if (c is None or c.error is None) and self.kernel.alive:
             view.clear_banner()  # (a dead kernel's sentence stays until the restart)
@@ -528,7 +528,7 @@ class MainWindow(QMainWindow):
 
     def _on_step_failed(self, message: str, node_id: Any) -> None:
         key = f"n{node_id}" if node_id is not None else (
-            f"t{self.stepper.root._id}" if self.stepper.root is not None else None)
+            f"t{self.stepper.root.id}" if self.stepper.root is not None else None)
         self.graph_view.show_banner(banner_text(message), key)
         self.graph_view.setToolTip(message)
         self.statusBar().showMessage(message, 15000)
@@ -538,12 +538,12 @@ class MainWindow(QMainWindow):
         data = g.nodes[key] if g is not None and key in g else {}
         obj = data.get("obj")
         if hasattr(obj, "grad_fn"):
-            self.inspector.show_tensor(obj, self.session.names().get(obj._id))
+            self.inspector.show_tensor(obj, self.session.names().get(obj.id))
         elif obj is not None:
             c = self.stepper.cursor
             step = None
             if c is not None:
-                step = next((s for s in c.steps[:c.position] if s.node._id == obj._id), None)
+                step = next((s for s in c.steps[:c.position] if s.node.id == obj.id), None)
             if step is not None:
                 self.inspector.show_step(step)
             else:
@@ -708,12 +708,12 @@ class MainWindow(QMainWindow):
         tensors = {}
         for info in self.session.tensors():
             t = info.tensor
-            data = t._data
+            data = t.numpy()
             grad = t.grad
             tensors[info.name] = {
                 "shape": list(t.shape), "requires_grad": bool(t.requires_grad),
                 "grad_fn": t.grad_fn_name, "data": data.tolist(),
-                "grad": grad._data.tolist() if grad is not None else None}
+                "grad": grad.numpy().tolist() if grad is not None else None}
         err = None
         text = self.graph_view._banner.text() if self.graph_view._banner.isVisible() else ""
         if c is not None and c.error is not None:

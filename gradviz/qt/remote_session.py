@@ -1,6 +1,7 @@
 """The window's picture of the kernel's workspace, with the Session API the panels use.
 
-``RemoteSession`` looks like ``gradviz.session.Session`` to the panels (``tensors()``,
+``RemoteSession`` looks like ``gradviz.session.Session`` to the panels (both are a
+``gradviz.workspace.Workspace``) (``tensors()``,
 ``names()``, ``run(code)``, ``create_tensor(...)``, ``cursor``) but holds only views of what the
 kernel last reported (``gradviz.views``); ``run`` sends the code to the kernel and turns the
 event loop until the kernel answers, so the window stays live and Stop works meanwhile.
@@ -13,8 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from gradviz.session import RunResult, Session, TensorInfo
 from gradviz.views import KernelError, StepView, TensorView, World
+from gradviz.workspace import Change, RunResult, TensorInfo, Workspace
 
 __all__ = ["RemoteSession", "CursorView", "InProcessKernel"]
 
@@ -112,7 +113,7 @@ class CursorView:
         return self.finished and self.position == len(self._steps)
 
 
-class RemoteSession(Session):
+class RemoteSession(Workspace):
     """The Session API over a kernel (``KernelClient`` or ``InProcessKernel``)."""
 
     def __init__(self, kernel: Any) -> None:
@@ -157,7 +158,7 @@ class RemoteSession(Session):
             self.last_error = None  # a new walk: the graph shows it, not an older error
         elif msg.get("seq") is None:  # a cell's own update
             self.last_error = msg.get("cell_error")
-        self._notify("state")
+        self._notify(Change.STATE)
 
     def forget_kernel(self) -> None:
         """The kernel restarted: nothing it held exists any more (no names, no root, no walk)
@@ -167,6 +168,10 @@ class RemoteSession(Session):
     def tensors(self) -> list[TensorInfo]:
         return [TensorInfo(self._names[t], self.world.tensor(t)) for t in self._named
                 if t in self._names]
+
+    def id_of(self, obj: Any) -> int | None:
+        """The kernel's id of a tensor or node view (as ``Session.id_of``)."""
+        return getattr(obj, "id", None)
 
     def names(self) -> dict[int, str]:
         return dict(self._names)
@@ -228,15 +233,15 @@ class RemoteSession(Session):
             res.error_text = f"{err['ename']}: {evalue}" if evalue else err["ename"]
             res.error_line = error_line(err.get("traceback", []))
         res.new_names = [n for n, v in self.namespace.items()
-                         if before.get(n) is None or before[n]._id != v._id]
+                         if before.get(n) is None or before[n].id != v.id]
         return self._done(res)
 
     def _done(self, res: RunResult, record: bool = True) -> RunResult:
         if record:
             self.history.append(res.source)
             self.results.append(res)
-        self._notify("code")
-        self._notify("tensors")
+        self._notify(Change.CODE)
+        self._notify(Change.TENSORS)
         return res
 
     def clear(self) -> None:
@@ -245,8 +250,8 @@ class RemoteSession(Session):
             self.kernel.command_sync("clear")
         self.history.clear()
         self.results.clear()
-        self._notify("tensors")
-        self._notify("code")
+        self._notify(Change.TENSORS)
+        self._notify(Change.CODE)
 
     def command(self, cmd: str, **args: Any) -> dict[str, Any] | None:
         """A command to the kernel's agent, waited for."""
@@ -307,15 +312,7 @@ class InProcessKernel:
     def execute(self, code: str) -> str:
         self._n += 1
         mid = f"inproc-{self._n}"
-        from engine.autograd import set_backward_driver
-
-        self.agent.leave_replay()
-        previous = set_backward_driver(self.agent._drive)
-        try:
-            res = self.agent.session.run(code, timeout=None)
-        finally:
-            set_backward_driver(previous)
-        self.agent.cell_finished(res.error)
+        res = self.agent.run_cell(code)
         out: dict[str, Any] = {"status": "ok" if res.ok else "error", "output": res.output,
                                "value": res.value_repr, "error": None, "elapsed": 0.0}
         if res.error is not None:

@@ -1,5 +1,6 @@
-"""The backward stepper: turns a BackwardCursor's state into what the graph view shows
-(current node, finished nodes, gradients on edges, errors on the responsible node)."""
+"""The backward stepper: turns the kernel's backward walk (``CursorView`` of ``StepView``s) into
+what the graph view shows (current node, finished nodes, gradients on edges, errors on the
+responsible node), and forwards Step / Step back / Run / Reset to the kernel."""
 
 from __future__ import annotations
 
@@ -8,16 +9,14 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine import Tensor
-from engine.autograd import BackwardStep
-from gradviz.session import BackwardCursor, Session
+from gradviz.views import NodeState
 
 
 def short_values(t: Any, limit: int = 4) -> str:
     """A compact rendering of a small gradient for an edge label: ``[0.33, 0.33, 0.33]``."""
     if t is None:
         return ""
-    a = np.asarray(getattr(t, "_data", t))
+    a = np.asarray(t.numpy() if hasattr(t, "numpy") else t)
     if a.ndim == 0:
         return f"{a.item():.4g}"
     flat = a.reshape(-1)
@@ -27,82 +26,26 @@ def short_values(t: Any, limit: int = 4) -> str:
 
 
 class Stepper(QObject):
-    """Owns the backward cursor of the chosen root and reports every change as ``changed``."""
+    """What every stepper shows: breakpoints, playing, node states and edge labels of
+    ``cursor`` (``root`` and ``cursor`` come from the subclass)."""
 
     changed = Signal()
-    stepped = Signal(object)  # BackwardStep or None
+    stepped = Signal(object)  # the current step (a StepView) or None
     failed = Signal(str, object)  # torch's message, node id (or None)
 
-    def __init__(self, session: Session, parent: QObject | None = None) -> None:
+    root: Any = None
+    cursor: Any = None
+
+    def __init__(self, session: Any, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.root: Tensor | None = None
-        self.gradient: Tensor | None = None
         self.breakpoints: set[int] = set()
         self.play_timer = QTimer(self)
         self.play_timer.setInterval(600)
         self.play_timer.timeout.connect(self._play_tick)
 
-    @property
-    def cursor(self) -> BackwardCursor | None:
-        c = self.session.cursor
-        return c if c is not None and c.root is self.root else None
-
-    def set_root(self, root: Tensor | None, gradient: Tensor | None = None) -> None:
-        """Choose what backward starts from (nothing runs until Step)."""
-        if root is self.root and gradient is self.gradient:
-            return
-        self.stop()
-        self.root = root
-        self.gradient = gradient
-        self.session.cursor = None
-        self.changed.emit()
-
-    def _ensure_cursor(self) -> BackwardCursor | None:
-        if self.root is None:
-            return None
-        c = self.cursor
-        if c is None:
-            c = self.session.start_backward(self.root, self.gradient)
-        return c
-
-    def step(self) -> BackwardStep | None:
-        """Run exactly one node (F10)."""
-        c = self._ensure_cursor()
-        if c is None:
-            return None
-        s = c.step()
-        self._after(c, s)
-        return s
-
-    def step_back(self) -> BackwardStep | None:
-        """Undo one node (Shift+F10): grads as they were before it."""
-        c = self.cursor
-        if c is None:
-            return None
-        s = c.step_back()
-        self.changed.emit()
-        self.stepped.emit(c.current)
-        return s
-
-    def run(self) -> list[BackwardStep]:
-        """Run to the end or the next breakpoint (F5)."""
-        c = self._ensure_cursor()
-        if c is None:
-            return []
-        steps = c.run(self.breakpoints)
-        self._after(c, steps[-1] if steps else None)
-        return steps
-
-    def reset(self) -> None:
-        """Back to before the first node; every grad restored."""
-        self.stop()
-        c = self.cursor
-        if c is not None:
-            c.reset()
-            self.session.cursor = None
-        self.changed.emit()
-        self.stepped.emit(None)
+    def step(self) -> Any:  # pragma: no cover - the subclass forwards it
+        raise NotImplementedError
 
     def toggle_breakpoint(self, node_id: int) -> None:
         self.breakpoints ^= {node_id}
@@ -126,32 +69,26 @@ class Stepper(QObject):
     def _play_tick(self) -> None:
         s = self.step()
         c = self.cursor
-        if s is None or c is None or c.error is not None or s.node._id in self.breakpoints:
+        if s is None or c is None or c.error is not None or s.node.id in self.breakpoints:
             self.stop()
 
-    def _after(self, c: BackwardCursor, s: BackwardStep | None) -> None:
-        self.changed.emit()
-        if c.error is not None:
-            self.failed.emit(f"{type(c.error).__name__}: {c.error}", c.error_node_id)
-        self.stepped.emit(s if s is not None else c.current)
-
     # ----- what the graph shows
-    def node_states(self) -> dict[str, str]:
-        """Graph key -> "current" | "done" | "breakpoint" | "error" for nodes not idle."""
-        out: dict[str, str] = {f"n{i}": "breakpoint" for i in self.breakpoints}
+    def node_states(self) -> dict[str, NodeState]:
+        """Graph key -> the NodeState of every node not idle."""
+        out: dict[str, NodeState] = {f"n{i}": NodeState.BREAKPOINT for i in self.breakpoints}
         c = self.cursor
         if c is None:
             return out
         for s in c.steps[:c.position]:
-            out[f"n{s.node._id}"] = "done"
+            out[f"n{s.node.id}"] = NodeState.DONE
         cur = c.current
         if cur is not None:
-            out[f"n{cur.node._id}"] = "current"
+            out[f"n{cur.node.id}"] = NodeState.CURRENT
         if c.error is not None:
             if c.error_node_id is not None:
-                out[f"n{c.error_node_id}"] = "error"
+                out[f"n{c.error_node_id}"] = NodeState.ERROR
             elif self.root is not None:
-                out[f"t{self.root._id}"] = "error"
+                out[f"t{self.root.id}"] = NodeState.ERROR
         return out
 
     def edge_labels(self) -> dict[tuple[str, str], str]:
@@ -163,11 +100,12 @@ class Stepper(QObject):
         for s in c.steps[:c.position]:
             node = s.node
             if s.is_accumulate:
-                out[(f"t{s.variable._id}", f"n{node._id}")] = "+= " + short_values(s._gout)
+                out[(f"t{s.variable.id}", f"n{node.id}")] = "+= " + short_values(
+                    s.grad_outputs[0])
                 continue
-            for (nxt, _), gi in zip(node.next_functions, s._gin):
+            for (nxt, _), gi in zip(node.next_functions, s.grad_inputs):
                 if nxt is not None and gi is not None:
-                    out[(f"n{nxt._id}", f"n{node._id}")] = short_values(gi)
+                    out[(f"n{nxt.id}", f"n{node.id}")] = short_values(gi)
         return out
 
 
@@ -195,7 +133,7 @@ class KernelStepper(Stepper):
         return c if c is not None and c.root_id == self.session.root_id else None
 
     def set_root(self, root: Any, gradient: Any = None) -> None:
-        rid = root._id if root is not None else None
+        rid = root.id if root is not None else None
         text = gradient if isinstance(gradient, str) or gradient is None else None
         if rid == self.session.root_id and text == self.gradient_text and \
                 self.session.state is not None and self.session.state.get("root_chosen"):

@@ -1,12 +1,11 @@
 """The tensors panel: the workspace's tensors as a table, a dialog to create one, and a small
-form to apply an op. Every action is a Session method, so it shows up as a line of code."""
+form to apply an op. Every action is a Workspace method, so it shows up as a line of code."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -35,35 +34,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import Tensor
-from engine._printing import _SUPPORTED_DTYPES as _PRINTABLE
-from engine._printing import _tensor_str
+from gradviz.graph_events import EventKind
 from gradviz.qt.bridge import Bridge
 from gradviz.qt.flow import FlowLayout, labelled
-from gradviz.session import RunResult, Session
+from gradviz.views import grad_of, torch_values
+from gradviz.workspace import RunResult, Workspace
 
 __all__ = ["TensorPanel", "CreateTensorDialog", "TensorTableModel", "short_values",
            "error_color", "muted_color"]
 
 KINDS = ("values", "randn", "zeros", "ones", "arange", "full")
 DTYPES = ("float32", "float64", "int64", "bool")
-_REFRESH_EVENTS = frozenset({"grad_changed", "grad_accumulated", "requires_grad_changed",
-                             "backward_finished"})
+_REFRESH_EVENTS = frozenset({EventKind.GRAD_CHANGED, EventKind.GRAD_ACCUMULATED,
+                             EventKind.REQUIRES_GRAD_CHANGED, EventKind.BACKWARD_FINISHED})
 _Index = QModelIndex | QPersistentModelIndex
 
 
 # ----------------------------------------------------------------------------- helpers
 def short_values(value: Any, limit: int = 48) -> str:
-    """A one-line, torch-formatted preview of values (tensor, array, nested list or number),
-    cut at ``limit`` characters."""
+    """A one-line preview of a tensor's values as torch prints them (the kernel's repr: the
+    window formats no tensor itself), cut at ``limit`` characters; other values as text."""
     if value is None:
         return "None"
-    data = getattr(value, "_data", value)
-    try:
-        arr = np.asarray(data)
-        text = _tensor_str(arr, 0) if arr.dtype.name in _PRINTABLE else str(data)
-    except (ValueError, TypeError):
-        text = str(data)
+    text = torch_values(repr(value)) if hasattr(value, "grad_fn") else str(value)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
@@ -112,7 +105,7 @@ class TensorTableModel(QAbstractTableModel):
         self._on_toggle = on_toggle
 
     def set_tensors(self, infos: list) -> None:
-        """Replace the rows with a snapshot of ``infos`` (Session.tensors())."""
+        """Replace the rows with a snapshot of ``infos`` (Workspace.tensors())."""
         self.beginResetModel()
         self._rows = [_row(i.name, i.tensor) for i in infos]
         self.endResetModel()
@@ -192,8 +185,8 @@ def _as_check_state(value: Any) -> Qt.CheckState:
     return Qt.CheckState(int(value))
 
 
-def _row(name: str, t: Tensor) -> dict[str, Any]:
-    grad = t._grad
+def _row(name: str, t: Any) -> dict[str, Any]:
+    grad = grad_of(t)
     fn = t.grad_fn
     return {
         "name": name,
@@ -273,7 +266,7 @@ class CreateTensorDialog(QDialog):
         self.form.setRowVisible(self.fill_spin, kind == "full")
 
     def choices(self) -> dict[str, Any]:
-        """The fields as ``Session.create_tensor`` keyword arguments (ValueError if bad)."""
+        """The fields as ``Workspace.create_tensor`` keyword arguments (ValueError if bad)."""
         name = self.name_edit.text().strip()
         if not name.isidentifier():
             raise ValueError(f"{name!r} is not a usable variable name")
@@ -324,7 +317,7 @@ class TensorPanel(QWidget):
 
     tensor_selected = Signal(str)
 
-    def __init__(self, session: Session, bridge: Bridge, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Workspace, bridge: Bridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("tensorPanel")
         self.session = session
@@ -380,10 +373,10 @@ class TensorPanel(QWidget):
         self.out_edit.setMaximumWidth(90)
         self.a_combo = QComboBox(objectName="opA")
         self.op_combo = QComboBox(objectName="opOp")
-        for op in Session.BINARY_OPS:
+        for op in Workspace.BINARY_OPS:
             self.op_combo.addItem(op, op)
         self.op_combo.insertSeparator(self.op_combo.count())
-        for op in Session.UNARY_OPS:
+        for op in Workspace.UNARY_OPS:
             self.op_combo.addItem(f".{op}()", op)
         self.op_combo.setCurrentIndex(self.op_combo.findData("*"))
         self.b_combo = QComboBox(objectName="opB")
@@ -598,18 +591,18 @@ class TensorPanel(QWidget):
 
     def _op_changed(self, *_: Any) -> None:
         op = self.op_combo.currentData()
-        self.b_combo.setEnabled(op in Session.BINARY_OPS)
+        self.b_combo.setEnabled(op in Workspace.BINARY_OPS)
 
     def apply_op(self) -> RunResult | None:
         """``out = a op b`` from the form."""
         out = self.out_edit.text().strip()
         a = self.a_combo.currentText().strip()
         op = self.op_combo.currentData()
-        b = self.b_combo.currentText().strip() if op in Session.BINARY_OPS else ""
+        b = self.b_combo.currentText().strip() if op in Workspace.BINARY_OPS else ""
         if not a:
             self.show_status("create a tensor first (New tensor…)", error=True)
             return None
-        if op in Session.BINARY_OPS and not b:
+        if op in Workspace.BINARY_OPS and not b:
             self.show_status("b: type a tensor name or a number", error=True)
             return None
         try:

@@ -1399,14 +1399,14 @@ class TrainingPanel(QWidget):
             body = f"Step {c.position}: <b>{html.escape(s.name)}</b>"
             if s.is_accumulate:
                 names = {**self.session.names(), **run.names()}
-                name = names.get(s.variable._id, "the leaf")
+                name = names.get(s.variable.id, "the leaf")
                 before = s.grad_before
                 after = s.grad_after
                 body += (f" — <code>{html.escape(name)}.grad</code> "
                          f"{html.escape(short_values(before) if before is not None else 'None')}"
-                         f" <b>+=</b> {html.escape(short_values(s._gout))} → "
+                         f" <b>+=</b> {html.escape(short_values(s.grad_outputs[0]))} → "
                          f"<b>{html.escape(short_values(after))}</b>")
-                if before is not None and np.any(np.asarray(before._data) != 0):
+                if before is not None and np.any(before.numpy() != 0):
                     body += (f" <span style='color:{self.colours.error}'><b>(lands on a grad "
                              "that was not "
                              "zeroed)</b></span>")
@@ -1804,7 +1804,7 @@ def short_values(t: Any, limit: int = 4) -> str:
     """A small gradient in a few characters: ``[0.33, 0.33, 0.33]`` (as the stepper's)."""
     if t is None:
         return ""
-    a = np.asarray(getattr(t, "_data", t))
+    a = np.asarray(t.numpy() if hasattr(t, "numpy") else t)
     if a.ndim == 0:
         return f"{a.item():.4g}"
     flat = a.reshape(-1)

@@ -134,7 +134,7 @@ def test_backward_in_a_cell_pauses_and_steps_like_the_stepper(win, qtbot):
     def drive():
         k = win.kernel
         assert k.paused
-        assert win.stepper.root._id == win.session.get("out")._id
+        assert win.stepper.root.id == win.session.get("out").id
         assert win.stepper.step() is not None  # SumBackward0
         assert win.stepper.cursor.position == 1
         assert win.session.get("x").grad is None  # not yet accumulated

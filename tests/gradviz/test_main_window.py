@@ -30,7 +30,7 @@ def press(qtbot, w, key, mod=Qt.NoModifier):
 
 
 def test_starter_graph_is_the_seed_chain(win):
-    assert win.stepper.root._id == win.session.get("out")._id
+    assert win.stepper.root.id == win.session.get("out").id
     labels = names_in_graph(win)
     assert labels.count("MulBackward0") == 2
     assert {"AddBackward0", "MeanBackward0", "AccumulateGrad"} <= set(labels)
@@ -40,10 +40,10 @@ def test_starter_graph_is_the_seed_chain(win):
 def test_f10_steps_one_node_and_highlights_it(win, qtbot):
     press(qtbot, win, Qt.Key_F10)
     out = win.session.get("out")
-    mean_key = f"n{out.grad_fn._id}"
+    mean_key = f"n{out.grad_fn.id}"
     assert win.graph_view.node_state(mean_key) == "current"
     press(qtbot, win, Qt.Key_F10)
-    mul_key = f"n{out.grad_fn.next_functions[0][0]._id}"
+    mul_key = f"n{out.grad_fn.next_functions[0][0].id}"
     assert win.graph_view.node_state(mul_key) == "current"
     assert win.graph_view.node_state(mean_key) == "done"
     # the gradient that flowed from MeanBackward0 into MulBackward0 is on their edge
@@ -60,20 +60,20 @@ def test_run_then_step_back_restores_grads(win, qtbot):
     assert grad == pytest.approx([0.9809, 4.0212, 3.0007], abs=1e-4)
     assert win.stepper.cursor.at_end
     press(qtbot, win, Qt.Key_F10, Qt.ShiftModifier)  # step back over AccumulateGrad
-    assert x()._grad is None
+    assert x().grad is None
     press(qtbot, win, Qt.Key_F10)  # replay from the record
     assert x().grad.tolist() == grad
 
 
 def test_non_scalar_root_shows_torchs_error_on_the_graph(win, qtbot):
     z = win.session.get("z")
-    idx = win.root_combo.findData(z._id)
+    idx = win.root_combo.findData(z.id)
     win.root_combo.setCurrentIndex(idx)
     win._on_root_chosen()
     assert win.gradient_edit.isVisible()
     press(qtbot, win, Qt.Key_F10)
     assert "grad can be implicitly created only for scalar outputs" in win.graph_view.banner_text()
-    assert win.graph_view.node_state(f"n{z.grad_fn._id}") == "error"
+    assert win.graph_view.node_state(f"n{z.grad_fn.id}") == "error"
     assert win.session.get("x") is not None  # the workspace survives
     # with a gradient vector, backward(v) goes through
     win.gradient_edit.setText("[0.1, 1.0, 0.001]")
@@ -87,12 +87,12 @@ def test_breakpoint_stops_run(win, qtbot):
     out = win.session.get("out")
     add = out.grad_fn.next_functions[0][0].next_functions[0][0].next_functions[0][0]
     assert add.name() == "AddBackward0"
-    win.graph_view.select(f"n{add._id}")
+    win.graph_view.select(f"n{add.id}")
     press(qtbot, win, Qt.Key_F9)
-    assert win.graph_view.node_state(f"n{add._id}") == "breakpoint"
+    assert win.graph_view.node_state(f"n{add.id}") == "breakpoint"
     press(qtbot, win, Qt.Key_F5)
-    assert win.stepper.cursor.current.node._id == add._id
-    assert win.session.get("x")._grad is None
+    assert win.stepper.cursor.current.node.id == add.id
+    assert win.session.get("x").grad is None
 
 
 def test_code_from_the_code_panel_updates_graph(win, qtbot):
@@ -100,7 +100,7 @@ def test_code_from_the_code_panel_updates_graph(win, qtbot):
     assert res.ok
     qtbot.wait(100)
     win.refresh_graph()
-    assert win.stepper.root._id == win.session.get("loss")._id
+    assert win.stepper.root.id == win.session.get("loss").id
     assert "SumBackward0" in names_in_graph(win)
 
 

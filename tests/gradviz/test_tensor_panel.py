@@ -232,12 +232,27 @@ def test_grads_follow_engine_events(qtbot, panel: TensorPanel, session: Session)
 
 
 def test_short_values() -> None:
+    """The values part of the tensor's torch repr, on one line, for an engine tensor and for
+    the window's view of a kernel tensor alike."""
+    import engine
+    from gradviz.kernel.snapshot import Snapshotter
+    from gradviz.views import World
+
+    def view(t):
+        snap = Snapshotter({})
+        tid = snap.tensor(t)
+        world = World()
+        world.update(**snap.payload())
+        return world.tensor(tid)
+
     assert short_values(None) == "None"
-    assert short_values([1.0, 2.5]) == "[1.0000, 2.5000]"
-    assert short_values([[1, 2], [3, 4]]) == "[[1, 2], [3, 4]]"
-    assert short_values(list(range(100)), 20).endswith("…")
-    assert len(short_values(list(range(100)), 20)) == 20
-    assert short_values(3.0) == "3."
+    for t, text in ((engine.tensor([1.0, 2.5], requires_grad=True), "[1.0000, 2.5000]"),
+                    (engine.tensor([[1, 2], [3, 4]]), "[[1, 2], [3, 4]]"),
+                    (engine.tensor(3.0), "3.")):
+        assert short_values(t) == text
+        assert short_values(view(t)) == text
+    long = engine.arange(100)
+    assert short_values(long, 20).endswith("…") and len(short_values(long, 20)) == 20
     assert short_values("abc") == "abc"
 
 

@@ -100,7 +100,7 @@ def test_into_backward_is_stepped_by_the_kernels_stepper(panel):
     panel.step_iteration()
     panel.follow("unzeroed")
     root = panel.into_backward()
-    assert root is not None and panel.session.root_id == root._id
+    assert root is not None and panel.session.root_id == root.id
     names = [panel.backward_step().name for _ in range(3)]
     assert names == ["SumBackward0", "MulBackward0", "torch::autograd::AccumulateGrad"]
     assert "not zeroed" in panel.backward_label.text()
@@ -122,7 +122,7 @@ def test_the_windows_f10_steps_a_training_iteration(qtbot, kernel, tmp_path, mon
         assert p.stepper is win.stepper and p.pair is not None
         p.step_iteration()
         root = p.into_backward()
-        assert root is not None and win.stepper.root._id == root._id
+        assert root is not None and win.stepper.root.id == root.id
         qtbot.waitUntil(lambda: any(d.get("name") == "weights" for _, d in
                                     win.graph_view.graph.nodes(data=True)), timeout=3000)
         for _ in range(3):

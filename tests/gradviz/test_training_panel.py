@@ -15,6 +15,7 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
 
+from engine.events import id_of  # noqa: E402
 from gradviz.qt.remote_session import InProcessKernel, RemoteSession  # noqa: E402
 from gradviz.qt.stepper import KernelStepper  # noqa: E402
 from gradviz.qt.training_panel import SPEEDS, TrainingPanel  # noqa: E402
@@ -159,7 +160,7 @@ def test_stepping_one_iterations_backward_shows_the_accumulation(panel, qtbot):
     root = panel.into_backward()
     assert root is not None and roots[-1] is root
     assert panel.pair.unzeroed.state == "in_backward"
-    assert panel.stepper.root._id == root._id == host(panel).pair.unzeroed.root._id
+    assert panel.stepper.root.id == root.id == id_of(host(panel).pair.unzeroed.root)
     assert "paused" in panel.backward_label.text()
     names = []
     for _ in range(3):
@@ -171,7 +172,7 @@ def test_stepping_one_iterations_backward_shows_the_accumulation(panel, qtbot):
     panel.backward_step_back()
     weights = host(panel).pair.unzeroed.namespace["weights"]
     assert weights.grad.tolist() == [6.0] * 4  # in the kernel
-    assert panel.session.world.tensor(weights._id).grad.tolist() == [6.0] * 4  # the view
+    assert panel.session.world.tensor(id_of(weights)).grad.tolist() == [6.0] * 4  # the view
     panel.step_iteration()  # finishes the iteration through the stepped cursor
     assert grads(panel, "unzeroed") == [3.0, 6.0, 9.0]
     assert grads(panel, "zeroed") == [3.0, 3.0, 3.0]
@@ -184,7 +185,7 @@ def test_the_windows_stepper_is_used_when_there_is_one(panel):
     panel.set_stepper(own)
     panel.follow("zeroed")
     root = panel.into_backward()
-    assert own.root._id == root._id
+    assert own.root.id == root.id
     own.step()  # as F10 in the graph view
     own.step()
     own.step()
@@ -197,12 +198,12 @@ def test_graph_view_follows_the_chosen_run(panel):
     panel.iteration_root.connect(roots.append)
     panel.step_iteration()
     panel.follow("zeroed")
-    assert roots[-1]._id == panel.pair.zeroed.root == host(panel).pair.zeroed.root._id
+    assert roots[-1].id == panel.pair.zeroed.root == id_of(host(panel).pair.zeroed.root)
     assert roots[-1].grad_fn.name() == "SumBackward0"  # a view of the kernel's graph
     panel.follow("unzeroed")
-    assert roots[-1]._id == panel.pair.unzeroed.root
+    assert roots[-1].id == panel.pair.unzeroed.root
     names = panel.names()
-    assert names[host(panel).pair.unzeroed.namespace["weights"]._id] == "weights"
+    assert names[id_of(host(panel).pair.unzeroed.namespace["weights"])] == "weights"
 
 
 def test_events_are_not_forwarded_one_by_one_while_playing(panel):
@@ -295,7 +296,7 @@ def test_window_stepper_is_found_without_wiring(qtbot):
     qtbot.addWidget(win)
     assert p.stepper is win.stepper
     root = p.into_backward()
-    assert win.stepper.root._id == root._id
+    assert win.stepper.root.id == root.id
     win.stepper.step()
     assert "Step 1" in p.backward_label.text()  # the panel follows the window's F10
     kernel.shutdown()
