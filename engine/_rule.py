@@ -120,6 +120,24 @@ def mean(x: Any, dim: Any = None, keepdim: bool = False) -> np.ndarray:
                               keepdims=keepdim))
 
 
+def count(x: Any, dim: Any = None) -> int:
+    """How many elements of ``x`` a reduction over ``dim`` combines into one."""
+    shape = np.shape(x)
+    return int(np.prod([shape[d] for d in _dims(dim, len(shape))]))
+
+
+def untile(grad: Any, repeats: Any, shape: Any) -> np.ndarray:
+    """The sum of ``grad``'s copies of an input of ``shape`` that ``repeat(*repeats)`` tiled:
+    block by block."""
+    shape = tuple(shape)
+    reps = tuple(repeats)
+    inner = (1,) * (len(reps) - len(shape)) + shape
+    out = np.zeros(inner, np.asarray(grad).dtype)
+    for block in np.ndindex(*reps):
+        out += np.asarray(grad)[tuple(slice(b * n, (b + 1) * n) for b, n in zip(block, inner))]
+    return out.reshape(shape)
+
+
 def inverse(dims: Any) -> tuple[int, ...]:
     """The permutation that undoes ``dims``."""
     return tuple(int(i) for i in np.argsort(dims))
@@ -244,7 +262,8 @@ def stack(xs: Any, dim: int) -> np.ndarray:
 
 
 def cross(a: Any, b: Any, dim: int) -> np.ndarray:
-    """The cross product along ``dim``."""
+    """The cross product along ``dim`` (the two broadcast first)."""
+    a, b = np.broadcast_arrays(a, b)
     return np.cross(a, b, axis=dim)
 
 
@@ -355,6 +374,7 @@ VOCABULARY: dict[str, Any] = {
     "sigmoid": sigmoid, "softplus": softplus, "Phi": Phi, "phi": phi, "erf": _erf,
     # shapes and reductions
     "sum_to": sum_to, "expand": expand, "keep": keep, "sum": sum, "mean": mean,
+    "count": count, "untile": untile,
     "unsqueeze": np.expand_dims, "squeeze": np.squeeze, "reshape": np.reshape,
     "T": np.transpose, "mT": lambda a: np.swapaxes(a, -1, -2), "permute": np.transpose,
     "inverse": inverse, "transpose": np.swapaxes, "flip": np.flip, "roll": np.roll,
