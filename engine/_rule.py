@@ -9,6 +9,7 @@ sentence, ``math`` in textbook notation, and each of ``symbols`` is ``<name> = <
 - the saved values go by torch's names (``self``, ``other``, ``result``, ``mat2``, ``indices``,
   ``self_sym_sizes``...; ``node._saved_<name>``), the op's attributes by theirs (``alpha``,
   ``dim``, ``keepdim``, ``exponent``...);
+- ``optional`` names saved values an op may lack (an absent ``weight``): None then;
 - a line whose name starts with ``grad_`` is the gradient of the node's next input, in the
   order of ``next_functions`` (one that evaluates to a list covers the remaining inputs, as
   ``cat`` does); any other line names a value the later lines use;
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Rule", "CustomRule", "GENERIC", "VOCABULARY", "evaluate", "node_values"]
+__all__ = ["Rule", "CustomRule", "GENERIC", "VOCABULARY", "evaluate", "node_values", "rule_for"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Rule:
     words: str
     symbols: tuple[str, ...] = ()
     math: str = ""
+    optional: tuple[str, ...] = ()  # saved values an op may lack (None then), e.g. ``weight``
 
     @property
     def gradients(self) -> tuple[str, ...]:
@@ -365,6 +367,40 @@ def conv_weight(grad: Any, input: Any, weight_shape: Any, stride: Any, padding: 
     return out.reshape(weight_shape)
 
 
+def onehot(index: Any, n: int, dim: int = 1) -> np.ndarray:
+    """1.0 where a new axis ``dim`` of size ``n`` equals ``index``, else 0."""
+    index = np.expand_dims(np.asarray(index), dim)
+    shape = [1] * index.ndim
+    shape[dim] = n
+    return (index == np.arange(n).reshape(shape)).astype(np.float64)
+
+
+def unpadded(shape: Any, pad: Any) -> tuple[int, ...]:
+    """The shape a padding ``pad`` (last dim first, as F.pad) was applied to."""
+    out = list(shape)
+    for i in range(len(pad) // 2):
+        out[len(out) - 1 - i] -= pad[2 * i] + pad[2 * i + 1]
+    return tuple(out)
+
+
+def constant_pad(x: Any, pad: Any) -> np.ndarray:
+    """``x`` zero-padded by ``pad`` (last dim first; a negative pad crops), as F.pad."""
+    x = np.asarray(x)
+    for i in range(len(pad) // 2):
+        d = x.ndim - 1 - i
+        for lo_side, p in ((True, pad[2 * i]), (False, pad[2 * i + 1])):
+            if p < 0:
+                n = x.shape[d]
+                key = [slice(None)] * x.ndim
+                key[d] = slice(-p, None) if lo_side else slice(0, n + p)
+                x = x[tuple(key)]
+            elif p > 0:
+                width = [(0, 0)] * x.ndim
+                width[d] = (p, 0) if lo_side else (0, p)
+                x = np.pad(x, width)
+    return x
+
+
 VOCABULARY: dict[str, Any] = {
     # numbers and elementwise math
     "pi": math.pi, "inf": math.inf, "ln": np.log, "exp": np.exp, "log": np.log,
@@ -386,7 +422,8 @@ VOCABULARY: dict[str, Any] = {
     "zeros": np.zeros, "put": put, "fill": fill, "take": take, "gather": gather,
     "scatter": scatter, "scatter_add": scatter_add, "index_select": index_select,
     "index_add": index_add, "split": split, "unbind": unbind, "cat": cat, "stack": stack,
-    "flat_put": flat_put,
+    "flat_put": flat_put, "onehot": onehot, "unpadded": unpadded, "constant_pad": constant_pad,
+    "ones": np.ones,
     # linear algebra
     "outer": np.outer, "cross": cross, "eye": np.eye, "inv": np.linalg.inv,
     "solve": np.linalg.solve, "det": np.linalg.det,
@@ -394,6 +431,29 @@ VOCABULARY: dict[str, Any] = {
     "mean_factor": mean_factor, "transpose_of": transpose_of, "conv_input": conv_input,
     "conv_weight": conv_weight,
 }
+
+
+# ----------------------------------------------------------------------------- lookup
+_PREFIX = "torch::autograd::"
+
+
+def rule_for(name: str) -> Rule | None:
+    """The rule of the engine's node called ``name`` (``MulBackward0``,
+    ``torch::autograd::AccumulateGrad`` or ``AccumulateGrad``...), or None for a name the
+    engine never creates."""
+    from engine.function import Node
+    exact: dict[str, Rule] = {}
+    short: dict[str, Rule] = {}
+    stack = [Node]
+    while stack:
+        for cls in stack.pop().__subclasses__():
+            stack.append(cls)
+            if not cls.__module__.startswith("engine.") or getattr(cls, "_fn_cls", None):
+                continue
+            n = cls.name(cls.__new__(cls))
+            exact.setdefault(n, cls.rule)
+            short.setdefault(n.removeprefix(_PREFIX), cls.rule)
+    return exact.get(name) or short.get(name.removeprefix(_PREFIX))
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -406,7 +466,8 @@ def node_values(node: Any) -> dict[str, Any]:
             if not k.startswith("_") and not callable(v) and not isinstance(v, (property, Rule,
                                                                                 CustomRule)):
                 out[k] = v
-    out.update({k: v for k, v in vars(node).items() if not k.startswith("_")})
+    out.update({k: (v._data if hasattr(v, "_data") else v) for k, v in vars(node).items()
+                if not k.startswith("_")})
     out.update({k: (v._data if hasattr(v, "_data") else v)
                 for k, v in (node._saved or {}).items()})
     out.pop("rule", None)
@@ -420,7 +481,8 @@ def evaluate(rule: Rule, values: Mapping[str, Any], grad: Any,
     an input that ``needed`` says needs no gradient gives None unevaluated (its saved values
     may be missing, as in torch). Raises NameError for a name neither the values nor the
     vocabulary define."""
-    scope: dict[str, Any] = dict(values)
+    scope: dict[str, Any] = dict.fromkeys(rule.optional)
+    scope.update(values)
     scope["grad"] = grad
     scope["grads"] = grad
     env = {"__builtins__": {"len": len, "range": range, "tuple": tuple, "list": list,
@@ -440,11 +502,10 @@ def evaluate(rule: Rule, values: Mapping[str, Any], grad: Any,
             continue
         with np.errstate(all="ignore"):
             value = eval(expr, env, scope)  # noqa: S307 - the engine's own rule texts
+        scope[name] = value
         if name.startswith("grad_"):
             if isinstance(value, list):
                 out.extend(value)
             else:
                 out.append(value)
-        else:
-            scope[name] = value
     return out

@@ -97,6 +97,10 @@ def _f(shape: tuple) -> In:
     return In(shape)
 
 
+def F(L: Any) -> Any:  # noqa: N802 - torch's alias for nn.functional
+    return L.nn.functional
+
+
 def _setitem(t: Any, key: Any, value: Any) -> Any:
     t[key] = value
     return t
@@ -269,6 +273,104 @@ TABLE: list[Op] = [
        id="norm_inf"),
     Op("LinalgVectorNormBackward0", lambda L, a: L.linalg.vector_norm(a, 3, dim=(0, 1)), (_f(C),),
        id="norm_3"),
+    # ------------------------------------------------------------------ activations
+    Op("GeluBackward0", lambda L, a: F(L).gelu(a), (_f(A),)),
+    Op("GeluBackward0", lambda L, a: F(L).gelu(a, approximate="tanh"), (_f(A),), id="gelu_tanh"),
+    Op("GeluBackwardBackward0", lambda L, a, v: L.autograd.grad(F(L).gelu(a), a, v,
+                                                                create_graph=True)[0],
+       (_f(A), _f(A))),
+    Op("GeluBackwardBackward0", lambda L, a, v: L.autograd.grad(
+        F(L).gelu(a, approximate="tanh"), a, v, create_graph=True)[0], (_f(A), _f(A)),
+       id="gelu_tanh_twice"),
+    Op("SiluBackward0", lambda L, a: F(L).silu(a), (_f(A),)),
+    Op("SoftplusBackward0", lambda L, a: F(L).softplus(a, beta=2.0, threshold=1.0), (_f(A),)),
+    Op("EluBackward0", lambda L, a: F(L).elu(a, 0.7), (_f(A),)),
+    Op("EluBackward0", lambda L, a: F(L).selu(a), (_f(A),), id="selu"),
+    Op("CeluBackward0", lambda L, a: F(L).celu(a, 1.5), (_f(A),)),
+    Op("LeakyReluBackward0", lambda L, a: F(L).leaky_relu(a, 0.1), (_f(A),)),
+    Op("HardtanhBackward0", lambda L, a: F(L).hardtanh(a, -0.5, 0.5), (_f(A),)),
+    Op("LogSigmoidBackward0", lambda L, a: F(L).logsigmoid(a), (_f(A),)),
+    Op("MishBackward0", lambda L, a: F(L).mish(a), (_f(A),)),
+    # ------------------------------------------------------------------ losses
+    Op("BinaryCrossEntropyBackward0", lambda L, p, y: F(L).binary_cross_entropy(p, y),
+       (In(A, "prob"), In(A, "prob"))),
+    Op("BinaryCrossEntropyBackward0", lambda L, p, y, w: F(L).binary_cross_entropy(
+        p, y, w, reduction="sum"), (In(A, "prob"), In(A, "prob"), Const(lambda r: r.random(B))),
+       id="bce_weight_sum"),
+    Op("BinaryCrossEntropyWithLogitsBackward0",
+       lambda L, z, y: F(L).binary_cross_entropy_with_logits(z, y), (_f(A), In(A, "prob"))),
+    Op("BinaryCrossEntropyWithLogitsBackward0",
+       lambda L, z, y, w, pw: F(L).binary_cross_entropy_with_logits(z, y, w, pos_weight=pw,
+                                                                    reduction="none"),
+       (_f(A), In(A, "prob"), Const(lambda r: r.random(B)), Const(lambda r: r.random(B) * 3)),
+       id="bce_logits_pos_weight"),
+    Op("SmoothL1LossBackward0", lambda L, a, b: F(L).smooth_l1_loss(a, b, beta=0.5),
+       (_f(A), _f(A))),
+    Op("HuberLossBackward0", lambda L, a, b: F(L).huber_loss(a, b, reduction="sum", delta=0.4),
+       (_f(A), _f(A))),
+    Op("MseLossBackward0", lambda L, a, b: F(L).mse_loss(a, b), (_f(A), _f(A))),
+    Op("MseLossBackward0", lambda L, a, b: F(L).mse_loss(a, b, reduction="none"), (_f(A), _f(A)),
+       id="mse_none"),
+    Op("NllLossBackward0", lambda L, a, t: F(L).nll_loss(a, t),
+       (_f(A), Const(lambda r: r.integers(0, 4, 3)))),
+    Op("NllLossBackward0", lambda L, a, t, w: F(L).nll_loss(a, t, w, ignore_index=1),
+       (_f(A), Const(lambda r: np.array([1, 3, 0])), Const(lambda r: r.random(4))),
+       id="nll_weight_ignore"),
+    Op("NllLossBackward0", lambda L, a, t: F(L).nll_loss(a, t, reduction="none"),
+       (_f(A), Const(lambda r: r.integers(0, 4, 3))), id="nll_none"),
+    Op("NllLoss2DBackward0", lambda L, a, t: F(L).nll_loss(a, t),
+       (_f((2, 3, 2, 2)), Const(lambda r: r.integers(0, 3, (2, 2, 2))))),
+    # ------------------------------------------------------------------ convolution, pooling
+    Op("ConvolutionBackward0", lambda L, x, w, b: F(L).conv2d(x, w, b, stride=(1, 2), padding=1),
+       (_f((2, 2, 4, 4)), _f((3, 2, 3, 3)), _f((3,)))),
+    Op("ConvolutionBackward0", lambda L, x, w: F(L).conv2d(x, w, groups=2, dilation=2),
+       (_f((1, 4, 5, 5)), _f((2, 2, 2, 2))), id="conv_groups_dilation"),
+    Op("ConvolutionBackward0", lambda L, x, w, b: F(L).conv1d(x, w, b, padding=1),
+       (_f((2, 2, 5)), _f((3, 2, 3)), _f((3,))), id="conv1d"),
+    Op("MaxPool2DWithIndicesBackward0", lambda L, x: F(L).max_pool2d(x, 2), (_f((1, 2, 4, 4)),)),
+    Op("MaxPool2DWithIndicesBackward0", lambda L, x: F(L).max_pool2d(x, 3, 1, 1),
+       (_f((1, 2, 4, 4)),), id="max_pool_overlap"),
+    Op("AdaptiveMaxPool2DBackward0", lambda L, x: F(L).adaptive_max_pool2d(x, (2, 3)),
+       (_f((1, 2, 5, 4)),)),
+    Op("AvgPool2DBackward0", lambda L, x: F(L).avg_pool2d(x, 2), (_f((1, 2, 4, 4)),)),
+    Op("AvgPool2DBackward0", lambda L, x: F(L).avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+       (_f((1, 2, 5, 5)),), id="avg_pool_pad"),
+    Op("AdaptiveAvgPool2DBackward0", lambda L, x: F(L).adaptive_avg_pool2d(x, (2, 3)),
+       (_f((1, 2, 5, 4)),)),
+    Op("ConstantPadNdBackward0", lambda L, x: F(L).pad(x, (1, 2, 0, 1)), (_f((2, 3, 4)),)),
+    Op("ConstantPadNdBackward0", lambda L, x: F(L).pad(x, (-1, 2)), (_f((2, 3, 4)),),
+       id="pad_crop"),
+    Op("ReflectionPad1DBackward0", lambda L, x: F(L).pad(x, (2, 1), "reflect"),
+       (_f((1, 2, 4)),)),
+    Op("ReflectionPad2DBackward0", lambda L, x: F(L).pad(x, (1, 1, 2, 0), "reflect"),
+       (_f((1, 1, 3, 4)),)),
+    Op("ReflectionPad3DBackward0", lambda L, x: F(L).pad(x, (1, 0, 0, 1, 1, 1), "reflect"),
+       (_f((1, 1, 2, 3, 3)),)),
+    Op("ReplicationPad1DBackward0", lambda L, x: F(L).pad(x, (2, 1), "replicate"),
+       (_f((1, 2, 4)),)),
+    Op("ReplicationPad2DBackward0", lambda L, x: F(L).pad(x, (1, 1, 2, 0), "replicate"),
+       (_f((1, 1, 3, 4)),)),
+    Op("ReplicationPad3DBackward0", lambda L, x: F(L).pad(x, (1, 0, 0, 1, 1, 1), "replicate"),
+       (_f((1, 1, 2, 3, 3)),)),
+    # torch names this node torch::autograd::CopySlices; the engine's _conv.CopySlices does not
+    Op("CopySlices", lambda L, x: F(L).pad(x, (2, 1), "circular"),
+       (_f((1, 2, 4)),), torch=False, id="circular_pad"),
+    # ------------------------------------------------------------------ normalization, lookup
+    Op("NativeBatchNormBackward0", lambda L, x, w, b: F(L).batch_norm(
+        x, None, None, w, b, training=True), (_f((4, 3, 2)), _f((3,)), _f((3,)))),
+    Op("NativeBatchNormBackward0", lambda L, x, w, b, m, v: F(L).batch_norm(x, m, v, w, b),
+       (_f((4, 3, 2)), _f((3,)), _f((3,)), Const(lambda r: r.standard_normal(3)),
+        Const(lambda r: r.uniform(0.5, 2, 3))), id="batch_norm_eval"),
+    Op("NativeLayerNormBackward0", lambda L, x, w, b: F(L).layer_norm(x, (3, 4), w, b),
+       (_f(C), _f(A), _f(A))),
+    Op("NativeLayerNormBackward0", lambda L, x: F(L).layer_norm(x, (4,)), (_f(C),),
+       id="layer_norm_no_affine"),
+    Op("NativeGroupNormBackward0", lambda L, x, w, b: F(L).group_norm(x, 2, w, b),
+       (_f((2, 4, 3)), _f((4,)), _f((4,)))),
+    Op("EmbeddingBackward0", lambda L, i, w: F(L).embedding(i, w),
+       (Const(lambda r: np.array([[0, 2], [2, 3]])), _f((4, 3)))),
+    Op("EmbeddingBackward0", lambda L, i, w: F(L).embedding(i, w, padding_idx=2),
+       (Const(lambda r: np.array([[0, 2], [2, 3]])), _f((4, 3))), id="embedding_padding"),
 ]
 
 
@@ -359,4 +461,41 @@ def test_every_rule_is_exercised_by_a_row() -> None:
     assert sorted(names - tested) == []
 
 
-UNTESTED: set[str] = set()
+# a custom Function's node runs the user's own backward: its rule names that code;
+# AccumulateGrad's "x.grad += grad" is a statement, checked by test_accumulate_grad_rule
+UNTESTED: set[str] = {"BackwardCFunction", "FunctionBackward", "torch::autograd::AccumulateGrad"}
+
+
+def test_accumulate_grad_rule() -> None:
+    from engine.function import AccumulateGrad
+    assert AccumulateGrad.rule.symbols == ("x.grad += grad",)
+    x = engine.tensor([1.0, -2.0], requires_grad=True)
+    for k in range(2):
+        steps = list(backward_steps(x * 3.0, engine.tensor([0.5, 2.0])))
+        acc = next(s for s in steps if s.is_accumulate)
+        before = 0 if k == 0 else acc.grad_before.numpy()
+        np.testing.assert_allclose(acc.grad_after.numpy(), before + acc.grad_outputs[0].numpy())
+    assert x.grad.tolist() == [3.0, 12.0]
+
+
+def test_custom_function_rule_names_its_backward() -> None:
+    class Square(engine.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any) -> Any:
+            return x * x
+
+        @staticmethod
+        def backward(ctx: Any, g: Any) -> Any:
+            return g
+
+    node = Square.apply(engine.tensor([3.0], requires_grad=True)).grad_fn
+    assert node.rule.symbols == ("grads = Square.backward(ctx, grad)",)
+    assert "custom autograd.Function" in node.rule.words
+
+
+def test_rule_for_looks_up_by_node_name() -> None:
+    from engine.autograd import rule_for
+    assert rule_for("MulBackward0") is engine.ones(1, requires_grad=True).mul(2).grad_fn.rule
+    assert rule_for("torch::autograd::AccumulateGrad").symbols == ("x.grad += grad",)
+    assert rule_for("AccumulateGrad") is rule_for("torch::autograd::AccumulateGrad")
+    assert rule_for("NoSuchBackward0") is None
