@@ -447,7 +447,11 @@ def _name(cls: type[Node]) -> str:
 def test_every_engine_node_class_has_its_rule() -> None:
     classes = _engine_node_classes()
     assert len(classes) > 150
-    missing = [c.__qualname__ for c in classes if c.rule is GENERIC]
+    from engine.custom_function import BackwardCFunction
+    # each class states its own (an inherited text would describe its parent's op); a custom
+    # Function's generated node class inherits the rule that names its backward
+    missing = [c.__qualname__ for c in classes if c.rule is GENERIC
+               or ("rule" not in vars(c) and not issubclass(c, BackwardCFunction))]
     assert missing == []
     for c in classes:
         r = c.rule
