@@ -161,8 +161,9 @@ class Expm1Backward0(Node):
 
 class ProdBackward0(Node):
     """Whole-tensor product: each element gets the product of the others."""
-    rule = Rule("Product of all elements: each gets the product of the others (the result over "
-                "itself).",
+    rule = Rule("Product of all elements: each gets the product of the others, computed as the "
+                "result over itself (nan where an element is 0; torch multiplies the others "
+                "there).",
                 ("grad_self = grad * result / self",),
                 "∂(Πᵢ xᵢ)/∂xⱼ = Πᵢ≠ⱼ xᵢ")
 
@@ -172,7 +173,9 @@ class ProdBackward0(Node):
 
 
 class ProdBackward1(Node):
-    rule = Rule("Product along dim: each element gets the product of the others in its slice.",
+    rule = Rule("Product along dim: each element gets the product of the others in its slice, "
+                "computed as the result over itself (nan where an element is 0; torch "
+                "multiplies the others there).",
                 ("n = ndim(self)",
                  "grad_self = keep(grad, dim, keepdim, n) * keep(result, dim, keepdim, n) / self"),
                 "∂(Πᵢ xᵢ)/∂xⱼ = Πᵢ≠ⱼ xᵢ")
