@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from engine import _sampling, events
+from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops import linalg, pointwise, reduce, shape
 from engine.ops._common import needs_grad
@@ -15,22 +16,36 @@ from engine.tensor import Tensor, _make
 
 
 class ZeroBackward0(Node):
+    rule = Rule("zero_() overwrote the values: nothing flows back to the old ones.",
+                ("grad_self = 0 * grad",),
+                "d(0)/dx = 0")
     def backward(self, g, s, xp):
         return (g * 0,)
 
 
 class FillBackward2(ZeroBackward0):
     """fill_(number)."""
+    rule = Rule("fill_(number) overwrote the values with a constant: no gradient flows back.",
+                ("grad_self = 0 * grad",),
+                "d(c)/dx = 0")
 
 
 class FillBackward3(Node):
     """fill_(0-dim tensor): the value gets the summed gradient."""
+    rule = Rule("fill_(0-dim tensor): the old values get nothing, the fill value gets the "
+                "gradient of every element it filled, summed.",
+                ("grad_self = 0 * grad",
+                 "grad_value = sum(grad)"))
 
     def backward(self, g, s, xp):
         return g * 0, xp.sum(g)
 
 
 class CopyBackwards(Node):
+    rule = Rule("copy_(src) replaced the values: the old values get nothing, src gets the "
+                "gradient (summed to its shape).",
+                ("grad_self = 0 * grad",
+                 "grad_src = grad"))
     def backward(self, g, s, xp):
         return g * 0, g
 

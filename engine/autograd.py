@@ -19,6 +19,8 @@ import numpy as np
 from engine import _backend, events, grad_mode
 from engine._backend import numpy_ops as _numpy_ops
 from engine._backend import sum_to as _sum_to
+from engine._rule import GENERIC as GENERIC_RULE
+from engine._rule import CustomRule, Rule, rule_for
 from engine.events import value_of as _value_of
 from engine.function import (
     FREED_MESSAGE,
@@ -31,6 +33,7 @@ from engine.function import (
 from engine.tensor import Size, Tensor, _make, _own_grad, _quiet, _raise
 
 __all__ = ["backward", "backward_steps", "grad", "set_backward_driver", "check_backward_roots",
+           "Rule", "rule_for", "GENERIC_RULE", "CustomRule",
            "BackwardStep", "gradcheck",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "Function",
            "FunctionCtx", "once_differentiable", "gradgradcheck", "GradcheckError", "graph",

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from engine import grad_mode
+from engine._rule import CustomRule
 from engine.function import FREED_MESSAGE, Node, record
 from engine.tensor import Tensor, _make
 
@@ -71,6 +72,8 @@ class _ForwardCtx(FunctionCtx):
 
 class BackwardCFunction(Node):
     """Base of the generated ``<Name>Backward`` node classes."""
+
+    rule = CustomRule()  # "grads = <Name>.backward(ctx, grad)": the user's own code
 
     _fn_cls: Any = None
 

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from engine import events
+from engine._rule import GENERIC, Rule
 from engine.events import Handle
 from engine.tensor import (
     Tensor,
@@ -74,6 +75,7 @@ class Node:
     _has_hooks = False  # any hook, prehook or retain_grad: backward takes the general path
     _multi = False  # a node with several outputs (unbind, split) gets a list of gradients
     _n_outputs = 1
+    rule: Rule = GENERIC  # each op's class states its own, beside its backward
 
     def backward(self, g: Any, s: dict[str, Any], xp: Any) -> tuple:  # pragma: no cover
         """Gradient rule: from the output's gradient ``g`` and the saved values ``s`` to one
@@ -209,6 +211,9 @@ class AccumulateGrad(Node):
 
     __slots__ = ("variable",)
     _priority = 1
+    rule = Rule("A leaf's sink: adds the incoming gradient into the leaf's .grad (creating it the "
+                "first time). Gradients from several paths and several backward() calls add up.",
+                ("x.grad += grad",), "x.grad ← x.grad + ∂L/∂x")
 
     def name(self) -> str:
         return "torch::autograd::AccumulateGrad"

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops._common import needs_grad
 from engine.ops.extra import cross  # noqa: F401  (torch.linalg.cross)
@@ -36,12 +37,18 @@ def _xp_solve(xp: Any, a: Any, b: Any) -> Any:
 
 
 class LinalgInvExBackward0(Node):
+    rule = Rule("Matrix inverse: −A⁻ᵀ · grad · A⁻ᵀ (the inverse is saved).",
+                ("grad_A = -mT(inverse) @ grad @ mT(inverse)",),
+                "d(A⁻¹) = −A⁻¹ dA A⁻¹")
     def backward(self, g, s, xp):
         r = _mT(s["inverse"], xp)
         return (-xp.matmul(xp.matmul(r, g), r),)
 
 
 class LinalgDetBackward0(Node):
+    rule = Rule("Determinant: det(A) times the inverse transpose (Jacobi's formula).",
+                ("grad_A = (grad * result)[..., None, None] * mT(inv(A))",),
+                "∂ det A/∂A = det(A) A⁻ᵀ")
     def backward(self, g, s, xp):
         a = s["A"]
         det = s["result"]
@@ -50,12 +57,20 @@ class LinalgDetBackward0(Node):
 
 
 class LinalgSlogdetBackward0(Node):
+    rule = Rule("log|det A|: the inverse transpose.",
+                ("grad_A = grad[..., None, None] * mT(inv(A))",),
+                "∂ log|det A|/∂A = A⁻ᵀ")
     def backward(self, g, s, xp):
         ginv = _mT(_xp_inv(xp, s["A"]), xp)
         return (xp.unsqueeze(xp.unsqueeze(g, -1), -1) * ginv,)
 
 
 class LinalgSolveExBackward0(Node):
+    rule = Rule("Solve A X = B: B gets A⁻ᵀ · grad, A gets minus that times Xᵀ.",
+                ("solved = solve(mT(A), grad)",
+                 "grad_A = -outer(solved, result) if ndim(result) == 1 else -solved @ mT(result)",
+                 "grad_B = solved"),
+                "∂/∂B = A⁻ᵀG,  ∂/∂A = −A⁻ᵀG Xᵀ")
     def backward(self, g, s, xp):
         a, x = s["A"], s["result"]
         vec = self._vector
@@ -70,6 +85,15 @@ class LinalgSolveExBackward0(Node):
 
 
 class LinalgVectorNormBackward0(Node):
+    rule = Rule("Vector norm ‖x‖ₚ: sign(x)·|x|ᵖ⁻¹/‖x‖ᵖ⁻¹ (x/‖x‖ for the 2-norm); the inf-norm "
+                "shares the gradient between the largest |x|.",
+                ("n = ndim(self)",
+                 "g = keep(grad, dim, keepdim, n)",
+                 "r = keep(result, dim, keepdim, n)",
+                 "grad_self = g * sign(self) * (abs(self) == r) / sum(abs(self) == r, dim, "
+                 "True) if ord in (inf, -inf) else 0 * g * self if ord == 0 else g * "
+                 "sign(self) * abs(self)**(ord - 1) * where(r == 0, 0, r**(1 - ord))"),
+                "d‖x‖₂/dx = x/‖x‖₂")
     def backward(self, g, s, xp):
         x, r = s["self"], s["result"]
         ord_ = self.ord

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 __all__ = ["DTypeView", "NodeView", "AccumulateGradView", "StepView", "TensorView", "World",
-           "decode_array", "KernelError"]
+           "decode_array", "KernelError", "RuleView"]
 
 
 class NodeState(enum.StrEnum):
@@ -202,6 +202,22 @@ def _tensor_text(a: np.ndarray, rec: Mapping[str, Any], dtype: DTypeView) -> str
     return f"tensor({body}{extra})"
 
 
+class RuleView:
+    """A node's gradient rule as the kernel sent it: ``words``, ``symbols`` (``grad_self =
+    grad * other``...), ``math``; ``generic`` for a node whose op states none."""
+
+    def __init__(self, rec: Mapping[str, Any] | None) -> None:
+        rec = rec or {}
+        self.words: str = rec.get("words") or ("Chain rule: multiply the incoming gradient by "
+                                               "this node's local derivative.")
+        self.symbols: tuple[str, ...] = tuple(rec.get("symbols") or ())
+        self.math: str = rec.get("math") or ""
+        self.generic: bool = bool(rec.get("generic", not rec))
+
+    def __repr__(self) -> str:
+        return f"<RuleView {self.symbols!r}>"
+
+
 class NodeView:
     """One grad_fn node (``MulBackward0``...) of the kernel's graph."""
 
@@ -226,6 +242,11 @@ class NodeView:
         r = self._rec
         return HooksView((None,) * r["hooks"], (None,) * r["prehooks"],
                          (None,) * r["tensor_prehooks"])
+
+    @property
+    def rule(self) -> RuleView:
+        """The op's gradient rule in words, symbols and math (the engine's text)."""
+        return RuleView(self._rec.get("rule"))
 
     @property
     def next_functions(self) -> tuple[tuple[NodeView | None, int], ...]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from engine._rule import Rule
 from engine.function import Node, record
 from engine.nn._conv import no_double_backward
 from engine.ops import pointwise
@@ -55,6 +56,15 @@ def _gelu_d(x: np.ndarray, approximate: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 class GeluBackward0(Node):
+    rule = Rule("GELU x·Φ(x): its slope Φ(x) + x·φ(x) times the gradient; with "
+                "approximate='tanh' the slope of 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))).",
+                ("k = 0.044715",
+                 "t = tanh(sqrt(2 / pi) * (self + k * self**3))",
+                 "u = sqrt(2 / pi) * (1 + 3 * k * self**2)",
+                 "d1 = Phi(self) + self * phi(self) if approximate == 'none' else 0.5 * (1 + "
+                 "t) + 0.5 * self * (1 - t**2) * u",
+                 "grad_self = grad * d1"),
+                "d(x·Φ(x))/dx = Φ(x) + x·φ(x)")
     def backward(self, g, s, xp):
         x = s["self"]
         if not isinstance(g, np.ndarray):  # create_graph: a recorded node, as torch
@@ -64,6 +74,19 @@ class GeluBackward0(Node):
 
 
 class GeluBackwardBackward0(Node):
+    rule = Rule("The GELU gradient rule differentiated again: its inputs are the incoming "
+                "gradient (grad_output) and x; the first gets GELU's slope, x gets its "
+                "curvature.",
+                ("k = 0.044715",
+                 "t = tanh(sqrt(2 / pi) * (self + k * self**3))",
+                 "u = sqrt(2 / pi) * (1 + 3 * k * self**2)",
+                 "d1 = Phi(self) + self * phi(self) if approximate == 'none' else 0.5 * (1 + "
+                 "t) + 0.5 * self * (1 - t**2) * u",
+                 "d2 = phi(self) * (2 - self**2) if approximate == 'none' else (1 - t**2) * (u "
+                 "- self * t * u**2 + 3 * k * sqrt(2 / pi) * self**2)",
+                 "grad_grad_output = grad * d1",
+                 "grad_self = grad * grad_output * d2"),
+                "gelu''(x) = φ(x)·(2 − x²)")
     def backward(self, g, s, xp):
         if not isinstance(g, np.ndarray):
             no_double_backward(self)
@@ -101,6 +124,9 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
 
 
 class SiluBackward0(Node):
+    rule = Rule("SiLU x·σ(x): σ(x)·(1 + x·(1 − σ(x))).",
+                ("grad_self = grad * sigmoid(self) * (1 + self * (1 - sigmoid(self)))",),
+                "d(x·σ(x))/dx = σ(x)(1 + x(1 − σ(x)))")
     def backward(self, g, s, xp):
         x = s["self"]
         sg = 1 / (1 + xp.exp(-x))
@@ -128,6 +154,10 @@ def _unary(input: Tensor, out: np.ndarray, cls: type, inplace: bool, saved: dict
 
 
 class SoftplusBackward0(Node):
+    rule = Rule("softplus ln(1 + e^(βx))/β: its derivative is σ(βx) (1 above the threshold, "
+                "where softplus is x).",
+                ("grad_self = where(beta * self > threshold, grad, grad * sigmoid(beta * self))",),
+                "d softplus(x)/dx = σ(βx)")
     def backward(self, g, s, xp):
         x = s["self"]
         bx = x * self.beta
@@ -149,6 +179,11 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 
 class EluBackward0(Node):
+    rule = Rule("ELU (and SELU): scale for x > 0, alpha·scale·input_scale·e^(x·input_scale) "
+                "otherwise.",
+                ("grad_self = where(self > 0, grad * scale, grad * alpha * scale * input_scale "
+                 "* exp(self * input_scale))",),
+                "1 or α·eˣ")
     def backward(self, g, s, xp):
         x = s["self"]
         a, sc, isc = self.alpha, self.scale, self.input_scale
@@ -156,6 +191,10 @@ class EluBackward0(Node):
 
 
 class CeluBackward0(EluBackward0):
+    rule = Rule("CELU: 1 for x > 0, e^(x/α) otherwise (an ELU with input_scale = 1/α).",
+                ("grad_self = where(self > 0, grad * scale, grad * alpha * scale * input_scale "
+                 "* exp(self * input_scale))",),
+                "1 or e^(x/α)")
     pass
 
 
@@ -186,6 +225,9 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  #
 
 
 class LeakyReluBackward0(Node):
+    rule = Rule("Leaky ReLU: slope 1 for x > 0, negative_slope otherwise.",
+                ("grad_self = where(self > 0, grad, grad * negative_slope)",),
+                "1 or α")
     def backward(self, g, s, xp):
         return (xp.where(s["self"] > 0, g, g * self.negative_slope),)
 
@@ -200,6 +242,9 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01,  # noqa: A002
 
 
 class HardtanhBackward0(Node):
+    rule = Rule("Hardtanh: the gradient passes strictly inside (min_val, max_val), 0 outside.",
+                ("grad_self = where((self <= min_val) | (self >= max_val), 0, grad)",),
+                "1 inside, 0 outside")
     def backward(self, g, s, xp):
         x = s["self"]
         return (xp.where((x <= self.min_val) | (x >= self.max_val), 0.0, g),)
@@ -220,6 +265,9 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
 
 
 class LogSigmoidBackward0(Node):
+    rule = Rule("log σ(x): its derivative is 1 − σ(x) = σ(−x).",
+                ("grad_self = grad * (1 - sigmoid(self))",),
+                "d log σ(x)/dx = σ(−x)")
     def backward(self, g, s, xp):
         x = s["self"]
         return (g * (1 - 1 / (1 + xp.exp(-x))),)
@@ -241,6 +289,10 @@ def softsign(input: Tensor) -> Tensor:  # noqa: A002
 
 
 class MishBackward0(Node):
+    rule = Rule("Mish x·tanh(softplus(x)): tanh(sp) + x·σ(x)·(1 − tanh²(sp)).",
+                ("t = tanh(softplus(self))",
+                 "grad_self = grad * (t + self * sigmoid(self) * (1 - t**2))"),
+                "d mish/dx = tanh(sp) + x·σ(x)·sech²(sp)")
     def backward(self, g, s, xp):
         if not isinstance(g, np.ndarray):
             no_double_backward(self)
@@ -314,6 +366,14 @@ def _norm(r: int, numel: int) -> float:
 
 
 class BinaryCrossEntropyBackward0(Node):
+    rule = Rule("Binary cross-entropy on probabilities p: (p − y)/(p(1 − p)) (times weight, "
+                "over N for the mean); the target gets ln(1 − p) − ln p.",
+                ("k = grad * mean_factor(reduction, numel(self)) * (1 if weight is None else "
+                 "weight)",
+                 "grad_self = k * (self - target) / maximum((1 - self) * self, 1e-12)",
+                 "grad_target = k * (log(maximum(1 - self, 1e-45)) - log(maximum(self, 1e-45)))"),
+                "∂ BCE/∂p = (p − y)/(p(1 − p)) / N",
+                optional=("weight",))
     def backward(self, g, s, xp):
         if not isinstance(g, np.ndarray):
             no_double_backward(self)
@@ -368,6 +428,16 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
 
 
 class BinaryCrossEntropyWithLogitsBackward0(Node):
+    rule = Rule("BCE on logits z: σ(z) − y (with pos_weight: (1 − y) − lw·(1 − σ(z))), times "
+                "weight, over N for the mean.",
+                ("k = grad * mean_factor(reduction, numel(self)) * (1 if weight is None else "
+                 "weight)",
+                 "lw = 1 if pos_weight is None else (pos_weight - 1) * target + 1",
+                 "grad_self = k * ((1 - target) - lw * (1 - sigmoid(self)))",
+                 "grad_target = k * (-self + (0 if pos_weight is None else (pos_weight - 1) * "
+                 "softplus(-self)))"),
+                "∂ BCE/∂z = (σ(z) − y)/N",
+                optional=("weight", "pos_weight"))
     def backward(self, g, s, xp):
         if not isinstance(g, np.ndarray):
             no_double_backward(self)
@@ -440,6 +510,13 @@ def _pair(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor]:  #
 
 
 class SmoothL1LossBackward0(Node):
+    rule = Rule("Smooth L1: the error d = x − y over beta inside ±beta, ±1 outside (over N for "
+                "the mean); the target gets the opposite.",
+                ("d = self - target",
+                 "k = grad * mean_factor(reduction, numel(d))",
+                 "grad_self = k * clip(d / beta, -1, 1)",
+                 "grad_target = -grad_self"),
+                "∂/∂x = d/β if |d| < β else sign(d)")
     def backward(self, g, s, xp):
         d = s["self"] - s["target"]
         b = self.beta
@@ -469,6 +546,13 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None,  # n
 
 
 class HuberLossBackward0(Node):
+    rule = Rule("Huber loss: the error d = x − y inside ±delta, ±delta outside (over N for the "
+                "mean); the target gets the opposite.",
+                ("d = self - target",
+                 "k = grad * mean_factor(reduction, numel(d))",
+                 "grad_self = k * clip(d, -delta, delta)",
+                 "grad_target = -grad_self"),
+                "∂/∂x = d if |d| < δ else δ·sign(d)")
     def backward(self, g, s, xp):
         d = s["self"] - s["target"]
         dl = self.delta

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops import reduce as _red
 from engine.ops import shape
@@ -185,6 +186,15 @@ def _conv_backward_graph(node: Node, g: Tensor, x: Tensor, w: Tensor) -> tuple:
 
 
 class ConvolutionBackward0(Node):
+    rule = Rule("Convolution: the input gets the transposed convolution of grad with the "
+                "weights, the weights the correlation of input and grad, the bias the gradient "
+                "summed over all but the channel dim.",
+                ("grad_input = conv_input(grad, weight, input.shape, stride, padding, "
+                 "dilation, groups)",
+                 "grad_weight = conv_weight(grad, input, weight.shape, stride, padding, "
+                 "dilation, groups)",
+                 "grad_bias = sum(grad, not_channels(grad))"),
+                "∂y/∂x: conv_transpose(G, W),  ∂y/∂W: x ⋆ G,  ∂y/∂b: Σ G")
     def backward(self, g, s, xp):
         x, w = s["input"], s["weight"]
         if not isinstance(g, np.ndarray):
@@ -325,6 +335,10 @@ def _pad_value(x: np.ndarray, pd: tuple, extra: tuple, value: float) -> np.ndarr
 
 
 class MaxPool2DWithIndicesBackward0(Node):
+    rule = Rule("Max pooling: each window's gradient goes to the element that was its max "
+                "(result1, the saved argmax; overlapping windows add up).",
+                ("grad_self = flat_put(self.shape, result1, grad)",),
+                "1 at each window's argmax, 0 elsewhere")
     def backward(self, g, s, xp):
         x = s["self"]
         idx = s["result1"]
@@ -424,6 +438,12 @@ def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
 
 
 class AvgPool2DBackward0(Node):
+    rule = Rule("Average pooling: each window's gradient is spread evenly over its elements "
+                "(divided by the window size, or divisor_override): the transpose of the "
+                "averaging.",
+                ("grad_self = transpose_of('avg_pool2d', grad, self_sizes, kernel_size, "
+                 "stride, padding, ceil_mode, count_include_pad, divisor_override)",),
+                "∂ mean(window)/∂xᵢ = 1/|window|")
     def backward(self, g, s, xp):
         if not isinstance(g, np.ndarray):
             no_double_backward(self)
@@ -496,6 +516,11 @@ def avg_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
 
 
 class AdaptiveAvgPool2DBackward0(Node):
+    rule = Rule("Adaptive average pooling: each output cell averaged its own window of the "
+                "input, so that window gets the cell's gradient divided by its size.",
+                ("grad_self = transpose_of('adaptive_avg_pool2d', grad, self_sym_sizes, "
+                 "grad.shape[-2:])",),
+                "∂ mean(window)/∂xᵢ = 1/|window|")
     def backward(self, g, s, xp):
         if not isinstance(g, np.ndarray):
             no_double_backward(self)
@@ -549,6 +574,10 @@ def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:  # noqa: A00
 
 
 class AdaptiveMaxPool2DBackward0(MaxPool2DWithIndicesBackward0):
+    rule = Rule("Adaptive max pooling: each cell's gradient goes to the element that was the "
+                "max of its window (result1, the saved argmax).",
+                ("grad_self = flat_put(self.shape, result1, grad)",),
+                "1 at each window's argmax, 0 elsewhere")
     kernel_size = (2, 1)  # windows may overlap: always scatter-add
     stride = (1, 1)
     padding = (0, 0)
@@ -579,6 +608,9 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
 
 # ----------------------------------------------------------------------------- padding
 class ConstantPadNdBackward0(Node):
+    rule = Rule("Constant padding: the border was a constant, so the gradient is cut back to "
+                "the input's region (a negative pad's cropped part gets 0).",
+                ("grad_self = constant_pad(grad, tuple(-p for p in pad))",))
     def backward(self, g, s, xp):
         key = [slice(None)] * len(self._shape)
         pads = self.pad
@@ -619,30 +651,58 @@ class _IndexPad:
 
 
 class ReflectionPad1DBackward0(_IndexPad, Node):
+    rule = Rule("Reflection padding: each padded element copied one input element, so the "
+                "gradient of every copy is added back to the element it copied.",
+                ("grad_self = transpose_of('pad', grad, unpadded(grad.shape, padding), "
+                 "padding, 'reflect')",))
     pass
 
 
 class ReflectionPad2DBackward0(_IndexPad, Node):
+    rule = Rule("Reflection padding: each padded element copied one input element, so the "
+                "gradient of every copy is added back to the element it copied.",
+                ("grad_self = transpose_of('pad', grad, unpadded(grad.shape, padding), "
+                 "padding, 'reflect')",))
     pass
 
 
 class ReflectionPad3DBackward0(_IndexPad, Node):
+    rule = Rule("Reflection padding: each padded element copied one input element, so the "
+                "gradient of every copy is added back to the element it copied.",
+                ("grad_self = transpose_of('pad', grad, unpadded(grad.shape, padding), "
+                 "padding, 'reflect')",))
     pass
 
 
 class ReplicationPad1DBackward0(_IndexPad, Node):
+    rule = Rule("Replication padding: each padded element copied one input element, so the "
+                "gradient of every copy is added back to the element it copied.",
+                ("grad_self = transpose_of('pad', grad, unpadded(grad.shape, padding), "
+                 "padding, 'replicate')",))
     pass
 
 
 class ReplicationPad2DBackward0(_IndexPad, Node):
+    rule = Rule("Replication padding: each padded element copied one input element, so the "
+                "gradient of every copy is added back to the element it copied.",
+                ("grad_self = transpose_of('pad', grad, unpadded(grad.shape, padding), "
+                 "padding, 'replicate')",))
     pass
 
 
 class ReplicationPad3DBackward0(_IndexPad, Node):
+    rule = Rule("Replication padding: each padded element copied one input element, so the "
+                "gradient of every copy is added back to the element it copied.",
+                ("grad_self = transpose_of('pad', grad, unpadded(grad.shape, padding), "
+                 "padding, 'replicate')",))
     pass
 
 
 class CopySlices(_IndexPad, Node):  # circular padding: torch builds it from slice copies
+    rule = Rule("Circular padding: each padded element copied one input element, so the "
+                "gradient of every copy is added back to the element it copied.",
+                ("grad_self = transpose_of('pad', grad, unpadded(grad.shape, padding), "
+                 "padding, 'circular')",))
     pass
 
 

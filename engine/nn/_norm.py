@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from engine._rule import Rule
 from engine.function import Node, record
 from engine.nn._conv import _dims, no_double_backward
 from engine.ops._common import needs_grad
@@ -26,6 +27,21 @@ def _bump(t: Tensor, values: np.ndarray) -> None:
 
 
 class NativeBatchNormBackward0(Node):
+    rule = Rule("Batch norm: in training the gradient also flows through the batch mean and "
+                "variance (every element of a channel moved them), in eval the running "
+                "statistics are constants; weight gets Σ grad·x̂, bias Σ grad.",
+                ("mu = result1 if training else running_mean",
+                 "istd = result2 if training else 1 / sqrt(running_var + eps)",
+                 "x_hat = (input - channels(mu, input)) * channels(istd, input)",
+                 "w = 1 if weight is None else channels(weight, input)",
+                 "dims = not_channels(input)",
+                 "grad_input = w * channels(istd, input) * (grad - mean(grad, dims, True) - "
+                 "x_hat * mean(grad * x_hat, dims, True)) if training else grad * w * "
+                 "channels(istd, input)",
+                 "grad_weight = sum(grad * x_hat, dims)",
+                 "grad_bias = sum(grad, dims)"),
+                "∂L/∂x = w/σ · (G − mean(G) − x̂·mean(G·x̂))",
+                optional=("weight", "running_mean", "running_var"))
     def backward(self, g, s, xp):
         if not isinstance(g, np.ndarray):
             no_double_backward(self)
@@ -101,6 +117,19 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
 
 class NativeLayerNormBackward0(Node):
+    rule = Rule("Layer norm: the gradient through the normalization (mean and variance over "
+                "the normalized dims depend on every element), plus weight and bias summed "
+                "over the batch.",
+                ("dims = last(input, len(normalized_shape))",
+                 "batch = first(input, len(normalized_shape))",
+                 "x_hat = (input - result1) * result2",
+                 "gw = grad if weight is None else grad * weight",
+                 "grad_input = result2 * (gw - mean(gw, dims, True) - x_hat * mean(gw * x_hat, "
+                 "dims, True))",
+                 "grad_weight = sum(grad * x_hat, batch)",
+                 "grad_bias = sum(grad, batch)"),
+                "∂L/∂x = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))/σ,  ĝ = G·w",
+                optional=("weight",))
     def backward(self, g, s, xp):
         if not isinstance(g, np.ndarray):
             no_double_backward(self)
@@ -159,6 +188,19 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
 
 
 class NativeGroupNormBackward0(Node):
+    rule = Rule("Group norm: the layer-norm rule within each group of channels of each sample, "
+                "plus the per-channel weight and bias.",
+                ("x_hat = reshape((groups_of(input, group) - unsqueeze(result1, -1)) * "
+                 "unsqueeze(result2, -1), input.shape)",
+                 "gw = groups_of(grad if weight is None else grad * channels(weight, input), "
+                 "group)",
+                 "xh = groups_of(x_hat, group)",
+                 "grad_input = reshape(unsqueeze(result2, -1) * (gw - mean(gw, -1, True) - xh "
+                 "* mean(gw * xh, -1, True)), input.shape)",
+                 "grad_weight = sum(grad * x_hat, not_channels(input))",
+                 "grad_bias = sum(grad, not_channels(input))"),
+                "∂L/∂x = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))/σ per group",
+                optional=("weight",))
     def backward(self, g, s, xp):
         if not isinstance(g, np.ndarray):
             no_double_backward(self)
@@ -217,6 +259,12 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,  # 
 
 
 class EmbeddingBackward0(Node):
+    rule = Rule("Embedding lookup: each looked-up row gets the gradient of every position that "
+                "used it, added up (the padding_idx row gets none).",
+                ("g = put(weight_sym_sizes, reshape(indices, -1), reshape(grad, (-1, "
+                 "weight_sym_sizes[1])))",
+                 "grad_weight = fill(g, padding_idx, 0) if padding_idx >= 0 else g"),
+                "∂/∂W[i] = Σ of G at the positions whose index is i")
     def backward(self, g, s, xp):
         if not isinstance(g, np.ndarray):
             no_double_backward(self)

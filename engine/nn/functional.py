@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from engine._rule import Rule
 from engine.function import Node, record
 from engine.nn._act import (  # noqa: E402,F401
     binary_cross_entropy,
@@ -186,6 +187,11 @@ def _reduction(size_average: Any, reduce: Any, reduction: str) -> int:
 
 
 class MseLossBackward0(Node):
+    rule = Rule("Mean squared error: 2·(x − y) (over N for the mean); the target gets the "
+                "opposite.",
+                ("grad_self = grad * 2 * (self - target) * mean_factor(reduction, numel)",
+                 "grad_target = -grad_self"),
+                "∂ mean((x − y)²)/∂x = 2(x − y)/N")
     def backward(self, g, s, xp):
         d = s["self"] - s["target"]
         norm = 2.0 / self.numel if self.reduction == 1 else 2.0
@@ -247,6 +253,14 @@ def mse_loss(input: Tensor, target: Tensor, size_average: Any = None,  # noqa: A
 
 
 class NllLossBackward0(Node):
+    rule = Rule("Negative log-likelihood: −weight[t] at each sample's target class, 0 "
+                "elsewhere (divided by the total weight for the mean; ignore_index gets none).",
+                ("t = where(target == ignore_index, 0, target)",
+                 "w = (1.0 if weight is None else take(weight, t)) * (target != ignore_index)",
+                 "scale = 1 / total_weight if reduction == 1 and total_weight != 0 else 1",
+                 "g = unsqueeze(grad, 1) if reduction == 0 else grad",
+                 "grad_self = -g * scale * onehot(t, self.shape[1], 1) * unsqueeze(w, 1)"),
+                "∂(−mean log pₜ)/∂log pⱼ = −1/N if j = t else 0")
     def backward(self, g, s, xp):
         m = self._onehot(s)
         if self.reduction == 0 and m.ndim > 1:
@@ -346,6 +360,14 @@ def _dims_text(shp: tuple) -> str:
 
 
 class NllLoss2DBackward0(NllLossBackward0):
+    rule = Rule("Negative log-likelihood per pixel (N, C, H, W): −weight[t] at each pixel's "
+                "target class, 0 elsewhere (divided by the total weight for the mean).",
+                ("t = where(target == ignore_index, 0, target)",
+                 "w = (1.0 if weight is None else take(weight, t)) * (target != ignore_index)",
+                 "scale = 1 / total_weight if reduction == 1 and total_weight != 0 else 1",
+                 "g = unsqueeze(grad, 1) if reduction == 0 else grad",
+                 "grad_self = -g * scale * onehot(t, self.shape[1], 1) * unsqueeze(w, 1)"),
+                "∂(−mean log pₜ)/∂log pⱼ = −1/N if j = t else 0")
     pass
 
 

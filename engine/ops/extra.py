@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from engine import _dtype
+from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops._common import arr, as_tensor_operand, broadcast_error, needs_grad
 from engine.tensor import Tensor, _make, _raise, _wrap_dim
@@ -32,35 +33,59 @@ class _Zero:
 
 
 class CeilBackward0(_Zero, Node):
+    rule = Rule("ceil is flat between its steps: no gradient flows back.",
+                ("grad_self = 0 * grad",),
+                "d ceil(x)/dx = 0")
     pass
 
 
 class FloorBackward0(_Zero, Node):
+    rule = Rule("floor is flat between its steps: no gradient flows back.",
+                ("grad_self = 0 * grad",),
+                "d floor(x)/dx = 0")
     pass
 
 
 class RoundBackward0(_Zero, Node):
+    rule = Rule("round is flat between its steps: no gradient flows back.",
+                ("grad_self = 0 * grad",),
+                "d round(x)/dx = 0")
     pass
 
 
 class RoundBackward1(_Zero, Node):
+    rule = Rule("Rounding to some decimals is flat between its steps: no gradient flows back.",
+                ("grad_self = 0 * grad",),
+                "0")
     pass
 
 
 class TruncBackward0(_Zero, Node):
+    rule = Rule("Truncation toward zero is flat between its steps: no gradient flows back.",
+                ("grad_self = 0 * grad",),
+                "0")
     pass
 
 
 class SignBackward0(_Zero, Node):
+    rule = Rule("sign(x) is flat between its steps: no gradient flows back.",
+                ("grad_self = 0 * grad",),
+                "d sign(x)/dx = 0")
     pass
 
 
 class FracBackward0(Node):
+    rule = Rule("The fractional part x − trunc(x) has slope 1 between steps.",
+                ("grad_self = grad",),
+                "d frac(x)/dx = 1")
     def backward(self, g, s, xp):
         return (g,)
 
 
 class AsinBackward0(Node):
+    rule = Rule("arcsin: one over √(1 − x²).",
+                ("grad_self = grad / sqrt(1 - self**2)",),
+                "d asin x/dx = 1/√(1 − x²)")
     def backward(self, g, s, xp):
         x = s["self"]
         with np.errstate(all="ignore"):
@@ -68,6 +93,9 @@ class AsinBackward0(Node):
 
 
 class AcosBackward0(Node):
+    rule = Rule("arccos: minus one over √(1 − x²).",
+                ("grad_self = -grad / sqrt(1 - self**2)",),
+                "d acos x/dx = −1/√(1 − x²)")
     def backward(self, g, s, xp):
         x = s["self"]
         with np.errstate(all="ignore"):
@@ -75,12 +103,20 @@ class AcosBackward0(Node):
 
 
 class AtanBackward0(Node):
+    rule = Rule("arctan: one over 1 + x².",
+                ("grad_self = grad / (1 + self**2)",),
+                "d atan x/dx = 1/(1 + x²)")
     def backward(self, g, s, xp):
         x = s["self"]
         return (g / (1 + x * x),)
 
 
 class Atan2Backward0(Node):
+    rule = Rule("atan2(y, x), the angle of the point (x, y): each input gets the other over "
+                "the squared radius (with a minus sign for x).",
+                ("grad_self = grad * other / (self**2 + other**2)",
+                 "grad_other = -grad * self / (self**2 + other**2)"),
+                "∂atan2(y, x)/∂y = x/(x² + y²),  ∂/∂x = −y/(x² + y²)")
     def backward(self, g, s, xp):
         a, b = s["self"], s["other"]
         with np.errstate(all="ignore"):
@@ -89,30 +125,47 @@ class Atan2Backward0(Node):
 
 
 class SinhBackward0(Node):
+    rule = Rule("sinh: multiply by cosh of the saved input.",
+                ("grad_self = grad * cosh(self)",),
+                "d sinh x/dx = cosh x")
     def backward(self, g, s, xp):
         x = s["self"]
         return (g * ((xp.exp(x) + xp.exp(-x)) * 0.5),)
 
 
 class CoshBackward0(Node):
+    rule = Rule("cosh: multiply by sinh of the saved input.",
+                ("grad_self = grad * sinh(self)",),
+                "d cosh x/dx = sinh x")
     def backward(self, g, s, xp):
         x = s["self"]
         return (g * ((xp.exp(x) - xp.exp(-x)) * 0.5),)
 
 
 class Log1PBackward0(Node):
+    rule = Rule("log(1 + x): one over 1 + x.",
+                ("grad_self = grad / (1 + self)",),
+                "d ln(1 + x)/dx = 1/(1 + x)")
     def backward(self, g, s, xp):
         with np.errstate(all="ignore"):
             return (g / (s["self"] + 1),)
 
 
 class Expm1Backward0(Node):
+    rule = Rule("exp(x) − 1: its derivative eˣ is the saved result plus 1.",
+                ("grad_self = grad * (result + 1)",),
+                "d(eˣ − 1)/dx = eˣ")
     def backward(self, g, s, xp):
         return (g * (s["result"] + 1),)
 
 
 class ProdBackward0(Node):
     """Whole-tensor product: each element gets the product of the others."""
+    rule = Rule("Product of all elements: each gets the product of the others, computed as the "
+                "result over itself (nan where an element is 0; torch multiplies the others "
+                "there).",
+                ("grad_self = grad * result / self",),
+                "∂(Πᵢ xᵢ)/∂xⱼ = Πᵢ≠ⱼ xᵢ")
 
     def backward(self, g, s, xp):
         with np.errstate(all="ignore"):
@@ -120,6 +173,12 @@ class ProdBackward0(Node):
 
 
 class ProdBackward1(Node):
+    rule = Rule("Product along dim: each element gets the product of the others in its slice, "
+                "computed as the result over itself (nan where an element is 0; torch "
+                "multiplies the others there).",
+                ("n = ndim(self)",
+                 "grad_self = keep(grad, dim, keepdim, n) * keep(result, dim, keepdim, n) / self"),
+                "∂(Πᵢ xᵢ)/∂xⱼ = Πᵢ≠ⱼ xᵢ")
     def backward(self, g, s, xp):
         r = s["result"]
         if not self.keepdim:
@@ -130,6 +189,11 @@ class ProdBackward1(Node):
 
 
 class VarBackward0(Node):
+    rule = Rule("Variance: 2·(x − mean)/(N − correction), N the number of elements reduced.",
+                ("N = count(self, dim)",
+                 "grad_self = keep(grad, dim, keepdim, ndim(self)) * 2 * (self - mean(self, "
+                 "dim, True)) / max(N - correction, 0)"),
+                "∂ var/∂xᵢ = 2(xᵢ − x̄)/(N − c)")
     def backward(self, g, s, xp):
         x = s["self"]
         dims = self.dim
@@ -141,6 +205,12 @@ class VarBackward0(Node):
 
 
 class StdBackward0(Node):
+    rule = Rule("Standard deviation: (x − mean)/((N − correction)·std), from the saved std.",
+                ("N = count(self, dim)",
+                 "n = ndim(self)",
+                 "grad_self = keep(grad, dim, keepdim, n) * (self - mean(self, dim, True)) / "
+                 "(keep(result, dim, keepdim, n) * max(N - correction, 0))"),
+                "∂ std/∂xᵢ = (xᵢ − x̄)/((N − c)·std)")
     def backward(self, g, s, xp):
         x, r = s["self"], s["result"]
         dims = self.dim
@@ -154,6 +224,10 @@ class StdBackward0(Node):
 
 
 class CumsumBackward0(Node):
+    rule = Rule("Cumulative sum: element i fed every later sum, so it gets the reversed "
+                "cumulative sum of the gradient.",
+                ("grad_self = rcumsum(grad, dim)",),
+                "∂(Σⱼ≤ₖ xⱼ)/∂xᵢ = 1 for k ≥ i")
     def backward(self, g, s, xp):
         d = self.dim
         # reversed cumulative sum: total - cumsum + g
@@ -161,6 +235,9 @@ class CumsumBackward0(Node):
 
 
 class CumprodBackward0(Node):
+    rule = Rule("Running product: element i feeds every later product, each divided by x_i.",
+                ("grad_self = rcumsum(grad * result, dim) / self",),
+                "∂(Πⱼ≤ₖ xⱼ)/∂xᵢ = Πⱼ≤ₖ xⱼ / xᵢ for k ≥ i")
     def backward(self, g, s, xp):
         d = self.dim
         gr = g * s["result"]
@@ -169,6 +246,9 @@ class CumprodBackward0(Node):
 
 
 class LinalgCrossBackward0(Node):
+    rule = Rule("Cross product a × b: a gets b × grad, b gets grad × a.",
+                ("grad_self = cross(other, grad, dim)",
+                 "grad_other = cross(grad, self, dim)"))
     def backward(self, g, s, xp):
         d = self.dim
         ga = _xp_cross(xp, s["other"], g, d) if "other" in s else None
@@ -177,6 +257,9 @@ class LinalgCrossBackward0(Node):
 
 
 class TraceBackward0(Node):
+    rule = Rule("Trace: the (scalar) gradient lands on the diagonal, 0 elsewhere.",
+                ("grad_self = grad * eye(self_sym_sizes[0], self_sym_sizes[1])",),
+                "∂ tr(A)/∂A = I")
     def backward(self, g, s, xp):
         n, m = self.self_sym_sizes
         eye = np.eye(n, m, dtype=xp.dtype(g))

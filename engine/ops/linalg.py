@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops._common import annotate, needs_grad
 from engine.tensor import Tensor, _make, _raise
@@ -12,6 +13,10 @@ __all__ = ["mm", "mv", "dot", "bmm", "matmul", "addmm", "outer"]
 
 
 class MmBackward0(Node):
+    rule = Rule("Matrix product A @ B: grad @ Bᵀ for A, Aᵀ @ grad for B.",
+                ("grad_self = grad @ T(mat2)",
+                 "grad_mat2 = T(self) @ grad"),
+                "∂(AB)/∂A: G·Bᵀ,  ∂(AB)/∂B: Aᵀ·G")
     def backward(self, g, s, xp):
         ga = xp.mm(g, xp.t(s["mat2"])) if "mat2" in s else None
         gb = xp.mm(xp.t(s["self"]), g) if "self" in s else None
@@ -19,6 +24,11 @@ class MmBackward0(Node):
 
 
 class MvBackward0(Node):
+    rule = Rule("Matrix-vector product A @ v: the outer product of grad and v for A, Aᵀ @ grad "
+                "for v.",
+                ("grad_self = outer(grad, vec)",
+                 "grad_vec = T(self) @ grad"),
+                "∂(Av)/∂A: g·vᵀ,  ∂(Av)/∂v: Aᵀ·g")
     def backward(self, g, s, xp):
         ga = xp.outer(g, s["vec"]) if "vec" in s else None
         gb = xp.mv(xp.t(s["self"]), g) if "self" in s else None
@@ -26,6 +36,10 @@ class MvBackward0(Node):
 
 
 class DotBackward0(Node):
+    rule = Rule("Dot product: each vector gets the (scalar) gradient times the other.",
+                ("grad_self = grad * tensor",
+                 "grad_tensor = grad * self"),
+                "∂(a·b)/∂a = b,  ∂(a·b)/∂b = a")
     def backward(self, g, s, xp):
         ga = g * s["tensor"] if "tensor" in s else None
         gb = g * s["self"] if "self" in s else None
@@ -33,6 +47,13 @@ class DotBackward0(Node):
 
 
 class AddmmBackward0(Node):
+    rule = Rule("beta·bias + alpha·(mat1 @ mat2) (a linear layer): the bias gets beta times "
+                "the gradient, summed over the batch; the matrices get the matmul rule times "
+                "alpha.",
+                ("grad_self = beta * grad",
+                 "grad_mat1 = alpha * grad @ T(mat2)",
+                 "grad_mat2 = alpha * T(mat1) @ grad"),
+                "∂/∂b = β·Σ G,  ∂/∂X = α·G·Wᵀ,  ∂/∂W = α·Xᵀ·G")
     alpha = 1
     beta = 1
 
@@ -46,6 +67,10 @@ class AddmmBackward0(Node):
 
 
 class BmmBackward0(Node):
+    rule = Rule("Batched matrix product: the matmul rule per batch.",
+                ("grad_self = grad @ mT(mat2)",
+                 "grad_mat2 = mT(self) @ grad"),
+                "∂(AB)/∂A: G·Bᵀ,  ∂(AB)/∂B: Aᵀ·G")
     def backward(self, g, s, xp):
         ga = xp.matmul(g, xp.transpose(s["mat2"], -1, -2)) if "mat2" in s else None
         gb = xp.matmul(xp.transpose(s["self"], -1, -2), g) if "self" in s else None
@@ -127,6 +152,8 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
 
 
 class SqueezeBackward4(Node):
+    rule = Rule("A size-1 dim was removed: put it back.",
+                ("grad_self = unsqueeze(grad, dim)",))
     def backward(self, g, s, xp):
         return (xp.unsqueeze(g, self.dim),)
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from engine import _dtype
+from engine._rule import Rule
 from engine.function import Node, record
 from engine.grad_mode import _state as _grad_state
 from engine.ops._common import (
@@ -35,6 +36,11 @@ def _quiet_numpy(rule: Any) -> Any:
 
 
 class AddBackward0(Node):
+    rule = Rule("Addition a + alpha·b: the first input gets the gradient unchanged, the second "
+                "the gradient times alpha.",
+                ("grad_self = grad",
+                 "grad_other = alpha * grad"),
+                "∂(a + α·b)/∂a = 1,  ∂(a + α·b)/∂b = α")
     alpha = 1
 
     def backward(self, g, s, xp):
@@ -43,6 +49,11 @@ class AddBackward0(Node):
 
 
 class SubBackward0(Node):
+    rule = Rule("Subtraction a − alpha·b: the first input gets the gradient, the second minus "
+                "alpha times it.",
+                ("grad_self = grad",
+                 "grad_other = -alpha * grad"),
+                "∂(a − α·b)/∂a = 1,  ∂(a − α·b)/∂b = −α")
     alpha = 1
 
     def backward(self, g, s, xp):
@@ -51,17 +62,29 @@ class SubBackward0(Node):
 
 
 class RsubBackward1(Node):
+    rule = Rule("A number minus the tensor (c − alpha·x): the gradient flips sign.",
+                ("grad_self = -alpha * grad",),
+                "∂(c − α·x)/∂x = −α")
     def backward(self, g, s, xp):
         return (-g,)
 
 
 class MulBackward0(Node):
+    rule = Rule("Product: each input gets the gradient times the other input (both saved in "
+                "the forward pass).",
+                ("grad_self = grad * other",
+                 "grad_other = grad * self"),
+                "∂(a·b)/∂a = b,  ∂(a·b)/∂b = a")
     def backward(self, g, s, xp):
         return (g * s["other"] if "other" in s else None,
                 g * s["self"] if "self" in s else None)
 
 
 class DivBackward0(Node):
+    rule = Rule("Quotient: 1/other for the numerator, −self/other² for the denominator.",
+                ("grad_self = grad / other",
+                 "grad_other = -grad * self / other**2"),
+                "∂(a/b)/∂a = 1/b,  ∂(a/b)/∂b = −a/b²")
     @_quiet_numpy
     def backward(self, g, s, xp):
         other = s["other"]
@@ -71,6 +94,9 @@ class DivBackward0(Node):
 
 
 class ReciprocalBackward0(Node):
+    rule = Rule("1/x: minus the square of the saved result.",
+                ("grad_self = -grad * result**2",),
+                "d(1/x)/dx = −1/x²")
     @_quiet_numpy
     def backward(self, g, s, xp):
         r = s["result"]
@@ -78,11 +104,18 @@ class ReciprocalBackward0(Node):
 
 
 class NegBackward0(Node):
+    rule = Rule("Negation: the gradient flips sign.",
+                ("grad_self = -grad",),
+                "d(−x)/dx = −1")
     def backward(self, g, s, xp):
         return (-g,)
 
 
 class PowBackward0(Node):
+    rule = Rule("Power with a constant exponent n: n·xⁿ⁻¹ (x saved; 0 for n = 0).",
+                ("grad_self = grad * exponent * self**(exponent - 1) if exponent != 0 else 0 * "
+                 "grad",),
+                "d(xⁿ)/dx = n·xⁿ⁻¹")
     @_quiet_numpy
     def backward(self, g, s, xp):
         e = self.exponent
@@ -92,6 +125,12 @@ class PowBackward0(Node):
 
 
 class PowBackward1(Node):
+    rule = Rule("Tensor to a tensor power: the power rule for the base, result·ln(base) for "
+                "the exponent (0 where the base is 0 and the exponent ≥ 0).",
+                ("grad_self = grad * exponent * self**(exponent - 1)",
+                 "grad_exponent = grad * where((self == 0) & (exponent >= 0), 0, result * "
+                 "log(self))"),
+                "∂(aᵇ)/∂a = b·aᵇ⁻¹,  ∂(aᵇ)/∂b = aᵇ·ln a")
     @_quiet_numpy
     def backward(self, g, s, xp):
         base, e = s["self"], s["exponent"]
@@ -104,6 +143,10 @@ class PowBackward1(Node):
 
 
 class PowBackward2(Node):
+    rule = Rule("A number to a tensor power (cˣ): the saved result times ln c.",
+                ("grad_exponent = grad * where((base == 0) & (exponent >= 0), 0, result * "
+                 "log(base))",),
+                "d(cˣ)/dx = cˣ·ln c")
     @_quiet_numpy
     def backward(self, g, s, xp):
         base = self.base
@@ -113,55 +156,86 @@ class PowBackward2(Node):
 
 
 class ExpBackward0(Node):
+    rule = Rule("exp is its own derivative: the saved output is reused.",
+                ("grad_self = grad * result",),
+                "d(eˣ)/dx = eˣ")
     def backward(self, g, s, xp):
         return (g * s["result"],)
 
 
 class LogBackward0(Node):
+    rule = Rule("Natural log: divide by the saved input.",
+                ("grad_self = grad / self",),
+                "d(ln x)/dx = 1/x")
     @_quiet_numpy
     def backward(self, g, s, xp):
         return (g / s["self"],)
 
 
 class SinBackward0(Node):
+    rule = Rule("Sine: multiply by the cosine of the saved input.",
+                ("grad_self = grad * cos(self)",),
+                "d(sin x)/dx = cos x")
     def backward(self, g, s, xp):
         return (g * xp.cos(s["self"]),)
 
 
 class CosBackward0(Node):
+    rule = Rule("Cosine: multiply by minus the sine of the saved input.",
+                ("grad_self = grad * -sin(self)",),
+                "d(cos x)/dx = −sin x")
     def backward(self, g, s, xp):
         return (g * -xp.sin(s["self"]),)
 
 
 class TanhBackward0(Node):
+    rule = Rule("tanh: 1 − tanh², from the saved output.",
+                ("grad_self = grad * (1 - result**2)",),
+                "d(tanh x)/dx = 1 − tanh² x")
     def backward(self, g, s, xp):
         r = s["result"]
         return (g * (1 - r * r),)
 
 
 class SigmoidBackward0(Node):
+    rule = Rule("Sigmoid: σ·(1 − σ), from the saved output.",
+                ("grad_self = grad * result * (1 - result)",),
+                "dσ(x)/dx = σ(x)·(1 − σ(x))")
     def backward(self, g, s, xp):
         r = s["result"]
         return (g * (1 - r) * r,)
 
 
 class ReluBackward0(Node):
+    rule = Rule("ReLU: the gradient passes where the output is positive, else 0.",
+                ("grad_self = where(result > 0, grad, 0)",),
+                "d relu(x)/dx = 1 if x > 0 else 0")
     def backward(self, g, s, xp):
         return (xp.where(s["result"] <= 0, 0.0, g),)
 
 
 class AbsBackward0(Node):
+    rule = Rule("Absolute value: multiply by the sign of the saved input (0 at 0).",
+                ("grad_self = grad * sign(self)",),
+                "d|x|/dx = sign(x)")
     def backward(self, g, s, xp):
         return (g * xp.sign(s["self"]),)
 
 
 class SqrtBackward0(Node):
+    rule = Rule("Square root: divide by twice the saved output.",
+                ("grad_self = grad / (2 * result)",),
+                "d√x/dx = 1/(2√x)")
     @_quiet_numpy
     def backward(self, g, s, xp):
         return (g / (2 * s["result"]),)
 
 
 class MaximumBackward0(Node):
+    rule = Rule("Elementwise max: the larger input gets the gradient (split in half on ties).",
+                ("grad_self = where(self == other, grad / 2, where(self > other, grad, 0))",
+                 "grad_other = where(self == other, grad / 2, where(other > self, grad, 0))"),
+                "∂max(a, b)/∂a = 1 if a > b else 0")
     def backward(self, g, s, xp):
         a, b = s["self"], s["other"]
         half = xp.where(a == b, g / 2, g)
@@ -169,6 +243,10 @@ class MaximumBackward0(Node):
 
 
 class MinimumBackward0(Node):
+    rule = Rule("Elementwise min: the smaller input gets the gradient (split in half on ties).",
+                ("grad_self = where(self == other, grad / 2, where(self < other, grad, 0))",
+                 "grad_other = where(self == other, grad / 2, where(other < self, grad, 0))"),
+                "∂min(a, b)/∂a = 1 if a < b else 0")
     def backward(self, g, s, xp):
         a, b = s["self"], s["other"]
         half = xp.where(a == b, g / 2, g)
@@ -176,6 +254,11 @@ class MinimumBackward0(Node):
 
 
 class ClampBackward1(Node):
+    rule = Rule("Clamp: the gradient passes where the input was inside [min, max] (the bounds "
+                "included), 0 where it was clamped.",
+                ("grad_self = where((min is None or self >= min) & (max is None or self <= "
+                 "max), grad, 0)",),
+                "1 inside, 0 where clamped")
     def backward(self, g, s, xp):
         x = s["self"]
         lo, hi = self.min, self.max
@@ -189,27 +272,43 @@ class ClampBackward1(Node):
 
 
 class ClampMinBackward0(Node):
+    rule = Rule("clamp(min=...): the gradient passes where self ≥ min.",
+                ("grad_self = where(self >= min, grad, 0)",),
+                "1 if x ≥ min else 0")
     def backward(self, g, s, xp):
         return (xp.where(s["self"] >= self.min, g, 0.0),)
 
 
 class ClampMaxBackward0(Node):
+    rule = Rule("clamp(max=...): the gradient passes where self ≤ max.",
+                ("grad_self = where(self <= max, grad, 0)",),
+                "1 if x ≤ max else 0")
     def backward(self, g, s, xp):
         return (xp.where(s["self"] <= self.max, g, 0.0),)
 
 
 class WhereBackward0(Node):
+    rule = Rule("where(condition, self, other): each element's gradient goes to the input it "
+                "was taken from.",
+                ("grad_self = where(condition, grad, 0)",
+                 "grad_other = where(condition, 0, grad)"))
     def backward(self, g, s, xp):
         c = s["condition"]
         return xp.where(c, g, 0.0), xp.where(c, 0.0, g)
 
 
 class ToCopyBackward0(Node):
+    rule = Rule("A dtype cast: the gradient passes through, cast back to the input's dtype.",
+                ("grad_self = grad",),
+                "dx/dx = 1")
     def backward(self, g, s, xp):
         return (g,)
 
 
 class CloneBackward0(Node):
+    rule = Rule("A copy: the gradient passes through unchanged.",
+                ("grad_self = grad",),
+                "dx/dx = 1")
     def backward(self, g, s, xp):
         return (g,)
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from engine import _dtype
+from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops._cascade import torch_sum
 from engine.ops._common import needs_grad
@@ -35,11 +36,19 @@ def _unsqueeze_to(g: Any, dims: tuple[int, ...], xp: Any) -> Any:
 
 
 class SumBackward0(Node):
+    rule = Rule("Sum of all elements: each element contributed once, so every one gets the "
+                "(scalar) gradient.",
+                ("grad_self = expand(grad, self_sym_sizes)",),
+                "∂(Σᵢ xᵢ)/∂xⱼ = 1")
     def backward(self, g, s, xp):
         return (xp.expand(g, self.self_sym_sizes),)
 
 
 class SumBackward1(Node):
+    rule = Rule("Sum along dim: the gradient is broadcast back along the summed dims.",
+                ("grad_self = expand(keep(grad, dim, keepdim, len(self_sym_sizes)), "
+                 "self_sym_sizes)",),
+                "∂(Σᵢ xᵢ)/∂xⱼ = 1")
     def backward(self, g, s, xp):
         if not self.keepdim:
             g = _unsqueeze_to(g, self.dim, xp)
@@ -47,11 +56,19 @@ class SumBackward1(Node):
 
 
 class MeanBackward0(Node):
+    rule = Rule("Mean of all N elements: each gets the gradient divided by N.",
+                ("grad_self = expand(grad, self_sym_sizes) / self_sym_numel",),
+                "∂(Σᵢ xᵢ / N)/∂xⱼ = 1/N")
     def backward(self, g, s, xp):
         return (xp.expand(g, self.self_sym_sizes) / self.self_sym_numel,)
 
 
 class MeanBackward1(Node):
+    rule = Rule("Mean along dim: the gradient is broadcast back and divided by the number of "
+                "elements averaged (count).",
+                ("grad_self = expand(keep(grad, dim, keepdim, len(self_sym_sizes)), "
+                 "self_sym_sizes) / count",),
+                "∂(Σᵢ xᵢ / n)/∂xⱼ = 1/n")
     def backward(self, g, s, xp):
         if not self.keepdim:
             g = _unsqueeze_to(g, self.dim, xp)
@@ -59,6 +76,11 @@ class MeanBackward1(Node):
 
 
 class MaxBackward1(Node):
+    rule = Rule("Max of all elements: only the maximal element(s) get the gradient (split "
+                "evenly between ties).",
+                ("mask = (self == result) | (isnan(self) & isnan(result))",
+                 "grad_self = where(mask, grad / sum(mask), 0)"),
+                "1 at the argmax, 0 elsewhere")
     def backward(self, g, s, xp):
         x, r = s["self"], s["result"]
         mask = (x == r) | (xp.isnan(x) & xp.isnan(r))
@@ -66,19 +88,38 @@ class MaxBackward1(Node):
 
 
 class MinBackward1(MaxBackward1):
+    rule = Rule("Min of all elements: only the minimal element(s) get the gradient (split "
+                "evenly between ties).",
+                ("mask = (self == result) | (isnan(self) & isnan(result))",
+                 "grad_self = where(mask, grad / sum(mask), 0)"),
+                "1 at the argmin, 0 elsewhere")
     pass
 
 
 class MaxBackward0(Node):
+    rule = Rule("Max along dim: each gradient goes back to the index that won, 0 elsewhere.",
+                ("n = len(self_sym_sizes)",
+                 "grad_self = scatter(zeros(self_sym_sizes), dim, keep(indices, dim, keepdim, "
+                 "n), keep(grad, dim, keepdim, n))"),
+                "1 at the argmax, 0 elsewhere")
     def backward(self, g, s, xp):
         return (xp.scatter_dim(g, self.dim, s["indices"], self.self_sym_sizes, self.keepdim),)
 
 
 class MinBackward0(MaxBackward0):
+    rule = Rule("Min along dim: each gradient goes back to the index that won, 0 elsewhere.",
+                ("n = len(self_sym_sizes)",
+                 "grad_self = scatter(zeros(self_sym_sizes), dim, keep(indices, dim, keepdim, "
+                 "n), keep(grad, dim, keepdim, n))"),
+                "1 at the argmin, 0 elsewhere")
     pass
 
 
 class AmaxBackward0(Node):
+    rule = Rule("amax: the maximal elements along dim share the gradient evenly.",
+                ("mask = self == keep(result, dim, keepdim, ndim(self))",
+                 "grad_self = mask * keep(grad, dim, keepdim, ndim(self)) / sum(mask, dim, True)"),
+                "1/k at each of the k maxima, 0 elsewhere")
     def backward(self, g, s, xp):
         x, r = s["self"], s["result"]
         if not self.keepdim:
@@ -89,10 +130,18 @@ class AmaxBackward0(Node):
 
 
 class AminBackward0(AmaxBackward0):
+    rule = Rule("amin: the minimal elements along dim share the gradient evenly.",
+                ("mask = self == keep(result, dim, keepdim, ndim(self))",
+                 "grad_self = mask * keep(grad, dim, keepdim, ndim(self)) / sum(mask, dim, True)"),
+                "1/k at each of the k minima, 0 elsewhere")
     pass
 
 
 class SoftmaxBackward0(Node):
+    rule = Rule("Softmax along dim: the Jacobian s·(δ − s) applied to grad, from the saved "
+                "output s.",
+                ("grad_self = result * (grad - sum(grad * result, dim, True))",),
+                "∂sᵢ/∂xⱼ = sᵢ(δᵢⱼ − sⱼ)")
     def backward(self, g, s, xp):
         r = s["result"]
         dims = (self.dim,) if len(xp.shape(r)) else ()
@@ -100,12 +149,19 @@ class SoftmaxBackward0(Node):
 
 
 class LogSoftmaxBackward0(Node):
+    rule = Rule("Log-softmax along dim, from the saved output: the gradient minus softmax "
+                "times its sum.",
+                ("grad_self = grad - exp(result) * sum(grad, dim, True)",),
+                "∂(log sᵢ)/∂xⱼ = δᵢⱼ − sⱼ")
     def backward(self, g, s, xp):
         dims = (self.dim,) if len(xp.shape(g)) else ()
         return (g - xp.exp(s["result"]) * xp.sum(g, dims, True),)
 
 
 class NormBackward1(Node):
+    rule = Rule("2-norm: x divided by the saved norm (0 where the norm is 0).",
+                ("grad_self = self * where(result == 0, 0, grad / result)",),
+                "d‖x‖/dx = x/‖x‖")
     def backward(self, g, s, xp):
         x, r = s["self"], s["result"]
         return (x * xp.where(r == 0, 0.0, g / r),)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from engine import _dtype
+from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops._common import needs_grad
 from engine.ops.extra import _unary
@@ -127,6 +128,8 @@ def _check_scatter(x: Tensor, dim: int, index: np.ndarray, name: str) -> int:
 
 # ----------------------------------------------------------------------------- nodes
 class GatherBackward0(Node):
+    rule = Rule("gather: gradients are scatter-added back to where they came from.",
+                ("grad_self = scatter_add(zeros(self_sym_sizes), dim, index, grad)",))
     def backward(self, g, s, xp):
         idx = _a(s["index"])
         if _is_np(g):
@@ -138,6 +141,10 @@ class GatherBackward0(Node):
 
 class ScatterBackward0(Node):
     """scatter(dim, index, src): the overwritten positions send nothing back to self."""
+    rule = Rule("scatter(dim, index, src): the overwritten positions of self send nothing "
+                "back; src gets the gradient at the positions it was written to.",
+                ("grad_self = scatter(grad, dim, index, 0)",
+                 "grad_src = gather(grad, dim, index)"))
 
     def backward(self, g, s, xp):
         idx = _a(s["index"])
@@ -149,6 +156,9 @@ class ScatterBackward0(Node):
 
 class ScatterBackward1(Node):
     """scatter(dim, index, value)."""
+    rule = Rule("scatter(dim, index, value): the overwritten positions were a constant, so "
+                "they send nothing back.",
+                ("grad_self = scatter(grad, dim, index, 0)",))
 
     def backward(self, g, s, xp):
         idx = _a(s["index"])
@@ -158,6 +168,10 @@ class ScatterBackward1(Node):
 
 
 class ScatterAddBackward0(Node):
+    rule = Rule("scatter_add: self gets the gradient unchanged, src the gradient at the "
+                "positions it was added to.",
+                ("grad_self = grad",
+                 "grad_src = gather(grad, dim, index)"))
     def backward(self, g, s, xp):
         idx = _a(s["index"])
         if _is_np(g):
@@ -166,6 +180,8 @@ class ScatterAddBackward0(Node):
 
 
 class IndexSelectBackward0(Node):
+    rule = Rule("index_select: gradients are added back at the indices.",
+                ("grad_self = index_add(zeros(self_sym_sizes), dim, index, grad)",))
     def backward(self, g, s, xp):
         idx = _a(s["index"])
         key = (slice(None),) * self.dim + (idx,)
@@ -173,6 +189,10 @@ class IndexSelectBackward0(Node):
 
 
 class IndexAddBackward0(Node):
+    rule = Rule("index_add: self gets the gradient unchanged, source the gradient of the "
+                "slices it was added to (times alpha).",
+                ("grad_self = grad",
+                 "grad_source = alpha * index_select(grad, dim, index)"))
     def backward(self, g, s, xp):
         idx = _a(s["index"])
         key = (slice(None),) * self.dim + (idx,)
@@ -183,6 +203,8 @@ class IndexAddBackward0(Node):
 
 
 class MaskedSelectBackward0(Node):
+    rule = Rule("masked_select: each picked element gets its gradient back, the others 0.",
+                ("grad_self = fill(zeros(self_sym_sizes), expand(mask, self_sym_sizes), grad)",))
     def backward(self, g, s, xp):
         mask = np.broadcast_to(_a(s["mask"]), self.self_sym_sizes)
         return (xp.index_zeros(g, self.self_sym_sizes, mask, False),)
@@ -204,14 +226,28 @@ class _ValueSelect:
 
 
 class TopkBackward0(_ValueSelect, Node):
+    rule = Rule("topk: each of the k values sends its gradient back to the index it came from, "
+                "the others get 0.",
+                ("n = len(self_sym_sizes)",
+                 "grad_self = scatter(zeros(self_sym_sizes), dim, keep(indices, dim, keepdim, "
+                 "n), keep(grad, dim, keepdim, n))"))
     pass
 
 
 class SortBackward0(_ValueSelect, Node):
+    rule = Rule("sort: the gradient is put back in the original order (the saved indices).",
+                ("n = len(self_sym_sizes)",
+                 "grad_self = scatter(zeros(self_sym_sizes), dim, keep(indices, dim, keepdim, "
+                 "n), keep(grad, dim, keepdim, n))"))
     pass
 
 
 class KthvalueBackward0(_ValueSelect, Node):
+    rule = Rule("kthvalue: the gradient goes to the index of the k-th smallest value, 0 "
+                "elsewhere.",
+                ("n = len(self_sym_sizes)",
+                 "grad_self = scatter(zeros(self_sym_sizes), dim, keep(indices, dim, keepdim, "
+                 "n), keep(grad, dim, keepdim, n))"))
     pass
 
 
@@ -245,18 +281,29 @@ class _Pieces:
 
 
 class SplitBackward0(_Pieces, Node):
+    rule = Rule("split: the pieces' gradients are concatenated back (zeros for a piece that "
+                "got none).",
+                ("grad_self = cat(grads, dim)",))
     stacked = False
 
 
 class SplitWithSizesBackward0(_Pieces, Node):
+    rule = Rule("split into given sizes: the pieces' gradients are concatenated back (zeros "
+                "for a piece that got none).",
+                ("grad_self = cat(grads, dim)",))
     stacked = False
 
 
 class UnbindBackward0(_Pieces, Node):
+    rule = Rule("unbind: the pieces' gradients are stacked back (zeros for a piece that got "
+                "none).",
+                ("grad_self = stack(grads, dim)",))
     stacked = True
 
 
 class TrilBackward0(Node):
+    rule = Rule("Lower triangle: the gradient passes on and below the diagonal, 0 above.",
+                ("grad_self = tril(grad, diagonal)",))
     def backward(self, g, s, xp):
         if _is_np(g):
             return (np.tril(g, self.diagonal),)
@@ -264,6 +311,8 @@ class TrilBackward0(Node):
 
 
 class TriuBackward0(Node):
+    rule = Rule("Upper triangle: the gradient passes on and above the diagonal, 0 below.",
+                ("grad_self = triu(grad, diagonal)",))
     def backward(self, g, s, xp):
         if _is_np(g):
             return (np.triu(g, self.diagonal),)
@@ -271,6 +320,8 @@ class TriuBackward0(Node):
 
 
 class FlipBackward0(Node):
+    rule = Rule("flip: the gradient is flipped back.",
+                ("grad_self = flip(grad, dims)",))
     def backward(self, g, s, xp):
         if _is_np(g):
             return (np.flip(g, self.dims).copy(),)
@@ -278,6 +329,8 @@ class FlipBackward0(Node):
 
 
 class RollBackward0(Node):
+    rule = Rule("roll: the gradient is rolled back by the opposite shift.",
+                ("grad_self = roll(grad, tuple(-k for k in shifts), dims)",))
     def backward(self, g, s, xp):
         back = tuple(-k for k in self.shifts)
         if _is_np(g):
@@ -287,6 +340,9 @@ class RollBackward0(Node):
 
 
 class RepeatBackward0(Node):
+    rule = Rule("repeat: every copy sends its gradient back to the element it copied, so the "
+                "copies' gradients are summed.",
+                ("grad_self = untile(grad, repeats, self_sym_sizes)",))
     def backward(self, g, s, xp):
         shape = self.self_sym_sizes
         reps = self.repeats
@@ -301,6 +357,11 @@ class RepeatBackward0(Node):
 
 
 class LogsumexpBackward0(Node):
+    rule = Rule("logsumexp: the gradient times the softmax of the input.",
+                ("n = ndim(self)",
+                 "grad_self = keep(grad, dim, keepdim, n) * exp(self - keep(result, dim, "
+                 "keepdim, n))"),
+                "∂ LSE(x)/∂xⱼ = softmax(x)ⱼ")
     def backward(self, g, s, xp):
         r = s["result"]
         if not self.keepdim:
@@ -311,39 +372,59 @@ class LogsumexpBackward0(Node):
 
 
 class Log10Backward0(Node):
+    rule = Rule("Base-10 log: divide by the saved input times ln 10.",
+                ("grad_self = grad / (self * ln(10))",),
+                "d log₁₀x/dx = 1/(x·ln 10)")
     def backward(self, g, s, xp):
         return (g / (s["self"] * math.log(10.0)),)
 
 
 class Log2Backward0(Node):
+    rule = Rule("Base-2 log: divide by the saved input times ln 2.",
+                ("grad_self = grad / (self * ln(2))",),
+                "d log₂x/dx = 1/(x·ln 2)")
     def backward(self, g, s, xp):
         return (g / (s["self"] * math.log(2.0)),)
 
 
 class Exp2Backward0(Node):
+    rule = Rule("2ˣ: the saved output times ln 2.",
+                ("grad_self = grad * result * ln(2)",),
+                "d 2ˣ/dx = 2ˣ·ln 2")
     def backward(self, g, s, xp):
         return (g * s["result"] * math.log(2.0),)
 
 
 class RsqrtBackward0(Node):
+    rule = Rule("1/√x: minus half the cube of the saved output.",
+                ("grad_self = -0.5 * grad * result**3",),
+                "d(x^−½)/dx = −½·x^−³ᐟ²")
     def backward(self, g, s, xp):
         r = s["result"]
         return (g * (r * r * r) * -0.5,)
 
 
 class TanBackward0(Node):
+    rule = Rule("Tangent: 1 + tan², from the saved output.",
+                ("grad_self = grad * (1 + result**2)",),
+                "d tan x/dx = 1 + tan²x")
     def backward(self, g, s, xp):
         r = s["result"]
         return (g * (r * r + 1),)
 
 
 class ErfBackward0(Node):
+    rule = Rule("Error function: 2/√π · e^(−x²).",
+                ("grad_self = grad * 2 / sqrt(pi) * exp(-self**2)",),
+                "d erf(x)/dx = 2/√π · e^(−x²)")
     def backward(self, g, s, xp):
         x = s["self"]
         return (g * (2.0 / math.sqrt(math.pi)) * xp.exp(-(x * x)),)
 
 
 class DiagEmbedBackward0(Node):
+    rule = Rule("A vector on a diagonal: each entry gets the gradient of its diagonal position.",
+                ("grad_self = diagonal(grad, offset)",))
     def backward(self, g, s, xp):
         n = self.self_sym_sizes[0]
         k = self.offset
@@ -353,6 +434,8 @@ class DiagEmbedBackward0(Node):
 
 
 class DiagonalBackward0(Node):
+    rule = Rule("The diagonal of a matrix: the gradient goes to the diagonal, 0 elsewhere.",
+                ("grad_self = diagonal_put(self_sym_sizes, grad, offset)",))
     def backward(self, g, s, xp):
         n = self.self_sym_sizes
         k = self.offset
@@ -364,6 +447,9 @@ class DiagonalBackward0(Node):
 
 
 class DiagonalBackward0_copy(DiagonalBackward0):  # noqa: N801 - torch's name for diag(matrix)
+    rule = Rule("diag(matrix), a copy of the diagonal: the gradient goes to the diagonal, 0 "
+                "elsewhere.",
+                ("grad_self = diagonal_put(self_sym_sizes, grad, offset)",))
     pass
 
 
@@ -957,11 +1043,17 @@ def _torch_inplace(name: str) -> Any:
 
 
 class MaskedFillBackward0(Node):
+    rule = Rule("masked_fill: filled positions get no gradient.",
+                ("grad_self = where(mask, 0, grad)",))
     def backward(self, g, s, xp):
         return (xp.where(s["mask"], 0, g),)
 
 
 class MaskedFillBackward1(Node):
+    rule = Rule("masked_fill with a tensor value: the filled positions send their gradient to "
+                "the value, the others to self.",
+                ("grad_self = where(mask, 0, grad)",
+                 "grad_value = sum(where(mask, grad, 0))"))
     def backward(self, g, s, xp):
         m = s["mask"]
         return xp.where(m, 0, g), xp.sum(xp.where(m, g, 0))

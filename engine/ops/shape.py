@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops._common import annotate, arr, needs_grad
 from engine.tensor import Tensor, _make, _raise, _wrap_dim
@@ -29,29 +30,41 @@ def _shape_args(shape: tuple) -> tuple:
 
 
 class ViewBackward0(Node):
+    rule = Rule("Only the layout changed: the gradient is put back into the input's shape.",
+                ("grad_self = reshape(grad, self_sym_sizes)",))
     def backward(self, g, s, xp):
         return (xp.reshape(g, self.self_sym_sizes),)
 
 
 class UnsafeViewBackward0(ViewBackward0):
+    rule = Rule("Only the layout changed: the gradient is put back into the input's shape.",
+                ("grad_self = reshape(grad, self_sym_sizes)",))
     pass
 
 
 class ReshapeAliasBackward0(ViewBackward0):
+    rule = Rule("Only the layout changed: the gradient is put back into the input's shape.",
+                ("grad_self = reshape(grad, self_sym_sizes)",))
     pass
 
 
 class AliasBackward0(Node):
+    rule = Rule("An alias: the gradient passes through unchanged.",
+                ("grad_self = grad",))
     def backward(self, g, s, xp):
         return (g,)
 
 
 class TBackward0(Node):
+    rule = Rule("Transpose: the gradient is transposed back.",
+                ("grad_self = T(grad)",))
     def backward(self, g, s, xp):
         return (xp.t(g),)
 
 
 class PermuteBackward0(Node):
+    rule = Rule("Permute: the gradient gets the inverse permutation.",
+                ("grad_self = permute(grad, inverse(dims))",))
     def backward(self, g, s, xp):
         inv = [0] * len(self.dims)
         for i, d in enumerate(self.dims):
@@ -60,30 +73,44 @@ class PermuteBackward0(Node):
 
 
 class TransposeBackward0(Node):
+    rule = Rule("Swap of two dims: swap them back.",
+                ("grad_self = transpose(grad, dim0, dim1)",))
     def backward(self, g, s, xp):
         return (xp.transpose(g, self.dim0, self.dim1),)
 
 
 class UnsqueezeBackward0(Node):
+    rule = Rule("A size-1 dim was added: remove it.",
+                ("grad_self = squeeze(grad, dim)",))
     def backward(self, g, s, xp):
         return (xp.squeeze(g, self.dim),)
 
 
 class SqueezeBackward0(Node):
+    rule = Rule("Size-1 dims were removed: put them back.",
+                ("grad_self = reshape(grad, self_sym_sizes)",))
     def backward(self, g, s, xp):
         return (xp.reshape(g, self.self_sym_sizes),)
 
 
 class SqueezeBackward1(SqueezeBackward0):
+    rule = Rule("A size-1 dim was removed (if it had size 1): put it back.",
+                ("grad_self = reshape(grad, self_sym_sizes)",))
     pass
 
 
 class ExpandBackward0(Node):
+    rule = Rule("Broadcast (expand): copies of one element all send gradient back, so it is "
+                "summed over the expanded dims.",
+                ("grad_self = sum_to(grad, self_sym_sizes)",),
+                "∂/∂x of n copies of x = n")
     def backward(self, g, s, xp):
         return (g,)  # summed back to the input's shape centrally
 
 
 class CatBackward0(Node):
+    rule = Rule("Concatenation: each input gets its own slice of the gradient.",
+                ("grad_tensors = split(grad, sizes, dim)",))
     def backward(self, g, s, xp):
         out = []
         start = 0
@@ -94,25 +121,38 @@ class CatBackward0(Node):
 
 
 class StackBackward0(Node):
+    rule = Rule("Stack: each input gets its own slice of the gradient.",
+                ("grad_tensors = unbind(grad, dim)",))
     def backward(self, g, s, xp):
         return tuple(xp.select(g, self.dim, i) for i in range(len(self.next_functions)))
 
 
 class SelectBackward0(Node):
+    rule = Rule("x[i]: the gradient goes to the selected position, 0 elsewhere.",
+                ("grad_self = put(self_sym_sizes, key, grad)",))
     def backward(self, g, s, xp):
         return (xp.index_zeros(g, self.self_sym_sizes, self.key, False),)
 
 
 class SliceBackward0(SelectBackward0):
+    rule = Rule("x[a:b]: the gradient goes to the sliced positions, 0 elsewhere.",
+                ("grad_self = put(self_sym_sizes, key, grad)",))
     pass
 
 
 class IndexBackward0(Node):
+    rule = Rule("x[indices]: the gradient goes back to the picked positions; an index picked "
+                "twice gets both gradients added.",
+                ("grad_self = put(self_sym_sizes, indices, grad)",))
     def backward(self, g, s, xp):
         return (xp.index_zeros(g, self.self_sym_sizes, s["indices"], True),)
 
 
 class CopySlices(Node):
+    rule = Rule("x[indices] = value (in place): the overwritten positions send nothing back to "
+                "the old x; value gets the gradient of the positions it filled.",
+                ("grad_self = fill(grad, indices, 0)",
+                 "grad_src = take(grad, indices)"))
     def name(self) -> str:
         return "torch::autograd::CopySlices"
 
@@ -124,6 +164,10 @@ class CopySlices(Node):
 
 
 class IndexPutBackward0(CopySlices):
+    rule = Rule("x.index_put(indices, values): the replaced positions send nothing back to x; "
+                "values get the gradient of the positions they filled.",
+                ("grad_self = fill(grad, indices, 0)",
+                 "grad_values = take(grad, indices)"))
     def name(self) -> str:
         return "IndexPutBackward0"
 

@@ -130,6 +130,7 @@ class Snapshotter:
         if var is not None:
             rec["variable"] = self.tensor(var)
         rec["saved"] = self._saved(n)
+        rec["rule"] = node_rule(n)
         return nid
 
     def _saved(self, n: Any) -> Any:
@@ -172,6 +173,13 @@ class Snapshotter:
 
     def payload(self) -> dict[str, Any]:
         return {"tensors": list(self.tensors.values()), "nodes": list(self.nodes.values())}
+
+
+def node_rule(n: Any) -> dict[str, Any]:
+    """The node's gradient rule as data (``words``, ``symbols``, ``math``): the engine's own
+    text, kept beside the op's backward (``gradviz.rules`` for torch-only nodes)."""
+    from gradviz.rules import node_rule_record
+    return node_rule_record(n)
 
 
 def _short(v: Any, limit: int = 80) -> str:

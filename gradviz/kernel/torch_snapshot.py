@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from gradviz.kernel.snapshot import MAX_ELEMENTS, _num, _repr, _short
+from gradviz.kernel.snapshot import MAX_ELEMENTS, _num, _repr, _short, node_rule
 
 __all__ = ["TorchIds", "TorchSnapshotter", "IDS", "tensor_array", "track_modules",
            "module_names", "node_module"]
@@ -396,6 +396,7 @@ class TorchSnapshotter:
                     attrs[key] = _short(v)
         rec["attrs"] = attrs
         rec["saved"] = saved
+        rec["rule"] = node_rule(n)
         return nid
 
     def _value(self, v: Any, where: tuple[int, str] | None = None) -> Any:

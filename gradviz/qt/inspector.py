@@ -1,5 +1,6 @@
 """The inspector: everything about one tensor, one grad_fn node, or one backward step, as large
-rich text for the projector. The node view explains its local derivative (gradviz.rules)."""
+rich text for the projector. The node view explains its local derivative: the rule the node
+carries (``node.rule``: the engine's text beside the op, or the kernel's record of it)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from gradviz.graph_events import EventKind
 from gradviz.qt.bridge import Bridge
-from gradviz.rules import rule_for_node
 from gradviz.views import grad_of
 
 __all__ = ["Inspector"]
@@ -244,7 +244,7 @@ class Inspector(QWidget):
         return "".join(out)
 
     def _rule_html(self, node: Node) -> str:
-        rule = rule_for_node(node)
+        rule = rule_of(node)
         sym = "<br>".join(_e(s) for s in rule.symbols)
         out = ["<h3>local derivative rule</h3>", f"<p>{_e(rule.words)}</p>",
                "<table cellpadding='6' width='100%'><tr><td class='rule'>" + sym +
@@ -302,7 +302,7 @@ class Inspector(QWidget):
                 f"<span class='muted'>· node #{self.session.id_of(node)}</span></h2>")
         if step.is_accumulate:
             return head + self._accumulate_html(step)
-        rule = rule_for_node(node)
+        rule = rule_of(node)
         out = [head, "<table cellpadding='6' width='100%'><tr><td class='rule'>" +
                "<br>".join(_e(s) for s in rule.symbols) + "</td></tr></table>"]
         numbers = substituted(rule.symbols, step, self._input_value)
@@ -317,8 +317,8 @@ class Inspector(QWidget):
             out.append(_pre(_repr(g)))
         out.append("<h3>grad_inputs <span class='muted'>(out: one per next function)"
                    "</span></h3>")
-        lhs = [sym.split(" = ", 1)[0] for sym in rule.symbols]
-        named = len(lhs) == len(node.next_functions) and all(n.startswith("grad_") for n in lhs)
+        lhs = gradient_names(rule.symbols)
+        named = len(lhs) == len(node.next_functions)
         for i, ((fn, _nr), g) in enumerate(zip(node.next_functions, step.grad_inputs)):
             who = f"{lhs[i]} " if named else ""
             target = "(None, 0)" if fn is None else self._node_label(fn)
@@ -362,6 +362,29 @@ class Inspector(QWidget):
                        f"<td valign='middle' nowrap>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
         out.append(f"<table cellpadding='4' cellspacing='0'>{body}</table>")
         return "".join(out)
+
+
+# ----------------------------------------------------------------------------- rules
+class _Generic:
+    words = ("Chain rule: multiply the incoming gradient by this node's local derivative, one "
+             "result per input.")
+    symbols = ("grad_input = grad * d output / d input",)
+    math = "∂L/∂x = ∂L/∂y · ∂y/∂x"
+    generic = True
+
+
+def rule_of(node: Any) -> Any:
+    """The rule a node carries (``words``, ``symbols``, ``math``): an engine node's class
+    attribute or a kernel record's ``NodeView.rule``; the generic chain rule otherwise."""
+    rule = getattr(node, "rule", None)
+    return rule if rule is not None and getattr(rule, "symbols", None) else _Generic
+
+
+def gradient_names(symbols: tuple[str, ...]) -> list[str]:
+    """The left-hand sides that are gradients (``grad_self``...), in input order; the other
+    lines name helper values (``mask = ...``)."""
+    return [n for n in (s.split(" = ", 1)[0].strip() for s in symbols if " = " in s)
+            if n.startswith("grad_")]
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -430,19 +453,21 @@ def substituted(symbols: tuple[str, ...], step: Any, input_value: Any = None) ->
             t = input_value(fn) if fn is not None else None
             if t is not None:
                 values[k] = values_text(t)
-    lhs = [sym.split(" = ", 1)[0].strip() for sym in symbols]
-    named = len(lhs) == len(step.grad_inputs) and all(n.startswith("grad_") for n in lhs)
+    named = len(gradient_names(symbols)) == len(step.grad_inputs)
     out = []
-    for i, sym in enumerate(symbols):
+    k = -1  # the input the current grad_ line is for
+    for sym in symbols:
         if " = " not in sym:
             continue
         left, expr = (x.strip() for x in sym.split(" = ", 1))
+        is_grad = left.startswith("grad_")
+        k += is_grad
         names = [m.group(0) for m in _IDENT.finditer(expr)]
         if not names or not any(n in values for n in names):
             continue
         filled = _IDENT.sub(lambda m: values.get(m.group(0), m.group(0)), expr)
         line = f"{left} = {expr} = {filled}"
-        gi = step.grad_inputs[i] if named and i < len(step.grad_inputs) else None
+        gi = step.grad_inputs[k] if is_grad and named and k < len(step.grad_inputs) else None
         if gi is not None:
             line += f" = {values_text(gi)}"
         out.append(line)

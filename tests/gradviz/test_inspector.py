@@ -193,3 +193,42 @@ def test_attributes_have_values_and_words_do_not_break(inspector: Inspector,
     for k, v in attrs.items():
         assert k in text and v in text
     assert inspector.view.wordWrapMode() == QTextOption.WrapMode.WordWrap
+
+
+def test_kernel_node_view_shows_the_engines_rule(inspector: Inspector, session: Session) -> None:
+    """A node as the kernel sends it (a record wrapped in a NodeView): the inspector shows the
+    rule the record carries, the text kept beside the op in the engine."""
+    import json
+
+    from gradviz.kernel.snapshot import Snapshotter
+    from gradviz.views import World
+    session.run("g = torch.nn.functional.gelu(x, approximate='tanh')")
+    node = session.get("g").grad_fn
+    snap = Snapshotter({})
+    snap.graph(node)
+    payload = json.loads(json.dumps(snap.payload()))
+    world = World()
+    world.update(payload["tensors"], payload["nodes"])
+    view = world.node(node._id)
+    inspector.show_node(view)
+    text = inspector.text()
+    assert "GeluBackward0" in text and "local derivative rule" in text
+    for line in type(node).rule.symbols:
+        assert line in text, line
+    assert "approximate='tanh'" in text and "Chain rule" not in text
+
+
+def test_step_numbers_skip_helper_lines(inspector: Inspector, session: Session) -> None:
+    """A rule with a helper line (MaxBackward1's mask) still pairs each grad_ line with its
+    input's gradient."""
+    from gradviz.qt.inspector import substituted, values_text
+    session.run("m = (x * 1).max()")
+    steps = session.start_backward(session.get("m")).run()
+    mx = next(s for s in steps if s.name == "MaxBackward1")
+    rule = mx.node.rule
+    assert rule.symbols[0].startswith("mask = ")
+    lines = substituted(rule.symbols, mx)
+    grad_line = next(line for line in lines if line.startswith("grad_self = "))
+    assert grad_line.endswith(f" = {values_text(mx.grad_inputs[0])}")
+    inspector.show_step(mx)
+    assert "grad_self → MulBackward0" in inspector.text()
