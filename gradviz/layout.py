@@ -1,0 +1,666 @@
+"""A layered (Sugiyama) layout of a directed graph, in named phases. No Qt.
+
+:func:`compute_layout` runs them in order; each phase is a function of plain lists (nodes are
+the integers ``0..n-1``, dummies are appended after them) so it can be tested on its own:
+
+1. :func:`break_cycles`: reverse DFS back edges so the graph is acyclic.
+2. :func:`assign_layers`: longest path to a sink, sinks (outputs) at the bottom.
+3. :func:`insert_dummies`: every routed edge joins adjacent layers through dummy nodes; long
+   edges beyond a budget are left unrouted (drawn straight).
+4. :func:`initial_order` and :func:`reduce_crossings`: DFS order upwards from the sinks, then
+   barycenter sweeps that keep the best ordering; ``groups`` keep the nodes of one group (one
+   ``nn.Module``, nested by dotted path) side by side in every layer.
+5. :func:`assign_x` (weighted neighbour means, each layer solved under its separation
+   constraints) and :func:`assign_y` (layer heights, a gap that grows with the slant).
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+__all__ = ["Layout", "Proper", "assign_layers", "assign_x", "assign_y", "break_cycles",
+           "compute_layout", "count_crossings", "gc_paused", "group_order", "initial_order",
+           "insert_dummies", "layer_crossings", "layered_layout", "reduce_crossings"]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: with torch loaded a collection that happens to fall
+    inside a large graph build or layout can double its time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+@dataclass
+class Layout:
+    """A layered layout: node centres (y grows downwards), edge bend points and layers."""
+
+    pos: dict[Hashable, tuple[float, float]] = field(default_factory=dict)
+    #: bend points of each edge (u, v), from u towards v, endpoints excluded
+    routes: dict[tuple[Hashable, Hashable], list[tuple[float, float]]] = field(
+        default_factory=dict)
+    #: layer of each node, 0 at the top (leaves) and the largest at the bottom (outputs)
+    layers: dict[Hashable, int] = field(default_factory=dict)
+    #: edges too long to route within the dummy budget: draw them straight from u to v
+    unrouted: set[tuple[Hashable, Hashable]] = field(default_factory=set)
+    width: float = 0.0
+    height: float = 0.0
+    #: crossings between layers after the sweeps (routed edges only)
+    crossings: int = 0
+
+
+@dataclass
+class Proper:
+    """The proper layered graph: real nodes ``0..real-1`` then dummies, edges between
+    adjacent layers only."""
+
+    real: int
+    layer: list[int]
+    lsucc: list[list[int]]
+    lpred: list[list[int]]
+    #: per input edge, its dummies from top to bottom (None: left unrouted)
+    chains: list[list[int] | None]
+
+    @property
+    def total(self) -> int:
+        return len(self.layer)
+
+    @property
+    def nlayers(self) -> int:
+        return max(self.layer) + 1 if self.layer else 0
+
+
+# --------------------------------------------------------------------------- 1. cycles
+def break_cycles(n: int, succ: list[list[int]]) -> set[tuple[int, int]]:
+    """Back edges of an iterative DFS: reversing them makes the graph acyclic."""
+    state = [0] * n  # 0 new, 1 on stack, 2 done
+    back: set[tuple[int, int]] = set()
+    for s in range(n):
+        if state[s]:
+            continue
+        state[s] = 1
+        stack = [(s, iter(succ[s]))]
+        while stack:
+            v, it = stack[-1]
+            for w in it:
+                if state[w] == 0:
+                    state[w] = 1
+                    stack.append((w, iter(succ[w])))
+                    break
+                if state[w] == 1:
+                    back.add((v, w))
+            else:
+                state[v] = 2
+                stack.pop()
+    return back
+
+
+# --------------------------------------------------------------------------- 2. layers
+def assign_layers(n: int, edges: Iterable[tuple[int, int]]) -> list[int]:
+    """Layer of each node of an acyclic graph: the longest path to a sink, flipped so that
+    every sink is in the bottom layer and every edge points downwards."""
+    pred: list[list[int]] = [[] for _ in range(n)]
+    outdeg = [0] * n
+    for u, v in edges:
+        pred[v].append(u)
+        outdeg[u] += 1
+    rank = [0] * n
+    queue = [i for i in range(n) if outdeg[i] == 0]
+    for v in queue:  # grows while iterating
+        rv = rank[v] + 1
+        for u in pred[v]:
+            if rank[u] < rv:
+                rank[u] = rv
+            outdeg[u] -= 1
+            if outdeg[u] == 0:
+                queue.append(u)
+    top = max(rank) if rank else 0
+    return [top - r for r in rank]
+
+
+# --------------------------------------------------------------------------- 3. dummies
+def insert_dummies(layer: list[int], edges: list[tuple[int, int]],
+                   budget: int) -> Proper:
+    """Split every edge into adjacent-layer pieces through dummy nodes. Edges spanning many
+    layers (a parameter reused all along an unrolled loop) are routed shortest first within
+    ``budget`` dummies; the rest are left unrouted (drawn straight, ignored for ordering)."""
+    n = len(layer)
+    layer = list(layer)
+    spans = [layer[v] - layer[u] - 1 for u, v in edges]
+    routed = [True] * len(edges)
+    if sum(spans) > budget:
+        used = 0
+        for ei in sorted(range(len(edges)), key=spans.__getitem__):
+            used += spans[ei]
+            routed[ei] = used <= budget
+    lsucc: list[list[int]] = [[] for _ in range(n)]
+    lpred: list[list[int]] = [[] for _ in range(n)]
+    chains: list[list[int] | None] = []
+    for (u, v), ok in zip(edges, routed, strict=True):
+        if not ok:
+            chains.append(None)
+            continue
+        prev, chain = u, []
+        for lay in range(layer[u] + 1, layer[v]):
+            d = len(layer)
+            layer.append(lay)
+            lsucc.append([])
+            lpred.append([prev])
+            lsucc[prev].append(d)
+            chain.append(d)
+            prev = d
+        lsucc[prev].append(v)
+        lpred[v].append(prev)
+        chains.append(chain)
+    return Proper(n, layer, lsucc, lpred, chains)
+
+
+# --------------------------------------------------------------------------- 4. ordering
+def initial_order(pg: Proper) -> list[list[int]]:
+    """Nodes of each layer, left to right: a DFS upwards from the sinks, inputs in order."""
+    order: list[list[int]] = [[] for _ in range(pg.nlayers)]
+    total, layer, lpred = pg.total, pg.layer, pg.lpred
+    visited = [False] * total
+    for s in range(pg.real):
+        if visited[s] or pg.lsucc[s]:
+            continue
+        stack = [s]
+        while stack:
+            v = stack.pop()
+            if visited[v]:
+                continue
+            visited[v] = True
+            order[layer[v]].append(v)
+            stack.extend(reversed([p for p in lpred[v] if not visited[p]]))
+    for v in range(total):  # unreachable only with odd inputs; keep them anyway
+        if not visited[v]:
+            order[layer[v]].append(v)
+    return order
+
+
+def _inversions_int(seq: list[int], size: int) -> int:
+    """Pairs i < j with seq[i] > seq[j], for ints in [0, size) (Fenwick tree)."""
+    m = len(seq)
+    if m < 2:
+        return 0
+    if m <= 12:
+        return sum(1 for i in range(m) for j in range(i + 1, m) if seq[i] > seq[j])
+    tree = [0] * (size + 1)
+    inv = 0
+    for seen, a in enumerate(seq):
+        i = a + 1
+        le = 0
+        while i > 0:
+            le += tree[i]
+            i -= i & -i
+        inv += seen - le
+        i = a + 1
+        while i <= size:
+            tree[i] += 1
+            i += i & -i
+    return inv
+
+
+def layer_crossings(order: list[list[int]], lsucc: list[list[int]]) -> int:
+    """Crossings between adjacent layers of a proper layered graph under ``order``."""
+    pos = [0] * sum(len(o) for o in order)
+    for nodes in order:
+        for j, v in enumerate(nodes):
+            pos[v] = j
+    c = 0
+    for lay in range(len(order) - 1):
+        upper, lower = order[lay], order[lay + 1]
+        if len(upper) < 2 or len(lower) < 2:
+            continue
+        seq: list[int] = []
+        for u in upper:
+            s = lsucc[u]
+            if len(s) == 1:
+                seq.append(pos[s[0]])
+            elif s:
+                seq.extend(sorted(pos[w] for w in s))
+        c += _inversions_int(seq, len(lower))
+    return c
+
+
+def group_order(nodes: list[int], keyv: list[float],
+                paths: Mapping[int, tuple[str, ...]]) -> list[int]:
+    """Indices into ``nodes`` sorted by ``keyv``, with the nodes of one group (same first path
+    element, then the same second... ) kept side by side, each group where its mean key is."""
+    def arrange(idx: list[int], depth: int) -> list[int]:
+        units: dict[Any, list[int]] = {}
+        for j in idx:
+            p = paths.get(nodes[j], ())
+            units.setdefault(p[depth] if len(p) > depth else ("node", j), []).append(j)
+        if len(units) == len(idx) and all(isinstance(u, tuple) for u in units):
+            return sorted(idx, key=keyv.__getitem__)
+        ranked = sorted(units.items(), key=lambda kv: sum(keyv[j] for j in kv[1]) / len(kv[1]))
+        out: list[int] = []
+        for unit, members in ranked:
+            out.extend(members if isinstance(unit, tuple) else arrange(members, depth + 1))
+        return out
+
+    return arrange(list(range(len(nodes))), 0)
+
+
+def reduce_crossings(pg: Proper, order: list[list[int]], sweeps: int,
+                     old: list[bool] | None = None,
+                     paths: Mapping[int, tuple[str, ...]] | None = None,
+                     ) -> tuple[list[list[int]], int]:
+    """Barycenter sweeps (``sweeps`` down+up passes) over ``order``; the best ordering is kept
+    and returned with its crossings. ``old`` nodes (laid out before) keep their relative
+    order; nodes with a ``paths`` entry stay together with their group."""
+    order = [list(o) for o in order]
+    nlayers = len(order)
+    pos = [0] * pg.total
+    for nodes in order:
+        for j, v in enumerate(nodes):
+            pos[v] = j
+    lsucc, lpred = pg.lsucc, pg.lpred
+
+    def reorder(lay: int, nbrs: list[list[int]], fixed_len: int) -> None:
+        nodes = order[lay]
+        m = len(nodes)
+        if m < 2:
+            return
+        scale = (fixed_len - 1) / (m - 1) if fixed_len > 1 else 0.0
+        keyv = []
+        for v in nodes:
+            nb = nbrs[v]
+            if len(nb) == 1:
+                keyv.append(pos[nb[0]])
+            elif nb:
+                keyv.append(sum(pos[w] for w in nb) / len(nb))
+            else:
+                keyv.append(pos[v] * scale)
+        if old is not None:
+            slots = [j for j, v in enumerate(nodes) if old[v]]
+            if len(slots) > 1:  # old nodes keep their relative order
+                for j, kv in zip(slots, sorted(keyv[j] for j in slots), strict=False):
+                    keyv[j] = kv
+        if paths:
+            idx = group_order(nodes, keyv, paths)
+        else:
+            idx = sorted(range(m), key=keyv.__getitem__)
+        new = [nodes[j] for j in idx]
+        order[lay] = new
+        for j, v in enumerate(new):
+            pos[v] = j
+
+    if paths:  # groups together from the start
+        for lay in range(nlayers):
+            nodes = order[lay]
+            idx = group_order(nodes, [float(j) for j in range(len(nodes))], paths)
+            order[lay] = [nodes[j] for j in idx]
+            for j, v in enumerate(order[lay]):
+                pos[v] = j
+    best = layer_crossings(order, lsucc)
+    if not best or sweeps <= 0:
+        return order, best
+    best_order = [list(o) for o in order]
+    stale = 0
+    for _ in range(sweeps):
+        for lay in range(1, nlayers):
+            reorder(lay, lpred, len(order[lay - 1]))
+        for lay in range(nlayers - 2, -1, -1):
+            reorder(lay, lsucc, len(order[lay + 1]))
+        c = layer_crossings(order, lsucc)
+        if c < best:
+            best, best_order, stale = c, [list(o) for o in order], 0
+        else:
+            stale += 1
+        if best == 0 or stale >= 2:
+            break
+    return best_order, best
+
+
+def _seed_order(order: list[list[int]], keys: list[Hashable], total: int,
+                previous: Mapping[Hashable, tuple[float, float]]) -> list[bool]:
+    """Put the nodes laid out before in their previous left-to-right order (in place);
+    returns which nodes are old."""
+    old = [False] * total
+    px = [0.0] * total
+    for i, k in enumerate(keys):
+        p = previous.get(k)
+        if p is not None:
+            old[i] = True
+            px[i] = float(p[0])
+    for nodes in order:
+        slots = [j for j, v in enumerate(nodes) if old[v]]
+        if len(slots) > 1:
+            olds = sorted((nodes[j] for j in slots), key=px.__getitem__)
+            for j, v in zip(slots, olds, strict=False):
+                nodes[j] = v
+    return old
+
+
+# --------------------------------------------------------------------------- 5. coordinates
+def assign_x(pg: Proper, order: list[list[int]], width: list[float], node_gap: float,
+             coord_iters: int) -> list[float]:
+    """x of every node (dummies included): weighted means of the neighbours' x (Gauss-Seidel
+    sweeps, weights 1 real-real, 2 real-dummy, 8 dummy-dummy to keep long edges straight),
+    each layer solved exactly under its order and separation constraints (pool adjacent
+    violators); a last downward pass makes chains vertical and centres nodes under their
+    inputs. ``width`` covers real nodes (dummies are 0 wide)."""
+    total, real = pg.total, pg.real
+    lpred, lsucc = pg.lpred, pg.lsucc
+    w_all = list(width[:real]) + [0.0] * (total - real)
+    is_dummy = [v >= real for v in range(total)]
+    half_gap, quarter_gap = node_gap / 2, node_gap / 4
+    seps: list[list[float]] = []
+    for nodes in order:
+        sl = []
+        for a, b in zip(nodes, nodes[1:], strict=False):
+            da, db = is_dummy[a], is_dummy[b]
+            gap = quarter_gap if (da and db) else half_gap if (da or db) else node_gap
+            sl.append((w_all[a] + w_all[b]) / 2 + gap)
+        seps.append(sl)
+    x = [0.0] * total
+    for nodes, sl in zip(order, seps, strict=True):
+        acc = 0.0
+        for j, v in enumerate(nodes):
+            x[v] = acc
+            if j < len(sl):
+                acc += sl[j]
+        shift = acc / 2
+        for v in nodes:
+            x[v] -= shift
+
+    def weighted(v: int, nbs: list[int]) -> tuple[list[int], list[float] | None, float]:
+        dv = is_dummy[v]
+        ws = [8.0 if (dv and is_dummy[w]) else 2.0 if (dv or is_dummy[w]) else 1.0 for w in nbs]
+        if all(w == ws[0] for w in ws):
+            return nbs, None, float(len(nbs)) * (ws[0] if ws else 0.0)
+        return nbs, ws, float(sum(ws))
+
+    nbr = [weighted(v, lpred[v] + lsucc[v]) for v in range(total)]
+    for _ in range(coord_iters):
+        moved = 0.0
+        for lay in range(len(order)):
+            moved = max(moved, _place_layer(order[lay], seps[lay], nbr, x))
+        for lay in range(len(order) - 1, -1, -1):
+            moved = max(moved, _place_layer(order[lay], seps[lay], nbr, x))
+        if moved < 1.0:
+            break
+    for v in range(total):
+        if lpred[v]:
+            nbr[v] = weighted(v, lpred[v])
+        elif nbr[v][2]:  # sources (leaves, saved tensors) give way to the chains
+            nbs, ws, tw = nbr[v]
+            nbr[v] = (nbs, [0.05] * len(nbs) if ws is None else [0.05 * w for w in ws],
+                      0.05 * tw)
+    for lay in range(len(order)):
+        _place_layer(order[lay], seps[lay], nbr, x)
+    return x
+
+
+def _place_layer(nodes: list[int], sl: list[float],
+                 nbr: list[tuple[list[int], list[float] | None, float]],
+                 x: list[float]) -> float:
+    """Move one layer's nodes to the weighted means of their neighbours, as close as the
+    separations ``sl`` allow (pool adjacent violators on y_j = x_j - offset_j); returns the
+    largest move."""
+    m = len(nodes)
+    getx = x.__getitem__
+    if m == 1:
+        v = nodes[0]
+        nbs, ws, tw = nbr[v]
+        if not tw:
+            return 0.0
+        t = (sum(map(getx, nbs)) / len(nbs) if ws is None
+             else sum(w * x[u] for u, w in zip(nbs, ws, strict=True)) / tw)
+        moved = abs(t - x[v])
+        x[v] = t
+        return moved
+    bw: list[float] = []
+    bs: list[float] = []
+    bc: list[int] = []
+    offset = 0.0
+    for j in range(m):
+        v = nodes[j]
+        nbs, ws, tw = nbr[v]
+        if not tw:
+            tw, ts = 0.01, 0.01 * x[v]
+        elif ws is None:
+            ts = sum(map(getx, nbs)) * (tw / len(nbs))
+        else:
+            ts = sum(w * x[u] for u, w in zip(nbs, ws, strict=True))
+        ts -= tw * offset
+        cnt = 1
+        while bw and bs[-1] * tw > ts * bw[-1]:
+            tw += bw.pop()
+            ts += bs.pop()
+            cnt += bc.pop()
+        bw.append(tw)
+        bs.append(ts)
+        bc.append(cnt)
+        if j < m - 1:
+            offset += sl[j]
+    moved = 0.0
+    j = 0
+    offset = 0.0
+    for w_, s_, c in zip(bw, bs, bc, strict=True):
+        val = s_ / w_
+        for _ in range(c):
+            v = nodes[j]
+            nx_ = val + offset
+            d = abs(nx_ - x[v])
+            if d > moved:
+                moved = d
+            x[v] = nx_
+            if j < m - 1:
+                offset += sl[j]
+            j += 1
+    return moved
+
+
+def assign_y(pg: Proper, order: list[list[int]], x: list[float], height: list[float],
+             layer_gap: float) -> tuple[list[float], list[float]]:
+    """(centre y of each layer, height of each layer): layers as tall as their tallest node,
+    the gap below a layer grows a little with its edges' slant."""
+    nlayers = len(order)
+    lay_h = [0.0] * nlayers
+    for v in range(pg.real):
+        lv = pg.layer[v]
+        if height[v] > lay_h[lv]:
+            lay_h[lv] = height[v]
+    ys = [0.0] * nlayers
+    ytop = 0.0
+    for lay in range(nlayers):
+        ys[lay] = ytop + lay_h[lay] / 2
+        slant = 0.0
+        if lay + 1 < nlayers:
+            for u in order[lay]:
+                for w in pg.lsucc[u]:
+                    d = abs(x[w] - x[u])
+                    if d > slant:
+                        slant = d
+        ytop += lay_h[lay] + layer_gap + min(layer_gap, slant * 0.08)
+    return ys, lay_h
+
+
+# --------------------------------------------------------------------------- all phases
+def _group_paths(g: nx.DiGraph, keys: list[Hashable],
+                 groups: Mapping[Hashable, str] | None) -> dict[int, tuple[str, ...]]:
+    """Node index -> its group's dotted path split into nested prefixes."""
+    if not groups:
+        return {}
+    out: dict[int, tuple[str, ...]] = {}
+    for i, k in enumerate(keys):
+        name = groups.get(k)
+        if name is None:
+            continue
+        parts = name.split(".") if name else [""]
+        out[i] = tuple(".".join(parts[:j + 1]) for j in range(len(parts)))
+    return out
+
+
+def compute_layout(g: nx.DiGraph, *, widths: Mapping[Hashable, float] | None = None,
+                   heights: Mapping[Hashable, float] | None = None,
+                   previous: Mapping[Hashable, tuple[float, float]] | None = None,
+                   node_gap: float = 36.0, layer_gap: float = 56.0,
+                   default_width: float = 120.0, default_height: float = 44.0,
+                   sweeps: int = 12, coord_iters: int = 3,
+                   max_dummies: int | None = None,
+                   groups: Mapping[Hashable, str] | None = None) -> Layout:
+    """Sugiyama-style layered layout, computed in-process.
+
+    Layers by longest path to the sinks (outputs at the bottom, leaves on top), dummy nodes for
+    long edges, barycenter sweeps (``sweeps`` down+up passes, the best ordering kept) to reduce
+    crossings, then x coordinates that keep edges short and nodes compact under the node
+    widths (``widths``, else ``g.nodes[k]["width"]``, else ``default_width``). ``previous``
+    positions seed the order within layers and keep the relative order of nodes that were
+    already there, so a growing graph does not jump around. ``groups`` maps nodes to a dotted
+    group path (an ``nn.Module``'s name): a group's nodes stay side by side in each layer.
+    """
+    with gc_paused():
+        return _compute_layout(g, widths, heights, previous, node_gap, layer_gap, default_width,
+                               default_height, sweeps, coord_iters, max_dummies, groups)
+
+
+def _compute_layout(g: nx.DiGraph, widths: Mapping[Hashable, float] | None,
+                    heights: Mapping[Hashable, float] | None,
+                    previous: Mapping[Hashable, tuple[float, float]] | None, node_gap: float,
+                    layer_gap: float, default_width: float, default_height: float, sweeps: int,
+                    coord_iters: int, max_dummies: int | None,
+                    groups: Mapping[Hashable, str] | None) -> Layout:
+    keys = list(g.nodes)
+    n = len(keys)
+    if n == 0:
+        return Layout()
+    index = {k: i for i, k in enumerate(keys)}
+    ndata = g.nodes
+
+    def size(k: Hashable, given: Mapping | None, attr: str, default: float) -> float:
+        if given is not None and k in given:
+            return float(given[k])
+        v = ndata[k].get(attr)
+        return float(v) if v is not None else default
+
+    width = [size(k, widths, "width", default_width) for k in keys]
+    height = [size(k, heights, "height", default_height) for k in keys]
+
+    # edges in each target's input order (g.pred keeps insertion order = next_functions order)
+    raw: list[tuple[int, int]] = []
+    for v in keys:
+        vi = index[v]
+        for u in g.pred[v]:
+            if u != v:
+                raw.append((index[u], vi))
+    succ0: list[list[int]] = [[] for _ in range(n)]
+    for u, v in raw:
+        succ0[u].append(v)
+    back = break_cycles(n, succ0)
+    edges = [(v, u) if (u, v) in back else (u, v) for u, v in raw]
+
+    layer = assign_layers(n, edges)
+    pg = insert_dummies(layer, edges, max_dummies if max_dummies is not None else n + 500)
+    order = initial_order(pg)
+    old = _seed_order(order, keys, pg.total, previous) if previous else None
+    order, crossings = reduce_crossings(pg, order, sweeps, old, _group_paths(g, keys, groups))
+    x = assign_x(pg, order, width, node_gap, coord_iters)
+    ys, lay_h = assign_y(pg, order, x, height, layer_gap)
+
+    total = pg.total
+    wd = width + [0.0] * (total - n)
+    xmin = min(x[v] - wd[v] / 2 for v in range(total))
+    xmax = max(x[v] + wd[v] / 2 for v in range(total))
+    out = Layout(crossings=crossings)
+    for i, k in enumerate(keys):
+        out.pos[k] = (x[i] - xmin, ys[pg.layer[i]])
+        out.layers[k] = pg.layer[i]
+    for (u, v), (ru, rv), chain in zip(edges, raw, pg.chains, strict=True):
+        if chain is None:
+            out.unrouted.add((keys[ru], keys[rv]))
+            continue
+        if not chain:
+            continue
+        pts = [(x[d] - xmin, ys[pg.layer[d]]) for d in chain]
+        if (ru, rv) != (u, v):
+            pts.reverse()
+        out.routes[(keys[ru], keys[rv])] = pts
+    out.width = xmax - xmin
+    out.height = ys[-1] + lay_h[-1] / 2
+    return out
+
+
+def layered_layout(g: nx.DiGraph, **kwargs: Any) -> dict[Hashable, tuple[float, float]]:
+    """Node centres of a layered (Sugiyama) layout of ``g``; see :func:`compute_layout`."""
+    return compute_layout(g, **kwargs).pos
+
+
+# --------------------------------------------------------------------------- measuring
+def _inversions(seq: list[float]) -> int:
+    """Pairs i < j with seq[i] > seq[j] (merge sort)."""
+    if len(seq) < 2:
+        return 0
+    arr = list(seq)
+    inv = 0
+    width = 1
+    m = len(arr)
+    while width < m:
+        merged: list[float] = []
+        for lo in range(0, m, 2 * width):
+            a, b = arr[lo:lo + width], arr[lo + width:lo + 2 * width]
+            i = j = 0
+            while i < len(a) and j < len(b):
+                if b[j] < a[i]:
+                    merged.append(b[j])
+                    inv += len(a) - i
+                    j += 1
+                else:
+                    merged.append(a[i])
+                    i += 1
+            merged.extend(a[i:])
+            merged.extend(b[j:])
+        arr = merged
+        width *= 2
+    return inv
+
+
+def count_crossings(g: nx.DiGraph, pos: Mapping[Hashable, tuple[float, float]],
+                    routes: Mapping[tuple[Hashable, Hashable], Iterable] | None = None) -> int:
+    """Edge crossings of a drawing: edges are polylines through ``routes`` bend points.
+
+    Between every two consecutive heights where a node or bend point sits, pairs of edges whose
+    left-to-right order swaps are counted once. Edges meeting at a node do not cross.
+    """
+    routes = routes or {}
+    segs: list[tuple[float, float, float, float]] = []
+    levels: set[float] = set()
+    for u, v in g.edges():
+        pts = [pos[u], *routes.get((u, v), ()), pos[v]]
+        for (x1, y1), (x2, y2) in zip(pts, pts[1:], strict=False):
+            if y1 == y2:
+                continue
+            if y1 > y2:
+                x1, y1, x2, y2 = x2, y2, x1, y1
+            segs.append((x1, y1, x2, y2))
+            levels.add(y1)
+            levels.add(y2)
+    ylist = sorted(levels)
+    bands: dict[int, list[tuple[float, float]]] = {}
+    where = {y: i for i, y in enumerate(ylist)}
+    for x1, y1, x2, y2 in segs:
+        slope = (x2 - x1) / (y2 - y1)
+        for b in range(where[y1], where[y2]):
+            ya, yb = ylist[b], ylist[b + 1]
+            bands.setdefault(b, []).append((x1 + slope * (ya - y1), x1 + slope * (yb - y1)))
+    total = 0
+    for items in bands.values():
+        if len(items) < 2:
+            continue
+        items.sort()  # ties at the top (a shared upper end) come out ordered: not counted
+        total += _inversions([round(b, 6) for _, b in items])
+    return total
