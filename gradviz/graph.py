@@ -16,13 +16,20 @@ Node keys: ``n<id>`` for grad_fn nodes (AccumulateGrad included), ``t<id>`` for 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from gradviz.layout import Layout, compute_layout, count_crossings, gc_paused, layered_layout
+from gradviz.layout import (
+    Layout,
+    compound_layout,
+    compute_layout,
+    count_crossings,
+    gc_paused,
+    layered_layout,
+)
 
 __all__ = [
     "KINDS",
@@ -33,7 +40,12 @@ __all__ = [
     "format_values",
     "gc_paused",
     "layered_layout",
+    "MODULE_PREFIX",
+    "collapse_modules",
+    "compound_layout",
+    "module_members",
     "refresh_labels",
+    "source_text",
     "tensor_label",
     "to_dot",
 ]
@@ -244,26 +256,59 @@ def _fn_detail(fn: Any, saved: list[tuple[str, Any]] | None = None) -> str:
 
 # --------------------------------------------------------------------------- build
 def build_graph(roots: Any, names: Mapping[int, str] | None = None,
-                show_saved: bool = False) -> nx.DiGraph:
+                show_saved: bool = False, values: bool = False) -> nx.DiGraph:
     """Build the torchviz-style graph of ``roots`` (a tensor or an iterable of tensors).
 
-    ``names`` maps tensor ids (``_id``, else ``id()``) to display names. ``g.graph["roots"]``
-    lists the root keys. Edges into a grad_fn carry ``next_index`` (the position in
-    ``next_functions``; ``next_indices`` lists all of them when an input is used twice) and
-    ``output_nr``; every edge has a ``kind``: grad, variable, output or saved.
+    ``names`` maps tensor ids (``_id``, else ``id()``) to display names; a parameter without
+    one is named as ``named_parameters`` names it (``layer1.0.conv1.weight``) when the kernel
+    says so. ``g.graph["roots"]`` lists the root keys. Edges into a grad_fn carry
+    ``next_index`` (the position in ``next_functions``; ``next_indices`` lists all of them when
+    an input is used twice) and ``output_nr``; every edge has a ``kind``: grad, variable,
+    output or saved. Nodes made inside an ``nn.Module``'s forward carry ``module`` (its
+    qualified name; a parameter's leaf goes with its module), grad_fn nodes ``var`` (the
+    variable holding their output, ``y``), ``source`` ((file, line, text) of the op) and
+    ``value`` (its small output array) when the kernel noted them. ``values=True`` (the
+    micrograd-style view) writes every grad_fn's output value into its label.
     """
     with gc_paused():
-        return _build_graph(roots, names, show_saved)
+        return _build_graph(roots, names, show_saved, values)
 
 
-def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool) -> nx.DiGraph:
+def _fn_extras(fn: Any) -> dict[str, Any]:
+    """module, var, source and value of a node, from the kernel's views (None elsewhere)."""
+    out: dict[str, Any] = {}
+    for attr, key in (("module", "module"), ("var_name", "var"), ("source", "source"),
+                      ("output_value", "value")):
+        try:
+            v = getattr(fn, attr, None)
+        except Exception:  # noqa: BLE001
+            v = None
+        if attr == "module" and not isinstance(v, str):
+            v = None
+        out[key] = v if key != "module" or v else None  # "" is the whole model: no box
+    return out
+
+
+def source_text(src: Any) -> str:
+    """``line 3: z = (y * y).mean()`` for a node's (file, line, text), "" without one."""
+    if not src:
+        return ""
+    file, line, text = src
+    where = f"line {line}" + ("" if str(file).startswith("<") or "ipykernel" in str(file)
+                              else f" of {str(file).rsplit('/', 1)[-1]}")
+    return f"{where}: {text}" if text else where
+
+
+def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool,
+                 values: bool = False) -> nx.DiGraph:
     root_list = [roots] if _is_tensor(roots) else list(roots)
     names = dict(names or {})
     g = nx.DiGraph()
     g.graph["roots"] = []
 
     def name_of(t: Any) -> str | None:
-        return names.get(_obj_id(t), names.get(id(t)))
+        n = names.get(_obj_id(t), names.get(id(t)))
+        return n if n is not None else getattr(t, "param_name", None)
 
     def add_tensor(t: Any, kind: str) -> str:
         key = f"t{_obj_id(t)}"
@@ -277,9 +322,18 @@ def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool) 
         key = f"n{_obj_id(fn)}"
         if key not in g:
             kind = "accumulate" if hasattr(fn, "variable") else "grad_fn"
-            g.add_node(key, kind=kind, label=_fn_name(fn), detail="", obj=fn, name=None)
+            ex = _fn_extras(fn)
+            label = _fn_name(fn)
+            if kind == "grad_fn" and ex["var"] and ex["var"] not in root_names:
+                label += f"\n→ {ex['var']}"
+            if values and kind == "grad_fn" and ex["value"] is not None:
+                vals = format_values(ex["value"])
+                if vals:
+                    label += "\ndata " + vals[0] + "".join("\n     " + v for v in vals[1:])
+            g.add_node(key, kind=kind, label=label, detail="", obj=fn, name=None, **ex)
         return key
 
+    root_names = {name_of(r) for r in root_list} - {None}
     stack: list[Any] = []
     for r in root_list:
         rk = add_tensor(r, "output")
@@ -313,10 +367,17 @@ def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool) 
             children.append(nxt)
         if hasattr(fn, "variable"):
             vk = add_tensor(fn.variable, "leaf")
+            if g.nodes[fk].get("module") is not None:
+                g.nodes[vk]["module"] = g.nodes[fk]["module"]
             if not g.has_edge(vk, fk):
                 g.add_edge(vk, fk, kind="variable", next_index=None, output_nr=None)
         saved = _saved_values(fn) if (show_saved or g.nodes[fk]["kind"] == "grad_fn") else []
         g.nodes[fk]["detail"] = _fn_detail(fn, saved)
+        extra = [f"module {g.nodes[fk]['module']}"] if g.nodes[fk].get("module") else []
+        if g.nodes[fk].get("source"):
+            extra.append("made at " + source_text(g.nodes[fk]["source"]))
+        if extra:
+            g.nodes[fk]["detail"] += "\n" + "\n".join(extra)
         if show_saved:
             fid = fk[1:]
             for sname, t in saved:
@@ -326,7 +387,7 @@ def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool) 
                 extra = f" by {_fn_name(fn)} as '{sname}'"
                 g.add_node(sk, kind="saved", label=tensor_label(t, title),
                            detail=_tensor_detail(t, "saved", title, extra), obj=t,
-                           name=title, owner=fk)
+                           name=title, owner=fk, module=g.nodes[fk].get("module"))
                 g.add_edge(sk, fk, kind="saved", next_index=None, output_nr=None)
         stack.extend(reversed(children))
     return g
@@ -350,6 +411,67 @@ def refresh_labels(g: nx.DiGraph, names: Mapping[int, str] | None = None) -> lis
     return changed
 
 
+# --------------------------------------------------------------------------- modules
+#: key prefix of a collapsed module's node: ``m:layer1.0``
+MODULE_PREFIX = "m:"
+
+
+def _ancestors(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i + 1]) for i in range(len(parts))]
+
+
+def module_members(g: nx.DiGraph) -> dict[str, list[Hashable]]:
+    """Each module (and each enclosing module: ``layer1`` of ``layer1.0.conv1``) -> the keys
+    of the nodes made inside it, nested modules included; outermost first."""
+    out: dict[str, list[Hashable]] = {}
+    for k, d in g.nodes(data=True):
+        m = d.get("module")
+        if m:
+            for a in _ancestors(m):
+                out.setdefault(a, []).append(k)
+    return dict(sorted(out.items(), key=lambda kv: (kv[0].count("."), kv[0])))
+
+
+def collapse_modules(g: nx.DiGraph, collapsed: Iterable[str]) -> nx.DiGraph:
+    """A copy of ``g`` where each module in ``collapsed`` is one node (key ``m:<name>``, kind
+    ``module``) with the edges into and out of it; an enclosing collapsed module wins.
+    ``g.graph["collapsed"]`` maps each hidden key to the module node standing for it."""
+    members = module_members(g)
+    chosen = sorted((m for m in set(collapsed) if m in members), key=lambda m: m.count("."))
+    owner: dict[Hashable, str] = {}
+    for m in chosen:
+        for k in members[m]:
+            owner.setdefault(k, MODULE_PREFIX + m)
+    if not owner:
+        return g
+    h = nx.DiGraph()
+    h.graph.update(g.graph)
+    h.graph["collapsed"] = dict(owner)
+    h.graph["roots"] = [owner.get(r, r) for r in g.graph.get("roots", [])]
+    for k, d in g.nodes(data=True):
+        mk = owner.get(k)
+        if mk is None:
+            h.add_node(k, **d)
+        elif mk not in h:
+            name = mk[len(MODULE_PREFIX):]
+            inner = members[name]
+            ops = sum(1 for x in inner if g.nodes[x].get("kind") == "grad_fn")
+            params = sum(1 for x in inner if g.nodes[x].get("kind") == "leaf")
+            parent = name.rsplit(".", 1)[0] if "." in name else None
+            h.add_node(mk, kind="module", label=f"{name}\n{ops} ops, {params} params",
+                       detail=f"module {name} (collapsed): {len(inner)} nodes; click to expand",
+                       obj=None, name=name, module=parent, members=list(inner))
+    for u, v, d in g.edges(data=True):
+        a, b = owner.get(u, u), owner.get(v, v)
+        if a == b:
+            continue
+        if h.has_edge(a, b):
+            continue
+        h.add_edge(a, b, **d)
+    return h
+
+
 # --------------------------------------------------------------------------- DOT
 _DOT_FILL = {"grad_fn": "lightgrey", "accumulate": "lightgrey", "leaf": "lightblue",
              "output": "darkolivegreen1", "saved": "orange"}
@@ -360,15 +482,38 @@ def _dot_quote(s: Any) -> str:
 
 
 def to_dot(g: nx.DiGraph, name: str = "autograd") -> str:
-    """Graphviz DOT text for ``g`` in torchviz's style (no graphviz binary needed)."""
+    """Graphviz DOT text for ``g`` in torchviz's style (no graphviz binary needed); nodes made
+    inside an ``nn.Module`` sit in nested clusters labelled with the module's name."""
     out = [f"digraph {_dot_quote(name)} {{",
            '  node [shape=box, style="filled,rounded", fontname="monospace", fontsize=10, '
            'align=left];',
            "  edge [arrowsize=0.7];"]
+    by_module: dict[str | None, list[Hashable]] = {}
     for key, d in g.nodes(data=True):
-        fill = _DOT_FILL.get(d.get("kind"), "white")
-        out.append(f"  {_dot_quote(key)} [label={_dot_quote(d.get('label', key))}, "
-                   f"fillcolor={fill}];")
+        by_module.setdefault(d.get("module") or None, []).append(key)
+    children: dict[str | None, set[str]] = {}
+    for m in by_module:
+        while m is not None:
+            parent = m.rsplit(".", 1)[0] if "." in m else None
+            children.setdefault(parent, set()).add(m)
+            m = parent
+
+    def emit(m: str | None, indent: str) -> None:
+        if m is not None:
+            out.append(f"{indent}subgraph {_dot_quote('cluster_' + m)} {{")
+            out.append(f'{indent}  label={_dot_quote(m)}; style="rounded,dashed";')
+        inner = indent + ("  " if m is not None else "")
+        for key in by_module.get(m, ()):
+            d = g.nodes[key]
+            fill = _DOT_FILL.get(d.get("kind"), "white")
+            out.append(f"{inner}{_dot_quote(key)} [label={_dot_quote(d.get('label', key))}, "
+                       f"fillcolor={fill}];")
+        for c in sorted(children.get(m, ())):
+            emit(c, inner)
+        if m is not None:
+            out.append(f"{indent}}}")
+
+    emit(None, "  ")
     for u, v, d in g.edges(data=True):
         attrs = ' [style=dashed, dir=none]' if d.get("kind") == "saved" else ""
         out.append(f"  {_dot_quote(u)} -> {_dot_quote(v)}{attrs};")

@@ -17,6 +17,7 @@ the integers ``0..n-1``, dummies are appended after them) so it can be tested on
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,8 +26,9 @@ from typing import Any
 import networkx as nx
 
 __all__ = ["Layout", "Proper", "assign_layers", "assign_x", "assign_y", "break_cycles",
-           "compute_layout", "count_crossings", "gc_paused", "group_order", "initial_order",
-           "insert_dummies", "layer_crossings", "layered_layout", "reduce_crossings"]
+           "compound_layout", "compute_layout", "count_crossings", "gc_paused", "group_order",
+           "initial_order", "insert_dummies", "layer_crossings", "layered_layout",
+           "reduce_crossings"]
 
 
 @contextmanager
@@ -58,6 +60,8 @@ class Layout:
     height: float = 0.0
     #: crossings between layers after the sweeps (routed edges only)
     crossings: int = 0
+    #: module boxes of a compound layout: name -> (left, top, width, height), header included
+    boxes: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -513,7 +517,8 @@ def compute_layout(g: nx.DiGraph, *, widths: Mapping[Hashable, float] | None = N
                    default_width: float = 120.0, default_height: float = 44.0,
                    sweeps: int = 12, coord_iters: int = 3,
                    max_dummies: int | None = None,
-                   groups: Mapping[Hashable, str] | None = None) -> Layout:
+                   groups: Mapping[Hashable, str] | None = None,
+                   pin_top: Iterable[Hashable] = ()) -> Layout:
     """Sugiyama-style layered layout, computed in-process.
 
     Layers by longest path to the sinks (outputs at the bottom, leaves on top), dummy nodes for
@@ -523,10 +528,12 @@ def compute_layout(g: nx.DiGraph, *, widths: Mapping[Hashable, float] | None = N
     positions seed the order within layers and keep the relative order of nodes that were
     already there, so a growing graph does not jump around. ``groups`` maps nodes to a dotted
     group path (an ``nn.Module``'s name): a group's nodes stay side by side in each layer.
+    Sources in ``pin_top`` go in the top layer (a block's entry ports).
     """
     with gc_paused():
         return _compute_layout(g, widths, heights, previous, node_gap, layer_gap, default_width,
-                               default_height, sweeps, coord_iters, max_dummies, groups)
+                               default_height, sweeps, coord_iters, max_dummies, groups,
+                               pin_top)
 
 
 def _compute_layout(g: nx.DiGraph, widths: Mapping[Hashable, float] | None,
@@ -534,7 +541,8 @@ def _compute_layout(g: nx.DiGraph, widths: Mapping[Hashable, float] | None,
                     previous: Mapping[Hashable, tuple[float, float]] | None, node_gap: float,
                     layer_gap: float, default_width: float, default_height: float, sweeps: int,
                     coord_iters: int, max_dummies: int | None,
-                    groups: Mapping[Hashable, str] | None) -> Layout:
+                    groups: Mapping[Hashable, str] | None,
+                    pin_top: Iterable[Hashable] = ()) -> Layout:
     keys = list(g.nodes)
     n = len(keys)
     if n == 0:
@@ -565,6 +573,10 @@ def _compute_layout(g: nx.DiGraph, widths: Mapping[Hashable, float] | None,
     edges = [(v, u) if (u, v) in back else (u, v) for u, v in raw]
 
     layer = assign_layers(n, edges)
+    for k in pin_top:
+        i = index.get(k)
+        if i is not None and not any(v == i for _, v in edges):
+            layer[i] = 0
     pg = insert_dummies(layer, edges, max_dummies if max_dummies is not None else n + 500)
     order = initial_order(pg)
     old = _seed_order(order, keys, pg.total, previous) if previous else None
@@ -593,6 +605,169 @@ def _compute_layout(g: nx.DiGraph, widths: Mapping[Hashable, float] | None,
     out.width = xmax - xmin
     out.height = ys[-1] + lay_h[-1] / 2
     return out
+
+
+_BOX, _IN, _OUT = "\x00box", "\x00in", "\x00out"
+
+
+def compound_layout(g: nx.DiGraph, groups: Mapping[Hashable, str], *,
+                    widths: Mapping[Hashable, float] | None = None,
+                    heights: Mapping[Hashable, float] | None = None,
+                    previous: Mapping[Hashable, tuple[float, float]] | None = None,
+                    pad: float = 10.0, header: float = 16.0, **kwargs: Any) -> Layout:
+    """A layered layout where each group (an ``nn.Module``'s nodes, nested by dotted name) is
+    laid out on its own and then placed as one block in its parent's layout, so that boxes
+    never overlap each other or other nodes. ``Layout.boxes`` gives each group's frame
+    (``pad`` around its content, ``header`` above it for the name). An edge into or out of a
+    block goes through a port on the block's top or bottom layer, so it is routed around the
+    nodes at every level it crosses."""
+    if not any(groups.get(k) for k in g):
+        return compute_layout(g, widths=widths, heights=heights, previous=previous, **kwargs)
+
+    def path(k: Hashable) -> tuple[str, ...]:
+        m = groups.get(k)
+        if not m:
+            return ()
+        parts = m.split(".")
+        return tuple(".".join(parts[:i + 1]) for i in range(len(parts)))
+
+    paths = {k: path(k) for k in g}
+    children: dict[str, dict[Hashable, None]] = {"": {}}  # group -> its direct items, in order
+    for k, p in paths.items():
+        parent = ""
+        for name in p:
+            children[parent].setdefault((_BOX, name))
+            children.setdefault(name, {})
+            parent = name
+        children[parent].setdefault(k)
+
+    def item(k: Hashable, depth: int) -> Hashable:
+        """The item ``depth`` levels down that holds node ``k``: a child block, or ``k``."""
+        p = paths[k]
+        return k if len(p) == depth else (_BOX, p[depth])
+
+    def lca(u: Hashable, v: Hashable) -> int:
+        pu, pv = paths[u], paths[v]
+        d = 0
+        while d < len(pu) and d < len(pv) and pu[d] == pv[d]:
+            d += 1
+        return d
+
+    level_edges: dict[str, dict[tuple[Hashable, Hashable], None]] = {}
+    for u, v in g.edges():
+        pu, pv = paths[u], paths[v]
+        d = lca(u, v)
+        a, b = item(u, d), item(v, d)
+        if a == b:
+            continue
+        level_edges.setdefault(pu[d - 1] if d else "", {}).setdefault((a, b))
+        for j in range(d, len(pu)):  # out of u's blocks through their bottom ports
+            level_edges.setdefault(pu[j], {}).setdefault((item(u, j + 1), (_OUT, b)))
+        for j in range(d, len(pv)):  # into v's blocks through their top ports
+            level_edges.setdefault(pv[j], {}).setdefault(((_IN, a), item(v, j + 1)))
+    w_of: dict[Hashable, float] = {}
+    h_of: dict[Hashable, float] = {}
+    dw, dh = float(kwargs.get("default_width", 120.0)), float(kwargs.get("default_height", 44.0))
+    for k, d in g.nodes(data=True):
+        w = widths.get(k) if widths is not None else None
+        h = heights.get(k) if heights is not None else None
+        w_of[k] = float(w if w is not None else d.get("width") or dw)
+        h_of[k] = float(h if h is not None else d.get("height") or dh)
+    rel: dict[str, Layout] = {}
+    ext: dict[str, tuple[float, float, float, float]] = {}
+    for level in sorted(children, key=lambda m: -(m.count(".") + 1) if m else 0):
+        sub = nx.DiGraph()  # innermost groups first: their sizes feed their parents
+        sub.add_nodes_from(children[level])
+        for a, b in level_edges.get(level, ()):
+            for port in (a, b):
+                if isinstance(port, tuple) and port[0] in (_IN, _OUT):
+                    w_of[port] = h_of[port] = 0.0
+            sub.add_edge(a, b)
+        lay = compute_layout(sub, widths=w_of, heights=h_of, previous=previous,
+                             pin_top=[k for k in sub if isinstance(k, tuple) and k[0] == _IN],
+                             **kwargs)
+        rel[level] = lay
+        ext[level] = _extent(lay, w_of, h_of)
+        if level:
+            x0, y0, x1, y1 = ext[level]
+            w_of[(_BOX, level)] = x1 - x0 + 2 * pad
+            h_of[(_BOX, level)] = y1 - y0 + 2 * pad + header
+    out = Layout(crossings=sum(lay.crossings for lay in rel.values()))
+    at: dict[str, dict[Hashable, tuple[float, float]]] = {}
+    bends: dict[str, dict[tuple[Hashable, Hashable], list[tuple[float, float]]]] = {}
+
+    def place(level: str, ox: float, oy: float, box: tuple[float, float, float, float] | None
+              ) -> None:
+        """Put ``level``'s items with its content's top left at (ox, oy); ports go on the
+        edges of ``box`` (left, top, right, bottom of the frame's content area)."""
+        lay = rel[level]
+        x0, y0 = ext[level][0], ext[level][1]
+        here = at[level] = {}
+
+        def absolute(x: float, y: float) -> tuple[float, float]:
+            return ox + x - x0, oy + y - y0
+
+        for it, (x, y) in lay.pos.items():
+            ax, ay = absolute(x, y)
+            if isinstance(it, tuple) and it[0] in (_IN, _OUT) and box is not None:
+                ax = min(max(ax, box[0]), box[2])
+                ay = box[1] if it[0] == _IN else box[3]
+            here[it] = (ax, ay)
+            if isinstance(it, tuple) and it[0] == _BOX:
+                bw, bh = w_of[it], h_of[it]
+                left, top = ax - bw / 2, ay - bh / 2
+                out.boxes[it[1]] = (left, top, bw, bh)
+                place(it[1], left + pad, top + pad + header,
+                      (left, top + header, left + bw, top + bh))
+            elif it in g:
+                out.pos[it] = (ax, ay)
+        bends[level] = {e: [absolute(x, y) for x, y in pts] for e, pts in lay.routes.items()}
+        for e in lay.unrouted:
+            bends[level].setdefault(e, [])
+
+    place("", ext[""][0], ext[""][1], None)
+    for u, v in g.edges():
+        pu, pv = paths[u], paths[v]
+        d = lca(u, v)
+        a, b = item(u, d), item(v, d)
+        if a == b:
+            continue
+        pts: list[tuple[float, float]] = []
+        for j in range(len(pu) - 1, d - 1, -1):
+            e = (item(u, j + 1), (_OUT, b))
+            pts += bends[pu[j]].get(e, [])
+            pts.append(at[pu[j]][(_OUT, b)])
+        top_level = pu[d - 1] if d else ""
+        pts += bends[top_level].get((a, b), [])
+        if (a, b) in rel[top_level].unrouted and len(pu) == d and len(pv) == d:
+            out.unrouted.add((u, v))
+        for j in range(d, len(pv)):
+            e = ((_IN, a), item(v, j + 1))
+            pts.append(at[pv[j]][(_IN, a)])
+            pts += bends[pv[j]].get(e, [])
+        if pts:
+            out.routes[(u, v)] = pts
+    top = rel[""]
+    out.width, out.height = top.width, top.height
+    ys = sorted({round(y, 6) for _, y in out.pos.values()})
+    rank = {y: i for i, y in enumerate(ys)}
+    out.layers = {k: rank[round(y, 6)] for k, (_, y) in out.pos.items()}
+    return out
+
+
+def _extent(lay: Layout, w_of: Mapping[Hashable, float], h_of: Mapping[Hashable, float]
+            ) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) of a layout's items, ports left out."""
+    x0 = y0 = math.inf
+    x1 = y1 = -math.inf
+    for it, (x, y) in lay.pos.items():
+        if isinstance(it, tuple) and it[0] in (_IN, _OUT):
+            continue
+        hw, hh = w_of.get(it, 0.0) / 2, h_of.get(it, 0.0) / 2
+        x0, y0, x1, y1 = min(x0, x - hw), min(y0, y - hh), max(x1, x + hw), max(y1, y + hh)
+    if x0 == math.inf:
+        return 0.0, 0.0, 0.0, 0.0
+    return x0, y0, x1, y1
 
 
 def layered_layout(g: nx.DiGraph, **kwargs: Any) -> dict[Hashable, tuple[float, float]]:

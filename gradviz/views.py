@@ -103,6 +103,11 @@ class TensorView:
         return self._rec.get("name")
 
     @property
+    def param_name(self) -> str | None:
+        """The parameter's ``named_parameters`` name (``layer1.0.conv1.weight``), if it is one."""
+        return self._rec.get("param")
+
+    @property
     def grad_fn(self) -> NodeView | None:
         nid = self._rec["grad_fn"]
         return self._world.node(nid) if nid is not None else None
@@ -208,6 +213,27 @@ class NodeView:
 
     def name(self) -> str:
         return self._rec["name"]
+
+    @property
+    def module(self) -> str | None:
+        """Qualified name of the ``nn.Module`` whose forward made this node (``layer1.0``)."""
+        return self._rec.get("module")
+
+    @property
+    def source(self) -> tuple[str, int, str] | None:
+        """(file, line, text) of the user's code that made this node, when the kernel knows."""
+        src = self._rec.get("source")
+        return (str(src[0]), int(src[1]), str(src[2])) if src else None
+
+    @property
+    def var_name(self) -> str | None:
+        """The name of the variable holding this node's output (``y`` for ``y.grad_fn``)."""
+        return self._rec.get("var")
+
+    @property
+    def output_value(self) -> np.ndarray | None:
+        """The op's output value, kept by the kernel for small outputs."""
+        return decode_array(self._rec.get("value"))
 
     @property
     def next_functions(self) -> tuple[tuple[NodeView | None, int], ...]:

@@ -26,7 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from gradviz.kernel.snapshot import MAX_ELEMENTS, _num, _repr, _short
+from gradviz.kernel.snapshot import (
+    MAX_ELEMENTS,
+    _num,
+    _repr,
+    _short,
+    annotate_outputs,
+    module_tree,
+    node_extras,
+)
 
 __all__ = ["TorchIds", "TorchSnapshotter", "IDS", "tensor_array", "track_modules",
            "module_names", "node_module"]
@@ -281,6 +289,7 @@ class TorchSnapshotter:
         self.tensors: dict[int, dict[str, Any]] = {}
         self.nodes: dict[int, dict[str, Any]] = {}
         self._mods, self._params = module_names(namespace)
+        self._pnames = module_tree(namespace)[2] if self._params else {}
         self._keep: list = []  # node wrappers referenced while this snapshot lives
         self._named = [v for v in (namespace or {}).values() if _is_tensor(v)]
         self._views: dict[tuple, Any] | None = None
@@ -314,6 +323,9 @@ class TorchSnapshotter:
                 "grad": array_record(grad),
                 "grad_repr": self._text(grad, tid) if grad is not None else None,
             }
+        pname = self._pnames.get(id(t))
+        if pname is not None:
+            rec["param"] = pname
         self.tensors[tid] = rec
 
     def _text(self, t: Any, tid: int) -> str:
@@ -364,6 +376,7 @@ class TorchSnapshotter:
             mod = node_module(n, self._mods)
         if mod is not None:
             rec["module"] = mod
+        node_extras(n, rec)
         attrs: dict[str, str] = {}
         saved: Any = []
         if fwd is not None:  # a custom autograd.Function: ctx attributes and saved_tensors
@@ -448,6 +461,7 @@ class TorchSnapshotter:
         return out
 
     def payload(self) -> dict[str, Any]:
+        annotate_outputs(self.tensors, self.nodes)
         return {"tensors": list(self.tensors.values()), "nodes": list(self.nodes.values())}
 
 

@@ -14,6 +14,7 @@ from gradviz.qt.graph_style import (
     TEXT_MIN_PX,
     Z_CURRENT,
     Z_EDGE,
+    Z_GROUP,
     Z_LABEL,
     Z_NODE,
     GraphStyle,
@@ -21,7 +22,8 @@ from gradviz.qt.graph_style import (
     color,
 )
 
-__all__ = ["EdgeBundleItem", "EdgeItem", "EdgeLabelItem", "NodeItem", "OverviewItem"]
+__all__ = ["EdgeBundleItem", "EdgeItem", "EdgeLabelItem", "ModuleBoxItem", "NodeItem",
+           "OverviewItem"]
 
 
 class NodeItem(QGraphicsItem):
@@ -447,3 +449,44 @@ class EdgeLabelItem(QGraphicsItem):
         for line, adv in zip(self.lines, self._adv, strict=True):
             p.drawText(QPointF(r.center().x() - adv / 2, y + fm.ascent()), line)
             y += fm.height()
+
+
+class ModuleBoxItem(QGraphicsItem):
+    """A labelled, rounded frame around the nodes an ``nn.Module``'s forward made (nested
+    modules nest). Its header (the module's name, e.g. ``layer1.0``) collapses it on click."""
+
+    def __init__(self, name: str, rect: QRectF, depth: int, style: GraphStyle) -> None:
+        """``rect``: the whole frame in scene coordinates, the header strip included."""
+        super().__init__()
+        self.name = name
+        self.depth = depth
+        self._style = style
+        self.setZValue(Z_GROUP + 0.01 * depth)  # inner boxes over outer ones, all under edges
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)  # the view handles clicks
+        self.header_h = style.group_header
+        self.rect = QRectF(rect)
+        self._bounds = self.rect.adjusted(-2, -2, 2, 2)
+
+    def header_rect(self) -> QRectF:
+        """The strip with the module's name: a click there collapses the module."""
+        return QRectF(self.rect.left(), self.rect.top(), self.rect.width(), self.header_h)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._bounds
+
+    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        st = self._style
+        r = self.rect
+        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(p.worldTransform())
+        p.setPen(st.group_pen)
+        p.setBrush(st.group_fills[self.depth % len(st.group_fills)])
+        rad = st.radius * 1.4
+        p.drawRoundedRect(r, rad, rad)
+        if st.label_font.pixelSize() * lod < TEXT_MIN_PX:
+            return
+        p.setPen(st.group_text)
+        p.setFont(st.label_font)
+        pad = 0.6 * st.label_font.pixelSize()
+        p.drawText(QPointF(r.left() + pad, r.top() + 0.15 * st.label_font.pixelSize()
+                           + st.label_fm.ascent()), self.name)

@@ -98,6 +98,13 @@ class GraphStyle:
         self._measured: dict[str, tuple[list[str], list[float], float, float]] = {}
         self.title_h = self.title_fm.height()
         self.mono_h = self.mono_fm.height()
+        # module boxes: a faint tint of the text colour, darker with each nesting level
+        self.group_pen = QPen(blend(t.edge, t.background, 0.45), max(1.0, t.border_width * 0.8),
+                              Qt.PenStyle.DashLine)
+        self.group_fills = [color(t.text, a) for a in (0.035, 0.06, 0.085)]
+        self.group_text = QColor(t.text_muted)
+        self.group_pad = 0.7 * px
+        self.group_header = self.label_fm.height() + 0.3 * self.label_font.pixelSize()
         self.vector = False  # painting into SVG: no stacked translucent fills
 
     @staticmethod

@@ -25,6 +25,7 @@ import networkx as nx
 from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QContextMenuEvent,
     QFontMetrics,
     QKeyEvent,
     QMouseEvent,
@@ -39,17 +40,27 @@ from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsView,
     QLabel,
+    QMenu,
     QToolTip,
     QWidget,
 )
 
-from gradviz.graph import Layout, compute_layout, gc_paused
+from gradviz.graph import (
+    MODULE_PREFIX,
+    Layout,
+    collapse_modules,
+    compound_layout,
+    compute_layout,
+    gc_paused,
+    source_text,
+)
 from gradviz.qt import guard_none_refcount
 from gradviz.qt.graph_export import LEGEND_SHORT, LEGEND_TEXT, ExportMixin, walkthrough_caption
 from gradviz.qt.graph_items import (
     EdgeBundleItem,
     EdgeItem,
     EdgeLabelItem,
+    ModuleBoxItem,
     NodeItem,
     OverviewItem,
 )
@@ -80,6 +91,8 @@ class GraphView(ExportMixin, QGraphicsView):
     """
 
     node_selected = Signal(str)
+    #: a sentence for the window's status line (a clicked node's source line)
+    status_message = Signal(str)
 
     ZOOM_STEP = 1.25
     MIN_SCALE = 0.01
@@ -93,6 +106,11 @@ class GraphView(ExportMixin, QGraphicsView):
         self._scene = QGraphicsScene(self)
         self.setScene(self._scene)
         self._graph: nx.DiGraph = nx.DiGraph()
+        self._shown: nx.DiGraph = self._graph  # the graph with collapsed modules as nodes
+        self._collapsed: set[str] = set()
+        self._boxes: dict[str, ModuleBoxItem] = {}
+        #: nodes grouped in labelled boxes by the nn.Module that made them
+        self.group_modules = True
         self._layout = Layout()
         self._nodes: dict[Hashable, NodeItem] = {}
         self._edges: dict[tuple[Hashable, Hashable], EdgeItem] = {}
@@ -163,6 +181,7 @@ class GraphView(ExportMixin, QGraphicsView):
         do_fit = self._fitted or not self._nodes if fit is None else fit
         self._graph = g
         with gc_paused():
+            self._shown = collapse_modules(g, self._collapsed) if self._collapsed else g
             self._rebuild(previous)
         for k, s in states.items():
             if k in self._nodes:
@@ -190,7 +209,7 @@ class GraphView(ExportMixin, QGraphicsView):
         :func:`gradviz.graph.refresh_labels`); relayout only when a box changed size."""
         resized = False
         for k, it in self._nodes.items():
-            d = self._graph.nodes[k]
+            d = self._graph.nodes[k] if k in self._graph else self._shown.nodes[k]
             label = d.get("label", str(k))
             if label != it.label:
                 w, h = it.w, it.h
@@ -210,11 +229,12 @@ class GraphView(ExportMixin, QGraphicsView):
         self._seed_edge = None
         self._bundle = None
         self._overview = []
+        self._boxes = {}
         self._nodes.clear()
         self._edges.clear()
         self._labels.clear()
         st = self._style
-        g = self._graph
+        g = self._shown
         cached = bool(self._cached) and not self._fitted  # fit() sets the cache mode anyway
         for k, d in g.nodes(data=True):
             item = NodeItem(k, d.get("kind", "grad_fn"), d.get("label", str(k)),
@@ -232,8 +252,16 @@ class GraphView(ExportMixin, QGraphicsView):
         st = self._style
         widths = {k: it.w for k, it in self._nodes.items()}
         heights = {k: it.h for k, it in self._nodes.items()}
-        lay = compute_layout(self._graph, widths=widths, heights=heights, previous=previous,
-                             node_gap=st.node_gap, layer_gap=st.layer_gap)
+        groups = ({k: m for k, m in self._shown.nodes(data="module") if m}
+                  if self.group_modules else None)
+        if groups:
+            lay = compound_layout(self._shown, groups, widths=widths, heights=heights,
+                                  previous=previous, node_gap=st.node_gap,
+                                  layer_gap=st.layer_gap, pad=st.group_pad,
+                                  header=st.group_header)
+        else:
+            lay = compute_layout(self._shown, widths=widths, heights=heights, previous=previous,
+                                 node_gap=st.node_gap, layer_gap=st.layer_gap)
         self._layout = lay
         pos = lay.pos
         for k, it in self._nodes.items():
@@ -276,12 +304,63 @@ class GraphView(ExportMixin, QGraphicsView):
         # the drawing's extent, from the layout (itemsBoundingRect asks every item)
         g_ = st.glow
         r = QRectF(-g_, -g_, lay.width + 2 * g_, lay.height + 2 * g_)
+        r = r.united(self._place_boxes())
         if self._bundle is not None and bundled:
             r = r.united(self._bundle.boundingRect())
         self._bounds = r
         m = 3 * st.title_px
         self._scene.setSceneRect(r.adjusted(-m, -m, m, m))
         self._fill_overview(r)
+
+    def _place_boxes(self) -> QRectF:
+        """A labelled frame per expanded module, where the layout put it; returns the area
+        they cover."""
+        for box in self._boxes.values():
+            self._scene.removeItem(box)
+        self._boxes = {}
+        out = QRectF()
+        for name, (x, y, w, h) in self._layout.boxes.items():
+            box = ModuleBoxItem(name, QRectF(x, y, w, h), name.count("."), self._style)
+            self._boxes[name] = box
+            self._scene.addItem(box)
+            out = out.united(box.rect)
+        return out
+
+    # ------------------------------------------------------------------ modules
+    def module_boxes(self) -> dict[str, QRectF]:
+        """The module boxes drawn, by qualified name, in scene coordinates."""
+        return {k: QRectF(b.rect) for k, b in self._boxes.items()}
+
+    def collapsed_modules(self) -> set[str]:
+        """The modules drawn as one node."""
+        return set(self._collapsed)
+
+    def collapse_module(self, name: str) -> None:
+        """Draw module ``name`` as one node (key ``m:<name>``) with its in and out edges."""
+        if name not in self._collapsed:
+            self._collapsed.add(name)
+            self.set_graph(self._graph)
+
+    def expand_module(self, name: str) -> None:
+        """Draw module ``name``'s nodes again (in their box)."""
+        drop = {m for m in self._collapsed if m == name or m.startswith(name + ".")}
+        if drop:
+            self._collapsed -= drop
+            self.set_graph(self._graph)
+
+    def shown_graph(self) -> nx.DiGraph:
+        """The graph drawn: :attr:`graph` with collapsed modules as single nodes."""
+        return self._shown
+
+    def module_at(self, view_pos: QPointF, header_only: bool = False) -> str | None:
+        """The innermost module box under a viewport position (its header only, if asked)."""
+        sp = self.mapToScene(view_pos.toPoint())
+        best: ModuleBoxItem | None = None
+        for b in self._boxes.values():
+            r = b.header_rect() if header_only else b.rect
+            if r.contains(sp) and (best is None or b.depth > best.depth):
+                best = b
+        return best.name if best is not None else None
 
     def _fill_overview(self, bounds: QRectF) -> None:
         """Batch idle boxes and routed edges into overview tiles of a few hundred nodes, so a
@@ -391,7 +470,7 @@ class GraphView(ExportMixin, QGraphicsView):
         item = self._nodes[key]
         if (state == "current") != (item.state == "current"):
             # the current node's edges are drawn over its glow (and its neighbours')
-            for u, v in (*self._graph.in_edges(key), *self._graph.out_edges(key)):
+            for u, v in (*self._shown.in_edges(key), *self._shown.out_edges(key)):
                 edge = self._edges.get((u, v))
                 if edge is not None:
                     edge.raised = state == "current"
@@ -472,7 +551,7 @@ class GraphView(ExportMixin, QGraphicsView):
         shown = text if text.startswith("seed") else f"seed {text}"
         self._seed_item = EdgeLabelItem(shown, self._seed_anchor(key), self._style, left=True)
         self._scene.addItem(self._seed_item)
-        ins = [e for e in self._graph.in_edges(key) if e in self._edges]
+        ins = [e for e in self._shown.in_edges(key) if e in self._edges]
         if ins:
             self._seed_edge = ins[0]
             e = self._edges[ins[0]]
@@ -486,7 +565,7 @@ class GraphView(ExportMixin, QGraphicsView):
         return self._seed[1] if self._seed is not None else None
 
     def _seed_anchor(self, key: Hashable) -> QPointF:
-        ins = [e for e in self._graph.in_edges(key) if e in self._edges]
+        ins = [e for e in self._shown.in_edges(key) if e in self._edges]
         if ins:
             return self._edges[ins[0]].midpoint()
         it = self._nodes[key]
@@ -526,6 +605,10 @@ class GraphView(ExportMixin, QGraphicsView):
                     self._nodes[k].setVisible(self._node_visible(self._nodes[k]))
         if self._selected is not None and emit:
             self.node_selected.emit(str(self._selected))
+            src = self._shown.nodes[self._selected].get("source")
+            if src:
+                self.status_message.emit(f"{self._shown.nodes[self._selected].get('label', '')}"
+                                         .split("\n", 1)[0] + " made at " + source_text(src))
 
     def node_at(self, view_pos: QPointF) -> Hashable | None:
         """Key of the node under a viewport position, if any."""
@@ -856,10 +939,40 @@ class GraphView(ExportMixin, QGraphicsView):
         self._press = None
         if moved <= QApplication.startDragDistance():
             key = self.node_at(event.position())
-            if key is not None:
+            if key is not None and str(key).startswith(MODULE_PREFIX):
+                self.expand_module(str(key)[len(MODULE_PREFIX):])
+            elif key is not None:
                 self.select(key)
+            elif (box := self.module_at(event.position(), header_only=True)) is not None:
+                self.collapse_module(box)
             else:
                 self.select(None)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - Qt API
+        pos = QPointF(event.pos())
+        key = self.node_at(pos)
+        menu = QMenu(self)
+        if key is not None and str(key).startswith(MODULE_PREFIX):
+            name = str(key)[len(MODULE_PREFIX):]
+            menu.addAction(f"Expand {name}", lambda: self.expand_module(name))
+        else:
+            mod = self._shown.nodes[key].get("module") if key is not None else None
+            mod = mod or self.module_at(pos)
+            while mod:
+                menu.addAction(f"Collapse {mod}", lambda m=mod: self.collapse_module(m))
+                mod = mod.rsplit(".", 1)[0] if "." in mod else None
+        if self._collapsed:
+            menu.addAction("Expand all modules", self.expand_all_modules)
+        if menu.isEmpty():
+            super().contextMenuEvent(event)
+            return
+        menu.exec(event.globalPos())
+
+    def expand_all_modules(self) -> None:
+        """Draw every module's nodes again."""
+        if self._collapsed:
+            self._collapsed.clear()
+            self.set_graph(self._graph)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
         # the transform may have been set directly (scale(), setTransform()): catch up with it
