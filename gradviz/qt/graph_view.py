@@ -19,7 +19,7 @@ Typical use while stepping through backward::
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 
 import networkx as nx
 from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt, Signal
@@ -948,24 +948,32 @@ class GraphView(ExportMixin, QGraphicsView):
             else:
                 self.select(None)
 
-    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - Qt API
-        pos = QPointF(event.pos())
-        key = self.node_at(pos)
-        menu = QMenu(self)
+    def module_actions(self, view_pos: QPointF) -> list[tuple[str, Callable[[], None]]]:
+        """The context menu's module items at a viewport position: Expand a collapsed module,
+        Collapse the module of the node or box there (and each enclosing one)."""
+        key = self.node_at(view_pos)
+        out: list[tuple[str, Callable[[], None]]] = []
         if key is not None and str(key).startswith(MODULE_PREFIX):
             name = str(key)[len(MODULE_PREFIX):]
-            menu.addAction(f"Expand {name}", lambda: self.expand_module(name))
+            out.append((f"Expand {name}", lambda: self.expand_module(name)))
         else:
             mod = self._shown.nodes[key].get("module") if key is not None else None
-            mod = mod or self.module_at(pos)
+            mod = mod or self.module_at(view_pos)
             while mod:
-                menu.addAction(f"Collapse {mod}", lambda m=mod: self.collapse_module(m))
+                out.append((f"Collapse {mod}", lambda m=mod: self.collapse_module(m)))
                 mod = mod.rsplit(".", 1)[0] if "." in mod else None
         if self._collapsed:
-            menu.addAction("Expand all modules", self.expand_all_modules)
-        if menu.isEmpty():
+            out.append(("Expand all modules", self.expand_all_modules))
+        return out
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - Qt API
+        actions = self.module_actions(QPointF(event.pos()))
+        if not actions:
             super().contextMenuEvent(event)
             return
+        menu = QMenu(self)
+        for text, fn in actions:
+            menu.addAction(text, fn)
         menu.exec(event.globalPos())
 
     def expand_all_modules(self) -> None:
