@@ -28,7 +28,7 @@ import networkx as nx
 __all__ = ["Layout", "Proper", "assign_layers", "assign_x", "assign_y", "break_cycles",
            "compound_layout", "compute_layout", "count_crossings", "gc_paused", "group_order",
            "initial_order", "insert_dummies", "layer_crossings", "layered_layout",
-           "reduce_crossings"]
+           "reduce_crossings", "tree_layout"]
 
 
 @contextmanager
@@ -623,7 +623,15 @@ def compound_layout(g: nx.DiGraph, groups: Mapping[Hashable, str], *,
     nodes at every level it crosses."""
     if not any(groups.get(k) for k in g):
         return compute_layout(g, widths=widths, heights=heights, previous=previous, **kwargs)
+    with gc_paused():
+        return _compound_layout(g, groups, widths, heights, previous, pad, header, kwargs)
 
+
+def _compound_layout(g: nx.DiGraph, groups: Mapping[Hashable, str],
+                     widths: Mapping[Hashable, float] | None,
+                     heights: Mapping[Hashable, float] | None,
+                     previous: Mapping[Hashable, tuple[float, float]] | None, pad: float,
+                     header: float, kwargs: dict[str, Any]) -> Layout:
     def path(k: Hashable) -> tuple[str, ...]:
         m = groups.get(k)
         if not m:
@@ -676,16 +684,23 @@ def compound_layout(g: nx.DiGraph, groups: Mapping[Hashable, str], *,
     rel: dict[str, Layout] = {}
     ext: dict[str, tuple[float, float, float, float]] = {}
     for level in sorted(children, key=lambda m: -(m.count(".") + 1) if m else 0):
-        sub = nx.DiGraph()  # innermost groups first: their sizes feed their parents
-        sub.add_nodes_from(children[level])
-        for a, b in level_edges.get(level, ()):
+        # innermost groups first: their sizes feed their parents
+        items = dict(children[level])
+        edges = list(level_edges.get(level, ()))
+        for a, b in edges:
             for port in (a, b):
-                if isinstance(port, tuple) and port[0] in (_IN, _OUT):
+                if port not in items:  # a port
+                    items[port] = None
                     w_of[port] = h_of[port] = 0.0
-            sub.add_edge(a, b)
-        lay = compute_layout(sub, widths=w_of, heights=h_of, previous=previous,
-                             pin_top=[k for k in sub if isinstance(k, tuple) and k[0] == _IN],
-                             **kwargs)
+        lay = tree_layout(items, edges, w_of, h_of, kwargs.get("node_gap", 36.0),
+                          kwargs.get("layer_gap", 56.0), is_out=_is_out)
+        if lay is None:
+            sub = nx.DiGraph()
+            sub.add_nodes_from(items)
+            sub.add_edges_from(edges)
+            lay = compute_layout(sub, widths=w_of, heights=h_of, previous=previous,
+                                 pin_top=[k for k in sub if isinstance(k, tuple) and k[0] == _IN],
+                                 **kwargs)
         rel[level] = lay
         ext[level] = _extent(lay, w_of, h_of)
         if level:
@@ -752,6 +767,95 @@ def compound_layout(g: nx.DiGraph, groups: Mapping[Hashable, str], *,
     ys = sorted({round(y, 6) for _, y in out.pos.values()})
     rank = {y: i for i, y in enumerate(ys)}
     out.layers = {k: rank[round(y, 6)] for k, (_, y) in out.pos.items()}
+    return out
+
+
+def _is_out(k: Hashable) -> bool:
+    return isinstance(k, tuple) and len(k) == 2 and k[0] == _OUT
+
+
+def tree_layout(nodes: Iterable[Hashable], edges: Iterable[tuple[Hashable, Hashable]],
+                widths: Mapping[Hashable, float], heights: Mapping[Hashable, float],
+                node_gap: float, layer_gap: float, is_out: Any = None) -> Layout | None:
+    """A tidy layered layout of an in-forest (every node feeds at most one other: a Conv2d's
+    parameters, their AccumulateGrads and its op), inputs above, each node centred over its
+    inputs; None when the graph is not one. Nodes for which ``is_out(k)`` holds (exit ports) are
+    left out of the tree and put below their source. Linear in the nodes, with no sweeps:
+    most modules of a network are such trees."""
+    allnodes = list(nodes)
+    outs = [k for k in allnodes if is_out is not None and is_out(k)]
+    out_set = set(outs)
+    succ: dict[Hashable, Hashable] = {}
+    out_src: dict[Hashable, Hashable] = {}
+    for u, v in edges:
+        if v in out_set:
+            out_src.setdefault(v, u)
+            continue
+        if u in succ:
+            return None
+        succ[u] = v
+    nodes = [k for k in allnodes if k not in out_set]
+    preds: dict[Hashable, list[Hashable]] = {k: [] for k in nodes}
+    for u, v in succ.items():
+        preds[v].append(u)
+    roots = [k for k in nodes if k not in succ]
+    if not roots:
+        return None
+    depth: dict[Hashable, int] = {}
+    order: list[Hashable] = []  # pre-order
+    stack = list(reversed(roots))
+    for r in roots:
+        depth[r] = 0
+    while stack:
+        v = stack.pop()
+        order.append(v)
+        for p in reversed(preds[v]):
+            if p in depth:
+                return None  # a cycle
+            depth[p] = depth[v] + 1
+            stack.append(p)
+    if len(order) != len(nodes):
+        return None
+    span: dict[Hashable, float] = {}
+    for v in reversed(order):
+        ps = preds[v]
+        inner = sum(span[p] for p in ps) + node_gap * (len(ps) - 1) if ps else 0.0
+        span[v] = max(widths.get(v, 0.0), inner)
+    x: dict[Hashable, float] = {}
+    left: dict[Hashable, float] = {}
+    acc = 0.0
+    for r in roots:
+        left[r] = acc
+        acc += span[r] + node_gap
+    for v in order:
+        lo = left[v]
+        x[v] = lo + span[v] / 2
+        ps = preds[v]
+        if ps:
+            inner = sum(span[p] for p in ps) + node_gap * (len(ps) - 1)
+            cur = lo + (span[v] - inner) / 2
+            for p in ps:
+                left[p] = cur
+                cur += span[p] + node_gap
+    top = max(depth.values())
+    lay_h = [0.0] * (top + 2)
+    for v in nodes:
+        lv = top - depth[v]
+        lay_h[lv] = max(lay_h[lv], heights.get(v, 0.0))
+    ys = []
+    y = 0.0
+    for h in lay_h:
+        ys.append(y + h / 2)
+        y += h + layer_gap
+    out = Layout()
+    for v in nodes:
+        out.pos[v] = (x[v], ys[top - depth[v]])
+        out.layers[v] = top - depth[v]
+    for o in outs:
+        out.pos[o] = (x.get(out_src.get(o), 0.0), ys[-1])
+        out.layers[o] = top + 1
+    out.width = acc - node_gap
+    out.height = ys[top] + lay_h[top] / 2
     return out
 
 

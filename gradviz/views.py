@@ -22,12 +22,15 @@ def decode_array(rec: Mapping[str, Any] | None) -> np.ndarray | None:
     short keeps its first values, flat."""
     if rec is None:
         return None
-    vals = [float(v) if isinstance(v, str) else v for v in rec["values"]]
     dt = rec.get("dtype", "float64")
-    try:
-        arr = np.array(vals, dtype=dt)
-    except TypeError:
-        arr = np.array(vals)
+    try:  # numpy reads the "nan" / "inf" strings itself
+        arr = np.array(rec["values"], dtype=dt)
+    except (TypeError, ValueError):
+        vals = [float(v) if isinstance(v, str) else v for v in rec["values"]]
+        try:
+            arr = np.array(vals, dtype=dt)
+        except TypeError:
+            arr = np.array(vals)
     if rec.get("full", True):
         return arr.reshape(rec["shape"])
     return arr

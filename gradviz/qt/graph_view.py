@@ -123,6 +123,7 @@ class GraphView(ExportMixin, QGraphicsView):
         self._cached: bool | None = None  # item caches are used only where text is drawn
         self._zoomed_out = False  # text unreadable: the overview item draws idle nodes
         self._overview: list[OverviewItem] = []
+        self._overview_bounds: QRectF | None = None  # set while the tiles wait to be filled
         self._bounds = QRectF()  # extent of the drawing, from the layout
         self._bundle: EdgeBundleItem | None = None
 
@@ -310,7 +311,18 @@ class GraphView(ExportMixin, QGraphicsView):
         self._bounds = r
         m = 3 * st.title_px
         self._scene.setSceneRect(r.adjusted(-m, -m, m, m))
-        self._fill_overview(r)
+        # the overview tiles are only drawn zoomed out: filled when first needed
+        for tile in self._overview:
+            self._scene.removeItem(tile)
+        self._overview = []
+        self._overview_bounds: QRectF | None = r
+        if self._zoomed_out:
+            self._ensure_overview()
+
+    def _ensure_overview(self) -> None:
+        if getattr(self, "_overview_bounds", None) is not None:
+            bounds, self._overview_bounds = self._overview_bounds, None
+            self._fill_overview(bounds)
 
     def _place_boxes(self) -> QRectF:
         """A labelled frame per expanded module, where the layout put it; returns the area
@@ -855,6 +867,8 @@ class GraphView(ExportMixin, QGraphicsView):
             it.setVisible(self._node_visible(it))
         for e in self._edges.values():
             e.setVisible(self._edge_visible(e))
+        if self._zoomed_out:
+            self._ensure_overview()
         for tile in self._overview:
             tile.setVisible(self._zoomed_out)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import networkx as nx
+import pytest
 
 from gradviz.layout import (
     assign_layers,
@@ -99,3 +100,19 @@ def test_coordinates_keep_separation_and_chains_straight():
     assert x[2] == x[3] == x[4]
     ys, heights = assign_y(pg, order, x, [40.0, 60.0, 30.0, 30.0, 30.0], layer_gap=50.0)
     assert heights[0] == 60.0 and ys[1] - ys[0] >= 30 + 15 + 50
+
+
+def test_tree_layout_centres_each_node_over_its_inputs_and_refuses_non_trees():
+    from gradviz.layout import tree_layout
+
+    nodes = ["w", "acc", "b", "accb", "op", "out"]
+    edges = [("w", "acc"), ("b", "accb"), ("acc", "op"), ("accb", "op"), ("op", "out")]
+    sizes = {"w": 80.0, "acc": 60.0, "b": 50.0, "accb": 60.0, "op": 90.0, "out": 0.0}
+    lay = tree_layout(nodes, edges, sizes, dict.fromkeys(nodes, 30.0), 20.0, 40.0,
+                      is_out=lambda k: k == "out")
+    assert lay is not None
+    assert lay.pos["op"][0] == pytest.approx((lay.pos["acc"][0] + lay.pos["accb"][0]) / 2)
+    assert lay.pos["w"][0] == lay.pos["acc"][0] and lay.pos["out"][0] == lay.pos["op"][0]
+    assert lay.pos["w"][1] < lay.pos["acc"][1] < lay.pos["op"][1] < lay.pos["out"][1]
+    assert lay.pos["accb"][0] - lay.pos["acc"][0] >= 60 + 20
+    assert tree_layout(["a", "b", "c"], [("a", "b"), ("a", "c")], {}, {}, 1.0, 1.0) is None
