@@ -829,7 +829,6 @@ def tree_layout(nodes: Iterable[Hashable], edges: Iterable[tuple[Hashable, Hasha
         acc += span[r] + node_gap
     for v in order:
         lo = left[v]
-        x[v] = lo + span[v] / 2
         ps = preds[v]
         if ps:
             inner = sum(span[p] for p in ps) + node_gap * (len(ps) - 1)
@@ -837,6 +836,11 @@ def tree_layout(nodes: Iterable[Hashable], edges: Iterable[tuple[Hashable, Hasha
             for p in ps:
                 left[p] = cur
                 cur += span[p] + node_gap
+    for v in reversed(order):  # inputs first: each node over the mean of its inputs
+        ps = preds[v]
+        lo, hw = left[v], widths.get(v, 0.0) / 2
+        mid = sum(x[p] for p in ps) / len(ps) if ps else lo + span[v] / 2
+        x[v] = min(max(mid, lo + hw), lo + span[v] - hw)
     top = max(depth.values())
     lay_h = [0.0] * (top + 2)
     for v in nodes:
