@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable, Hashable, Iterable, Mapping
 
 import networkx as nx
-from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QContextMenuEvent,
@@ -111,6 +111,9 @@ class GraphView(ExportMixin, QGraphicsView):
         self._boxes: dict[str, ModuleBoxItem] = {}
         #: nodes grouped in labelled boxes by the nn.Module that made them
         self.group_modules = True
+        #: micrograd-style: every op node shows its output's gradient (see set_node_grads)
+        self.values_mode = False
+        self._node_grads: dict[Hashable, str] = {}
         self._layout = Layout()
         self._nodes: dict[Hashable, NodeItem] = {}
         self._edges: dict[tuple[Hashable, Hashable], EdgeItem] = {}
@@ -211,7 +214,7 @@ class GraphView(ExportMixin, QGraphicsView):
         resized = False
         for k, it in self._nodes.items():
             d = self._graph.nodes[k] if k in self._graph else self._shown.nodes[k]
-            label = d.get("label", str(k))
+            label = self._label_of(k, d)
             if label != it.label:
                 w, h = it.w, it.h
                 it.set_label(label)
@@ -223,6 +226,32 @@ class GraphView(ExportMixin, QGraphicsView):
                 self._place(dict(self._layout.pos))
             self._minimap.invalidate()
             self._update_overlays()
+
+    def _label_of(self, key: Hashable, d: Mapping) -> str:
+        """The node's label, with its gradient line in the micrograd-style view."""
+        label = d.get("label", str(key))
+        if self.values_mode and d.get("kind") == "grad_fn":
+            label += "\ngrad " + self._node_grads.get(key, "–")
+        return label
+
+    def set_values_mode(self, on: bool) -> None:
+        """Micrograd-style: each op node also shows the gradient of its output (given by
+        :meth:`set_node_grads`; ``–`` until backward reaches it). Takes effect at the next
+        :meth:`set_graph` or :meth:`refresh`."""
+        self.values_mode = bool(on)
+
+    def set_node_grads(self, grads: Mapping[Hashable, str]) -> None:
+        """The gradient text of each op node's output so far (``[0.5, 0.5]``), shown in the
+        micrograd-style view."""
+        grads = dict(grads)
+        if grads != self._node_grads:
+            self._node_grads = grads
+            if self.values_mode:
+                self.refresh()
+
+    def node_label(self, key: Hashable) -> str:
+        """The text drawn in node ``key``."""
+        return self._nodes[key].label
 
     def _rebuild(self, previous: Mapping | None) -> None:
         self._scene.clear()
@@ -238,7 +267,7 @@ class GraphView(ExportMixin, QGraphicsView):
         g = self._shown
         cached = bool(self._cached) and not self._fitted  # fit() sets the cache mode anyway
         for k, d in g.nodes(data=True):
-            item = NodeItem(k, d.get("kind", "grad_fn"), d.get("label", str(k)),
+            item = NodeItem(k, d.get("kind", "grad_fn"), self._label_of(k, d),
                             d.get("detail", ""), st, cached)
             self._nodes[k] = item
             self._scene.addItem(item)
@@ -497,6 +526,8 @@ class GraphView(ExportMixin, QGraphicsView):
                 self.ensure_node_visible(key)
         if state in ("current", "error") or self._minimap.isVisible():
             self._minimap.update()
+        if state in ("current", "error") and not self._legend.isHidden():
+            self._update_overlays()  # the legend moves off the current node
 
     def node_state(self, key: Hashable) -> str:
         """The state of node ``key``."""
@@ -840,17 +871,37 @@ class GraphView(ExportMixin, QGraphicsView):
                 if lg.width() <= min(room, 0.7 * vp.width()) and lg.height() <= 0.2 * vp.height():
                     shown = True
                     break
-        if shown:
-            lg.move(8, vp.height() - lg.height() - 8)
+        spot = self._legend_spot(lg.width(), lg.height(), mm) if shown else None
+        if spot is not None:
+            lg.move(*spot)
             lg.show()
             lg.raise_()
         else:
             lg.hide()
 
+    def _legend_spot(self, w: int, h: int, mm: QWidget) -> tuple[int, int] | None:
+        """Where the legend goes: bottom left, else top left, else top right, the first
+        corner where it covers neither a root (output) node nor the current node; None when
+        every corner would."""
+        vp = self.viewport().rect()
+        keep = [it for it in self._nodes.values()
+                if it.kind == "output" or it.state in ("current", "error")]
+        rects = [self.mapFromScene(it.sceneBoundingRect()).boundingRect() for it in keep]
+        corners = [(8, vp.height() - h - 8), (8, 8), (vp.width() - w - 8, 8)]
+        for x, y in corners:
+            r = QRect(x, y, w, h)
+            if not mm.isHidden() and r.intersects(mm.geometry()):
+                continue
+            if not any(r.intersects(nr) for nr in rects):
+                return x, y
+        return None
+
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt API
         super().scrollContentsBy(dx, dy)
         if not self._minimap.isHidden():
             self._minimap.update()
+        if self.legend_enabled and (self._labels or self._seed_item):
+            self._update_overlays()  # the legend keeps off the root and the current node
 
     def _update_cache_mode(self, force: bool = False) -> None:
         """Cache node pixmaps (DeviceCoordinateCache) only when zoomed in enough to draw text:
