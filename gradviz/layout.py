@@ -693,7 +693,7 @@ def _compound_layout(g: nx.DiGraph, groups: Mapping[Hashable, str],
                     items[port] = None
                     w_of[port] = h_of[port] = 0.0
         lay = tree_layout(items, edges, w_of, h_of, kwargs.get("node_gap", 36.0),
-                          kwargs.get("layer_gap", 56.0), is_out=_is_out)
+                          kwargs.get("layer_gap", 56.0), is_out=_is_out, is_in=_is_in)
         if lay is None:
             sub = nx.DiGraph()
             sub.add_nodes_from(items)
@@ -774,14 +774,20 @@ def _is_out(k: Hashable) -> bool:
     return isinstance(k, tuple) and len(k) == 2 and k[0] == _OUT
 
 
+def _is_in(k: Hashable) -> bool:
+    return isinstance(k, tuple) and len(k) == 2 and k[0] == _IN
+
+
 def tree_layout(nodes: Iterable[Hashable], edges: Iterable[tuple[Hashable, Hashable]],
                 widths: Mapping[Hashable, float], heights: Mapping[Hashable, float],
-                node_gap: float, layer_gap: float, is_out: Any = None) -> Layout | None:
+                node_gap: float, layer_gap: float, is_out: Any = None,
+                is_in: Any = None) -> Layout | None:
     """A tidy layered layout of an in-forest (every node feeds at most one other: a Conv2d's
     parameters, their AccumulateGrads and its op), inputs above, each node centred over its
     inputs; None when the graph is not one. Nodes for which ``is_out(k)`` holds (exit ports) are
-    left out of the tree and put below their source. Linear in the nodes, with no sweeps:
-    most modules of a network are such trees."""
+    left out of the tree and put below their source; those for which ``is_in(k)`` holds
+    (entry ports) go in the top layer, their edge straight down their own column. Linear in
+    the nodes, with no sweeps: most modules of a network are such trees."""
     allnodes = list(nodes)
     outs = [k for k in allnodes if is_out is not None and is_out(k)]
     out_set = set(outs)
@@ -853,8 +859,12 @@ def tree_layout(nodes: Iterable[Hashable], edges: Iterable[tuple[Hashable, Hasha
         y += h + layer_gap
     out = Layout()
     for v in nodes:
-        out.pos[v] = (x[v], ys[top - depth[v]])
-        out.layers[v] = top - depth[v]
+        lv = top - depth[v]
+        if is_in is not None and is_in(v) and lv > 0:  # an entry port: top layer, and its
+            out.routes[(v, succ[v])] = [(x[v], ys[j]) for j in range(1, lv + 1)]  # own column
+            lv = 0
+        out.pos[v] = (x[v], ys[lv])
+        out.layers[v] = lv
     for o in outs:
         out.pos[o] = (x.get(out_src.get(o), 0.0), ys[-1])
         out.layers[o] = top + 1
