@@ -3,7 +3,7 @@ layers, random weights, no downloads, small inputs), grouped by nn.Module, laid 
 painted offscreen. Prints the kernel's snapshot, the window's build, layout and paint times
 and the total against the 1 s target; then the same for the engine backend.
 
-    QT_QPA_PLATFORM=offscreen python3 bench/bench_graph.py [--models 11] [--profile]
+    QT_QPA_PLATFORM=offscreen python3 bench/bench_graph.py [--models 25] [--profile]
 """
 
 from __future__ import annotations
@@ -159,17 +159,22 @@ def report(name: str, snap_ms: float, r: dict[str, float]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", type=int, default=11, help="ResNet-18s summed into one loss")
+    ap.add_argument("--models", type=int, default=25,
+                    help="ResNet-18s summed into one loss (25: about 5,000 nodes)")
     ap.add_argument("--profile", action="store_true", help="cProfile the window's side")
     ap.add_argument("--skip-engine", action="store_true")
+    ap.add_argument("--skip-torch", action="store_true")
     args = ap.parse_args()
     QApplication.instance() or QApplication([])
     try:
+        if args.skip_torch:
+            raise ImportError
         payload, root, snap_ms = torch_payload(args.models)
     except ImportError:
-        print("torch is not installed: the torch figure is skipped")
+        print("torch skipped (not installed or --skip-torch)")
     else:
         report("torch", snap_ms, window(payload, root, args.profile))
+        del payload
     if not args.skip_engine:
         payload, root, snap_ms = engine_payload(args.models)
         report("engine", snap_ms, window(payload, root, False))

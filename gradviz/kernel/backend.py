@@ -253,10 +253,12 @@ class TorchBackend(Backend):
         return best
 
     def install(self) -> None:
-        """Nothing aliased; nn.Module forwards tag the nodes they create (module grouping)."""
-        from gradviz.kernel.torch_snapshot import track_modules
+        """Nothing aliased; nn.Module forwards tag the nodes they create (module grouping),
+        ops note the user's line (the graph's source line on click)."""
+        from gradviz.kernel.torch_snapshot import track_modules, track_sources
 
         track_modules()
+        track_sources()
 
 
 def backend_name(argv: list[str] | None = None) -> tuple[str, list[str]]:

@@ -307,16 +307,32 @@ def user_frame(depth: int = 1) -> tuple[str, int, str] | None:
         f = sys._getframe(depth + 1)
     except ValueError:
         return None
+    skip = _skip_file
     for _ in range(60):
         if f is None:
             return None
-        fn = f.f_code.co_filename
-        if not fn.startswith(_SKIP) and not fn.startswith("<frozen"):
-            import linecache
+        code = f.f_code
+        lib = skip.get(code)
+        if lib is None:
+            fn = code.co_filename
+            lib = skip[code] = fn.startswith(_SKIP) or fn.startswith("<frozen")
+        if not lib:
+            key = (code, f.f_lineno)
+            hit = _lines.get(key)
+            if hit is None:
+                import linecache
 
-            return fn, f.f_lineno, linecache.getline(fn, f.f_lineno).strip()
+                fn = code.co_filename
+                hit = (fn, f.f_lineno, linecache.getline(fn, f.f_lineno).strip())
+                if len(_lines) < 100_000:
+                    _lines[key] = hit
+            return hit
         f = f.f_back
     return None
+
+
+_skip_file: dict[Any, bool] = {}  # code object -> in a library (not the user's code)
+_lines: dict[tuple[Any, int], tuple[str, int, str]] = {}
 
 
 _engine_tracking: dict[str, Any] = {}
@@ -391,6 +407,7 @@ def track_engine_sources() -> Callable[[], None]:
     if "sources" in _engine_tracking:
         return _untrack_engine_sources
     _SKIP = _library_dirs()
+    _skip_file.clear()
 
     def on_event(ev: Any) -> None:
         if getattr(ev, "kind", None) != "op_recorded":

@@ -28,15 +28,20 @@ import numpy as np
 
 from gradviz.kernel.snapshot import (
     MAX_ELEMENTS,
+    SOURCE_KEY,
+    VALUE_KEY,
+    VALUE_LIMIT,
     _num,
     _repr,
     _short,
     annotate_outputs,
     module_tree,
     node_extras,
+    user_frame,
 )
 
 __all__ = ["TorchIds", "TorchSnapshotter", "IDS", "tensor_array", "track_modules",
+           "track_sources",
            "module_names", "node_module"]
 
 ID_KEY = "gradviz.id"
@@ -191,6 +196,46 @@ def track_modules() -> Callable[[], None]:
     _tracking["handles"] = (nn_module.register_module_forward_pre_hook(pre),
                             nn_module.register_module_forward_hook(post))
     return _untrack
+
+
+def track_sources() -> Callable[[], None]:
+    """Note on each node torch records the user's line that made it and, for small outputs, a
+    copy of the value (micrograd-style view): a global ``TorchFunctionMode`` that looks at
+    each result with a grad_fn. Idempotent; returns the undo."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    if "sources" in _tracking:
+        return _untrack_sources
+
+    class _Sources(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: Any = (),
+                               kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            fn = getattr(out, "grad_fn", None) if isinstance(out, torch.Tensor) else None
+            if fn is not None:
+                try:
+                    meta = fn.metadata
+                    if SOURCE_KEY not in meta:
+                        src = user_frame(1)
+                        if src is not None:
+                            meta[SOURCE_KEY] = src
+                        if out.numel() <= VALUE_LIMIT:
+                            meta[VALUE_KEY] = out.detach().cpu().numpy().copy()
+                except Exception:  # noqa: BLE001 - never break the user's op
+                    pass
+            return out
+
+    mode = _Sources()
+    mode.__enter__()
+    _tracking["sources"] = mode
+    return _untrack_sources
+
+
+def _untrack_sources() -> None:
+    mode = _tracking.pop("sources", None)
+    if mode is not None:
+        mode.__exit__(None, None, None)
 
 
 def _untrack() -> None:

@@ -142,3 +142,37 @@ def test_a_click_on_a_node_says_its_source_line(view, qtbot):
     text = sig.args[0]
     assert text.startswith("AddBackward0 made at line ") and text.endswith(": y = x + 2")
     assert "test_graph_issue12.py" in text
+
+
+@pytest.mark.torch
+def test_torch_nodes_know_their_source_line_and_value():
+    import os
+
+    if os.environ.get("GRADVIZ_REQUIRE_TORCH"):
+        import torch
+    else:
+        torch = pytest.importorskip("torch")
+    from gradviz.graph import source_text
+    from gradviz.kernel.torch_snapshot import IDS, TorchSnapshotter, track_sources
+
+    untrack = track_sources()
+    try:
+        x = torch.tensor([-1.2643, 1.0159, 0.2505], requires_grad=True)
+        y = x + 2
+        z = (y * y * 2).mean()
+    finally:
+        untrack()
+    names = {IDS.tensor(x): "x", IDS.tensor(y): "y", IDS.tensor(z): "z"}
+    snap = TorchSnapshotter(names, {"x": x, "y": y, "z": z})
+    snap.tensor(z, deep=True)
+    snap.tensor(y)
+    p = snap.payload()
+    w = World()
+    w.update(p["tensors"], p["nodes"])
+    g = build_graph([w.tensor(IDS.tensor(z))], names, values=True)
+    add = key_of(g, "AddBackward0")
+    assert source_text(g.nodes[add]["source"]).endswith(": y = x + 2")
+    assert g.nodes[add]["label"].split("\n")[1:] == [
+        "→ y", "data [" + ", ".join(f"{v:.3g}" for v in (x + 2).tolist()) + "]"]
+    mean = key_of(g, "MeanBackward0")
+    assert g.nodes[mean]["source"][2] == "z = (y * y * 2).mean()"
