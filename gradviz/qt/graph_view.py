@@ -4,7 +4,14 @@ Rounded boxes coloured by kind (torchviz's colours in the light theme), a bold t
 monospace values, curved edges with arrow heads, optional edge labels (the gradient flowing
 along an edge), node states (current, done, breakpoint, error), an error banner, pan (drag),
 zoom (wheel, ``+``/``-``), fit (``0``/Home), click to select, hover tooltips, level of detail
-when zoomed out, and PNG/SVG export.
+when zoomed out, and PNG/SVG export. Nodes made inside an ``nn.Module`` sit in a labelled box
+per module (nested modules nest, laid out by :func:`gradviz.layout.compound_layout`); a click
+on a box's header or its context menu collapses it into one node, a click on that node
+expands it. In the micrograd-style view (:meth:`GraphView.set_values_mode`) every op shows its
+output's data and gradient. A click on a node emits ``status_message`` with its source line.
+
+Files: ``graph_style`` (fonts and pens from a theme), ``graph_items`` (the scene's items),
+``graph_minimap``, ``graph_export`` (PNG, SVG, slide frames); this one is the scene and view.
 
 Typical use while stepping through backward::
 
