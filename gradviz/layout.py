@@ -632,142 +632,166 @@ def _compound_layout(g: nx.DiGraph, groups: Mapping[Hashable, str],
                      heights: Mapping[Hashable, float] | None,
                      previous: Mapping[Hashable, tuple[float, float]] | None, pad: float,
                      header: float, kwargs: dict[str, Any]) -> Layout:
-    def path(k: Hashable) -> tuple[str, ...]:
-        m = groups.get(k)
-        if not m:
-            return ()
-        parts = m.split(".")
-        return tuple(".".join(parts[:i + 1]) for i in range(len(parts)))
+    c = _Compound(g, groups, pad, header)
+    c.sizes(widths, heights, kwargs)
+    c.lay_out_levels(previous, kwargs)
+    return c.assemble()
 
-    paths = {k: path(k) for k in g}
-    children: dict[str, dict[Hashable, None]] = {"": {}}  # group -> its direct items, in order
-    for k, p in paths.items():
-        parent = ""
-        for name in p:
-            children[parent].setdefault((_BOX, name))
-            children.setdefault(name, {})
-            parent = name
-        children[parent].setdefault(k)
 
-    def item(k: Hashable, depth: int) -> Hashable:
+class _Compound:
+    """The phases of :func:`compound_layout`: the group tree and each level's edges (ports
+    where an edge enters or leaves a block), a layout per level from the innermost out, then
+    the levels placed inside their boxes and every edge's route stitched across levels."""
+
+    def __init__(self, g: nx.DiGraph, groups: Mapping[Hashable, str], pad: float,
+                 header: float) -> None:
+        self.g, self.pad, self.header = g, pad, header
+        self.paths: dict[Hashable, tuple[str, ...]] = {}
+        for k in g:
+            m = groups.get(k)
+            parts = m.split(".") if m else []
+            self.paths[k] = tuple(".".join(parts[:i + 1]) for i in range(len(parts)))
+        #: group -> its direct items (nodes and child blocks), in order; "" is the top
+        self.children: dict[str, dict[Hashable, None]] = {"": {}}
+        for k, p in self.paths.items():
+            parent = ""
+            for name in p:
+                self.children[parent].setdefault((_BOX, name))
+                self.children.setdefault(name, {})
+                parent = name
+            self.children[parent].setdefault(k)
+        self.level_edges: dict[str, dict[tuple[Hashable, Hashable], None]] = {}
+        for u, v in g.edges():
+            pu, pv = self.paths[u], self.paths[v]
+            d = self.lca(u, v)
+            a, b = self.item(u, d), self.item(v, d)
+            if a == b:
+                continue
+            self.level_edges.setdefault(pu[d - 1] if d else "", {}).setdefault((a, b))
+            for j in range(d, len(pu)):  # out of u's blocks through their bottom ports
+                self.level_edges.setdefault(pu[j], {}).setdefault(
+                    (self.item(u, j + 1), (_OUT, b)))
+            for j in range(d, len(pv)):  # into v's blocks through their top ports
+                self.level_edges.setdefault(pv[j], {}).setdefault(
+                    ((_IN, a), self.item(v, j + 1)))
+        self.w_of: dict[Hashable, float] = {}
+        self.h_of: dict[Hashable, float] = {}
+        self.rel: dict[str, Layout] = {}
+        self.ext: dict[str, tuple[float, float, float, float]] = {}
+
+    def item(self, k: Hashable, depth: int) -> Hashable:
         """The item ``depth`` levels down that holds node ``k``: a child block, or ``k``."""
-        p = paths[k]
+        p = self.paths[k]
         return k if len(p) == depth else (_BOX, p[depth])
 
-    def lca(u: Hashable, v: Hashable) -> int:
-        pu, pv = paths[u], paths[v]
+    def lca(self, u: Hashable, v: Hashable) -> int:
+        """How many groups ``u`` and ``v`` share."""
+        pu, pv = self.paths[u], self.paths[v]
         d = 0
         while d < len(pu) and d < len(pv) and pu[d] == pv[d]:
             d += 1
         return d
 
-    level_edges: dict[str, dict[tuple[Hashable, Hashable], None]] = {}
-    for u, v in g.edges():
-        pu, pv = paths[u], paths[v]
-        d = lca(u, v)
-        a, b = item(u, d), item(v, d)
-        if a == b:
-            continue
-        level_edges.setdefault(pu[d - 1] if d else "", {}).setdefault((a, b))
-        for j in range(d, len(pu)):  # out of u's blocks through their bottom ports
-            level_edges.setdefault(pu[j], {}).setdefault((item(u, j + 1), (_OUT, b)))
-        for j in range(d, len(pv)):  # into v's blocks through their top ports
-            level_edges.setdefault(pv[j], {}).setdefault(((_IN, a), item(v, j + 1)))
-    w_of: dict[Hashable, float] = {}
-    h_of: dict[Hashable, float] = {}
-    dw, dh = float(kwargs.get("default_width", 120.0)), float(kwargs.get("default_height", 44.0))
-    for k, d in g.nodes(data=True):
-        w = widths.get(k) if widths is not None else None
-        h = heights.get(k) if heights is not None else None
-        w_of[k] = float(w if w is not None else d.get("width") or dw)
-        h_of[k] = float(h if h is not None else d.get("height") or dh)
-    rel: dict[str, Layout] = {}
-    ext: dict[str, tuple[float, float, float, float]] = {}
-    for level in sorted(children, key=lambda m: -(m.count(".") + 1) if m else 0):
-        # innermost groups first: their sizes feed their parents
-        items = dict(children[level])
-        edges = list(level_edges.get(level, ()))
-        for a, b in edges:
-            for port in (a, b):
-                if port not in items:  # a port
-                    items[port] = None
-                    w_of[port] = h_of[port] = 0.0
-        lay = tree_layout(items, edges, w_of, h_of, kwargs.get("node_gap", 36.0),
-                          kwargs.get("layer_gap", 56.0), is_out=_is_out, is_in=_is_in)
-        if lay is None:
-            sub = nx.DiGraph()
-            sub.add_nodes_from(items)
-            sub.add_edges_from(edges)
-            lay = compute_layout(sub, widths=w_of, heights=h_of, previous=previous,
-                                 pin_top=[k for k in sub if isinstance(k, tuple) and k[0] == _IN],
-                                 **kwargs)
-        rel[level] = lay
-        ext[level] = _extent(lay, w_of, h_of)
-        if level:
-            x0, y0, x1, y1 = ext[level]
-            w_of[(_BOX, level)] = x1 - x0 + 2 * pad
-            h_of[(_BOX, level)] = y1 - y0 + 2 * pad + header
-    out = Layout(crossings=sum(lay.crossings for lay in rel.values()))
-    at: dict[str, dict[Hashable, tuple[float, float]]] = {}
-    bends: dict[str, dict[tuple[Hashable, Hashable], list[tuple[float, float]]]] = {}
+    def sizes(self, widths: Mapping[Hashable, float] | None,
+              heights: Mapping[Hashable, float] | None, kwargs: Mapping[str, Any]) -> None:
+        dw = float(kwargs.get("default_width", 120.0))
+        dh = float(kwargs.get("default_height", 44.0))
+        for k, d in self.g.nodes(data=True):
+            w = widths.get(k) if widths is not None else None
+            h = heights.get(k) if heights is not None else None
+            self.w_of[k] = float(w if w is not None else d.get("width") or dw)
+            self.h_of[k] = float(h if h is not None else d.get("height") or dh)
 
-    def place(level: str, ox: float, oy: float, box: tuple[float, float, float, float] | None
-              ) -> None:
+    def lay_out_levels(self, previous: Mapping[Hashable, tuple[float, float]] | None,
+                       kwargs: dict[str, Any]) -> None:
+        """A layout per group, innermost first (a block's size feeds its parent's layout):
+        a tidy tree where the level is one, else the full layered layout."""
+        w_of, h_of = self.w_of, self.h_of
+        for level in sorted(self.children, key=lambda m: -(m.count(".") + 1) if m else 0):
+            items = dict(self.children[level])
+            edges = list(self.level_edges.get(level, ()))
+            for a, b in edges:
+                for port in (a, b):
+                    if port not in items:  # a port
+                        items[port] = None
+                        w_of[port] = h_of[port] = 0.0
+            lay = tree_layout(items, edges, w_of, h_of, kwargs.get("node_gap", 36.0),
+                              kwargs.get("layer_gap", 56.0), is_out=_is_out, is_in=_is_in)
+            if lay is None:
+                sub = nx.DiGraph()
+                sub.add_nodes_from(items)
+                sub.add_edges_from(edges)
+                lay = compute_layout(sub, widths=w_of, heights=h_of, previous=previous,
+                                     pin_top=[k for k in sub if _is_in(k)], **kwargs)
+            self.rel[level] = lay
+            self.ext[level] = x0, y0, x1, y1 = _extent(lay, w_of, h_of)
+            if level:
+                w_of[(_BOX, level)] = x1 - x0 + 2 * self.pad
+                h_of[(_BOX, level)] = y1 - y0 + 2 * self.pad + self.header
+
+    def assemble(self) -> Layout:
+        out = Layout(crossings=sum(lay.crossings for lay in self.rel.values()))
+        self.at: dict[str, dict[Hashable, tuple[float, float]]] = {}
+        self.bends: dict[str, dict[tuple[Hashable, Hashable], list[tuple[float, float]]]] = {}
+        self.place(out, "", self.ext[""][0], self.ext[""][1], None)
+        self.stitch(out)
+        top = self.rel[""]
+        out.width, out.height = top.width, top.height
+        ys = sorted({round(y, 6) for _, y in out.pos.values()})
+        rank = {y: i for i, y in enumerate(ys)}
+        out.layers = {k: rank[round(y, 6)] for k, (_, y) in out.pos.items()}
+        return out
+
+    def place(self, out: Layout, level: str, ox: float, oy: float,
+              box: tuple[float, float, float, float] | None) -> None:
         """Put ``level``'s items with its content's top left at (ox, oy); ports go on the
         edges of ``box`` (left, top, right, bottom of the frame's content area)."""
-        lay = rel[level]
-        x0, y0 = ext[level][0], ext[level][1]
-        here = at[level] = {}
-
-        def absolute(x: float, y: float) -> tuple[float, float]:
-            return ox + x - x0, oy + y - y0
-
+        lay = self.rel[level]
+        x0, y0 = self.ext[level][0], self.ext[level][1]
+        here = self.at[level] = {}
+        pad, header = self.pad, self.header
         for it, (x, y) in lay.pos.items():
-            ax, ay = absolute(x, y)
-            if isinstance(it, tuple) and it[0] in (_IN, _OUT) and box is not None:
+            ax, ay = ox + x - x0, oy + y - y0
+            if box is not None and (_is_in(it) or _is_out(it)):
                 ax = min(max(ax, box[0]), box[2])
-                ay = box[1] if it[0] == _IN else box[3]
+                ay = box[1] if _is_in(it) else box[3]
             here[it] = (ax, ay)
             if isinstance(it, tuple) and it[0] == _BOX:
-                bw, bh = w_of[it], h_of[it]
+                bw, bh = self.w_of[it], self.h_of[it]
                 left, top = ax - bw / 2, ay - bh / 2
                 out.boxes[it[1]] = (left, top, bw, bh)
-                place(it[1], left + pad, top + pad + header,
-                      (left, top + header, left + bw, top + bh))
-            elif it in g:
+                self.place(out, it[1], left + pad, top + pad + header,
+                           (left, top + header, left + bw, top + bh))
+            elif it in self.g:
                 out.pos[it] = (ax, ay)
-        bends[level] = {e: [absolute(x, y) for x, y in pts] for e, pts in lay.routes.items()}
+        b = self.bends[level] = {e: [(ox + x - x0, oy + y - y0) for x, y in pts]
+                                 for e, pts in lay.routes.items()}
         for e in lay.unrouted:
-            bends[level].setdefault(e, [])
+            b.setdefault(e, [])
 
-    place("", ext[""][0], ext[""][1], None)
-    for u, v in g.edges():
-        pu, pv = paths[u], paths[v]
-        d = lca(u, v)
-        a, b = item(u, d), item(v, d)
-        if a == b:
-            continue
-        pts: list[tuple[float, float]] = []
-        for j in range(len(pu) - 1, d - 1, -1):
-            e = (item(u, j + 1), (_OUT, b))
-            pts += bends[pu[j]].get(e, [])
-            pts.append(at[pu[j]][(_OUT, b)])
-        top_level = pu[d - 1] if d else ""
-        pts += bends[top_level].get((a, b), [])
-        if (a, b) in rel[top_level].unrouted and len(pu) == d and len(pv) == d:
-            out.unrouted.add((u, v))
-        for j in range(d, len(pv)):
-            e = ((_IN, a), item(v, j + 1))
-            pts.append(at[pv[j]][(_IN, a)])
-            pts += bends[pv[j]].get(e, [])
-        if pts:
-            out.routes[(u, v)] = pts
-    top = rel[""]
-    out.width, out.height = top.width, top.height
-    ys = sorted({round(y, 6) for _, y in out.pos.values()})
-    rank = {y: i for i, y in enumerate(ys)}
-    out.layers = {k: rank[round(y, 6)] for k, (_, y) in out.pos.items()}
-    return out
+    def stitch(self, out: Layout) -> None:
+        """Each edge's bend points: out of its source's blocks (their bottom ports), across
+        the level they share, into its target's blocks (their top ports)."""
+        at, bends = self.at, self.bends
+        for u, v in self.g.edges():
+            pu, pv = self.paths[u], self.paths[v]
+            d = self.lca(u, v)
+            a, b = self.item(u, d), self.item(v, d)
+            if a == b:
+                continue
+            pts: list[tuple[float, float]] = []
+            for j in range(len(pu) - 1, d - 1, -1):
+                pts += bends[pu[j]].get((self.item(u, j + 1), (_OUT, b)), [])
+                pts.append(at[pu[j]][(_OUT, b)])
+            top_level = pu[d - 1] if d else ""
+            pts += bends[top_level].get((a, b), [])
+            if (a, b) in self.rel[top_level].unrouted and len(pu) == d and len(pv) == d:
+                out.unrouted.add((u, v))
+            for j in range(d, len(pv)):
+                pts.append(at[pv[j]][(_IN, a)])
+                pts += bends[pv[j]].get(((_IN, a), self.item(v, j + 1)), [])
+            if pts:
+                out.routes[(u, v)] = pts
 
 
 def _is_out(k: Hashable) -> bool:
