@@ -64,6 +64,11 @@ class Minimap(QWidget):
         p.setPen(pen)
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawLines([QLineF(*e.ends[0], *e.ends[1]) for e in v._edges.values()])
+        box_pen = QPen(blend(st.theme.edge, st.theme.background, 0.5), 0)
+        box_pen.setCosmetic(True)
+        p.setPen(box_pen)
+        for b in v._boxes.values():  # module boxes, faintly
+            p.drawRect(b.rect)
         by_kind: dict[str, list[QRectF]] = {}
         for it in v._nodes.values():
             by_kind.setdefault(it.kind, []).append(it.sceneBoundingRect().marginsRemoved(
