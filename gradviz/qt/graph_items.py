@@ -483,10 +483,10 @@ class ModuleBoxItem(QGraphicsItem):
         p.setBrush(st.group_fills[self.depth % len(st.group_fills)])
         rad = st.radius * 1.4
         p.drawRoundedRect(r, rad, rad)
-        if st.label_font.pixelSize() * lod < TEXT_MIN_PX:
+        px = st.group_font.pixelSize()
+        if px * lod < TEXT_MIN_PX:
             return
         p.setPen(st.group_text)
-        p.setFont(st.label_font)
-        pad = 0.6 * st.label_font.pixelSize()
-        p.drawText(QPointF(r.left() + pad, r.top() + 0.15 * st.label_font.pixelSize()
-                           + st.label_fm.ascent()), self.name)
+        p.setFont(st.group_font)
+        p.drawText(QPointF(r.left() + 0.6 * px, r.top() + 0.15 * px + st.group_fm.ascent()),
+                   self.name)

@@ -104,7 +104,12 @@ class GraphStyle:
         self.group_fills = [color(t.text, a) for a in (0.035, 0.06, 0.085)]
         self.group_text = QColor(t.text_muted)
         self.group_pad = 0.7 * px
-        self.group_header = self.label_fm.height() + 0.3 * self.label_font.pixelSize()
+        # a module's name, as large as the values in the boxes (fit keeps those readable)
+        self.group_font = QFont(t.font_family)
+        self.group_font.setPixelSize(self.mono_font.pixelSize())
+        self.group_font.setBold(True)
+        self.group_fm = QFontMetricsF(self.group_font)
+        self.group_header = self.group_fm.height() + 0.3 * self.group_font.pixelSize()
         self.vector = False  # painting into SVG: no stacked translucent fills
 
     @staticmethod

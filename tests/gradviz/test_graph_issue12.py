@@ -176,3 +176,16 @@ def test_torch_nodes_know_their_source_line_and_value():
         "→ y", "data [" + ", ".join(f"{v:.3g}" for v in (x + 2).tolist()) + "]"]
     mean = key_of(g, "MeanBackward0")
     assert g.nodes[mean]["source"][2] == "z = (y * y * 2).mean()"
+
+
+def test_module_names_as_large_as_the_values_and_readable_after_fit(view):
+    g, _ = seed_graph(chain=40)
+    for _, d in g.nodes(data=True):  # put the ops in a module, as a forward would
+        if d["kind"] == "grad_fn":
+            d["module"] = "block"
+    view.set_graph(g)
+    assert set(view.module_boxes()) == {"block"}
+    st = view._style
+    assert st.group_font.pixelSize() == st.mono_font.pixelSize()
+    view.fit()
+    assert st.group_font.pixelSize() * view.zoom() >= view.body_px() - 1e-6
