@@ -116,6 +116,8 @@ class GraphView(ExportMixin, QGraphicsView):
         self._shown: nx.DiGraph = self._graph  # the graph with collapsed modules as nodes
         self._collapsed: set[str] = set()
         self._boxes: dict[str, ModuleBoxItem] = {}
+        self._hidden: dict[Hashable, Hashable] = {}  # node in a collapsed module -> its node
+        self._member_states: dict[Hashable, str] = {}
         #: nodes grouped in labelled boxes by the nn.Module that made them
         self.group_modules = True
         #: micrograd-style: every op node shows its output's gradient (see set_node_grads)
@@ -186,16 +188,20 @@ class GraphView(ExportMixin, QGraphicsView):
         """Show ``g``, laid out with the previous positions as a seed so old nodes keep their
         relative order. States, edge labels and the selection of surviving keys are kept.
         ``fit`` defaults to fitting when the view was fitted before (or is empty)."""
-        states = {k: it.state for k, it in self._nodes.items() if it.state != "idle"}
+        states = {k: it.state for k, it in self._nodes.items() if it.state != "idle"
+                  and not str(k).startswith(MODULE_PREFIX)}
+        states.update((k, st) for k, st in self._member_states.items() if st != "idle")
         labels = {e: it.text for e, it in self._labels.items()}
         previous = dict(self._layout.pos) if self._nodes else None
         do_fit = self._fitted or not self._nodes if fit is None else fit
         self._graph = g
         with gc_paused():
             self._shown = collapse_modules(g, self._collapsed) if self._collapsed else g
+            self._hidden = dict(self._shown.graph.get("collapsed", {}))
+            self._member_states = {}
             self._rebuild(previous)
         for k, s in states.items():
-            if k in self._nodes:
+            if k in self._nodes or k in self._hidden:
                 self.set_node_state(k, s)
         for (u, v), text in labels.items():
             if (u, v) in self._edges:
@@ -504,8 +510,12 @@ class GraphView(ExportMixin, QGraphicsView):
         return self._nodes[key]
 
     def node_items(self) -> dict[Hashable, NodeItem]:
-        """All node items, by key."""
-        return dict(self._nodes)
+        """All node items, by key; a node inside a collapsed module maps to that module's
+        item (its state still goes through :meth:`set_node_state`)."""
+        out = dict(self._nodes)
+        for k, mk in self._hidden.items():
+            out[k] = self._nodes[mk]
+        return out
 
     def edge_item(self, u: Hashable, v: Hashable) -> EdgeItem:
         """The item drawing edge ``u -> v``."""
@@ -515,6 +525,12 @@ class GraphView(ExportMixin, QGraphicsView):
         """Set node ``key`` to idle, current, done, breakpoint or error (repaints that item)."""
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}; expected one of {STATES}")
+        mk = self._hidden.get(key)
+        if mk is not None:  # inside a collapsed module: the module node shows the summary
+            self._member_states[key] = state
+            key, state = mk, self._module_state(mk)
+            if self._nodes[key].state == state:
+                return
         item = self._nodes[key]
         if (state == "current") != (item.state == "current"):
             # the current node's edges are drawn over its glow (and its neighbours')
@@ -538,17 +554,37 @@ class GraphView(ExportMixin, QGraphicsView):
 
     def node_state(self, key: Hashable) -> str:
         """The state of node ``key``."""
+        if key in self._hidden:
+            return self._member_states.get(key, "idle")
         return self._nodes[key].state
+
+    def _module_state(self, mk: Hashable) -> str:
+        """A collapsed module's state: error or current if a member is, done once all are."""
+        kinds = self._graph.nodes
+        members = [k for k, m in self._hidden.items() if m == mk
+                   and kinds[k].get("kind") in ("grad_fn", "accumulate")]
+        states = {self._member_states.get(k, "idle") for k in members}
+        for st in ("error", "current"):
+            if st in states:
+                return st
+        return "done" if states == {"done"} else "idle"
 
     def clear_states(self) -> None:
         """Set every node back to idle."""
         for k, it in self._nodes.items():
-            if it.state != "idle":
+            if it.state != "idle" and not str(k).startswith(MODULE_PREFIX):
                 self.set_node_state(k, "idle")
+        for k in [k for k, st in self._member_states.items() if st != "idle"]:
+            self.set_node_state(k, "idle")
 
     def set_edge_label(self, u: Hashable, v: Hashable, text: str | None) -> None:
-        """Show ``text`` next to edge ``u -> v`` and highlight the edge; None or "" clears."""
-        edge = self._edges[(u, v)]
+        """Show ``text`` next to edge ``u -> v`` and highlight the edge; None or "" clears.
+        An edge hidden in a collapsed module is not drawn: nothing to label."""
+        edge = self._edges.get((u, v))
+        if edge is None and (u in self._hidden or v in self._hidden):
+            return
+        if edge is None:
+            raise KeyError((u, v))
         lab = self._labels.get((u, v))
         if not text:
             if lab is not None:

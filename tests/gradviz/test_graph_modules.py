@@ -270,3 +270,27 @@ def test_view_draws_boxes_collapses_on_header_click_expands_on_node_click(view, 
     assert texts == ["Collapse layer1.0.conv1", "Collapse layer1.0", "Collapse layer1"]
     dict(view.module_actions(p))["Collapse layer1"]()
     assert MODULE_PREFIX + "layer1" in view.node_items()
+
+
+def test_a_collapsed_module_shows_its_members_states_and_gives_them_back(view, engine_graph):
+    g, _ = engine_graph
+    view.set_graph(g)
+    members = [k for k in module_members(g)["layer1.0"]  # the nodes backward runs
+               if g.nodes[k]["kind"] in ("grad_fn", "accumulate")]
+    view.set_node_state(members[0], "done")
+    view.collapse_module("layer1.0")
+    mk = MODULE_PREFIX + "layer1.0"
+    assert view.node_items()[members[0]] is view.node_item(mk)  # the window's key lookups
+    assert view.node_state(members[0]) == "done" and view.node_state(mk) == "idle"
+    view.set_node_state(members[1], "current")
+    assert view.node_state(mk) == "current"
+    for k in members:
+        view.set_node_state(k, "done")
+    assert view.node_state(mk) == "done"
+    inner = next(iter(e for e in g.edges() if e[0] in members and e[1] in members))
+    view.set_edge_label(*inner, "[1.0]")  # not drawn while collapsed: nothing to label
+    assert view.edge_label(*inner) is None
+    view.expand_module("layer1.0")
+    assert all(view.node_state(k) == "done" for k in members)
+    view.clear_states()
+    assert all(view.node_state(k) == "idle" for k in members)
