@@ -294,3 +294,16 @@ def test_a_collapsed_module_shows_its_members_states_and_gives_them_back(view, e
     assert all(view.node_state(k) == "done" for k in members)
     view.clear_states()
     assert all(view.node_state(k) == "idle" for k in members)
+
+
+def test_exports_draw_the_module_boxes(view, engine_graph, tmp_path):
+    from PySide6.QtGui import QImage
+
+    g, _ = engine_graph
+    view.set_graph(g)
+    assert view.export_rect().contains(view.module_boxes()["layer1"])
+    png, svg = tmp_path / "g.png", tmp_path / "g.svg"
+    assert view.export_png(str(png)) and view.export_svg(str(svg))
+    assert not QImage(str(png)).isNull()
+    text = svg.read_text()
+    assert "layer1.0.conv1" in text and "stroke-dasharray" in text  # names and dashed frames
