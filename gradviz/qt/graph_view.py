@@ -11,7 +11,8 @@ expands it. In the micrograd-style view (:meth:`GraphView.set_values_mode`) ever
 output's data and gradient. A click on a node emits ``status_message`` with its source line.
 
 Files: ``graph_style`` (fonts and pens from a theme), ``graph_items`` (the scene's items),
-``graph_minimap``, ``graph_export`` (PNG, SVG, slide frames); this one is the scene and view.
+``graph_minimap``, ``graph_export`` (PNG, SVG, slide frames), ``graph_modules`` (module boxes,
+collapse and expand); this one is the scene and view.
 
 Typical use while stepping through backward::
 
@@ -26,7 +27,7 @@ Typical use while stepping through backward::
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 
 import networkx as nx
 from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, QRectF, Qt, Signal
@@ -72,6 +73,7 @@ from gradviz.qt.graph_items import (
     OverviewItem,
 )
 from gradviz.qt.graph_minimap import Minimap
+from gradviz.qt.graph_modules import ModuleGroupsMixin
 from gradviz.qt.graph_style import (
     PX_PER_PT,
     TEXT_MIN_PX,
@@ -91,7 +93,7 @@ __all__ = ["LEGEND_TEXT", "STATES", "EdgeBundleItem", "EdgeItem", "EdgeLabelItem
 STATES = ("idle", "current", "done", "breakpoint", "error")
 
 
-class GraphView(ExportMixin, QGraphicsView):
+class GraphView(ModuleGroupsMixin, ExportMixin, QGraphicsView):
     """Interactive view of an autograd DiGraph (see :func:`gradviz.graph.build_graph`).
 
     Signals: ``node_selected(str)`` with the clicked node's key.
@@ -366,56 +368,6 @@ class GraphView(ExportMixin, QGraphicsView):
             bounds, self._overview_bounds = self._overview_bounds, None
             self._fill_overview(bounds)
 
-    def _place_boxes(self) -> QRectF:
-        """A labelled frame per expanded module, where the layout put it; returns the area
-        they cover."""
-        for box in self._boxes.values():
-            self._scene.removeItem(box)
-        self._boxes = {}
-        out = QRectF()
-        for name, (x, y, w, h) in self._layout.boxes.items():
-            box = ModuleBoxItem(name, QRectF(x, y, w, h), name.count("."), self._style)
-            self._boxes[name] = box
-            self._scene.addItem(box)
-            out = out.united(box.rect)
-        return out
-
-    # ------------------------------------------------------------------ modules
-    def module_boxes(self) -> dict[str, QRectF]:
-        """The module boxes drawn, by qualified name, in scene coordinates."""
-        return {k: QRectF(b.rect) for k, b in self._boxes.items()}
-
-    def collapsed_modules(self) -> set[str]:
-        """The modules drawn as one node."""
-        return set(self._collapsed)
-
-    def collapse_module(self, name: str) -> None:
-        """Draw module ``name`` as one node (key ``m:<name>``) with its in and out edges."""
-        if name not in self._collapsed:
-            self._collapsed.add(name)
-            self.set_graph(self._graph)
-
-    def expand_module(self, name: str) -> None:
-        """Draw module ``name``'s nodes again (in their box)."""
-        drop = {m for m in self._collapsed if m == name or m.startswith(name + ".")}
-        if drop:
-            self._collapsed -= drop
-            self.set_graph(self._graph)
-
-    def shown_graph(self) -> nx.DiGraph:
-        """The graph drawn: :attr:`graph` with collapsed modules as single nodes."""
-        return self._shown
-
-    def module_at(self, view_pos: QPointF, header_only: bool = False) -> str | None:
-        """The innermost module box under a viewport position (its header only, if asked)."""
-        sp = self.mapToScene(view_pos.toPoint())
-        best: ModuleBoxItem | None = None
-        for b in self._boxes.values():
-            r = b.header_rect() if header_only else b.rect
-            if r.contains(sp) and (best is None or b.depth > best.depth):
-                best = b
-        return best.name if best is not None else None
-
     def _fill_overview(self, bounds: QRectF) -> None:
         """Batch idle boxes and routed edges into overview tiles of a few hundred nodes, so a
         step repaints one tile, not the whole graph."""
@@ -557,17 +509,6 @@ class GraphView(ExportMixin, QGraphicsView):
         if key in self._hidden:
             return self._member_states.get(key, "idle")
         return self._nodes[key].state
-
-    def _module_state(self, mk: Hashable) -> str:
-        """A collapsed module's state: error or current if a member is, done once all are."""
-        kinds = self._graph.nodes
-        members = [k for k, m in self._hidden.items() if m == mk
-                   and kinds[k].get("kind") in ("grad_fn", "accumulate")]
-        states = {self._member_states.get(k, "idle") for k in members}
-        for st in ("error", "current"):
-            if st in states:
-                return st
-        return "done" if states == {"done"} else "idle"
 
     def clear_states(self) -> None:
         """Set every node back to idle."""
@@ -1056,24 +997,6 @@ class GraphView(ExportMixin, QGraphicsView):
             else:
                 self.select(None)
 
-    def module_actions(self, view_pos: QPointF) -> list[tuple[str, Callable[[], None]]]:
-        """The context menu's module items at a viewport position: Expand a collapsed module,
-        Collapse the module of the node or box there (and each enclosing one)."""
-        key = self.node_at(view_pos)
-        out: list[tuple[str, Callable[[], None]]] = []
-        if key is not None and str(key).startswith(MODULE_PREFIX):
-            name = str(key)[len(MODULE_PREFIX):]
-            out.append((f"Expand {name}", lambda: self.expand_module(name)))
-        else:
-            mod = self._shown.nodes[key].get("module") if key is not None else None
-            mod = mod or self.module_at(view_pos)
-            while mod:
-                out.append((f"Collapse {mod}", lambda m=mod: self.collapse_module(m)))
-                mod = mod.rsplit(".", 1)[0] if "." in mod else None
-        if self._collapsed:
-            out.append(("Expand all modules", self.expand_all_modules))
-        return out
-
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - Qt API
         actions = self.module_actions(QPointF(event.pos()))
         if not actions:
@@ -1083,12 +1006,6 @@ class GraphView(ExportMixin, QGraphicsView):
         for text, fn in actions:
             menu.addAction(text, fn)
         menu.exec(event.globalPos())
-
-    def expand_all_modules(self) -> None:
-        """Draw every module's nodes again."""
-        if self._collapsed:
-            self._collapsed.clear()
-            self.set_graph(self._graph)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
         # the transform may have been set directly (scale(), setTransform()): catch up with it
