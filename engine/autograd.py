@@ -29,11 +29,12 @@ from engine.function import (
     _anomaly_enabled,
     _version_message,
     accumulator_of,
+    next_node_id,
 )
 from engine.tensor import Size, Tensor, _make, _own_grad, _quiet, _raise
 
 __all__ = ["backward", "backward_steps", "grad", "set_backward_driver", "check_backward_roots",
-           "Rule", "rule_for", "GENERIC_RULE", "CustomRule",
+           "Rule", "rule_for", "GENERIC_RULE", "CustomRule", "next_node_id",
            "BackwardStep", "gradcheck",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "Function",
            "FunctionCtx", "once_differentiable", "gradgradcheck", "GradcheckError", "graph",

@@ -40,6 +40,13 @@ FREED_MESSAGE = (
 _node_ids = itertools.count(1)
 
 
+def next_node_id() -> int:
+    """The id the next node created will get (nodes are numbered in creation order): a node
+    with an id at least this was made after this call."""
+    r = repr(_node_ids)  # itertools.count(N)
+    return int(r[r.index("(") + 1:r.rindex(")")])
+
+
 class NodeHooks(NamedTuple):
     """What ``Node.registered_hooks()`` returns."""
 

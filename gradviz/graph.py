@@ -1,4 +1,5 @@
-"""The autograd graph as a networkx DiGraph: build it, lay it out, export it as DOT.
+"""The autograd graph as a networkx DiGraph: build it, export it as DOT (the layout is
+:mod:`gradviz.layout`, re-exported here).
 
 Pure functions, no Qt. Works on any objects with PyTorch's autograd API (``t.grad_fn``,
 ``node.next_functions``, ``node.name()``, ``AccumulateGrad.variable``), i.e. on real torch
@@ -14,16 +15,22 @@ Node keys: ``n<id>`` for grad_fn nodes (AccumulateGrad included), ``t<id>`` for 
 
 from __future__ import annotations
 
-import gc
 import sys
 import warnings
-from collections.abc import Hashable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 import networkx as nx
 import numpy as np
+
+from gradviz.layout import (
+    Layout,
+    compound_layout,
+    compute_layout,
+    count_crossings,
+    gc_paused,
+    layered_layout,
+)
 
 __all__ = [
     "KINDS",
@@ -34,7 +41,12 @@ __all__ = [
     "format_values",
     "gc_paused",
     "layered_layout",
+    "MODULE_PREFIX",
+    "collapse_modules",
+    "compound_layout",
+    "module_members",
     "refresh_labels",
+    "source_text",
     "tensor_label",
     "to_dot",
 ]
@@ -47,19 +59,6 @@ _MAX_DETAIL_VALUES = 24
 
 
 # --------------------------------------------------------------------------- objects
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: with torch loaded a collection that happens to fall
-    inside a large graph build or layout can double its time."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _obj_id(o: Any) -> int:
     """The object's stable id: a view's ``id``, an engine object's ``engine.events.id_of``
     (looked up only when the engine is loaded: the window never loads it), else ``id(o)``
@@ -260,26 +259,59 @@ def _fn_detail(fn: Any, saved: list[tuple[str, Any]] | None = None) -> str:
 
 # --------------------------------------------------------------------------- build
 def build_graph(roots: Any, names: Mapping[int, str] | None = None,
-                show_saved: bool = False) -> nx.DiGraph:
+                show_saved: bool = False, values: bool = False) -> nx.DiGraph:
     """Build the torchviz-style graph of ``roots`` (a tensor or an iterable of tensors).
 
-    ``names`` maps tensor ids (``_id``, else ``id()``) to display names. ``g.graph["roots"]``
-    lists the root keys. Edges into a grad_fn carry ``next_index`` (the position in
-    ``next_functions``; ``next_indices`` lists all of them when an input is used twice) and
-    ``output_nr``; every edge has a ``kind``: grad, variable, output or saved.
+    ``names`` maps tensor ids (``_id``, else ``id()``) to display names; a parameter without
+    one is named as ``named_parameters`` names it (``layer1.0.conv1.weight``) when the kernel
+    says so. ``g.graph["roots"]`` lists the root keys. Edges into a grad_fn carry
+    ``next_index`` (the position in ``next_functions``; ``next_indices`` lists all of them when
+    an input is used twice) and ``output_nr``; every edge has a ``kind``: grad, variable,
+    output or saved. Nodes made inside an ``nn.Module``'s forward carry ``module`` (its
+    qualified name; a parameter's leaf goes with its module), grad_fn nodes ``var`` (the
+    variable holding their output, ``y``), ``source`` ((file, line, text) of the op) and
+    ``value`` (its small output array) when the kernel noted them. ``values=True`` (the
+    micrograd-style view) writes every grad_fn's output value into its label.
     """
     with gc_paused():
-        return _build_graph(roots, names, show_saved)
+        return _build_graph(roots, names, show_saved, values)
 
 
-def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool) -> nx.DiGraph:
+def _fn_extras(fn: Any) -> dict[str, Any]:
+    """module, var, source and value of a node, from the kernel's views (None elsewhere)."""
+    out: dict[str, Any] = {}
+    for attr, key in (("module", "module"), ("var_name", "var"), ("source", "source"),
+                      ("output_value", "value")):
+        try:
+            v = getattr(fn, attr, None)
+        except Exception:  # noqa: BLE001
+            v = None
+        if attr == "module" and not isinstance(v, str):
+            v = None
+        out[key] = v if key != "module" or v else None  # "" is the whole model: no box
+    return out
+
+
+def source_text(src: Any) -> str:
+    """``line 3: z = (y * y).mean()`` for a node's (file, line, text), "" without one."""
+    if not src:
+        return ""
+    file, line, text = src
+    where = f"line {line}" + ("" if str(file).startswith("<") or "ipykernel" in str(file)
+                              else f" of {str(file).rsplit('/', 1)[-1]}")
+    return f"{where}: {text}" if text else where
+
+
+def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool,
+                 values: bool = False) -> nx.DiGraph:
     root_list = [roots] if _is_tensor(roots) else list(roots)
     names = dict(names or {})
     g = nx.DiGraph()
     g.graph["roots"] = []
 
     def name_of(t: Any) -> str | None:
-        return names.get(_obj_id(t), names.get(id(t)))
+        n = names.get(_obj_id(t), names.get(id(t)))
+        return n if n is not None else getattr(t, "param_name", None)
 
     def add_tensor(t: Any, kind: str) -> str:
         key = f"t{_obj_id(t)}"
@@ -293,9 +325,18 @@ def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool) 
         key = f"n{_obj_id(fn)}"
         if key not in g:
             kind = "accumulate" if hasattr(fn, "variable") else "grad_fn"
-            g.add_node(key, kind=kind, label=_fn_name(fn), detail="", obj=fn, name=None)
+            ex = _fn_extras(fn)
+            label = _fn_name(fn)
+            if kind == "grad_fn" and ex["var"] and ex["var"] not in root_names:
+                label += f"\n→ {ex['var']}"
+            if values and kind == "grad_fn" and ex["value"] is not None:
+                vals = format_values(ex["value"])
+                if vals:
+                    label += "\ndata " + vals[0] + "".join("\n     " + v for v in vals[1:])
+            g.add_node(key, kind=kind, label=label, detail="", obj=fn, name=None, **ex)
         return key
 
+    root_names = {name_of(r) for r in root_list} - {None}
     stack: list[Any] = []
     for r in root_list:
         rk = add_tensor(r, "output")
@@ -329,10 +370,17 @@ def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool) 
             children.append(nxt)
         if hasattr(fn, "variable"):
             vk = add_tensor(fn.variable, "leaf")
+            if g.nodes[fk].get("module") is not None:
+                g.nodes[vk]["module"] = g.nodes[fk]["module"]
             if not g.has_edge(vk, fk):
                 g.add_edge(vk, fk, kind="variable", next_index=None, output_nr=None)
         saved = _saved_values(fn) if (show_saved or g.nodes[fk]["kind"] == "grad_fn") else []
         g.nodes[fk]["detail"] = _fn_detail(fn, saved)
+        extra = [f"module {g.nodes[fk]['module']}"] if g.nodes[fk].get("module") else []
+        if g.nodes[fk].get("source"):
+            extra.append("made at " + source_text(g.nodes[fk]["source"]))
+        if extra:
+            g.nodes[fk]["detail"] += "\n" + "\n".join(extra)
         if show_saved:
             fid = fk[1:]
             for sname, t in saved:
@@ -342,7 +390,7 @@ def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool) 
                 extra = f" by {_fn_name(fn)} as '{sname}'"
                 g.add_node(sk, kind="saved", label=tensor_label(t, title),
                            detail=_tensor_detail(t, "saved", title, extra), obj=t,
-                           name=title, owner=fk)
+                           name=title, owner=fk, module=g.nodes[fk].get("module"))
                 g.add_edge(sk, fk, kind="saved", next_index=None, output_nr=None)
         stack.extend(reversed(children))
     return g
@@ -366,6 +414,67 @@ def refresh_labels(g: nx.DiGraph, names: Mapping[int, str] | None = None) -> lis
     return changed
 
 
+# --------------------------------------------------------------------------- modules
+#: key prefix of a collapsed module's node: ``m:layer1.0``
+MODULE_PREFIX = "m:"
+
+
+def _ancestors(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i + 1]) for i in range(len(parts))]
+
+
+def module_members(g: nx.DiGraph) -> dict[str, list[Hashable]]:
+    """Each module (and each enclosing module: ``layer1`` of ``layer1.0.conv1``) -> the keys
+    of the nodes made inside it, nested modules included; outermost first."""
+    out: dict[str, list[Hashable]] = {}
+    for k, d in g.nodes(data=True):
+        m = d.get("module")
+        if m:
+            for a in _ancestors(m):
+                out.setdefault(a, []).append(k)
+    return dict(sorted(out.items(), key=lambda kv: (kv[0].count("."), kv[0])))
+
+
+def collapse_modules(g: nx.DiGraph, collapsed: Iterable[str]) -> nx.DiGraph:
+    """A copy of ``g`` where each module in ``collapsed`` is one node (key ``m:<name>``, kind
+    ``module``) with the edges into and out of it; an enclosing collapsed module wins.
+    ``g.graph["collapsed"]`` maps each hidden key to the module node standing for it."""
+    members = module_members(g)
+    chosen = sorted((m for m in set(collapsed) if m in members), key=lambda m: m.count("."))
+    owner: dict[Hashable, str] = {}
+    for m in chosen:
+        for k in members[m]:
+            owner.setdefault(k, MODULE_PREFIX + m)
+    if not owner:
+        return g
+    h = nx.DiGraph()
+    h.graph.update(g.graph)
+    h.graph["collapsed"] = dict(owner)
+    h.graph["roots"] = [owner.get(r, r) for r in g.graph.get("roots", [])]
+    for k, d in g.nodes(data=True):
+        mk = owner.get(k)
+        if mk is None:
+            h.add_node(k, **d)
+        elif mk not in h:
+            name = mk[len(MODULE_PREFIX):]
+            inner = members[name]
+            ops = sum(1 for x in inner if g.nodes[x].get("kind") == "grad_fn")
+            params = sum(1 for x in inner if g.nodes[x].get("kind") == "leaf")
+            parent = name.rsplit(".", 1)[0] if "." in name else None
+            h.add_node(mk, kind="module", label=f"{name}\n{ops} ops, {params} params",
+                       detail=f"module {name} (collapsed): {len(inner)} nodes; click to expand",
+                       obj=None, name=name, module=parent, members=list(inner))
+    for u, v, d in g.edges(data=True):
+        a, b = owner.get(u, u), owner.get(v, v)
+        if a == b:
+            continue
+        if h.has_edge(a, b):
+            continue
+        h.add_edge(a, b, **d)
+    return h
+
+
 # --------------------------------------------------------------------------- DOT
 _DOT_FILL = {"grad_fn": "lightgrey", "accumulate": "lightgrey", "leaf": "lightblue",
              "output": "darkolivegreen1", "saved": "orange"}
@@ -376,516 +485,40 @@ def _dot_quote(s: Any) -> str:
 
 
 def to_dot(g: nx.DiGraph, name: str = "autograd") -> str:
-    """Graphviz DOT text for ``g`` in torchviz's style (no graphviz binary needed)."""
+    """Graphviz DOT text for ``g`` in torchviz's style (no graphviz binary needed); nodes made
+    inside an ``nn.Module`` sit in nested clusters labelled with the module's name."""
     out = [f"digraph {_dot_quote(name)} {{",
            '  node [shape=box, style="filled,rounded", fontname="monospace", fontsize=10, '
            'align=left];',
            "  edge [arrowsize=0.7];"]
+    by_module: dict[str | None, list[Hashable]] = {}
     for key, d in g.nodes(data=True):
-        fill = _DOT_FILL.get(d.get("kind"), "white")
-        out.append(f"  {_dot_quote(key)} [label={_dot_quote(d.get('label', key))}, "
-                   f"fillcolor={fill}];")
+        by_module.setdefault(d.get("module") or None, []).append(key)
+    children: dict[str | None, set[str]] = {}
+    for m in by_module:
+        while m is not None:
+            parent = m.rsplit(".", 1)[0] if "." in m else None
+            children.setdefault(parent, set()).add(m)
+            m = parent
+
+    def emit(m: str | None, indent: str) -> None:
+        if m is not None:
+            out.append(f"{indent}subgraph {_dot_quote('cluster_' + m)} {{")
+            out.append(f'{indent}  label={_dot_quote(m)}; style="rounded,dashed";')
+        inner = indent + ("  " if m is not None else "")
+        for key in by_module.get(m, ()):
+            d = g.nodes[key]
+            fill = _DOT_FILL.get(d.get("kind"), "white")
+            out.append(f"{inner}{_dot_quote(key)} [label={_dot_quote(d.get('label', key))}, "
+                       f"fillcolor={fill}];")
+        for c in sorted(children.get(m, ())):
+            emit(c, inner)
+        if m is not None:
+            out.append(f"{indent}}}")
+
+    emit(None, "  ")
     for u, v, d in g.edges(data=True):
         attrs = ' [style=dashed, dir=none]' if d.get("kind") == "saved" else ""
         out.append(f"  {_dot_quote(u)} -> {_dot_quote(v)}{attrs};")
     out.append("}")
     return "\n".join(out) + "\n"
-
-
-# --------------------------------------------------------------------------- layout
-@dataclass
-class Layout:
-    """A layered layout: node centres (y grows downwards), edge bend points and layers."""
-
-    pos: dict[Hashable, tuple[float, float]] = field(default_factory=dict)
-    #: bend points of each edge (u, v), from u towards v, endpoints excluded
-    routes: dict[tuple[Hashable, Hashable], list[tuple[float, float]]] = field(
-        default_factory=dict)
-    #: layer of each node, 0 at the top (leaves) and the largest at the bottom (outputs)
-    layers: dict[Hashable, int] = field(default_factory=dict)
-    #: edges too long to route within the dummy budget: draw them straight from u to v
-    unrouted: set[tuple[Hashable, Hashable]] = field(default_factory=set)
-    width: float = 0.0
-    height: float = 0.0
-    #: crossings between layers after the sweeps (routed edges only)
-    crossings: int = 0
-
-
-def layered_layout(g: nx.DiGraph, **kwargs: Any) -> dict[Hashable, tuple[float, float]]:
-    """Node centres of a layered (Sugiyama) layout of ``g``; see :func:`compute_layout`."""
-    return compute_layout(g, **kwargs).pos
-
-
-def _break_cycles(n: int, succ: list[list[int]]) -> set[tuple[int, int]]:
-    """Back edges of an iterative DFS: reversing them makes the graph acyclic."""
-    state = [0] * n  # 0 new, 1 on stack, 2 done
-    back: set[tuple[int, int]] = set()
-    for s in range(n):
-        if state[s]:
-            continue
-        state[s] = 1
-        stack = [(s, iter(succ[s]))]
-        while stack:
-            v, it = stack[-1]
-            for w in it:
-                if state[w] == 0:
-                    state[w] = 1
-                    stack.append((w, iter(succ[w])))
-                    break
-                if state[w] == 1:
-                    back.add((v, w))
-            else:
-                state[v] = 2
-                stack.pop()
-    return back
-
-
-def _inversions_int(seq: list[int], size: int) -> int:
-    """Pairs i < j with seq[i] > seq[j], for ints in [0, size) (Fenwick tree)."""
-    m = len(seq)
-    if m < 2:
-        return 0
-    if m <= 12:
-        return sum(1 for i in range(m) for j in range(i + 1, m) if seq[i] > seq[j])
-    tree = [0] * (size + 1)
-    inv = 0
-    for seen, a in enumerate(seq):
-        i = a + 1
-        le = 0
-        while i > 0:
-            le += tree[i]
-            i -= i & -i
-        inv += seen - le
-        i = a + 1
-        while i <= size:
-            tree[i] += 1
-            i += i & -i
-    return inv
-
-
-def compute_layout(g: nx.DiGraph, *, widths: Mapping[Hashable, float] | None = None,
-                   heights: Mapping[Hashable, float] | None = None,
-                   previous: Mapping[Hashable, tuple[float, float]] | None = None,
-                   node_gap: float = 36.0, layer_gap: float = 56.0,
-                   default_width: float = 120.0, default_height: float = 44.0,
-                   sweeps: int = 12, coord_iters: int = 3,
-                   max_dummies: int | None = None) -> Layout:
-    """Sugiyama-style layered layout, computed in-process.
-
-    Layers by longest path to the sinks (outputs at the bottom, leaves on top), dummy nodes for
-    long edges, barycenter sweeps (``sweeps`` down+up passes, the best ordering kept) to reduce
-    crossings, then x coordinates that keep edges short and nodes compact under the node
-    widths (``widths``, else ``g.nodes[k]["width"]``, else ``default_width``). ``previous``
-    positions seed the order within layers and keep the relative order of nodes that were
-    already there, so a growing graph does not jump around.
-    """
-    with gc_paused():
-        return _compute_layout(g, widths, heights, previous, node_gap, layer_gap, default_width,
-                               default_height, sweeps, coord_iters, max_dummies)
-
-
-def _compute_layout(g: nx.DiGraph, widths: Mapping[Hashable, float] | None,
-                    heights: Mapping[Hashable, float] | None,
-                    previous: Mapping[Hashable, tuple[float, float]] | None, node_gap: float,
-                    layer_gap: float, default_width: float, default_height: float, sweeps: int,
-                    coord_iters: int, max_dummies: int | None) -> Layout:
-    keys = list(g.nodes)
-    n = len(keys)
-    if n == 0:
-        return Layout()
-    index = {k: i for i, k in enumerate(keys)}
-    ndata = g.nodes
-
-    def size(k: Hashable, given: Mapping | None, attr: str, default: float) -> float:
-        if given is not None and k in given:
-            return float(given[k])
-        v = ndata[k].get(attr)
-        return float(v) if v is not None else default
-
-    width = [size(k, widths, "width", default_width) for k in keys]
-    height = [size(k, heights, "height", default_height) for k in keys]
-
-    # edges in each target's input order (g.pred keeps insertion order = next_functions order)
-    raw: list[tuple[int, int]] = []
-    for v in keys:
-        vi = index[v]
-        for u in g.pred[v]:
-            if u != v:
-                raw.append((index[u], vi))
-    succ0: list[list[int]] = [[] for _ in range(n)]
-    for u, v in raw:
-        succ0[u].append(v)
-    back = _break_cycles(n, succ0)
-    edges = [(v, u) if (u, v) in back else (u, v) for u, v in raw]
-
-    # ---- layering: longest path to a sink, flipped so sinks are at the bottom
-    succ: list[list[int]] = [[] for _ in range(n)]
-    pred: list[list[int]] = [[] for _ in range(n)]
-    for u, v in edges:
-        succ[u].append(v)
-        pred[v].append(u)
-    outdeg = [len(s) for s in succ]
-    rank = [0] * n
-    queue = [i for i in range(n) if outdeg[i] == 0]
-    for v in queue:  # grows while iterating
-        rv = rank[v] + 1
-        for u in pred[v]:
-            if rank[u] < rv:
-                rank[u] = rv
-            outdeg[u] -= 1
-            if outdeg[u] == 0:
-                queue.append(u)
-    top = max(rank)
-    layer = [top - r for r in rank]
-    nlayers = top + 1
-
-    # ---- dummy nodes: every routed edge joins adjacent layers. Edges spanning many layers
-    # (a parameter reused all along an unrolled loop) are routed shortest first within a budget
-    # of dummies; the rest are left unrouted (drawn straight, ignored for ordering).
-    spans = [layer[v] - layer[u] - 1 for u, v in edges]
-    budget = max_dummies if max_dummies is not None else n + 500
-    routed = [True] * len(edges)
-    if sum(spans) > budget:
-        used = 0
-        for ei in sorted(range(len(edges)), key=spans.__getitem__):
-            used += spans[ei]
-            routed[ei] = used <= budget
-    lsucc: list[list[int]] = [[] for _ in range(n)]
-    lpred: list[list[int]] = [[] for _ in range(n)]
-    chains: list[list[int] | None] = []
-    for (u, v), ok in zip(edges, routed, strict=True):
-        if not ok:
-            chains.append(None)
-            continue
-        prev, chain = u, []
-        for lay in range(layer[u] + 1, layer[v]):
-            d = len(layer)
-            layer.append(lay)
-            lsucc.append([])
-            lpred.append([prev])
-            width.append(0.0)
-            height.append(0.0)
-            lsucc[prev].append(d)
-            chain.append(d)
-            prev = d
-        lsucc[prev].append(v)
-        lpred[v].append(prev)
-        chains.append(chain)
-    total = len(layer)
-    real = n
-
-    # ---- initial order: DFS upwards from the sinks, inputs left to right
-    order: list[list[int]] = [[] for _ in range(nlayers)]
-    visited = [False] * total
-    for s in range(n):
-        if visited[s] or lsucc[s]:
-            continue
-        stack = [s]
-        while stack:
-            v = stack.pop()
-            if visited[v]:
-                continue
-            visited[v] = True
-            order[layer[v]].append(v)
-            stack.extend(reversed([p for p in lpred[v] if not visited[p]]))
-    for v in range(total):  # unreachable only with odd inputs; keep them anyway
-        if not visited[v]:
-            order[layer[v]].append(v)
-
-    old = [False] * total
-    if previous:
-        px = [0.0] * total
-        for i, k in enumerate(keys):
-            p = previous.get(k)
-            if p is not None:
-                old[i] = True
-                px[i] = float(p[0])
-        for lay, nodes in enumerate(order):
-            slots = [j for j, v in enumerate(nodes) if old[v]]
-            if len(slots) > 1:
-                olds = sorted((nodes[j] for j in slots), key=px.__getitem__)
-                for j, v in zip(slots, olds, strict=False):
-                    nodes[j] = v
-                order[lay] = nodes
-
-    pos = [0] * total
-    for nodes in order:
-        for j, v in enumerate(nodes):
-            pos[v] = j
-
-    def crossings() -> int:
-        c = 0
-        for lay in range(nlayers - 1):
-            upper, lower = order[lay], order[lay + 1]
-            if len(upper) < 2 or len(lower) < 2:
-                continue
-            seq: list[int] = []
-            for u in upper:
-                s = lsucc[u]
-                if len(s) == 1:
-                    seq.append(pos[s[0]])
-                elif s:
-                    seq.extend(sorted(pos[w] for w in s))
-            c += _inversions_int(seq, len(lower))
-        return c
-
-    def reorder(lay: int, nbrs: list[list[int]], fixed_len: int) -> None:
-        nodes = order[lay]
-        m = len(nodes)
-        if m < 2:
-            return
-        scale = (fixed_len - 1) / (m - 1) if fixed_len > 1 else 0.0
-        keyv = []
-        for v in nodes:
-            nb = nbrs[v]
-            if len(nb) == 1:
-                keyv.append(pos[nb[0]])
-            elif nb:
-                keyv.append(sum(pos[w] for w in nb) / len(nb))
-            else:
-                keyv.append(pos[v] * scale)
-        if previous:
-            slots = [j for j, v in enumerate(nodes) if old[v]]
-            if len(slots) > 1:  # old nodes keep their relative order
-                for j, kv in zip(slots, sorted(keyv[j] for j in slots), strict=False):
-                    keyv[j] = kv
-        idx = sorted(range(m), key=keyv.__getitem__)
-        new = [nodes[j] for j in idx]
-        order[lay] = new
-        for j, v in enumerate(new):
-            pos[v] = j
-
-    best = crossings()
-    if best and sweeps > 0:
-        best_order = [list(o) for o in order]
-        stale = 0
-        for _ in range(sweeps):
-            for lay in range(1, nlayers):
-                reorder(lay, lpred, len(order[lay - 1]))
-            for lay in range(nlayers - 2, -1, -1):
-                reorder(lay, lsucc, len(order[lay + 1]))
-            c = crossings()
-            if c < best:
-                best, best_order, stale = c, [list(o) for o in order], 0
-            else:
-                stale += 1
-            if best == 0 or stale >= 2:
-                break
-        order = best_order
-        for nodes in order:
-            for j, v in enumerate(nodes):
-                pos[v] = j
-
-    # ---- x coordinates: weighted means of the neighbours' x (Gauss-Seidel sweeps), each layer
-    # solved exactly under its order and separation constraints (pool adjacent violators)
-    is_dummy = [v >= real for v in range(total)]
-    half_gap, quarter_gap = node_gap / 2, node_gap / 4
-    seps: list[list[float]] = []
-    for nodes in order:
-        sl = []
-        for a, b in zip(nodes, nodes[1:], strict=False):
-            da, db = is_dummy[a], is_dummy[b]
-            gap = quarter_gap if (da and db) else half_gap if (da or db) else node_gap
-            sl.append((width[a] + width[b]) / 2 + gap)
-        seps.append(sl)
-    x = [0.0] * total
-    for nodes, sl in zip(order, seps, strict=True):
-        acc = 0.0
-        for j, v in enumerate(nodes):
-            x[v] = acc
-            if j < len(sl):
-                acc += sl[j]
-        shift = acc / 2
-        for v in nodes:
-            x[v] -= shift
-
-    # neighbours with edge weights 1 (real-real), 2 (real-dummy), 8 (dummy-dummy) to keep long
-    # edges straight; nbr[v] = (neighbours, None) when all weights are equal
-    def weighted(v: int, nbs: list[int]) -> tuple[list[int], list[float] | None, float]:
-        dv = is_dummy[v]
-        ws = [8.0 if (dv and is_dummy[w]) else 2.0 if (dv or is_dummy[w]) else 1.0 for w in nbs]
-        if all(w == ws[0] for w in ws):
-            return nbs, None, float(len(nbs)) * (ws[0] if ws else 0.0)
-        return nbs, ws, float(sum(ws))
-
-    nbr = [weighted(v, lpred[v] + lsucc[v]) for v in range(total)]
-
-    def place(lay: int) -> float:
-        nodes = order[lay]
-        sl = seps[lay]
-        m = len(nodes)
-        getx = x.__getitem__
-        if m == 1:
-            v = nodes[0]
-            nbs, ws, tw = nbr[v]
-            if not tw:
-                return 0.0
-            t = (sum(map(getx, nbs)) / len(nbs) if ws is None
-                 else sum(w * x[u] for u, w in zip(nbs, ws, strict=True)) / tw)
-            moved = abs(t - x[v])
-            x[v] = t
-            return moved
-        # blocks of pool adjacent violators, on y_j = x_j - offset_j
-        bw: list[float] = []
-        bs: list[float] = []
-        bc: list[int] = []
-        offset = 0.0
-        for j in range(m):
-            v = nodes[j]
-            nbs, ws, tw = nbr[v]
-            if not tw:
-                tw, ts = 0.01, 0.01 * x[v]
-            elif ws is None:
-                ts = sum(map(getx, nbs)) * (tw / len(nbs))
-            else:
-                ts = sum(w * x[u] for u, w in zip(nbs, ws, strict=True))
-            ts -= tw * offset
-            cnt = 1
-            while bw and bs[-1] * tw > ts * bw[-1]:
-                tw += bw.pop()
-                ts += bs.pop()
-                cnt += bc.pop()
-            bw.append(tw)
-            bs.append(ts)
-            bc.append(cnt)
-            if j < m - 1:
-                offset += sl[j]
-        moved = 0.0
-        j = 0
-        offset = 0.0
-        for w_, s_, c in zip(bw, bs, bc, strict=True):
-            val = s_ / w_
-            for _ in range(c):
-                v = nodes[j]
-                nx_ = val + offset
-                d = abs(nx_ - x[v])
-                if d > moved:
-                    moved = d
-                x[v] = nx_
-                if j < m - 1:
-                    offset += sl[j]
-                j += 1
-        return moved
-
-    for _ in range(coord_iters):
-        moved = 0.0
-        for lay in range(nlayers):
-            moved = max(moved, place(lay))
-        for lay in range(nlayers - 1, -1, -1):
-            moved = max(moved, place(lay))
-        if moved < 1.0:
-            break
-    # a last downward pass towards the inputs only: chains come out exactly vertical and every
-    # node sits centred under its inputs
-    for v in range(total):
-        if lpred[v]:
-            nbr[v] = weighted(v, lpred[v])
-        elif nbr[v][2]:  # sources (leaves, saved tensors) give way to the chains
-            nbs, ws, tw = nbr[v]
-            nbr[v] = (nbs, [0.05] * len(nbs) if ws is None else [0.05 * w for w in ws],
-                      0.05 * tw)
-    for lay in range(0, nlayers):
-        place(lay)
-
-    # ---- y coordinates: layer by layer, the gap grows a little with the edges' slant
-    lay_h = [0.0] * nlayers
-    for v in range(real):
-        if height[v] > lay_h[layer[v]]:
-            lay_h[layer[v]] = height[v]
-    ys = [0.0] * nlayers
-    ytop = 0.0
-    for lay in range(nlayers):
-        ys[lay] = ytop + lay_h[lay] / 2
-        slant = 0.0
-        if lay + 1 < nlayers:
-            for u in order[lay]:
-                for w in lsucc[u]:
-                    d = abs(x[w] - x[u])
-                    if d > slant:
-                        slant = d
-        ytop += lay_h[lay] + layer_gap + min(layer_gap, slant * 0.08)
-    xmin = min(x[v] - width[v] / 2 for v in range(total))
-    xmax = max(x[v] + width[v] / 2 for v in range(total))
-
-    out = Layout(crossings=best)
-    for i, k in enumerate(keys):
-        out.pos[k] = (x[i] - xmin, ys[layer[i]])
-        out.layers[k] = layer[i]
-    for (u, v), (ru, rv), chain in zip(edges, raw, chains, strict=True):
-        if chain is None:
-            out.unrouted.add((keys[ru], keys[rv]))
-            continue
-        if not chain:
-            continue
-        pts = [(x[d] - xmin, ys[layer[d]]) for d in chain]
-        if (ru, rv) != (u, v):
-            pts.reverse()
-        out.routes[(keys[ru], keys[rv])] = pts
-    out.width = xmax - xmin
-    out.height = ys[-1] + lay_h[-1] / 2
-    return out
-
-
-def _inversions(seq: list[float]) -> int:
-    """Pairs i < j with seq[i] > seq[j] (merge sort)."""
-    if len(seq) < 2:
-        return 0
-    arr = list(seq)
-    inv = 0
-    width = 1
-    m = len(arr)
-    while width < m:
-        merged: list[float] = []
-        for lo in range(0, m, 2 * width):
-            a, b = arr[lo:lo + width], arr[lo + width:lo + 2 * width]
-            i = j = 0
-            while i < len(a) and j < len(b):
-                if b[j] < a[i]:
-                    merged.append(b[j])
-                    inv += len(a) - i
-                    j += 1
-                else:
-                    merged.append(a[i])
-                    i += 1
-            merged.extend(a[i:])
-            merged.extend(b[j:])
-        arr = merged
-        width *= 2
-    return inv
-
-
-def count_crossings(g: nx.DiGraph, pos: Mapping[Hashable, tuple[float, float]],
-                    routes: Mapping[tuple[Hashable, Hashable], Iterable] | None = None) -> int:
-    """Edge crossings of a drawing: edges are polylines through ``routes`` bend points.
-
-    Between every two consecutive heights where a node or bend point sits, pairs of edges whose
-    left-to-right order swaps are counted once. Edges meeting at a node do not cross.
-    """
-    routes = routes or {}
-    segs: list[tuple[float, float, float, float]] = []
-    levels: set[float] = set()
-    for u, v in g.edges():
-        pts = [pos[u], *routes.get((u, v), ()), pos[v]]
-        for (x1, y1), (x2, y2) in zip(pts, pts[1:], strict=False):
-            if y1 == y2:
-                continue
-            if y1 > y2:
-                x1, y1, x2, y2 = x2, y2, x1, y1
-            segs.append((x1, y1, x2, y2))
-            levels.add(y1)
-            levels.add(y2)
-    ylist = sorted(levels)
-    bands: dict[int, list[tuple[float, float]]] = {}
-    where = {y: i for i, y in enumerate(ylist)}
-    for x1, y1, x2, y2 in segs:
-        slope = (x2 - x1) / (y2 - y1)
-        for b in range(where[y1], where[y2]):
-            ya, yb = ylist[b], ylist[b + 1]
-            bands.setdefault(b, []).append((x1 + slope * (ya - y1), x1 + slope * (yb - y1)))
-    total = 0
-    for items in bands.values():
-        if len(items) < 2:
-            continue
-        items.sort()  # ties at the top (a shared upper end) come out ordered: not counted
-        total += _inversions([round(b, 6) for _, b in items])
-    return total

@@ -34,12 +34,15 @@ def decode_array(rec: Mapping[str, Any] | None) -> np.ndarray | None:
     short keeps its first values, flat."""
     if rec is None:
         return None
-    vals = [float(v) if isinstance(v, str) else v for v in rec["values"]]
     dt = rec.get("dtype", "float64")
-    try:
-        arr = np.array(vals, dtype=dt)
-    except TypeError:
-        arr = np.array(vals)
+    try:  # numpy reads the "nan" / "inf" strings itself
+        arr = np.array(rec["values"], dtype=dt)
+    except (TypeError, ValueError):
+        vals = [float(v) if isinstance(v, str) else v for v in rec["values"]]
+        try:
+            arr = np.array(vals, dtype=dt)
+        except TypeError:
+            arr = np.array(vals)
     if rec.get("full", True):
         return arr.reshape(rec["shape"])
     return arr
@@ -116,6 +119,11 @@ class TensorView:
     @property
     def name(self) -> str | None:
         return self._rec.get("name")
+
+    @property
+    def param_name(self) -> str | None:
+        """The parameter's ``named_parameters`` name (``layer1.0.conv1.weight``), if it is one."""
+        return self._rec.get("param")
 
     @property
     def grad_fn(self) -> NodeView | None:
@@ -247,6 +255,27 @@ class NodeView:
     def rule(self) -> RuleView:
         """The op's gradient rule in words, symbols and math (the engine's text)."""
         return RuleView(self._rec.get("rule"))
+
+    @property
+    def module(self) -> str | None:
+        """Qualified name of the ``nn.Module`` whose forward made this node (``layer1.0``)."""
+        return self._rec.get("module")
+
+    @property
+    def source(self) -> tuple[str, int, str] | None:
+        """(file, line, text) of the user's code that made this node, when the kernel knows."""
+        src = self._rec.get("source")
+        return (str(src[0]), int(src[1]), str(src[2])) if src else None
+
+    @property
+    def var_name(self) -> str | None:
+        """The name of the variable holding this node's output (``y`` for ``y.grad_fn``)."""
+        return self._rec.get("var")
+
+    @property
+    def output_value(self) -> np.ndarray | None:
+        """The op's output value, kept by the kernel for small outputs."""
+        return decode_array(self._rec.get("value"))
 
     @property
     def next_functions(self) -> tuple[tuple[NodeView | None, int], ...]:

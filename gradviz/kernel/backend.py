@@ -59,7 +59,7 @@ class Backend:
                     namespace: Mapping[str, Any] | None = None) -> Any:
         from gradviz.kernel.snapshot import Snapshotter
 
-        return Snapshotter(names)
+        return Snapshotter(names, namespace)
 
     def cursor(self, root: Any, gradient: Any = None, retain_graph: bool = True,
                steps: Any = None) -> Any:
@@ -114,10 +114,14 @@ class Backend:
         return undo
 
     def install(self) -> None:
-        """Process-wide setup at kernel start (``import torch`` as the engine)."""
+        """Process-wide setup at kernel start (``import torch`` as the engine); nn.Module
+        forwards tag the nodes they create, ops note the user's line (graph grouping, source)."""
         from gradviz.kernel import torch_alias
+        from gradviz.kernel.snapshot import track_engine_modules, track_engine_sources
 
         torch_alias.install()
+        track_engine_modules()
+        track_engine_sources()
 
     def default_root(self, session: Any) -> Any:
         """The root shown first: the newest named tensor with a grad_fn."""
@@ -258,10 +262,12 @@ class TorchBackend(Backend):
         return best
 
     def install(self) -> None:
-        """Nothing aliased; nn.Module forwards tag the nodes they create (module grouping)."""
-        from gradviz.kernel.torch_snapshot import track_modules
+        """Nothing aliased; nn.Module forwards tag the nodes they create (module grouping),
+        ops note the user's line (the graph's source line on click)."""
+        from gradviz.kernel.torch_snapshot import track_modules, track_sources
 
         track_modules()
+        track_sources()
 
 
 def backend_name(argv: list[str] | None = None) -> tuple[str, list[str]]:

@@ -9,15 +9,28 @@ only, with the true shape, so a 1M-element tensor costs a few kilobytes per upda
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from engine.events import id_of
 
-__all__ = ["MAX_ELEMENTS", "Snapshotter", "array_record", "encode_array"]
+__all__ = ["MAX_ELEMENTS", "MODULE_KEY", "SOURCE_KEY", "VALUE_KEY", "Snapshotter",
+           "annotate_outputs", "array_record", "encode_array", "module_tree",
+           "track_engine_modules", "track_engine_sources", "user_frame"]
+
+#: node metadata keys the kernel sets: the nn.Module whose forward made the node (a weakref),
+#: the user's (file, line, text) of the op, and a small copy of the op's output value
+MODULE_KEY = "gradviz.module"
+SOURCE_KEY = "gradviz.source"
+VALUE_KEY = "gradviz.value"
+#: outputs up to this many elements keep a copy of their value for the micrograd-style view
+VALUE_LIMIT = 64
 
 MAX_ELEMENTS = 4096
 
@@ -68,10 +81,12 @@ def _repr(t: Any) -> str:
 class Snapshotter:
     """Collects the tensors and nodes that one update needs, each once, by engine id."""
 
-    def __init__(self, names: Mapping[int, str]) -> None:
+    def __init__(self, names: Mapping[int, str],
+                 namespace: Mapping[str, Any] | None = None) -> None:
         self.names = names
         self.tensors: dict[int, dict[str, Any]] = {}
         self.nodes: dict[int, dict[str, Any]] = {}
+        self._mods, self._params, self._pnames = module_tree(namespace)
 
     # ----- tensors
     def tensor(self, t: Any, deep: bool = False) -> int:
@@ -94,6 +109,9 @@ class Snapshotter:
                     "grad": array_record(grad), "grad_repr": _repr(grad) if grad is not None
                     else None,
                 }
+            pname = self._pnames.get(id(t))
+            if pname is not None:
+                rec["param"] = pname
             self.tensors[tid] = rec
         if deep and t.grad_fn is not None:
             self.graph(t.grad_fn)
@@ -129,6 +147,12 @@ class Snapshotter:
         var = getattr(n, "variable", None)
         if var is not None:
             rec["variable"] = self.tensor(var)
+            mod = self._params.get(id(var))
+        else:
+            mod = node_module(n, self._mods)
+        if mod is not None:
+            rec["module"] = mod
+        node_extras(n, rec)
         rec["saved"] = self._saved(n)
         rec["rule"] = node_rule(n)
         return nid
@@ -172,6 +196,7 @@ class Snapshotter:
         return out
 
     def payload(self) -> dict[str, Any]:
+        annotate_outputs(self.tensors, self.nodes)
         return {"tensors": list(self.tensors.values()), "nodes": list(self.nodes.values())}
 
 
@@ -188,3 +213,236 @@ def _short(v: Any, limit: int = 80) -> str:
     except Exception:  # noqa: BLE001
         s = f"<{type(v).__name__}>"
     return s if len(s) <= limit else s[:limit - 1] + "…"
+
+
+# ----------------------------------------------------------------------------- modules, names
+def module_tree(namespace: Mapping[str, Any] | None
+                ) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
+    """(id(module) -> qualified name, id(parameter) -> owning module's name, id(parameter) ->
+    its ``named_parameters`` name) over the modules (anything with ``named_modules``) of
+    ``namespace``: names relative to the outermost models, prefixed with the variable name when
+    there are several."""
+    mods: dict[int, str] = {}
+    params: dict[int, str] = {}
+    pnames: dict[int, str] = {}
+    if not namespace:
+        return mods, params, pnames
+    tops = [(k, v) for k, v in namespace.items() if not k.startswith("_")
+            and not isinstance(v, type) and callable(getattr(v, "named_modules", None))
+            and callable(getattr(v, "named_parameters", None))]
+    inner: set[int] = set()
+    for _, m in tops:
+        try:
+            inner.update(id(sub) for _, sub in m.named_modules() if sub is not m)
+        except Exception:  # noqa: BLE001 - not a module after all
+            continue
+    tops = [(k, m) for k, m in tops if id(m) not in inner]
+    prefix = len(tops) > 1
+    for k, m in tops:
+        try:
+            subs = list(m.named_modules())
+        except Exception:  # noqa: BLE001
+            continue
+        for q, sub in subs:
+            name = (f"{k}.{q}" if q else k) if prefix else q
+            mods.setdefault(id(sub), name)
+            for pn, p in sub.named_parameters(recurse=False):
+                params.setdefault(id(p), name)
+                pnames.setdefault(id(p), f"{name}.{pn}" if name else pn)
+    return mods, params, pnames
+
+
+def node_module(n: Any, mods: Mapping[int, str]) -> str | None:
+    """The qualified name of the module whose forward created ``n``, if known."""
+    try:
+        ref = n.metadata.get(MODULE_KEY)
+    except Exception:  # noqa: BLE001
+        return None
+    m = ref() if ref is not None else None
+    return mods.get(id(m)) if m is not None else None
+
+
+def node_extras(n: Any, rec: dict[str, Any]) -> None:
+    """Add the op's source line (``source``: [file, line, text]) and its small output value
+    (``value``), when the kernel noted them, to node record ``rec``."""
+    try:
+        meta = n.metadata
+    except Exception:  # noqa: BLE001
+        return
+    src = meta.get(SOURCE_KEY)
+    if src is not None:
+        rec["source"] = list(src)
+    val = meta.get(VALUE_KEY)
+    if val is not None:
+        rec["value"] = encode_array(val)
+
+
+def annotate_outputs(tensors: Mapping[int, dict[str, Any]],
+                     nodes: Mapping[int, dict[str, Any]]) -> None:
+    """Name each node after the named tensor it made (``var``: ``y`` on y's grad_fn)."""
+    for rec in tensors.values():
+        name, fn = rec.get("name"), rec.get("grad_fn")
+        if name and fn is not None and fn in nodes:
+            nodes[fn].setdefault("var", name)
+
+
+def _library_dirs() -> tuple[str, ...]:
+    import site
+    import sysconfig
+
+    dirs = {os.path.dirname(os.path.dirname(os.path.abspath(__file__))),  # gradviz/
+            os.path.dirname(os.__file__), os.path.dirname(os.path.dirname(np.__file__))}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        d = sysconfig.get_paths().get(key)
+        if d:
+            dirs.add(d)
+    try:
+        dirs.update(site.getsitepackages())
+    except AttributeError:  # a virtualenv's old site module
+        pass
+    eng = sys.modules.get("engine")
+    if eng is not None and getattr(eng, "__file__", None):
+        dirs.add(os.path.dirname(os.path.abspath(eng.__file__)))
+    return tuple(sorted(d.rstrip(os.sep) + os.sep for d in dirs))
+
+
+_SKIP: tuple[str, ...] = ()
+
+
+def user_frame(depth: int = 1) -> tuple[str, int, str] | None:
+    """(file, line, source text) of the innermost frame of the user's code: the first caller
+    outside the standard library, installed packages, gradviz and the engine."""
+    global _SKIP
+    if not _SKIP:
+        _SKIP = _library_dirs()
+    try:
+        f = sys._getframe(depth + 1)
+    except ValueError:
+        return None
+    skip = _skip_file
+    for _ in range(60):
+        if f is None:
+            return None
+        code = f.f_code
+        lib = skip.get(code)
+        if lib is None:
+            fn = code.co_filename
+            lib = skip[code] = fn.startswith(_SKIP) or fn.startswith("<frozen")
+        if not lib:
+            key = (code, f.f_lineno)
+            hit = _lines.get(key)
+            if hit is None:
+                import linecache
+
+                fn = code.co_filename
+                hit = (fn, f.f_lineno, linecache.getline(fn, f.f_lineno).strip())
+                if len(_lines) < 100_000:
+                    _lines[key] = hit
+            return hit
+        f = f.f_back
+    return None
+
+
+_skip_file: dict[Any, bool] = {}  # code object -> in a library (not the user's code)
+_lines: dict[tuple[Any, int], tuple[str, int, str]] = {}
+
+
+_engine_tracking: dict[str, Any] = {}
+
+
+def track_engine_modules() -> Callable[[], None]:
+    """Tag every node an engine ``nn.Module``'s forward creates with that module (the innermost
+    wins), as torch_snapshot.track_modules does for torch. Idempotent; returns the undo."""
+    from engine.autograd import next_node_id as next_id
+    from engine.nn.modules import Module
+
+    if "call" in _engine_tracking:
+        return _untrack_engine_modules
+    original = Module.__call__
+
+    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
+        start = next_id()
+        out = original(self, *args, **kwargs)
+        _tag_engine(self, start, out)
+        return out
+
+    __call__.__wrapped__ = original  # type: ignore[attr-defined]
+    Module.__call__ = __call__
+    _engine_tracking["call"] = (Module, original)
+    return _untrack_engine_modules
+
+
+def _untrack_engine_modules() -> None:
+    cls_orig = _engine_tracking.pop("call", None)
+    if cls_orig is not None:
+        cls_orig[0].__call__ = cls_orig[1]
+
+
+def _tag_engine(module: Any, start: int, out: Any) -> None:
+    stack: list = []
+    todo = [out]
+    while todo:
+        o = todo.pop()
+        fn = getattr(o, "grad_fn", None) if hasattr(o, "requires_grad") else None
+        if fn is not None:
+            stack.append(fn)
+        elif isinstance(o, (tuple, list)):
+            todo.extend(o)
+        elif isinstance(o, Mapping):
+            todo.extend(o.values())
+    if not stack:
+        return
+    ref = weakref.ref(module)
+    seen: set[int] = set()
+    while stack:
+        n = stack.pop()
+        nid = id_of(n)
+        if nid is None or nid < start or nid in seen or hasattr(n, "variable"):
+            continue
+        seen.add(nid)
+        meta = n.metadata
+        if MODULE_KEY not in meta:
+            meta[MODULE_KEY] = ref
+        stack.extend(f for f, _ in n.next_functions if f is not None)
+
+
+def track_engine_sources() -> Callable[[], None]:
+    """Note on every engine node the user's line that made it and, for small outputs, a copy
+    of the value (for the micrograd-style view). Returns the undo."""
+    global _SKIP
+    from engine import events
+
+    if "sources" in _engine_tracking:
+        return _untrack_engine_sources
+    _SKIP = _library_dirs()
+    _skip_file.clear()
+
+    def on_event(ev: Any) -> None:
+        if getattr(ev, "kind", None) != "op_recorded":
+            return
+        f = sys._getframe(1)
+        for _ in range(8):  # up to engine.function.record, whose locals hold the node
+            if f is None or f.f_code.co_name == "record":
+                break
+            f = f.f_back
+        if f is None:
+            return
+        loc = f.f_locals
+        node, result = loc.get("node"), loc.get("result")
+        if node is None:
+            return
+        meta = node.metadata
+        src = user_frame(1)
+        if src is not None:
+            meta[SOURCE_KEY] = src
+        if hasattr(result, "numel") and result.numel() <= VALUE_LIMIT:
+            meta[VALUE_KEY] = np.array(result.numpy(force=True))
+
+    _engine_tracking["sources"] = events.subscribe(on_event)
+    return _untrack_engine_sources
+
+
+def _untrack_engine_sources() -> None:
+    h = _engine_tracking.pop("sources", None)
+    if h is not None:
+        h.remove()

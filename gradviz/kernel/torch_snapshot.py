@@ -26,9 +26,23 @@ from typing import Any
 
 import numpy as np
 
-from gradviz.kernel.snapshot import MAX_ELEMENTS, _num, _repr, _short, node_rule
+from gradviz.kernel.snapshot import (
+    MAX_ELEMENTS,
+    SOURCE_KEY,
+    VALUE_KEY,
+    VALUE_LIMIT,
+    _num,
+    _repr,
+    _short,
+    annotate_outputs,
+    module_tree,
+    node_extras,
+    node_rule,
+    user_frame,
+)
 
 __all__ = ["TorchIds", "TorchSnapshotter", "IDS", "tensor_array", "track_modules",
+           "track_sources",
            "module_names", "node_module"]
 
 ID_KEY = "gradviz.id"
@@ -185,6 +199,46 @@ def track_modules() -> Callable[[], None]:
     return _untrack
 
 
+def track_sources() -> Callable[[], None]:
+    """Note on each node torch records the user's line that made it and, for small outputs, a
+    copy of the value (micrograd-style view): a global ``TorchFunctionMode`` that looks at
+    each result with a grad_fn. Idempotent; returns the undo."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    if "sources" in _tracking:
+        return _untrack_sources
+
+    class _Sources(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: Any = (),
+                               kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            fn = getattr(out, "grad_fn", None) if isinstance(out, torch.Tensor) else None
+            if fn is not None:
+                try:
+                    meta = fn.metadata
+                    if SOURCE_KEY not in meta:
+                        src = user_frame(1)
+                        if src is not None:
+                            meta[SOURCE_KEY] = src
+                        if out.numel() <= VALUE_LIMIT:
+                            meta[VALUE_KEY] = out.detach().cpu().numpy().copy()
+                except Exception:  # noqa: BLE001 - never break the user's op
+                    pass
+            return out
+
+    mode = _Sources()
+    mode.__enter__()
+    _tracking["sources"] = mode
+    return _untrack_sources
+
+
+def _untrack_sources() -> None:
+    mode = _tracking.pop("sources", None)
+    if mode is not None:
+        mode.__exit__(None, None, None)
+
+
 def _untrack() -> None:
     for h in _tracking.pop("handles", ()):
         h.remove()
@@ -281,6 +335,7 @@ class TorchSnapshotter:
         self.tensors: dict[int, dict[str, Any]] = {}
         self.nodes: dict[int, dict[str, Any]] = {}
         self._mods, self._params = module_names(namespace)
+        self._pnames = module_tree(namespace)[2] if self._params else {}
         self._keep: list = []  # node wrappers referenced while this snapshot lives
         self._named = [v for v in (namespace or {}).values() if _is_tensor(v)]
         self._views: dict[tuple, Any] | None = None
@@ -314,6 +369,9 @@ class TorchSnapshotter:
                 "grad": array_record(grad),
                 "grad_repr": self._text(grad, tid) if grad is not None else None,
             }
+        pname = self._pnames.get(id(t))
+        if pname is not None:
+            rec["param"] = pname
         self.tensors[tid] = rec
 
     def _text(self, t: Any, tid: int) -> str:
@@ -364,6 +422,7 @@ class TorchSnapshotter:
             mod = node_module(n, self._mods)
         if mod is not None:
             rec["module"] = mod
+        node_extras(n, rec)
         attrs: dict[str, str] = {}
         saved: Any = []
         if fwd is not None:  # a custom autograd.Function: ctx attributes and saved_tensors
@@ -449,6 +508,7 @@ class TorchSnapshotter:
         return out
 
     def payload(self) -> dict[str, Any]:
+        annotate_outputs(self.tensors, self.nodes)
         return {"tensors": list(self.tensors.values()), "nodes": list(self.nodes.values())}
 
 

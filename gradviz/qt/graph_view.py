@@ -4,7 +4,15 @@ Rounded boxes coloured by kind (torchviz's colours in the light theme), a bold t
 monospace values, curved edges with arrow heads, optional edge labels (the gradient flowing
 along an edge), node states (current, done, breakpoint, error), an error banner, pan (drag),
 zoom (wheel, ``+``/``-``), fit (``0``/Home), click to select, hover tooltips, level of detail
-when zoomed out, and PNG/SVG export.
+when zoomed out, and PNG/SVG export. Nodes made inside an ``nn.Module`` sit in a labelled box
+per module (nested modules nest, laid out by :func:`gradviz.layout.compound_layout`); a click
+on a box's header or its context menu collapses it into one node, a click on that node
+expands it. In the micrograd-style view (:meth:`GraphView.set_values_mode`) every op shows its
+output's data and gradient. A click on a node emits ``status_message`` with its source line.
+
+Files: ``graph_style`` (fonts and pens from a theme), ``graph_items`` (the scene's items),
+``graph_minimap``, ``graph_export`` (PNG, SVG, slide frames), ``graph_modules`` (module boxes,
+collapse and expand); this one is the scene and view.
 
 Typical use while stepping through backward::
 
@@ -20,24 +28,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass
 
 import networkx as nx
-from PySide6.QtCore import QEvent, QLineF, QMarginsF, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
-    QBrush,
     QColor,
-    QFont,
+    QContextMenuEvent,
     QFontMetrics,
-    QFontMetricsF,
-    QImage,
     QKeyEvent,
     QMouseEvent,
     QPainter,
-    QPainterPath,
     QPaintEvent,
-    QPen,
-    QPolygonF,
     QResizeEvent,
     QWheelEvent,
 )
@@ -47,13 +48,40 @@ from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsView,
     QLabel,
-    QStyleOptionGraphicsItem,
+    QMenu,
     QToolTip,
     QWidget,
 )
 
-from gradviz.graph import Layout, compute_layout, gc_paused
+from gradviz.graph import (
+    MODULE_PREFIX,
+    Layout,
+    collapse_modules,
+    compound_layout,
+    compute_layout,
+    gc_paused,
+    source_text,
+)
 from gradviz.qt import guard_none_refcount
+from gradviz.qt.graph_export import LEGEND_SHORT, LEGEND_TEXT, ExportMixin, walkthrough_caption
+from gradviz.qt.graph_items import (
+    EdgeBundleItem,
+    EdgeItem,
+    EdgeLabelItem,
+    ModuleBoxItem,
+    NodeItem,
+    OverviewItem,
+)
+from gradviz.qt.graph_minimap import Minimap
+from gradviz.qt.graph_modules import ModuleGroupsMixin
+from gradviz.qt.graph_style import (
+    PX_PER_PT,
+    TEXT_MIN_PX,
+    Z_CURRENT,
+    Z_EDGE,
+    GraphStyle,
+    color,
+)
 from gradviz.theme import Theme, get_theme
 
 guard_none_refcount()
@@ -64,686 +92,16 @@ __all__ = ["LEGEND_TEXT", "STATES", "EdgeBundleItem", "EdgeItem", "EdgeLabelItem
 #: node states accepted by :meth:`GraphView.set_node_state`
 STATES = ("idle", "current", "done", "breakpoint", "error")
 
-_PX_PER_PT = 96.0 / 72.0
-_TEXT_MIN_PX = 4.5  # below this on screen, text is not drawn
-_Z_EDGE, _Z_NODE, _Z_CURRENT, _Z_LABEL = -1.0, 0.0, 1.0, 2.0
 
-
-def _color(hex_: str, alpha: float = 1.0) -> QColor:
-    c = QColor(hex_)
-    c.setAlphaF(max(0.0, min(1.0, alpha)))
-    return c
-
-
-def _blend(a: str, b: str, t: float) -> QColor:
-    ca, cb = QColor(a), QColor(b)
-    return QColor.fromRgbF(ca.redF() + (cb.redF() - ca.redF()) * t,
-                           ca.greenF() + (cb.greenF() - ca.greenF()) * t,
-                           ca.blueF() + (cb.blueF() - ca.blueF()) * t)
-
-
-class _Style:
-    """Fonts, metrics, pens and brushes derived from a theme, shared by all items."""
-
-    def __init__(self, theme: Theme) -> None:
-        self.theme = t = theme
-        s = t.font_scale
-        self.title_font = QFont(t.font_family)
-        self.title_font.setPixelSize(max(6, round(t.title_pt * _PX_PER_PT * s)))
-        self.title_font.setBold(True)
-        self.mono_font = QFont(t.mono_family)
-        self.mono_font.setStyleHint(QFont.StyleHint.Monospace)
-        self.mono_font.setPixelSize(max(6, round(t.mono_pt * _PX_PER_PT * s)))
-        self.label_font = QFont(t.font_family)
-        self.label_font.setPixelSize(max(6, round(t.edge_label_pt * _PX_PER_PT * s)))
-        self.label_font.setBold(True)
-        self.title_fm = QFontMetricsF(self.title_font)
-        self.mono_fm = QFontMetricsF(self.mono_font)
-        self.label_fm = QFontMetricsF(self.label_font)
-        px = self.title_font.pixelSize()
-        self.title_px = float(px)
-        self.pad_x = 0.95 * px
-        self.pad_y = 0.55 * px
-        self.line_gap = 0.15 * px
-        self.radius = 0.55 * px
-        self.min_width = 5.0 * px
-        self.glow = 0.75 * px  # margin around a box for glow and badges
-        self.node_gap = 1.8 * px
-        self.layer_gap = 2.3 * px
-        self.arrow_len = 0.62 * px * max(1.0, t.edge_width / 1.8)
-        self.arrow_half = 0.34 * px * max(1.0, t.edge_width / 1.8)
-        self.text = QColor(t.text)
-        self.text_muted = QColor(t.text_muted)
-        self.border_pen = QPen(QColor(t.node_border), t.border_width)
-        self.fills = {k: QColor(t.fill(k)) for k in ("grad_fn", "accumulate", "leaf", "output",
-                                                      "saved")}
-        self.done_fills = {k: _blend(t.fill(k), t.background, t.done_opacity)
-                           for k in self.fills}
-        self.shadow = _color(t.shadow, t.shadow_alpha)
-        # zoomed out: one-pixel outlines so that even tiny boxes and edges stay visible
-        self.lod_pens = {k: self._hairline(QColor(t.fill(k)).darker(135)) for k in self.fills}
-        self.lod_current = self._hairline(QColor(t.current))
-        self.lod_error = self._hairline(QColor(t.error))
-        self.lod_edge = self._hairline(QColor(t.edge))
-        self.lod_flow = self._hairline(QColor(t.edge_flow))
-        self.lod_saved = self._hairline(QColor(t.edge_saved))
-        self.edge_pen = QPen(QColor(t.edge), t.edge_width, Qt.PenStyle.SolidLine,
-                             Qt.PenCapStyle.RoundCap)
-        self.edge_brush = QBrush(QColor(t.edge))
-        self.saved_pen = QPen(QColor(t.edge_saved), t.edge_width, Qt.PenStyle.DashLine,
-                              Qt.PenCapStyle.FlatCap)
-        self.flow_pen = QPen(QColor(t.edge_flow), t.edge_width * 1.9, Qt.PenStyle.SolidLine,
-                             Qt.PenCapStyle.RoundCap)
-        self.flow_brush = QBrush(QColor(t.edge_flow))
-        self.current_pen = QPen(QColor(t.current), max(4.0, t.border_width * 2.2))
-        self.glow_colors = [_color(t.current_glow, a) for a in (0.22, 0.38, 0.6)]
-        self.error_pen = QPen(QColor(t.error), max(4.0, t.border_width * 2.2))
-        self.error_fill = QColor(t.error_fill)
-        self.selection_pen = QPen(QColor(t.selection), max(3.0, t.border_width * 1.6),
-                                  Qt.PenStyle.DashLine)
-        self.done = QColor(t.done)
-        self.breakpoint = QColor(t.breakpoint)
-        self.error = QColor(t.error)
-        self.white = QColor("#ffffff")
-        self.label_text = QColor(t.edge_label_text)
-        self.label_bg = QColor(t.edge_label_bg)
-        self.label_border = QPen(QColor(t.edge_flow), max(1.5, t.edge_width))
-        self._adv: dict[tuple[bool, str], float] = {}
-        self._measured: dict[str, tuple[list[str], list[float], float, float]] = {}
-        self.title_h = self.title_fm.height()
-        self.mono_h = self.mono_fm.height()
-        self.vector = False  # painting into SVG: no stacked translucent fills
-
-    @staticmethod
-    def _hairline(c: QColor) -> QPen:
-        pen = QPen(c, 0)
-        pen.setCosmetic(True)
-        return pen
-
-    def measure(self, label: str) -> tuple[list[str], list[float], float, float]:
-        """Lines, line widths and box size of a node label (cached: titles repeat a lot)."""
-        m = self._measured.get(label)
-        if m is None:
-            lines = label.split("\n")
-            adv = [self.advance(lines[0], True)]
-            adv += [self.advance(s, False) for s in lines[1:]]
-            w = max(self.min_width, max(adv) + 2 * self.pad_x)
-            h = (2 * self.pad_y + self.title_h
-                 + (len(lines) - 1) * (self.mono_h + self.line_gap))
-            m = (lines, adv, w, h)
-            if len(self._measured) < 50000:
-                self._measured[label] = m
-        return m
-
-    def advance(self, text: str, title: bool) -> float:
-        """Width of ``text`` in the title (bold) or monospace font, cached."""
-        key = (title, text)
-        a = self._adv.get(key)
-        if a is None:
-            fm = self.title_fm if title else self.mono_fm
-            a = self._adv[key] = fm.horizontalAdvance(text)
-        return a
-
-
-class NodeItem(QGraphicsItem):
-    """A rounded box: a bold title line and monospace value lines, painted by state."""
-
-    def __init__(self, key: Hashable, kind: str, label: str, detail: str,
-                 style: _Style, cached: bool = True) -> None:
-        super().__init__()
-        self.key = key
-        self.kind = kind
-        self.state = "idle"
-        self.selected = False
-        self._style = style
-        self.detail = detail  # the view shows it as the tooltip
-        if cached:
-            self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self._measure(label)
-
-    # ---- content
-    def set_label(self, label: str) -> None:
-        """Set the text (first line = title) and re-measure the box."""
-        self.prepareGeometryChange()
-        self._measure(label)
-        self.update()
-
-    def _measure(self, label: str) -> None:
-        self.label = label
-        st = self._style
-        self.lines, self._adv, w, h = st.measure(label or str(self.key))
-        self.w, self.h = w, h
-        self._rect = QRectF(-w / 2, -h / 2, w, h)
-        g = st.glow
-        self._bounds = QRectF(-w / 2 - g, -h / 2 - g, w + 2 * g, h + 2 * g)
-
-    def set_detail(self, detail: str) -> None:
-        """Set the hover text."""
-        self.detail = detail
-
-    def set_state(self, state: str) -> None:
-        if state == self.state:
-            return
-        self.state = state
-        self.setZValue(_Z_CURRENT if state in ("current", "error") else _Z_NODE)
-        self.update()
-
-    def set_selected(self, on: bool) -> None:
-        if on != self.selected:
-            self.selected = on
-            self.update()
-
-    # ---- QGraphicsItem
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return self._bounds
-
-    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
-        st = self._style
-        r = self._rect
-        state = self.state
-        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(p.worldTransform())
-        fill = st.done_fills[self.kind] if state == "done" else st.fills.get(
-            self.kind, st.fills["grad_fn"])
-        if state == "error":
-            fill = st.error_fill
-        if st.title_px * lod < _TEXT_MIN_PX:  # too small to read: a plain box
-            p.setPen(st.lod_current if state == "current" else st.lod_error
-                     if state == "error" else st.lod_pens.get(self.kind, st.lod_edge))
-            p.setBrush(st.glow_colors[-1] if state == "current" else
-                       st.error if state == "error" else fill)
-            g = st.glow if state == "current" else 0.0
-            p.drawRect(r.adjusted(-g, -g, g, g))
-            return
-        rad = st.radius
-        if state == "current" and st.vector:
-            # SVG: a halo of thin rings fading outwards (stacked translucent fills come out
-            # of SVG renderers as one solid blob)
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            g = st.glow
-            n = 4
-            for i in range(n):
-                d = g * (i + 0.5) / n
-                p.setPen(QPen(_color(st.theme.current_glow, 0.55 * (1 - i / n)), g / n))
-                p.drawRoundedRect(r.adjusted(-d, -d, d, d), rad + d, rad + d)
-        elif state == "current":
-            p.setPen(Qt.PenStyle.NoPen)
-            g = st.glow
-            for i, c in enumerate(st.glow_colors):
-                d = g * (1.0 - i / len(st.glow_colors))
-                p.setBrush(c)
-                p.drawRoundedRect(r.adjusted(-d, -d, d, d), rad + d, rad + d)
-        elif st.shadow.alpha() and state != "done":
-            p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(st.shadow)
-            p.drawRoundedRect(r.translated(0, 0.18 * st.title_px), rad, rad)
-        p.setBrush(fill)
-        p.setPen(st.current_pen if state == "current" else
-                 st.error_pen if state == "error" else st.border_pen)
-        p.drawRoundedRect(r, rad, rad)
-        if self.selected:
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            p.setPen(st.selection_pen)
-            d = st.glow * 0.55
-            p.drawRoundedRect(r.adjusted(-d, -d, d, d), rad + d, rad + d)
-
-        # text: title, then monospace lines, each centred
-        p.setPen(st.text_muted if state == "done" else st.text)
-        y = r.top() + st.pad_y
-        p.setFont(st.title_font)
-        p.drawText(QPointF(-self._adv[0] / 2, y + st.title_fm.ascent()), self.lines[0])
-        y += st.title_fm.height()
-        if len(self.lines) > 1:
-            p.setFont(st.mono_font)
-            asc = st.mono_fm.ascent()
-            step = st.mono_fm.height() + st.line_gap
-            for line, adv in zip(self.lines[1:], self._adv[1:], strict=True):
-                y += st.line_gap
-                p.drawText(QPointF(-adv / 2, y + asc), line)
-                y += step - st.line_gap
-
-        # badges
-        if state == "done":
-            self._badge(p, QPointF(r.right() - 2, r.top() + 2), st.done, "check")
-        elif state == "error":
-            self._badge(p, QPointF(r.right() - 2, r.top() + 2), st.error, "bang")
-        elif state == "breakpoint":
-            c = QPointF(r.left() + 1, r.center().y())
-            rr = 0.42 * st.title_px
-            p.setPen(QPen(st.white, 2.5))
-            p.setBrush(st.breakpoint)
-            p.drawEllipse(c, rr, rr)
-
-    def _badge(self, p: QPainter, c: QPointF, color: QColor, mark: str) -> None:
-        st = self._style
-        rr = 0.5 * st.title_px
-        p.setPen(QPen(st.white, 2.0))
-        p.setBrush(color)
-        p.drawEllipse(c, rr, rr)
-        pen = QPen(st.white, max(2.0, 0.16 * st.title_px), Qt.PenStyle.SolidLine,
-                   Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
-        p.setPen(pen)
-        if mark == "check":
-            path = QPainterPath(c + QPointF(-0.5 * rr, 0.0))
-            path.lineTo(c + QPointF(-0.12 * rr, 0.4 * rr))
-            path.lineTo(c + QPointF(0.55 * rr, -0.4 * rr))
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            p.drawPath(path)
-        else:
-            p.drawLine(c + QPointF(0, -0.55 * rr), c + QPointF(0, 0.12 * rr))
-            p.drawPoint(c + QPointF(0, 0.5 * rr))
-
-
-@dataclass
-class _EdgeGeom:
-    path: QPainterPath
-    arrows: list[QPolygonF]
-    bounds: QRectF
-
-
-class EdgeItem(QGraphicsItem):
-    """A curved edge (cubic pieces with vertical tangents) with an arrow head at its target."""
-
-    def __init__(self, u: Hashable, v: Hashable, kind: str, style: _Style,
-                 count: int = 1) -> None:
-        super().__init__()
-        self.u, self.v = u, v
-        self.kind = kind
-        self.count = count  # how many next_functions entries this edge stands for
-        self.flow = False
-        self.raised = False  # drawn above nodes, next to the current node
-        self._style = style
-        self.setZValue(_Z_EDGE)
-        self.geom = _EdgeGeom(QPainterPath(), [], QRectF())
-        self.ends = ((0.0, 0.0), (0.0, 0.0))
-
-    def set_points(self, points: list[tuple[float, float]]) -> None:
-        """Route the edge through ``points`` (from the source's bottom to the target's top)."""
-        self.prepareGeometryChange()
-        st = self._style
-        pts = list(points)
-        arrow = self.kind != "saved"
-        ex, ey = pts[-1]
-        self.ends = (pts[0], (ex, ey - st.arrow_len * 0.85) if arrow else (ex, ey))
-        a, h = st.arrow_len, st.arrow_half
-        if arrow:
-            pts[-1] = (ex, ey - a * 0.85)  # the line ends inside the arrow head
-        path = QPainterPath()
-        arrows: list[QPolygonF] = []
-        xs = [p[0] for p in pts]
-        ys = [p[1] for p in pts]
-        # an input used k times (y * y) is drawn as k parallel curves, each with its arrow
-        gap = max(0.8 * st.title_px, 2.6 * h)
-        last = len(pts) - 2
-        spread = 0.0
-        for i in range(self.count):
-            dx = (i - (self.count - 1) / 2) * gap
-            bow = dx * 1.25  # parallel curves bow apart a little
-            spread = max(spread, abs(bow))
-            x0, y0 = pts[0]
-            path.moveTo(x0 + dx * 0.6, y0)
-            for j in range(last + 1):
-                x1, y1 = pts[j + 1]
-                dy = (y1 - y0) * 0.5
-                path.cubicTo(x0 + bow, y0 + dy, x1 + bow, y1 - dy,
-                             x1 + (dx if j == last else bow), y1)
-                x0, y0 = x1, y1
-            if arrow:
-                arrows.append(QPolygonF([QPointF(ex + dx, ey), QPointF(ex + dx - h, ey - a),
-                                         QPointF(ex + dx + h, ey - a)]))
-        m = st.theme.edge_width * 2 + 2 + spread + (h if arrow else 0.0)
-        x_lo, x_hi = min(xs) - m, max(xs) + m
-        y_lo, y_hi = min(ys) - m, max(max(ys), ey) + m
-        self.geom = _EdgeGeom(path, arrows, QRectF(x_lo, y_lo, x_hi - x_lo, y_hi - y_lo))
-        self.update()
-
-    def midpoint(self) -> QPointF:
-        """The middle of the (first) curve, where a label goes."""
-        return self.geom.path.pointAtPercent(0.5)
-
-    def set_flow(self, on: bool) -> None:
-        if on != self.flow:
-            self.flow = on
-            if not self.raised:
-                self.setZValue(_Z_EDGE + (0.5 if on else 0.0))
-            self.update()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return self.geom.bounds
-
-    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
-        st = self._style
-        geom = self.geom
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        if st.title_px * QStyleOptionGraphicsItem.levelOfDetailFromTransform(
-                p.worldTransform()) < _TEXT_MIN_PX:  # zoomed out: a one-pixel line
-            p.setPen(st.lod_saved if self.kind == "saved" else st.lod_flow if self.flow
-                     else st.lod_edge)
-            p.drawPath(geom.path)
-            return
-        if self.kind == "saved":
-            p.setPen(st.saved_pen)
-            p.drawPath(geom.path)
-            return
-        p.setPen(st.flow_pen if self.flow else st.edge_pen)
-        p.drawPath(geom.path)
-        if geom.arrows:
-            p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(st.flow_brush if self.flow else st.edge_brush)
-            for a in geom.arrows:
-                p.drawPolygon(a)
-
-
-class EdgeBundleItem(QGraphicsItem):
-    """Many edges in one item: the long edges left unrouted by the layout, drawn faintly as
-    straight lines.
-
-    One item paints them all with a few C++ calls, instead of thousands of Python paint calls
-    whenever a region they cross is repainted (every step, on a big graph). The lines are
-    one-pixel (Qt's fast path: a wide antialiased line of 800 px costs about a millisecond
-    here) and cut to the exposed area; when more than ``MAX_LINES`` cross it, they are a
-    hairball that shows nothing, and are left out."""
-
-    MAX_LINES = 600
-
-    def __init__(self, style: _Style) -> None:
-        super().__init__()
-        self._style = style
-        self.setZValue(_Z_EDGE - 0.5)
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
-        self.lines: list[tuple[float, float, float, float]] = []
-        self.saved: list[tuple[float, float, float, float]] = []
-        self.arrows: list[QPolygonF] = []
-        self._bounds = QRectF()
-        c = _blend(style.theme.edge, style.theme.background, 0.45)  # faint, but opaque
-        self._pen = QPen(c, 0)
-        self._pen.setCosmetic(True)
-        self._saved_pen = QPen(_blend(style.theme.edge_saved, style.theme.background, 0.3), 0,
-                               Qt.PenStyle.DashLine)
-        self._saved_pen.setCosmetic(True)
-        self._brush = QBrush(c)
-
-    def set_edges(self, items: Iterable[EdgeItem]) -> None:
-        self.prepareGeometryChange()
-        self.lines, self.saved, self.arrows = [], [], []
-        bounds = QRectF()
-        for it in items:
-            g = it.geom
-            (x1, y1), (x2, y2) = it.ends
-            if y1 > y2:
-                x1, y1, x2, y2 = x2, y2, x1, y1
-            (self.saved if it.kind == "saved" else self.lines).append((x1, y1, x2, y2))
-            self.arrows.extend(g.arrows)
-            bounds = bounds.united(g.bounds)
-        self._bounds = bounds
-        self.update()
-
-    @staticmethod
-    def _clipped(lines: list[tuple[float, float, float, float]], r: QRectF) -> list[QLineF]:
-        """The parts of ``lines`` inside ``r``: long lines are cut to what is exposed."""
-        top, bottom, left, right = r.top(), r.bottom(), r.left(), r.right()
-        out = []
-        for x1, y1, x2, y2 in lines:
-            if y2 < top or y1 > bottom or (x1 < left and x2 < left) or (
-                    x1 > right and x2 > right):
-                continue
-            if y1 < top or y2 > bottom:
-                slope = (x2 - x1) / (y2 - y1) if y2 != y1 else 0.0
-                if y1 < top:
-                    x1, y1 = x1 + slope * (top - y1), top
-                if y2 > bottom:
-                    x2, y2 = x2 - slope * (y2 - bottom), bottom
-            out.append(QLineF(x1, y1, x2, y2))
-        return out
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return self._bounds
-
-    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
-        r = option.exposedRect
-        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(p.worldTransform())
-        zoomed_out = self._style.title_px * lod < _TEXT_MIN_PX
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        lines = self._clipped(self.lines, r)
-        saved = self._clipped(self.saved, r) if self.saved else []
-        if len(lines) + len(saved) > self.MAX_LINES:
-            return
-        p.setPen(self._pen)
-        p.drawLines(lines)
-        if saved:
-            p.setPen(self._saved_pen)
-            p.drawLines(saved)
-        if zoomed_out:
-            return
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(self._brush)
-        # only the arrow heads in view: a path spanning a huge scene is slow to fill
-        for a in self.arrows:
-            if r.intersects(a.boundingRect()):
-                p.drawPolygon(a)
-
-
-class OverviewItem(QGraphicsItem):
-    """Zoomed out, the whole graph in a few batched draws: edges as one-pixel polylines and
-    idle boxes as rectangles per kind. Node items are then hidden unless they show a state."""
-
-    def __init__(self, style: _Style) -> None:
-        super().__init__()
-        self._style = style
-        self.setZValue(_Z_EDGE - 1.0)
-        self.rects: dict[str, list[QRectF]] = {}
-        self.lines: list[QLineF] = []
-        self._bounds = QRectF()
-
-    def set_content(self, rects: dict[str, list[QRectF]], lines: list[QLineF],
-                    bounds: QRectF) -> None:
-        self.prepareGeometryChange()
-        self.rects, self.lines, self._bounds = rects, lines, bounds
-        self.update()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return self._bounds
-
-    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
-        st = self._style
-        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)  # one-pixel lines: fast path
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        p.setPen(st.lod_edge)
-        p.drawLines(self.lines)
-        for kind, rects in self.rects.items():
-            p.setPen(st.lod_pens.get(kind, st.lod_edge))
-            p.setBrush(st.fills.get(kind, st.fills["grad_fn"]))
-            p.drawRects(rects)
-
-
-class EdgeLabelItem(QGraphicsItem):
-    """Small text on a pill next to an edge's midpoint (e.g. the gradient flowing along it)."""
-
-    def __init__(self, text: str, anchor: QPointF, style: _Style, left: bool = False) -> None:
-        super().__init__()
-        self._style = style
-        self.left = left  # drawn to the left of the edge (the seed gradient)
-        self.setZValue(_Z_LABEL)
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.text = ""
-        self.setPos(anchor)
-        self.set_text(text)
-
-    def set_text(self, text: str) -> None:
-        self.prepareGeometryChange()
-        st = self._style
-        self.text = text
-        self.lines = text.split("\n")
-        fm = st.label_fm
-        self._adv = [fm.horizontalAdvance(s) for s in self.lines]
-        px = st.label_font.pixelSize()
-        w = max(self._adv) + 0.9 * px
-        h = len(self.lines) * fm.height() + 0.35 * px
-        gap = 0.45 * px
-        x = -gap - w if self.left else gap
-        self._rect = QRectF(x, -h / 2, w, h)  # beside the edge
-        self._bounds = self._rect.adjusted(-2, -2, 2, 2)
-        self.update()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return self._bounds
-
-    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
-        st = self._style
-        r = self._rect
-        p.setPen(st.label_border)
-        p.setBrush(st.label_bg)
-        p.drawRoundedRect(r, r.height() / 2, r.height() / 2)
-        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(p.worldTransform())
-        if st.label_font.pixelSize() * lod < _TEXT_MIN_PX:
-            return
-        p.setPen(st.label_text)
-        p.setFont(st.label_font)
-        fm = st.label_fm
-        y = r.top() + 0.175 * st.label_font.pixelSize()
-        for line, adv in zip(self.lines, self._adv, strict=True):
-            p.drawText(QPointF(r.center().x() - adv / 2, y + fm.ascent()), line)
-            y += fm.height()
-
-
-class Minimap(QWidget):
-    """The whole graph in a corner of the view, with the visible part framed: shown when the
-    graph at a readable size does not fit; a click or drag there scrolls the view."""
-
-    def __init__(self, view: GraphView) -> None:
-        super().__init__(view.viewport())
-        self._view = view
-        self._image: QImage | None = None
-        self._src = QRectF()  # scene rect drawn in the image
-        self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setToolTip("Overview: click or drag to move the view")
-        self.hide()
-
-    def invalidate(self) -> None:
-        self._image = None
-        self.update()
-
-    def _target(self) -> QRectF:
-        """Where the image goes in the widget (aspect kept, 4 px frame)."""
-        src = self._src
-        w, h = self.width() - 8, self.height() - 8
-        if src.isEmpty() or w <= 0 or h <= 0:
-            return QRectF()
-        s = min(w / src.width(), h / src.height())
-        tw, th = src.width() * s, src.height() * s
-        return QRectF(4 + (w - tw) / 2, 4 + (h - th) / 2, tw, th)
-
-    def _render(self) -> None:
-        v = self._view
-        st = v._style
-        self._src = v._bounds
-        t = self._target()
-        img = QImage(max(1, self.width()), max(1, self.height()),
-                     QImage.Format.Format_ARGB32_Premultiplied)
-        img.fill(Qt.GlobalColor.transparent)
-        self._image = img
-        if t.isEmpty():
-            return
-        s = t.width() / self._src.width()
-        p = QPainter(img)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        p.translate(t.left() - self._src.left() * s, t.top() - self._src.top() * s)
-        p.scale(s, s)
-        pen = QPen(_blend(st.theme.edge, st.theme.background, 0.35), 0)
-        pen.setCosmetic(True)
-        p.setPen(pen)
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        p.drawLines([QLineF(*e.ends[0], *e.ends[1]) for e in v._edges.values()])
-        by_kind: dict[str, list[QRectF]] = {}
-        for it in v._nodes.values():
-            by_kind.setdefault(it.kind, []).append(it.sceneBoundingRect().marginsRemoved(
-                _margins(st.glow)))
-        for kind, rects in by_kind.items():
-            p.setPen(st.lod_pens.get(kind, st.lod_edge))
-            p.setBrush(st.fills.get(kind, st.fills["grad_fn"]))
-            p.drawRects(rects)
-        p.end()
-
-    def map_to_scene(self, pt: QPointF) -> QPointF:
-        t = self._target()
-        if t.isEmpty():
-            return self._src.center()
-        s = self._src.width() / t.width()
-        return QPointF(self._src.left() + (pt.x() - t.left()) * s,
-                       self._src.top() + (pt.y() - t.top()) * s)
-
-    def map_from_scene(self, r: QRectF) -> QRectF:
-        t = self._target()
-        if t.isEmpty():
-            return QRectF()
-        s = t.width() / self._src.width()
-        return QRectF(t.left() + (r.left() - self._src.left()) * s,
-                      t.top() + (r.top() - self._src.top()) * s, r.width() * s, r.height() * s)
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
-        v = self._view
-        st = v._style
-        if self._image is None or self._image.size() != self.size():
-            self._render()
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        p.setPen(QPen(st.text_muted, 1.5))
-        p.setBrush(_color(st.theme.background, 0.92))
-        p.drawRoundedRect(QRectF(self.rect()).adjusted(0.75, 0.75, -0.75, -0.75), 5, 5)
-        if self._image is not None:
-            p.drawImage(0, 0, self._image)
-        cur = next((it for it in v._nodes.values() if it.state in ("current", "error")), None)
-        if cur is not None:
-            r = self.map_from_scene(cur.sceneBoundingRect())
-            c = r.center()
-            rad = max(4.0, min(r.width(), r.height()) / 2)
-            p.setPen(QPen(st.error if cur.state == "error" else QColor(st.theme.current), 2.5))
-            p.setBrush(_color(st.theme.current_glow, 0.6))
-            p.drawEllipse(c, rad, rad)
-        vis = v.mapToScene(v.viewport().rect()).boundingRect()
-        p.setPen(QPen(st.selection_pen.color(), 2.0))
-        p.setBrush(_color(st.theme.selection, 0.12))
-        p.drawRect(self.map_from_scene(vis).intersected(QRectF(self.rect()).adjusted(
-            1, 1, -1, -1)))
-        p.end()
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        self._view.centerOn(self.map_to_scene(event.position()))
-        self._view._fitted = False
-        self.update()
-        event.accept()
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        if event.buttons() & Qt.MouseButton.LeftButton:
-            self.mousePressEvent(event)
-
-
-def _margins(m: float) -> QMarginsF:
-    return QMarginsF(m, m, m, m)
-
-
-#: the legend in the view's corner while gradients are shown on edges
-LEGEND_TEXT = "arrows: forward · purple labels: gradients flowing back"
-LEGEND_SHORT = "arrows: forward\npurple: gradients back"
-
-
-def walkthrough_caption(k: int, n: int | None, node_name: str | None = None) -> str:
-    """The caption of a walk-through frame: ``step 3 of 7 · MulBackward0``."""
-    text = f"step {k}" + (f" of {n}" if n else "")
-    return text + (f" · {node_name}" if node_name else "")
-
-
-class GraphView(QGraphicsView):
+class GraphView(ModuleGroupsMixin, ExportMixin, QGraphicsView):
     """Interactive view of an autograd DiGraph (see :func:`gradviz.graph.build_graph`).
 
     Signals: ``node_selected(str)`` with the clicked node's key.
     """
 
     node_selected = Signal(str)
+    #: a sentence for the window's status line (a clicked node's source line)
+    status_message = Signal(str)
 
     ZOOM_STEP = 1.25
     MIN_SCALE = 0.01
@@ -753,10 +111,20 @@ class GraphView(QGraphicsView):
     def __init__(self, parent: QWidget | None = None, theme: Theme | str = "light") -> None:
         super().__init__(parent)
         self._theme = get_theme(theme) if isinstance(theme, str) else theme
-        self._style = _Style(self._theme)
+        self._style = GraphStyle(self._theme)
         self._scene = QGraphicsScene(self)
         self.setScene(self._scene)
         self._graph: nx.DiGraph = nx.DiGraph()
+        self._shown: nx.DiGraph = self._graph  # the graph with collapsed modules as nodes
+        self._collapsed: set[str] = set()
+        self._boxes: dict[str, ModuleBoxItem] = {}
+        self._hidden: dict[Hashable, Hashable] = {}  # node in a collapsed module -> its node
+        self._member_states: dict[Hashable, str] = {}
+        #: nodes grouped in labelled boxes by the nn.Module that made them
+        self.group_modules = True
+        #: micrograd-style: every op node shows its output's gradient (see set_node_grads)
+        self.values_mode = False
+        self._node_grads: dict[Hashable, str] = {}
         self._layout = Layout()
         self._nodes: dict[Hashable, NodeItem] = {}
         self._edges: dict[tuple[Hashable, Hashable], EdgeItem] = {}
@@ -769,6 +137,7 @@ class GraphView(QGraphicsView):
         self._cached: bool | None = None  # item caches are used only where text is drawn
         self._zoomed_out = False  # text unreadable: the overview item draws idle nodes
         self._overview: list[OverviewItem] = []
+        self._overview_bounds: QRectF | None = None  # set while the tiles wait to be filled
         self._bounds = QRectF()  # extent of the drawing, from the layout
         self._bundle: EdgeBundleItem | None = None
 
@@ -821,15 +190,20 @@ class GraphView(QGraphicsView):
         """Show ``g``, laid out with the previous positions as a seed so old nodes keep their
         relative order. States, edge labels and the selection of surviving keys are kept.
         ``fit`` defaults to fitting when the view was fitted before (or is empty)."""
-        states = {k: it.state for k, it in self._nodes.items() if it.state != "idle"}
+        states = {k: it.state for k, it in self._nodes.items() if it.state != "idle"
+                  and not str(k).startswith(MODULE_PREFIX)}
+        states.update((k, st) for k, st in self._member_states.items() if st != "idle")
         labels = {e: it.text for e, it in self._labels.items()}
         previous = dict(self._layout.pos) if self._nodes else None
         do_fit = self._fitted or not self._nodes if fit is None else fit
         self._graph = g
         with gc_paused():
+            self._shown = collapse_modules(g, self._collapsed) if self._collapsed else g
+            self._hidden = dict(self._shown.graph.get("collapsed", {}))
+            self._member_states = {}
             self._rebuild(previous)
         for k, s in states.items():
-            if k in self._nodes:
+            if k in self._nodes or k in self._hidden:
                 self.set_node_state(k, s)
         for (u, v), text in labels.items():
             if (u, v) in self._edges:
@@ -854,8 +228,8 @@ class GraphView(QGraphicsView):
         :func:`gradviz.graph.refresh_labels`); relayout only when a box changed size."""
         resized = False
         for k, it in self._nodes.items():
-            d = self._graph.nodes[k]
-            label = d.get("label", str(k))
+            d = self._graph.nodes[k] if k in self._graph else self._shown.nodes[k]
+            label = self._label_of(k, d)
             if label != it.label:
                 w, h = it.w, it.h
                 it.set_label(label)
@@ -868,20 +242,47 @@ class GraphView(QGraphicsView):
             self._minimap.invalidate()
             self._update_overlays()
 
+    def _label_of(self, key: Hashable, d: Mapping) -> str:
+        """The node's label, with its gradient line in the micrograd-style view."""
+        label = d.get("label", str(key))
+        if self.values_mode and d.get("kind") == "grad_fn":
+            label += "\ngrad " + self._node_grads.get(key, "–")
+        return label
+
+    def set_values_mode(self, on: bool) -> None:
+        """Micrograd-style: each op node also shows the gradient of its output (given by
+        :meth:`set_node_grads`; ``–`` until backward reaches it). Takes effect at the next
+        :meth:`set_graph` or :meth:`refresh`."""
+        self.values_mode = bool(on)
+
+    def set_node_grads(self, grads: Mapping[Hashable, str]) -> None:
+        """The gradient text of each op node's output so far (``[0.5, 0.5]``), shown in the
+        micrograd-style view."""
+        grads = dict(grads)
+        if grads != self._node_grads:
+            self._node_grads = grads
+            if self.values_mode:
+                self.refresh()
+
+    def node_label(self, key: Hashable) -> str:
+        """The text drawn in node ``key``."""
+        return self._nodes[key].label
+
     def _rebuild(self, previous: Mapping | None) -> None:
         self._scene.clear()
         self._seed_item = None
         self._seed_edge = None
         self._bundle = None
         self._overview = []
+        self._boxes = {}
         self._nodes.clear()
         self._edges.clear()
         self._labels.clear()
         st = self._style
-        g = self._graph
+        g = self._shown
         cached = bool(self._cached) and not self._fitted  # fit() sets the cache mode anyway
         for k, d in g.nodes(data=True):
-            item = NodeItem(k, d.get("kind", "grad_fn"), d.get("label", str(k)),
+            item = NodeItem(k, d.get("kind", "grad_fn"), self._label_of(k, d),
                             d.get("detail", ""), st, cached)
             self._nodes[k] = item
             self._scene.addItem(item)
@@ -896,8 +297,16 @@ class GraphView(QGraphicsView):
         st = self._style
         widths = {k: it.w for k, it in self._nodes.items()}
         heights = {k: it.h for k, it in self._nodes.items()}
-        lay = compute_layout(self._graph, widths=widths, heights=heights, previous=previous,
-                             node_gap=st.node_gap, layer_gap=st.layer_gap)
+        groups = ({k: m for k, m in self._shown.nodes(data="module") if m}
+                  if self.group_modules else None)
+        if groups:
+            lay = compound_layout(self._shown, groups, widths=widths, heights=heights,
+                                  previous=previous, node_gap=st.node_gap,
+                                  layer_gap=st.layer_gap, pad=st.group_pad,
+                                  header=st.group_header)
+        else:
+            lay = compute_layout(self._shown, widths=widths, heights=heights, previous=previous,
+                                 node_gap=st.node_gap, layer_gap=st.layer_gap)
         self._layout = lay
         pos = lay.pos
         for k, it in self._nodes.items():
@@ -940,12 +349,24 @@ class GraphView(QGraphicsView):
         # the drawing's extent, from the layout (itemsBoundingRect asks every item)
         g_ = st.glow
         r = QRectF(-g_, -g_, lay.width + 2 * g_, lay.height + 2 * g_)
+        r = r.united(self._place_boxes())
         if self._bundle is not None and bundled:
             r = r.united(self._bundle.boundingRect())
         self._bounds = r
         m = 3 * st.title_px
         self._scene.setSceneRect(r.adjusted(-m, -m, m, m))
-        self._fill_overview(r)
+        # the overview tiles are only drawn zoomed out: filled when first needed
+        for tile in self._overview:
+            self._scene.removeItem(tile)
+        self._overview = []
+        self._overview_bounds: QRectF | None = r
+        if self._zoomed_out:
+            self._ensure_overview()
+
+    def _ensure_overview(self) -> None:
+        if getattr(self, "_overview_bounds", None) is not None:
+            bounds, self._overview_bounds = self._overview_bounds, None
+            self._fill_overview(bounds)
 
     def _fill_overview(self, bounds: QRectF) -> None:
         """Batch idle boxes and routed edges into overview tiles of a few hundred nodes, so a
@@ -1041,8 +462,12 @@ class GraphView(QGraphicsView):
         return self._nodes[key]
 
     def node_items(self) -> dict[Hashable, NodeItem]:
-        """All node items, by key."""
-        return dict(self._nodes)
+        """All node items, by key; a node inside a collapsed module maps to that module's
+        item (its state still goes through :meth:`set_node_state`)."""
+        out = dict(self._nodes)
+        for k, mk in self._hidden.items():
+            out[k] = self._nodes[mk]
+        return out
 
     def edge_item(self, u: Hashable, v: Hashable) -> EdgeItem:
         """The item drawing edge ``u -> v``."""
@@ -1052,15 +477,21 @@ class GraphView(QGraphicsView):
         """Set node ``key`` to idle, current, done, breakpoint or error (repaints that item)."""
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}; expected one of {STATES}")
+        mk = self._hidden.get(key)
+        if mk is not None:  # inside a collapsed module: the module node shows the summary
+            self._member_states[key] = state
+            key, state = mk, self._module_state(mk)
+            if self._nodes[key].state == state:
+                return
         item = self._nodes[key]
         if (state == "current") != (item.state == "current"):
             # the current node's edges are drawn over its glow (and its neighbours')
-            for u, v in (*self._graph.in_edges(key), *self._graph.out_edges(key)):
+            for u, v in (*self._shown.in_edges(key), *self._shown.out_edges(key)):
                 edge = self._edges.get((u, v))
                 if edge is not None:
                     edge.raised = state == "current"
-                    edge.setZValue(_Z_CURRENT + 0.5 if edge.raised else
-                                   _Z_EDGE + (0.5 if edge.flow else 0.0))
+                    edge.setZValue(Z_CURRENT + 0.5 if edge.raised else
+                                   Z_EDGE + (0.5 if edge.flow else 0.0))
         item.set_state(state)
         if self._zoomed_out:
             item.setVisible(self._node_visible(item))
@@ -1070,20 +501,31 @@ class GraphView(QGraphicsView):
                 self.ensure_node_visible(key)
         if state in ("current", "error") or self._minimap.isVisible():
             self._minimap.update()
+        if state in ("current", "error") and not self._legend.isHidden():
+            self._update_overlays()  # the legend moves off the current node
 
     def node_state(self, key: Hashable) -> str:
         """The state of node ``key``."""
+        if key in self._hidden:
+            return self._member_states.get(key, "idle")
         return self._nodes[key].state
 
     def clear_states(self) -> None:
         """Set every node back to idle."""
         for k, it in self._nodes.items():
-            if it.state != "idle":
+            if it.state != "idle" and not str(k).startswith(MODULE_PREFIX):
                 self.set_node_state(k, "idle")
+        for k in [k for k, st in self._member_states.items() if st != "idle"]:
+            self.set_node_state(k, "idle")
 
     def set_edge_label(self, u: Hashable, v: Hashable, text: str | None) -> None:
-        """Show ``text`` next to edge ``u -> v`` and highlight the edge; None or "" clears."""
-        edge = self._edges[(u, v)]
+        """Show ``text`` next to edge ``u -> v`` and highlight the edge; None or "" clears.
+        An edge hidden in a collapsed module is not drawn: nothing to label."""
+        edge = self._edges.get((u, v))
+        if edge is None and (u in self._hidden or v in self._hidden):
+            return
+        if edge is None:
+            raise KeyError((u, v))
         lab = self._labels.get((u, v))
         if not text:
             if lab is not None:
@@ -1136,7 +578,7 @@ class GraphView(QGraphicsView):
         shown = text if text.startswith("seed") else f"seed {text}"
         self._seed_item = EdgeLabelItem(shown, self._seed_anchor(key), self._style, left=True)
         self._scene.addItem(self._seed_item)
-        ins = [e for e in self._graph.in_edges(key) if e in self._edges]
+        ins = [e for e in self._shown.in_edges(key) if e in self._edges]
         if ins:
             self._seed_edge = ins[0]
             e = self._edges[ins[0]]
@@ -1150,7 +592,7 @@ class GraphView(QGraphicsView):
         return self._seed[1] if self._seed is not None else None
 
     def _seed_anchor(self, key: Hashable) -> QPointF:
-        ins = [e for e in self._graph.in_edges(key) if e in self._edges]
+        ins = [e for e in self._shown.in_edges(key) if e in self._edges]
         if ins:
             return self._edges[ins[0]].midpoint()
         it = self._nodes[key]
@@ -1190,6 +632,10 @@ class GraphView(QGraphicsView):
                     self._nodes[k].setVisible(self._node_visible(self._nodes[k]))
         if self._selected is not None and emit:
             self.node_selected.emit(str(self._selected))
+            src = self._shown.nodes[self._selected].get("source")
+            if src:
+                self.status_message.emit(f"{self._shown.nodes[self._selected].get('label', '')}"
+                                         .split("\n", 1)[0] + " made at " + source_text(src))
 
     def node_at(self, view_pos: QPointF) -> Hashable | None:
         """Key of the node under a viewport position, if any."""
@@ -1295,7 +741,7 @@ class GraphView(QGraphicsView):
         window's font scale; at least 10 pt times the theme's font scale)."""
         f = self.font()
         px = f.pixelSize() if f.pixelSize() > 0 else f.pointSizeF() * self.logicalDpiY() / 72
-        return max(float(px), 10.0 * _PX_PER_PT * self._theme.font_scale)
+        return max(float(px), 10.0 * PX_PER_PT * self._theme.font_scale)
 
     def readable_scale(self) -> float:
         """The smallest zoom at which a node's text (its monospace value lines, the smallest
@@ -1409,22 +855,42 @@ class GraphView(QGraphicsView):
                 if lg.width() <= min(room, 0.7 * vp.width()) and lg.height() <= 0.2 * vp.height():
                     shown = True
                     break
-        if shown:
-            lg.move(8, vp.height() - lg.height() - 8)
+        spot = self._legend_spot(lg.width(), lg.height(), mm) if shown else None
+        if spot is not None:
+            lg.move(*spot)
             lg.show()
             lg.raise_()
         else:
             lg.hide()
 
+    def _legend_spot(self, w: int, h: int, mm: QWidget) -> tuple[int, int] | None:
+        """Where the legend goes: bottom left, else top left, else top right, the first
+        corner where it covers neither a root (output) node nor the current node; None when
+        every corner would."""
+        vp = self.viewport().rect()
+        keep = [it for it in self._nodes.values()
+                if it.kind == "output" or it.state in ("current", "error")]
+        rects = [self.mapFromScene(it.sceneBoundingRect()).boundingRect() for it in keep]
+        corners = [(8, vp.height() - h - 8), (8, 8), (vp.width() - w - 8, 8)]
+        for x, y in corners:
+            r = QRect(x, y, w, h)
+            if not mm.isHidden() and r.intersects(mm.geometry()):
+                continue
+            if not any(r.intersects(nr) for nr in rects):
+                return x, y
+        return None
+
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt API
         super().scrollContentsBy(dx, dy)
         if not self._minimap.isHidden():
             self._minimap.update()
+        if self.legend_enabled and (self._labels or self._seed_item):
+            self._update_overlays()  # the legend keeps off the root and the current node
 
     def _update_cache_mode(self, force: bool = False) -> None:
         """Cache node pixmaps (DeviceCoordinateCache) only when zoomed in enough to draw text:
         zoomed out, boxes are cheaper to paint than their caches are to fill."""
-        cached = self._style.title_px * self.zoom() >= _TEXT_MIN_PX
+        cached = self._style.title_px * self.zoom() >= TEXT_MIN_PX
         if cached == self._cached and not force:
             return
         self._cached = cached
@@ -1436,6 +902,8 @@ class GraphView(QGraphicsView):
             it.setVisible(self._node_visible(it))
         for e in self._edges.values():
             e.setVisible(self._edge_visible(e))
+        if self._zoomed_out:
+            self._ensure_overview()
         for tile in self._overview:
             tile.setVisible(self._zoomed_out)
 
@@ -1458,7 +926,7 @@ class GraphView(QGraphicsView):
 
     def _restyle(self, theme: Theme) -> None:
         self._theme = theme
-        self._style = _Style(theme)
+        self._style = GraphStyle(theme)
         self._apply_theme_to_widgets()
         if self._nodes:
             self.set_graph(self._graph)
@@ -1470,11 +938,11 @@ class GraphView(QGraphicsView):
         pal.setColor(self.backgroundRole(), QColor(t.background))
         self.setPalette(pal)
         self.setAutoFillBackground(True)  # behind the banner's margin too
-        px = round(t.title_pt * _PX_PER_PT * t.font_scale)
+        px = round(t.title_pt * PX_PER_PT * t.font_scale)
         self._banner_pad = (px // 2, px)
         lpx = max(10, round(self.body_px() * 0.8))
         self._legend.setStyleSheet(
-            f"QLabel {{ background: {_color(t.background, 0.88).name(QColor.NameFormat.HexArgb)};"
+            f"QLabel {{ background: {color(t.background, 0.88).name(QColor.NameFormat.HexArgb)};"
             f" color: {t.text}; border: 1px solid {t.edge_flow}; border-radius: 4px; "
             f"font-size: {lpx}px; padding: 3px 6px; }}")
         self._minimap.invalidate()
@@ -1482,138 +950,6 @@ class GraphView(QGraphicsView):
             f"QLabel {{ background: {t.banner_bg}; color: {t.banner_text}; "
             f"font-size: {px}px; font-weight: bold; padding: {px // 2}px {px}px; "
             f"border-radius: {px // 3}px; }}")
-
-    # ------------------------------------------------------------------ export
-    def export_rect(self) -> QRectF:
-        """The part of the scene an export shows: every node, edge and label, with a margin
-        (labels to the right of the rightmost edges included)."""
-        r = QRectF(self._bounds)
-        for lab in (*self._labels.values(), *([self._seed_item] if self._seed_item else [])):
-            r = r.united(lab.sceneBoundingRect())
-        m = 1.2 * self._style.title_px
-        return r.adjusted(-m, -m, m, m) if not r.isEmpty() else QRectF(0, 0, 100, 100)
-
-    def render_image(self, scale: float = 2.0, max_side: int = 16000) -> QImage:
-        """The whole drawing rendered into an image, ``scale`` pixels per scene unit."""
-        src = self.export_rect()
-        s = scale
-        longest = max(src.width(), src.height(), 1.0)
-        if longest * s > max_side:
-            s = max_side / longest
-        size = QSize(max(1, math.ceil(src.width() * s)), max(1, math.ceil(src.height() * s)))
-        img = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
-        img.fill(QColor(self._theme.background))
-        p = QPainter(img)
-        p.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing
-                         | QPainter.RenderHint.SmoothPixmapTransform)
-        self._render_scene(p, QRectF(0, 0, size.width(), size.height()), src)
-        p.end()
-        return img
-
-    def _render_scene(self, p: QPainter, target: QRectF, src: QRectF) -> None:
-        caches = self._without_cache()
-        try:
-            self._scene.render(p, target, src, Qt.AspectRatioMode.KeepAspectRatio)
-        finally:
-            for it, mode in caches:
-                it.setCacheMode(mode)
-
-    def render_frame(self, width: int = 1920, caption: str | None = None,
-                     height: int | None = None, max_zoom: float = 4.0) -> QImage:
-        """A slide-sized picture of the graph, ``width`` pixels wide: ``caption`` (e.g.
-        :func:`walkthrough_caption`) in a bar on top, the legend under the graph while
-        gradients are shown. ``height`` None: 16:9 with a caption (walk-through frames all
-        of one size), else as tall as the graph needs (at most 16000 px)."""
-        t = self._theme
-        width = max(200, int(width))
-        pad = round(width * 0.02)
-        cap_h = round(width * 0.045) if caption else 0
-        legend = self.legend_enabled and bool(self._labels or self._seed_item)
-        leg_h = round(width * 0.03) if legend else 0
-        src = self.export_rect()
-        k = min((width - 2 * pad) / max(src.width(), 1.0), max_zoom)
-        if height is None:
-            if caption:
-                height = round(width * 9 / 16)
-            else:
-                height = min(16000, math.ceil(src.height() * k) + 2 * pad + leg_h)
-        height = max(100, int(height))
-        img = QImage(width, height, QImage.Format.Format_ARGB32_Premultiplied)
-        img.fill(QColor(t.background))
-        p = QPainter(img)
-        p.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing
-                         | QPainter.RenderHint.SmoothPixmapTransform)
-        area = QRectF(pad, cap_h + pad, width - 2 * pad, height - cap_h - leg_h - 2 * pad)
-        k = min(area.width() / max(src.width(), 1.0), area.height() / max(src.height(), 1.0),
-                max_zoom)
-        tw, th = src.width() * k, src.height() * k
-        target = QRectF(area.center().x() - tw / 2, area.center().y() - th / 2, tw, th)
-        self._render_scene(p, target, src)
-        if caption:
-            p.fillRect(QRectF(0, 0, width, cap_h), QColor(t.banner_bg if t.name ==
-                                                           "high-contrast" else t.grad_fn))
-            f = QFont(t.font_family)
-            f.setPixelSize(max(8, round(cap_h * 0.5)))
-            f.setBold(True)
-            p.setFont(f)
-            p.setPen(QColor(t.banner_text if t.name == "high-contrast" else t.text))
-            p.drawText(QRectF(pad, 0, width - 2 * pad, cap_h),
-                       int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), caption)
-        if legend:
-            f = QFont(t.font_family)
-            f.setPixelSize(max(8, round(leg_h * 0.55)))
-            p.setFont(f)
-            p.setPen(QColor(t.text_muted))
-            p.drawText(QRectF(pad, height - leg_h - pad / 2, width - 2 * pad, leg_h),
-                       int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
-                       LEGEND_TEXT)
-        p.end()
-        return img
-
-    def export_png(self, path: str, width: float = 1920, caption: str | None = None,
-                   height: int | None = None, scale: float | None = None) -> bool:
-        """Write the graph as a PNG for slides: ``width`` pixels wide (1920 by default),
-        with ``caption`` on top (see :meth:`render_frame`). ``scale`` (or a small number as
-        the second argument, as callers of the old ``export_png(path, scale)`` pass) renders
-        at that many pixels per scene unit instead, at least ``1920`` px wide."""
-        if scale is None and width < 50:
-            scale, width = float(width), 1920
-        if scale is not None:
-            w = self.export_rect().width() * scale
-            width = max(1920, round(w))
-        return self.render_frame(int(width), caption, height).save(str(path), "PNG")
-
-    def export_svg(self, path: str) -> bool:
-        """Write the whole graph as SVG (vector text and shapes; labels to the right of the
-        rightmost edges included)."""
-        from PySide6.QtSvg import QSvgGenerator
-
-        src = self.export_rect()
-        gen = QSvgGenerator()
-        gen.setFileName(str(path))
-        gen.setSize(QSize(math.ceil(src.width()), math.ceil(src.height())))
-        gen.setViewBox(QRectF(0, 0, src.width(), src.height()))
-        gen.setResolution(96)
-        gen.setTitle("gradviz autograd graph")
-        p = QPainter()
-        if not p.begin(gen):
-            return False
-        p.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
-        p.fillRect(QRectF(0, 0, src.width(), src.height()), QColor(self._theme.background))
-        self._style.vector = True  # the glow as rings: SVG viewers fill stacked alphas solid
-        try:
-            self._render_scene(p, QRectF(0, 0, src.width(), src.height()), src)
-        finally:
-            self._style.vector = False
-            p.end()
-        return True
-
-    def _without_cache(self) -> list[tuple[QGraphicsItem, QGraphicsItem.CacheMode]]:
-        out = []
-        for it in list(self._nodes.values()) + list(self._labels.values()):
-            out.append((it, it.cacheMode()))
-            it.setCacheMode(QGraphicsItem.CacheMode.NoCache)
-        return out
 
     # ------------------------------------------------------------------ events
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt API
@@ -1652,10 +988,24 @@ class GraphView(QGraphicsView):
         self._press = None
         if moved <= QApplication.startDragDistance():
             key = self.node_at(event.position())
-            if key is not None:
+            if key is not None and str(key).startswith(MODULE_PREFIX):
+                self.expand_module(str(key)[len(MODULE_PREFIX):])
+            elif key is not None:
                 self.select(key)
+            elif (box := self.module_at(event.position(), header_only=True)) is not None:
+                self.collapse_module(box)
             else:
                 self.select(None)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - Qt API
+        actions = self.module_actions(QPointF(event.pos()))
+        if not actions:
+            super().contextMenuEvent(event)
+            return
+        menu = QMenu(self)
+        for text, fn in actions:
+            menu.addAction(text, fn)
+        menu.exec(event.globalPos())
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
         # the transform may have been set directly (scale(), setTransform()): catch up with it

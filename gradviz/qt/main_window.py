@@ -42,7 +42,7 @@ from gradviz.qt.inspector import Inspector
 from gradviz.qt.kernel_client import KernelClient
 from gradviz.qt.lesson_panel import LessonPanel
 from gradviz.qt.remote_session import InProcessKernel, RemoteSession
-from gradviz.qt.stepper import KernelStepper
+from gradviz.qt.stepper import KernelStepper, short_values
 from gradviz.qt.tensor_panel import TensorPanel
 from gradviz.qt.training_panel import TrainingPanel
 from gradviz.workspace import Workspace as Session
@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
         self.stepper.stepped.connect(self._on_stepped)
         self.stepper.failed.connect(self._on_step_failed)
         self.graph_view.node_selected.connect(self._on_node_selected)
+        self.graph_view.status_message.connect(lambda t: self.statusBar().showMessage(t, 15000))
         self.tensor_panel.tensor_selected.connect(self._on_tensor_selected)
         self.training_panel.iteration_root.connect(self._show_training_root)
         self.lesson_panel.cell_ran.connect(lambda _r: self.refresh_graph())
@@ -294,6 +295,9 @@ class MainWindow(QMainWindow):
           "Every key gradviz understands")
         A("show_saved", "Show saved tensors", self.refresh_graph)
         self.actions["show_saved"].setCheckable(True)
+        A("show_values", "Values on every node (micrograd)", self.refresh_graph, None,
+          "Every op's output value and gradient on its node")
+        self.actions["show_values"].setCheckable(True)
         A("fit", "Fit graph", self.fit_graph, None, "Fit the graph to the view (0 or Home)")
         A("fit_all", "Show whole graph", lambda: self.graph_view.fit(whole=True), "Shift+0",
           "The whole graph, however small its text gets")
@@ -334,8 +338,8 @@ class MainWindow(QMainWindow):
         for n in ("step", "step_back", "run", "play", "reset", "breakpoint"):
             m.addAction(self.actions[n])
         m = mb.addMenu("&View")
-        for n in ("fit", "fit_all", "show_saved", "font_bigger", "font_smaller", "font_reset",
-                  "fullscreen", "arrange"):
+        for n in ("fit", "fit_all", "show_saved", "show_values", "font_bigger", "font_smaller",
+                  "font_reset", "fullscreen", "arrange"):
             m.addAction(self.actions[n])
         tm = m.addMenu("&Theme")
         for t in ("light", "dark", "high-contrast"):
@@ -477,8 +481,11 @@ class MainWindow(QMainWindow):
             self._apply_stepper_state()
             return
         names = {**self.training_panel_names(), **self.session.names()}  # a training root's
+        values = self.actions["show_values"].isChecked()
         g = graph_model.build_graph([root], names,
-                                    show_saved=self.actions["show_saved"].isChecked())
+                                    show_saved=self.actions["show_saved"].isChecked(),
+                                    values=values)
+        self.graph_view.set_values_mode(values)
         self.graph_view.set_graph(g)
         self._apply_stepper_state()
 
@@ -498,6 +505,10 @@ class MainWindow(QMainWindow):
             if view.edge_label(u, v) != text:
                 view.set_edge_label(u, v, text)
         c = self.stepper.cursor
+        if view.values_mode:  # micrograd-style: each op's output gradient so far
+            view.set_node_grads({} if c is None else {
+                f"n{s.node.id}": short_values(s.grad_outputs[0]) for s in c.steps[:c.position]
+                if not s.is_accumulate})
         root = self.stepper.root
         seed = f"t{root.id}" if root is not None and c is not None and c.position > 0 else None
         view.set_seed_label(seed if seed in keys else None, c.seed if c is not None else "1")
