@@ -73,7 +73,8 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None,
              requires_grad: bool = False, **_: Any) -> Tensor:
-    return _finish(np.linspace(start, end, steps).astype(_float_dtype(dtype)), requires_grad)
+    from engine.ops._fma import linspace as _torch_linspace
+    return _finish(_torch_linspace(start, end, steps, _float_dtype(dtype)), requires_grad)
 
 
 def _like(t: Tensor, dtype: Any) -> np.dtype:

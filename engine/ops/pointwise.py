@@ -372,8 +372,8 @@ def pow(a: Any, exponent: Any) -> Tensor:  # noqa: A001 - torch's name
     d = a._data
     if d.dtype.kind in "iub" and isinstance(exponent, float):
         d = d.astype(_dtype.default_float.np)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.power(d, exponent)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = _pow_scalar(d, exponent)
     if type(out) is not np.ndarray:
         out = np.asarray(out)
     if out.dtype != d.dtype and d.dtype.kind == "f":
@@ -381,6 +381,25 @@ def pow(a: Any, exponent: Any) -> Tensor:  # noqa: A001 - torch's name
     if needs_grad(a):
         return record(PowBackward0, out, (a,), {"self": a}, exponent=exponent)
     return _make(out)
+
+
+def _pow_scalar(d: np.ndarray, e: Any) -> np.ndarray:
+    """``d ** e`` for a number ``e``, with torch's CPU shortcuts for floating ``d`` (x*x, x*x*x,
+    sqrt, 1/sqrt, 1/x, 1/(x*x): different roundings than powf)."""
+    if d.dtype.kind == "f" and not isinstance(e, complex):
+        if e == 2:
+            return d * d
+        if e == 3:
+            return d * d * d
+        if e == 0.5:
+            return np.sqrt(d)
+        if e == -0.5:
+            return d.dtype.type(1) / np.sqrt(d)
+        if e == -1:
+            return d.dtype.type(1) / d
+        if e == -2:
+            return d.dtype.type(1) / (d * d)
+    return np.power(d, e)
 
 
 def rpow(a: Tensor, base: Any) -> Tensor:
