@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.function import Node, record
+from engine.ops import _fma
 from engine.ops._common import annotate, needs_grad
 from engine.tensor import Tensor, _make, _raise
 
@@ -86,7 +87,7 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
         annotate(e, "mm", da.shape, db.shape)
         _raise(e, tensor=a)
     _dtype_check(a, b, "mm")
-    out = da @ db
+    out = _fma.mm(da, db)
     if needs_grad(a, b):
         return record(MmBackward0, out, (a, b), _saved2(a, b, "self", "mat2"))
     return _make(out)
@@ -169,7 +170,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
         annotate(e, "bmm", da.shape, db.shape)
         _raise(e, tensor=a)
     _dtype_check(a, b, "bmm")
-    out = np.matmul(da, db)
+    out = _fma.bmm(da, db)
     if needs_grad(a, b):
         return record(BmmBackward0, out, (a, b), _saved2(a, b, "self", "mat2"))
     return _make(out)
@@ -261,7 +262,7 @@ def addmm(bias: Tensor, m1: Tensor, m2: Tensor, *, beta: float = 1, alpha: float
                          f"({'x'.join(map(str, d1.shape))} and {'x'.join(map(str, d2.shape))})")
         annotate(e, "addmm", d1.shape, d2.shape)
         _raise(e, tensor=m1)
-    prod = d1 @ d2
+    prod = _fma.mm(d1, d2)
     b = bias._data if isinstance(bias, Tensor) else np.asarray(bias)
     if alpha != 1:
         prod = prod * alpha

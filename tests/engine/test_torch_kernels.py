@@ -1,0 +1,101 @@
+"""float32 kernels in torch's CPU rounding order: linspace's fused halves, pow's shortcuts,
+MKL sgemm's fused k-chains (mm, addmm, nn.Linear, bmm, their gradients). Bit-identical to torch
+2.13 where modelled."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from oracle import require_torch
+
+import engine
+
+torch = require_torch()
+
+pytestmark = pytest.mark.torch
+
+
+def _same(e, t):
+    e = e.detach().numpy() if hasattr(e, "detach") else np.asarray(e)
+    t = t.detach().numpy()
+    assert e.dtype == t.dtype and e.shape == t.shape
+    assert e.tobytes() == t.tobytes(), int((e != t).sum())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("args", [(-math.pi, math.pi, 2000), (0, 1, 100), (-1, 1, 37),
+                                  (5, -5, 33), (0, 1, 2), (1, 1, 1), (2, 3, 0),
+                                  (-10, 10, 100001)])
+def test_linspace_bits(args, dtype):
+    _same(engine.linspace(*args, dtype=getattr(engine, dtype)),
+          torch.linspace(*args, dtype=getattr(torch, dtype)))
+
+
+@pytest.mark.parametrize("exponent", [2, 3, 0.5, -0.5, -1, -2, 2.0, 3.0, 1.7])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pow_scalar_and_its_gradient_bits(exponent, seed):
+    a = (np.random.default_rng(seed).random(500) * 4 + 0.1).astype(np.float32)
+    g = np.random.default_rng(seed + 9).standard_normal(500).astype(np.float32)
+    out = []
+    for lib in (engine, torch):
+        x = lib.tensor(a, requires_grad=True)
+        y = x ** exponent
+        y.backward(lib.tensor(g))
+        out.append((y, x.grad))
+    if exponent not in (1.7, 0.5):  # powf and MKL's vsSqrt are not modelled
+        _same(out[0][0], out[1][0])
+    if exponent in (2, 3, -1, 2.0, 3.0):  # the gradient goes through x, x*x, 1/(x*x)
+        _same(out[0][1], out[1][1])
+
+
+SIZES = [(16, 100, 20), (2, 3, 9), (64, 30, 10), (100, 16, 20), (8, 384, 12), (8, 385, 12),
+         (5, 700, 6), (3, 768, 4), (4, 1000, 3), (1, 20, 7), (9, 20, 1)]
+
+
+@pytest.mark.parametrize("m,k,n", SIZES)
+def test_mm_bits(m, k, n):
+    rng = np.random.default_rng(m * k * n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    e = engine.from_numpy(a) @ engine.from_numpy(b)
+    t = torch.from_numpy(a) @ torch.from_numpy(b)
+    if m > 1 and n > 1 and k <= 768:
+        _same(e, t)
+    else:  # gemv and long contractions: numpy's product, close to torch's
+        np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("m,k,n", [(16, 100, 20), (32, 27, 40), (64, 3, 10), (16, 500, 16)])
+def test_linear_forward_and_backward_bits(m, k, n):
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    g = rng.standard_normal((m, n)).astype(np.float32)
+    res = []
+    for lib in (engine, torch):
+        lx, lw, lb = (lib.tensor(v, requires_grad=True) for v in (x, w, b))
+        y = lib.nn.functional.linear(lx, lw, lb)
+        y.backward(lib.tensor(g))
+        res.append((y, lx.grad, lw.grad, lb.grad))
+    for e, t in zip(*res):
+        _same(e, t)
+
+
+@pytest.mark.parametrize("bsz,m,k,n", [(3, 5, 7, 3), (4, 2, 10, 8), (10, 16, 30, 20),
+                                       (1, 8, 64, 8)])
+def test_bmm_and_its_gradient_bits(bsz, m, k, n):
+    rng = np.random.default_rng(bsz + m + k)
+    a = rng.standard_normal((bsz, m, k)).astype(np.float32)
+    b = rng.standard_normal((bsz, k, n)).astype(np.float32)
+    g = rng.standard_normal((bsz, m, n)).astype(np.float32)
+    res = []
+    for lib in (engine, torch):
+        la, lb = lib.tensor(a, requires_grad=True), lib.tensor(b, requires_grad=True)
+        y = lib.bmm(la, lb)
+        y.backward(lib.tensor(g))
+        res.append((y, la.grad, lb.grad))
+    for e, t in zip(*res):
+        _same(e, t)
