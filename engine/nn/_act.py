@@ -304,9 +304,11 @@ def feature_dropout(input: Tensor, p: float, training: bool, inplace: bool,  # n
 def _reduce(out: np.ndarray, r: int) -> np.ndarray:
     if r == 0:
         return out
+    from engine.ops._cascade import full_sum
     if r == 2:
-        return np.asarray(out.sum(), out.dtype)
-    return np.asarray(out.mean(), out.dtype)
+        return np.asarray(full_sum(out), out.dtype)
+    return np.asarray(full_sum(out) / out.dtype.type(out.size) if out.size else out.mean(),
+                      out.dtype)
 
 
 def _norm(r: int, numel: int) -> float:

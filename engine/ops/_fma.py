@@ -65,6 +65,9 @@ def linspace(start: float, end: float, steps: int, dt: np.dtype) -> np.ndarray:
 _KC = 384
 #: products are precomputed in one array up to this many float64 elements
 _PRODUCTS = 1 << 19
+#: the fused chain costs a numpy pass over the output per term; above this many
+#: multiply-adds numpy's (BLAS) product is used instead
+BUDGET = 1 << 18
 
 
 def _chain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -85,19 +88,115 @@ def _chain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return acc
 
 
+#: MKL's sgemv for a matrix times a vector with few columns, measured: rows in blocks of four
+#: take term 0 fused into term 1, then the odd terms (1, 5, 3) and the even ones (2, 6, 4) in
+#: two chains added at the end; the last ``rows % 4`` rows add term 0 last, unfused
+_GEMV_ODD = (5, 3)
+_GEMV_EVEN = (2, 6, 4)
+GEMV_MAX_K = 7
+
+
+def _gemv_sum(p: list, first: np.ndarray, k: int) -> np.ndarray:
+    """The odd chain from ``first`` (terms 0 and 1) through 5, 3; the even chain 2, 6, 4."""
+    odd = first
+    for i in _GEMV_ODD:
+        if i < k:
+            odd = odd + p[i]
+    even = [i for i in _GEMV_EVEN if i < k]
+    if not even:
+        return odd
+    acc = p[even[0]]
+    for i in even[1:]:
+        acc = acc + p[i]
+    return odd + acc
+
+
+def mv(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``a @ v`` (2-D times 1-D) in float32 as torch's CPU mv for up to ``GEMV_MAX_K``
+    columns; numpy's product otherwise."""
+    if a.dtype != np.float32 or v.dtype != np.float32 or a.ndim != 2 or v.ndim != 1 \
+            or not 0 < a.shape[1] <= GEMV_MAX_K:
+        return a @ v
+    m, k = a.shape
+    if not a.flags.c_contiguous and a.flags.f_contiguous:  # columns: one fused chain, k up
+        return _chain(a, v[:, None])[:, 0]
+    out = np.empty(m, np.float32)
+    head = m - m % 4
+    for rows, fused in ((slice(0, head), True), (slice(head, m), False)):
+        sub = a[rows]
+        if not len(sub):
+            continue
+        wide = [sub[:, i].astype(np.float64) * np.float64(v[i]) for i in range(k)]
+        p = [w.astype(np.float32) for w in wide]
+        if k == 1:
+            out[rows] = p[0]
+        elif fused:
+            out[rows] = _gemv_sum(p, (wide[1] + p[0]).astype(np.float32), k)
+        else:
+            out[rows] = p[0] + _gemv_sum(p, p[1], k)
+    return out
+
+
+def _dot16(a: np.ndarray, bt: np.ndarray) -> np.ndarray:
+    """Rows of ``a`` against rows of ``bt`` as MKL's small dot kernel: 16 lanes along k (the
+    last vector zero-padded), one fused chain per lane, lanes folded by halves."""
+    m, k = a.shape
+    n = bt.shape[0]
+    kp = -(-k // 16) * 16
+    prods = np.zeros((m, n, kp), np.float64)
+    prods[:, :, :k] = a.astype(np.float64)[:, None, :] * bt.astype(np.float64)[None, :, :]
+    acc = np.zeros((m, n, 16), np.float32)
+    for s in range(0, kp, 16):
+        np.add(acc, prods[:, :, s:s + 16], out=acc, casting="unsafe")
+    while acc.shape[2] > 1:
+        h = acc.shape[2] // 2
+        acc = acc[:, :, :h] + acc[:, :, h:]
+    return acc[:, :, 0]
+
+
+def _small_nt(m: int, k: int, n: int) -> bool:
+    """Where MKL takes its dot kernel for a @ b with b a transposed (k-contiguous) matrix,
+    measured on torch 2.13's MKL: a few output columns, short contractions."""
+    if k > 31:
+        return False
+    return (n == 2 and m <= 15) or (n == 3 and m <= 10) or (5 <= n <= 11 and m < n and k <= n)
+
+
 def mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for 2-D arrays, float32 in torch's (MKL sgemm's) order where it is known:
-    both output dims above one and at most 768 contraction terms; numpy's product otherwise."""
+    both output dims above one and at most 768 contraction terms, or one output column and
+    few terms (sgemv); numpy's product otherwise."""
     if a.dtype != np.float32 or b.dtype != np.float32 or a.ndim != 2 or b.ndim != 2:
         return a @ b
     m, k = a.shape
     n = b.shape[1]
-    if m < 2 or n < 2 or k > 2 * _KC:
+    if n == 1 and m > 1:
+        return mv(a, b[:, 0])[:, None]
+    if m == 1 and n < 16 and k < 256:  # a row times a narrow matrix: one chain, measured
+        return _chain(a, b)
+    if m < 2 or n < 2 or k > 2 * _KC or m * n * k > BUDGET:
         return a @ b
+    if b.flags.f_contiguous and not b.flags.c_contiguous and a.flags.c_contiguous \
+            and _small_nt(m, k, n):
+        return _dot16(a, b.T)
     if k <= _KC:
         return _chain(a, b)
     h = (k + 1) // 2
     return _chain(a[:, :h], b[:h]) + _chain(a[:, h:], b[h:])
+
+
+def addmm(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``c + a @ b`` (beta = alpha = 1) as sgemm accumulates into C: each contraction block's
+    chain added to C in turn; numpy's where ``mm`` is not modelled."""
+    out = mm(a, b)
+    if a.dtype == np.float32 and b.dtype == np.float32 and a.ndim == 2 and b.ndim == 2 \
+            and a.shape[1] > _KC and out.dtype == np.float32 and np.asarray(c).dtype == out.dtype:
+        m, k = a.shape
+        n = b.shape[1]
+        if m >= 2 and n >= 2 and k <= 2 * _KC and m * n * k <= BUDGET:
+            h = (k + 1) // 2
+            return (c + _chain(a[:, :h], b[:h])) + _chain(a[:, h:], b[h:])
+    return c + out
 
 
 def bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -115,3 +214,14 @@ def bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if m < 2 or n < 2 or k > 2 * _KC:
         return np.matmul(a, b)
     return np.stack([mm(x, y) for x, y in zip(a, b)]) if len(a) else np.matmul(a, b)
+
+
+def axpy(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+    """``x + alpha * y`` as torch's ``x.add(y, alpha=alpha)`` computes it on the CPU: alpha
+    rounded to the dtype, one fused multiply-add; float32 and float64, else plain numpy."""
+    x = np.asarray(x)
+    dt = x.dtype
+    if alpha == 1 or dt not in (np.float32, np.float64) or np.asarray(y).dtype != dt:
+        return x + y if alpha == 1 else x + alpha * y
+    a = dt.type(alpha)
+    return (fma32 if dt == np.float32 else fma64)(y, a, x).astype(dt, copy=False)

@@ -102,7 +102,7 @@ def mv(a: Tensor, v: Tensor) -> Tensor:
         annotate(e, "mv", da.shape, dv.shape)
         _raise(e, tensor=a)
     _dtype_check(a, v, "mv")
-    out = da @ dv
+    out = _fma.mv(da, dv)
     if needs_grad(a, v):
         return record(MvBackward0, out, (a, v), _saved2(a, v, "self", "vec"))
     return _make(out)
@@ -262,14 +262,17 @@ def addmm(bias: Tensor, m1: Tensor, m2: Tensor, *, beta: float = 1, alpha: float
                          f"({'x'.join(map(str, d1.shape))} and {'x'.join(map(str, d2.shape))})")
         annotate(e, "addmm", d1.shape, d2.shape)
         _raise(e, tensor=m1)
-    prod = _fma.mm(d1, d2)
     b = bias._data if isinstance(bias, Tensor) else np.asarray(bias)
-    if alpha != 1:
-        prod = prod * alpha
-    if beta == 0:
-        out = np.asarray(np.broadcast_to(np.zeros((), prod.dtype), prod.shape) + prod)
+    if alpha == 1 and beta == 1 and b.dtype == d1.dtype == d2.dtype == np.float32:
+        prod = out = np.asarray(_fma.addmm(b, d1, d2))  # accumulated into C as sgemm does
     else:
-        out = np.asarray((b if beta == 1 else b * beta) + prod)
+        prod = _fma.mm(d1, d2)
+        if alpha != 1:
+            prod = prod * alpha
+        if beta == 0:
+            out = np.asarray(np.broadcast_to(np.zeros((), prod.dtype), prod.shape) + prod)
+        else:
+            out = np.asarray((b if beta == 1 else b * beta) + prod)
     if out.dtype != prod.dtype and prod.dtype.kind == "f":
         out = out.astype(prod.dtype)
     if needs_grad(bias, m1, m2):

@@ -99,3 +99,73 @@ def test_bmm_and_its_gradient_bits(bsz, m, k, n):
         res.append((y, la.grad, lb.grad))
     for e, t in zip(*res):
         _same(e, t)
+
+
+@pytest.mark.parametrize("n", [1, 5, 16, 17, 100, 300, 5000])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_loss_reduction_bits(n, reduction, weighted):
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((n, 10)) * 3).astype(np.float32)
+    t = rng.integers(0, 10, n)
+    t[::7] = -100
+    w = (rng.random(10) + 0.5).astype(np.float32)
+    outs = [lib.nn.functional.nll_loss(lib.tensor(x), lib.tensor(t), reduction=reduction,
+                                       weight=lib.tensor(w) if weighted else None)
+            for lib in (engine, torch)]
+    _same(*outs)
+
+
+@pytest.mark.parametrize("shape", [(10, 1), (64, 3), (2000,), (7, 300)])
+def test_mse_and_l1_loss_reduce_in_torchs_order(shape):
+    rng = np.random.default_rng(len(shape) + shape[0])
+    a = (rng.standard_normal(shape) * 5).astype(np.float32)
+    b = rng.standard_normal(shape).astype(np.float32)
+    for fn in ("mse_loss", "l1_loss", "smooth_l1_loss"):
+        for reduction in ("mean", "sum"):
+            outs = [getattr(lib.nn.functional, fn)(lib.tensor(a), lib.tensor(b),
+                                                   reduction=reduction) for lib in (engine, torch)]
+            _same(*outs)
+
+
+@pytest.mark.parametrize("kw", [{}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True},
+                                {"momentum": 0.5, "dampening": 0.1, "weight_decay": 0.01}])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sgd_updates_bits(kw, dtype):
+    rng = np.random.default_rng(len(kw))
+    p0 = rng.standard_normal((5, 3)).astype(dtype)
+    grads = [rng.standard_normal((5, 3)).astype(dtype) for _ in range(4)]
+    res = []
+    for lib in (engine, torch):
+        p = lib.tensor(p0, requires_grad=True)
+        opt = lib.optim.SGD([p], lr=0.03, **kw)
+        for g in grads:
+            p.grad = lib.tensor(g)
+            opt.step()
+        res.append(p)
+    _same(*res)
+
+
+def test_nll_and_linear_training_steps_match_torch():
+    """A tiny classifier trained five steps: losses and weights to the last bit."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((16, 12)).astype(np.float32)
+    t = rng.integers(0, 5, 16)
+    w0 = (rng.standard_normal((5, 12)) * 0.3).astype(np.float32)
+    hist = []
+    for lib in (engine, torch):
+        lin = lib.nn.Linear(12, 5)
+        with lib.no_grad():
+            lin.weight.copy_(lib.tensor(w0))
+            lin.bias.zero_()
+        opt = lib.optim.SGD(lin.parameters(), lr=0.1, momentum=0.9)
+        out = []
+        for _ in range(5):
+            loss = lib.nn.functional.nll_loss(lin(lib.tensor(x)), lib.tensor(t))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            out.append(loss.detach().clone())
+        hist.append(out + [lin.weight.detach().clone()])
+    for e, tt in zip(*hist):
+        _same(e, tt)
