@@ -68,6 +68,10 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
         dt = np.int64
     else:
         dt = _dtype.default_float.np
+    if np.dtype(dt).kind == "f":
+        from engine.ops._fma import arange as _torch_arange
+        n = len(np.arange(start, end, step))
+        return _finish(_torch_arange(start, step, n, dt), requires_grad)
     return _finish(np.arange(start, end, step).astype(dt), requires_grad)
 
 

@@ -60,14 +60,19 @@ def linspace(start: float, end: float, steps: int, dt: np.dtype) -> np.ndarray:
     return out
 
 
-#: MKL's sgemm runs the contraction in blocks of at most this many terms (measured: up to 384
-#: one fused chain; 385..768 two equal halves, each its own chain, added at the end)
+#: MKL's sgemm (two threads, as on this machine) runs the contraction in blocks of at most
+#: this many terms, measured: up to 384 one fused chain into C; longer contractions are split
+#: in two halves (the first ceil), one per thread, each half as one chain, two equal chains
+#: (up to 768), or chains of 384 and the rest, added into its own C (the first thread's is
+#: the real C), and the second thread's C added to the first's at the end
 _KC = 384
+#: contractions longer than this are not modelled (measured up to 4000)
+_K_MAX = 4096
 #: products are precomputed in one array up to this many float64 elements
 _PRODUCTS = 1 << 19
 #: the fused chain costs a numpy pass over the output per term; above this many
 #: multiply-adds numpy's (BLAS) product is used instead
-BUDGET = 1 << 18
+BUDGET = 1 << 21
 
 
 def _chain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -174,29 +179,53 @@ def mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return mv(a, b[:, 0])[:, None]
     if m == 1 and n < 16 and k < 256:  # a row times a narrow matrix: one chain, measured
         return _chain(a, b)
-    if m < 2 or n < 2 or k > 2 * _KC or m * n * k > BUDGET:
+    if m < 2 or n < 2 or k > _K_MAX or m * n * k > BUDGET:
         return a @ b
     if b.flags.f_contiguous and not b.flags.c_contiguous and a.flags.c_contiguous \
             and _small_nt(m, k, n):
         return _dot16(a, b.T)
+    return _gemm(a, b, None)
+
+
+def _thread_part(a: np.ndarray, b: np.ndarray, c: np.ndarray | None) -> np.ndarray:
+    """One thread's share of the contraction, its chains added into ``c`` in turn."""
+    k = a.shape[1]
+    nb = -(-k // _KC)
+    if nb <= 2:
+        q, r = divmod(k, nb)
+        sizes = [q + 1] * r + [q] * (nb - r)
+    else:
+        sizes = [_KC] * (k // _KC) + ([k % _KC] if k % _KC else [])
+    s = 0
+    for size in sizes:
+        part = _chain(a[:, s:s + size], b[s:s + size])
+        c = part if c is None else c + part
+        s += size
+    return c
+
+
+def _gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None) -> np.ndarray:
+    """``c + a @ b`` (``c`` None: no C) in sgemm's blocking."""
+    k = a.shape[1]
     if k <= _KC:
-        return _chain(a, b)
+        part = _chain(a, b)
+        return part if c is None else c + part
     h = (k + 1) // 2
-    return _chain(a[:, :h], b[:h]) + _chain(a[:, h:], b[h:])
+    return _thread_part(a[:, :h], b[:h], c) + _thread_part(a[:, h:], b[h:], None)
 
 
 def addmm(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``c + a @ b`` (beta = alpha = 1) as sgemm accumulates into C: each contraction block's
-    chain added to C in turn; numpy's where ``mm`` is not modelled."""
-    out = mm(a, b)
+    """``c + a @ b`` (beta = alpha = 1) as sgemm accumulates into C (see ``_gemm``); where
+    ``mm`` takes another kernel or numpy's, C is added after."""
     if a.dtype == np.float32 and b.dtype == np.float32 and a.ndim == 2 and b.ndim == 2 \
-            and a.shape[1] > _KC and out.dtype == np.float32 and np.asarray(c).dtype == out.dtype:
+            and np.asarray(c).dtype == np.float32:
         m, k = a.shape
         n = b.shape[1]
-        if m >= 2 and n >= 2 and k <= 2 * _KC and m * n * k <= BUDGET:
-            h = (k + 1) // 2
-            return (c + _chain(a[:, :h], b[:h])) + _chain(a[:, h:], b[h:])
-    return c + out
+        if m >= 2 and n >= 2 and k <= _K_MAX and m * n * k <= BUDGET and not (
+                b.flags.f_contiguous and not b.flags.c_contiguous and a.flags.c_contiguous
+                and _small_nt(m, k, n)):
+            return np.asarray(_gemm(a, b, np.broadcast_to(c, (m, n))))
+    return c + mm(a, b)
 
 
 def bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -211,7 +240,7 @@ def bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         for i in range(k):
             acc += a[:, :, i:i + 1] * b[:, i:i + 1, :]
         return acc
-    if m < 2 or n < 2 or k > 2 * _KC:
+    if m < 2 or n < 2 or k > _K_MAX:
         return np.matmul(a, b)
     return np.stack([mm(x, y) for x, y in zip(a, b)]) if len(a) else np.matmul(a, b)
 
@@ -225,3 +254,24 @@ def axpy(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
         return x + y if alpha == 1 else x + alpha * y
     a = dt.type(alpha)
     return (fma32 if dt == np.float32 else fma64)(y, a, x).astype(dt, copy=False)
+
+
+def arange(start: float, step: float, n: int, dt: np.dtype) -> np.ndarray:
+    """torch.arange's CPU values for a floating ``dt``: in double, vectors of 32 bytes whose
+    base ``start + step*i`` is fused and rounded to ``dt``, each lane ``base + j*step`` fused
+    again; pairs of vectors, then a scalar tail ``start + step*i``."""
+    dt = np.dtype(dt)
+    if dt not in (np.float32, np.float64):
+        return (start + step * np.arange(n)).astype(dt)
+    lanes = 32 // dt.itemsize
+    out = np.empty(n, dt)
+    nvec = (n // (2 * lanes)) * 2  # the vector loop runs two vectors at a time
+    head = nvec * lanes
+    s64, st64 = np.float64(start), np.float64(step)
+    if nvec:
+        base = fma64(st64, np.arange(0, head, lanes, dtype=np.float64), s64).astype(dt)
+        out[:head] = fma64(np.arange(lanes, dtype=np.float64)[None, :], st64,
+                           base.astype(np.float64)[:, None]).astype(dt).reshape(-1)
+    if head < n:
+        out[head:] = fma64(st64, np.arange(head, n, dtype=np.float64), s64).astype(dt)
+    return out

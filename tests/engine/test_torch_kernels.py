@@ -51,7 +51,8 @@ def test_pow_scalar_and_its_gradient_bits(exponent, seed):
 
 
 SIZES = [(16, 100, 20), (2, 3, 9), (64, 30, 10), (100, 16, 20), (8, 384, 12), (8, 385, 12),
-         (5, 700, 6), (3, 768, 4), (4, 1000, 3), (1, 20, 7), (9, 20, 1)]
+         (5, 700, 6), (3, 768, 4), (16, 784, 64), (32, 2000, 10), (1, 20, 7), (9, 20, 1),
+         (9, 5, 1), (1, 200, 9), (4, 1000, 3)]
 
 
 @pytest.mark.parametrize("m,k,n", SIZES)
@@ -61,9 +62,10 @@ def test_mm_bits(m, k, n):
     b = rng.standard_normal((k, n)).astype(np.float32)
     e = engine.from_numpy(a) @ engine.from_numpy(b)
     t = torch.from_numpy(a) @ torch.from_numpy(b)
-    if m > 1 and n > 1 and k <= 768:
+    if (m > 1 and n > 1 and k <= 4096 and m * n > 12) or (n == 1 and k <= 7) \
+            or (m == 1 and n < 16 and k < 256):
         _same(e, t)
-    else:  # gemv and long contractions: numpy's product, close to torch's
+    else:  # other kernels MKL picks for tiny outputs: numpy's product, close to torch's
         np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-4, atol=1e-4)
 
 
