@@ -190,9 +190,28 @@ class LeakyReluBackward0(Node):
         return (xp.where(s["self"] > 0, g, g * self.negative_slope),)
 
 
+class LeakyReluBackward1(Node):
+    """leaky_relu_'s node: torch saves the result (the input is overwritten)."""
+
+    def backward(self, g, s, xp):
+        return (xp.where(s["result"] > 0, g, g * self.negative_slope),)
+
+
+def _leaky_relu_result(input: Tensor, negative_slope: float) -> Tensor:  # noqa: A002
+    x = input._data
+    out = np.where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)
+    if needs_grad(input):
+        return record(LeakyReluBackward1, out, (input,), output_saved=("result",),
+                      negative_slope=negative_slope)
+    return _make(out)
+
+
 def leaky_relu(input: Tensor, negative_slope: float = 0.01,  # noqa: A002
                inplace: bool = False) -> Tensor:
-    """x where x > 0, else negative_slope·x (LeakyReluBackward0)."""
+    """x where x > 0, else negative_slope·x (LeakyReluBackward0; in place
+    LeakyReluBackward1, which saves the result as torch does)."""
+    if inplace:
+        return pointwise.inplace(input, _leaky_relu_result, negative_slope)
     x = input._data
     out = np.where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)
     return _unary(input, out, LeakyReluBackward0, inplace, {"self": input},

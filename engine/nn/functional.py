@@ -43,6 +43,8 @@ from engine.nn._conv import (  # noqa: E402,F401
     avg_pool2d,
     conv1d,
     conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
     max_pool1d,
     max_pool2d,
     pad,
@@ -61,6 +63,7 @@ __all__ = ["relu", "relu_", "sigmoid", "tanh", "softmax", "log_softmax", "linear
            "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
            "pad", "batch_norm", "layer_norm", "group_norm", "embedding", "one_hot",
            "dropout1d", "dropout2d", "dropout3d"]
+__all__ += ["conv_transpose1d", "conv_transpose2d"]
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
