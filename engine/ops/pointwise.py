@@ -465,11 +465,27 @@ def _sigmoid(d: np.ndarray) -> np.ndarray:
     return out
 
 
-exp = _unary(np.exp, ExpBackward0, False, True, "exp")
-log = _unary(np.log, LogBackward0, True, False, "log")
+def _via_double(np_fn: Any) -> Any:
+    """``np_fn`` for float32 computed in float64 and rounded once: torch's CPU exp, log and
+    tanh (MKL's vector math) are nearly correctly rounded, numpy's float32 loops are not
+    (measured on 1M normal samples: 1-4% of elements differ from torch this way, 26-39% with
+    numpy's float32 loops)."""
+    def fn(d: np.ndarray) -> np.ndarray:
+        if d.dtype == np.float32:
+            return np_fn(d.astype(np.float64)).astype(np.float32)
+        return np_fn(d)
+    fn.__name__ = np_fn.__name__
+    return fn
+
+
+exp_f = _via_double(np.exp)
+log_f = _via_double(np.log)
+tanh_f = _via_double(np.tanh)
+exp = _unary(exp_f, ExpBackward0, False, True, "exp")
+log = _unary(log_f, LogBackward0, True, False, "log")
 sin = _unary(np.sin, SinBackward0, True, False, "sin")
 cos = _unary(np.cos, CosBackward0, True, False, "cos")
-tanh = _unary(np.tanh, TanhBackward0, False, True, "tanh", quiet=True)  # never warns
+tanh = _unary(tanh_f, TanhBackward0, False, True, "tanh", quiet=True)  # never warns
 sigmoid = _unary(_sigmoid, SigmoidBackward0, False, True, "sigmoid")
 sqrt = _unary(np.sqrt, SqrtBackward0, False, True, "sqrt")
 
