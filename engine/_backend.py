@@ -36,8 +36,16 @@ class numpy_ops:
     """Gradient-rule functions on numpy arrays."""
 
     where = staticmethod(np.where)
-    log = staticmethod(np.log)
-    exp = staticmethod(np.exp)
+    @staticmethod
+    def log(a: np.ndarray) -> np.ndarray:
+        from engine.ops.pointwise import log_f  # float32 through float64, as the forward
+        return log_f(np.asarray(a))
+
+    @staticmethod
+    def exp(a: np.ndarray) -> np.ndarray:
+        from engine.ops.pointwise import exp_f
+        return exp_f(np.asarray(a))
+
     sin = staticmethod(np.sin)
     cos = staticmethod(np.cos)
     sign = staticmethod(np.sign)

@@ -83,10 +83,11 @@ def _chain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return acc
     a64 = a.astype(np.float64)
     b64 = b.astype(np.float64)
+    add = np.add
     if m * k * b.shape[1] <= _PRODUCTS:
-        prods = a64.T[:, :, None] * b64[:, None, :]  # (k, m, n), exact in float64
-        for i in range(k):
-            np.add(acc, prods[i], out=acc, casting="unsafe")
+        # (k, m, n) products, exact in float64 (no index is summed)
+        for p in np.einsum("mk,kn->kmn", a64, b64):
+            add(acc, p, out=acc, casting="unsafe")
     else:
         for i in range(k):
             np.add(acc, a64[:, i:i + 1] * b64[i], out=acc, casting="unsafe")
