@@ -36,14 +36,34 @@ class numpy_ops:
     """Gradient-rule functions on numpy arrays."""
 
     where = staticmethod(np.where)
-    log = staticmethod(np.log)
-    exp = staticmethod(np.exp)
+    @staticmethod
+    def log(a: np.ndarray) -> np.ndarray:
+        from engine.ops.pointwise import log_f  # float32 through float64, as the forward
+        return log_f(np.asarray(a))
+
+    @staticmethod
+    def exp(a: np.ndarray) -> np.ndarray:
+        from engine.ops.pointwise import exp_f
+        return exp_f(np.asarray(a))
+
     sin = staticmethod(np.sin)
     cos = staticmethod(np.cos)
     sign = staticmethod(np.sign)
     isnan = staticmethod(np.isnan)
     outer = staticmethod(np.outer)
-    matmul = staticmethod(np.matmul)
+    @staticmethod
+    def pow(a: np.ndarray, e: Any) -> np.ndarray:
+        from engine.ops.pointwise import _pow_scalar
+        return _pow_scalar(a, e) if isinstance(a, np.ndarray) and np.ndim(e) == 0 \
+            else np.power(a, e)
+
+    @staticmethod
+    def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        from engine.ops import _fma
+        if a.ndim == 3 and b.ndim == 3:
+            return _fma.bmm(a, b)
+        return _fma.mm(a, b) if a.ndim == 2 and b.ndim == 2 else np.matmul(a, b)
+
     sum_to = staticmethod(sum_to)
 
     @staticmethod
@@ -82,11 +102,13 @@ class numpy_ops:
 
     @staticmethod
     def mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a @ b
+        from engine.ops._fma import mm
+        return mm(a, b)
 
     @staticmethod
     def mv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a @ b
+        from engine.ops._fma import mv
+        return mv(a, b)
 
     @staticmethod
     def narrow(g: np.ndarray, dim: int, start: int, n: int) -> np.ndarray:
@@ -180,6 +202,11 @@ class tensor_ops:
     def outer(a: Any, b: Any) -> Any:
         from engine.ops.linalg import outer
         return outer(a, b)
+
+    @staticmethod
+    def pow(a: Any, e: Any) -> Any:
+        from engine.ops.pointwise import pow as tpow
+        return tpow(a, e)
 
     @staticmethod
     def matmul(a: Any, b: Any) -> Any:

@@ -68,12 +68,17 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
         dt = np.int64
     else:
         dt = _dtype.default_float.np
+    if np.dtype(dt).kind == "f":
+        from engine.ops._fma import arange as _torch_arange
+        n = len(np.arange(start, end, step))
+        return _finish(_torch_arange(start, step, n, dt), requires_grad)
     return _finish(np.arange(start, end, step).astype(dt), requires_grad)
 
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None,
              requires_grad: bool = False, **_: Any) -> Tensor:
-    return _finish(np.linspace(start, end, steps).astype(_float_dtype(dtype)), requires_grad)
+    from engine.ops._fma import linspace as _torch_linspace
+    return _finish(_torch_linspace(start, end, steps, _float_dtype(dtype)), requires_grad)
 
 
 def _like(t: Tensor, dtype: Any) -> np.dtype:

@@ -2,6 +2,7 @@
 activations, losses) and ``engine.nn.functional`` / ``engine.nn.init``."""
 
 from engine.nn import functional, init  # noqa: F401
+from engine.nn._convt import ConvTranspose1d, ConvTranspose2d  # noqa: F401
 from engine.nn.layers import (  # noqa: F401
     CELU,
     ELU,

@@ -232,9 +232,33 @@ class LeakyReluBackward0(Node):
         return (xp.where(s["self"] > 0, g, g * self.negative_slope),)
 
 
+class LeakyReluBackward1(Node):
+    """leaky_relu_'s node: torch saves the result (the input is overwritten)."""
+
+    rule = Rule("In-place leaky ReLU: slope 1 where the result is > 0, negative_slope "
+                "otherwise (the result has the input's sign; the input itself is gone).",
+                ("grad_self = where(result > 0, grad, grad * negative_slope)",),
+                "1 or α")
+
+    def backward(self, g, s, xp):
+        return (xp.where(s["result"] > 0, g, g * self.negative_slope),)
+
+
+def _leaky_relu_result(input: Tensor, negative_slope: float) -> Tensor:  # noqa: A002
+    x = input._data
+    out = np.where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)
+    if needs_grad(input):
+        return record(LeakyReluBackward1, out, (input,), output_saved=("result",),
+                      negative_slope=negative_slope)
+    return _make(out)
+
+
 def leaky_relu(input: Tensor, negative_slope: float = 0.01,  # noqa: A002
                inplace: bool = False) -> Tensor:
-    """x where x > 0, else negative_slope·x (LeakyReluBackward0)."""
+    """x where x > 0, else negative_slope·x (LeakyReluBackward0; in place
+    LeakyReluBackward1, which saves the result as torch does)."""
+    if inplace:
+        return pointwise.inplace(input, _leaky_relu_result, negative_slope)
     x = input._data
     out = np.where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)
     return _unary(input, out, LeakyReluBackward0, inplace, {"self": input},
@@ -356,9 +380,11 @@ def feature_dropout(input: Tensor, p: float, training: bool, inplace: bool,  # n
 def _reduce(out: np.ndarray, r: int) -> np.ndarray:
     if r == 0:
         return out
+    from engine.ops._cascade import full_sum
     if r == 2:
-        return np.asarray(out.sum(), out.dtype)
-    return np.asarray(out.mean(), out.dtype)
+        return np.asarray(full_sum(out), out.dtype)
+    return np.asarray(full_sum(out) / out.dtype.type(out.size) if out.size else out.mean(),
+                      out.dtype)
 
 
 def _norm(r: int, numel: int) -> float:

@@ -18,8 +18,9 @@ from engine.ops import shape
 from engine.ops._common import needs_grad
 from engine.tensor import Tensor, _make, _raise
 
-__all__ = ["conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
-           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "pad"]
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d",
+           "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+           "adaptive_max_pool2d", "pad"]
 
 
 def _tuple(v: Any, n: int) -> tuple:
@@ -195,8 +196,16 @@ class ConvolutionBackward0(Node):
                  "dilation, groups)",
                  "grad_bias = sum(grad, not_channels(grad))"),
                 "∂y/∂x: conv_transpose(G, W),  ∂y/∂W: x ⋆ G,  ∂y/∂b: Σ G")
+    transposed = False  # ConvTranspose's node: same name, torch's transposed=True
+
     def backward(self, g, s, xp):
         x, w = s["input"], s["weight"]
+        if self.transposed:
+            if not isinstance(g, np.ndarray):
+                no_double_backward(self)
+            return _conv_t_backward(g, x, w, self.stride, self.padding, self.dilation,
+                                    self.groups,
+                                    tuple(fn is not None for fn, _ in self.next_functions))
         if not isinstance(g, np.ndarray):
             return _conv_backward_graph(self, g, x, w)
         need = tuple(fn is not None for fn, _ in self.next_functions)
@@ -289,6 +298,99 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
                       groups=groups, transposed=False, output_padding=(0,) * nd,
                       bias_sym_sizes_opt=None if bias is None else tuple(bias._data.shape))
     return _make(y)
+
+
+def _conv_t_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, st: tuple, pd: tuple,
+                    op: tuple, dl: tuple, groups: int) -> np.ndarray:
+    """Transposed convolution: the input gradient of the convolution whose weight is ``w``
+    (C_in, C_out/groups, kh, kw), scattered into an (H-1)*s - 2p + d(k-1) + op + 1 plane."""
+    n, _, h, wd = x.shape
+    _, cog, kh, kw = w.shape
+    out = ((h - 1) * st[0] - 2 * pd[0] + dl[0] * (kh - 1) + op[0] + 1,
+           (wd - 1) * st[1] - 2 * pd[1] + dl[1] * (kw - 1) + op[1] + 1)
+    like = np.broadcast_to(np.zeros((), x.dtype), (n, cog * groups) + out)
+    y = _conv_backward(x, like, w, st, pd, dl, groups, (True, False, False))[0]
+    y = np.ascontiguousarray(y)
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    return y
+
+
+def _conv_t_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, st: tuple, pd: tuple,
+                     dl: tuple, groups: int, need: tuple) -> tuple:
+    """Gradients of a transposed convolution: grad_input is the convolution of grad with
+    ``w``; grad_weight the convolution's weight gradient with grad and input swapped."""
+    one_d = x.ndim == 3
+    if one_d:
+        g, x, w = g[:, :, None], x[:, :, None], w[:, :, None]
+        st, pd, dl = (1,) + st, (0,) + pd, (1,) + dl
+    gx = gw = gb = None
+    if need[0]:
+        gx = _conv_forward(g, w, None, st, pd, dl, groups)
+    if need[1]:
+        gw = _conv_backward(x, g, w, st, pd, dl, groups, (False, True, False))[1]
+    if need[2]:
+        gb = g.sum(axis=(0, 2, 3))
+    if one_d:
+        gx = None if gx is None else gx[:, :, 0]
+        gw = None if gw is None else gw[:, :, 0]
+    return gx, gw, gb
+
+
+def _conv_transpose(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any,  # noqa: A002
+                    padding: Any, output_padding: Any, groups: int, dilation: Any,
+                    nd: int) -> Tensor:
+    name = f"conv_transpose{nd}d"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}() received an invalid combination of arguments - got "
+                        f"({type(input).__name__}, ...)")
+    x, w = input._data, weight._data
+    if x.ndim not in (nd + 1, nd + 2):
+        _raise(RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to "
+                            f"{name}, but got input of size: {_dims(x.shape)}"), tensor=input)
+    if x.ndim == nd + 1:
+        out = _conv_transpose(shape.unsqueeze(input, 0), weight, bias, stride, padding,
+                              output_padding, groups, dilation, nd)
+        return shape.squeeze(out, 0)
+    st, pd, op, dl = (_tuple(v, nd) for v in (stride, padding, output_padding, dilation))
+    if x.shape[1] != w.shape[0]:
+        _raise(RuntimeError(f"Given transposed=1, weight of size {_dims(w.shape)}, expected "
+                            f"input{_dims(x.shape)} to have {w.shape[0]} channels, but got "
+                            f"{x.shape[1]} channels instead"), tensor=input)
+    if any(o >= max(s, d) for o, s, d in zip(op, st, dl)):
+        _raise(RuntimeError("output padding must be smaller than either stride or dilation, "
+                            f"but got output_padding_height: {op[0]} output_padding_width: "
+                            f"{op[-1]} stride_height: {st[0]} stride_width: {st[-1]} "
+                            f"dilation_height: {dl[0]} dilation_width: {dl[-1]}"), tensor=input)
+    b = bias._data if bias is not None else None
+    if nd == 1:
+        y = _conv_t_forward(x[:, :, None], w[:, :, None], b, (1,) + st, (0,) + pd, (0,) + op,
+                            (1,) + dl, groups)[:, :, 0]
+    else:
+        y = _conv_t_forward(x, w, b, st, pd, op, dl, groups)
+    if needs_grad(input, weight, bias):
+        return record(ConvolutionBackward0, y, (input, weight, bias),
+                      {"input": input, "weight": weight}, stride=st, padding=pd, dilation=dl,
+                      groups=groups, transposed=True, output_padding=op,
+                      bias_sym_sizes_opt=None if bias is None else tuple(bias._data.shape))
+    return _make(y)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A002
+                     stride: Any = 1, padding: Any = 0, output_padding: Any = 0, groups: int = 1,
+                     dilation: Any = 1) -> Tensor:
+    """2-D transposed convolution of (N, C_in, H, W) input with (C_in, C_out/groups, kh, kw)
+    weight (ConvolutionBackward0, transposed=True)."""
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups,
+                           dilation, 2)
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A002
+                     stride: Any = 1, padding: Any = 0, output_padding: Any = 0, groups: int = 1,
+                     dilation: Any = 1) -> Tensor:
+    """1-D transposed convolution of (N, C_in, L) input with (C_in, C_out/groups, k) weight."""
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups,
+                           dilation, 1)
 
 
 def _tname(dt: np.dtype) -> str:

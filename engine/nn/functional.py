@@ -44,6 +44,8 @@ from engine.nn._conv import (  # noqa: E402,F401
     avg_pool2d,
     conv1d,
     conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
     max_pool1d,
     max_pool2d,
     pad,
@@ -62,6 +64,7 @@ __all__ = ["relu", "relu_", "sigmoid", "tanh", "softmax", "log_softmax", "linear
            "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
            "pad", "batch_norm", "layer_norm", "group_norm", "embedding", "one_hot",
            "dropout1d", "dropout2d", "dropout3d"]
+__all__ += ["conv_transpose1d", "conv_transpose2d"]
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
@@ -242,14 +245,20 @@ def mse_loss(input: Tensor, target: Tensor, size_average: Any = None,  # noqa: A
     if r == 0:
         out = sq
     elif r == 2:
-        out = np.asarray(sq.sum())
+        out = _full_sum(sq)
     else:
-        out = np.asarray(np.add.reduce(sq, axis=None) / sq.dtype.type(sq.size)
+        out = np.asarray(_full_sum(sq) / sq.dtype.type(sq.size)
                          if sq.size else np.float64("nan")).astype(sq.dtype)
     if needs_grad(a, b):
         return record(MseLossBackward0, out, (a, b), {"self": a, "target": b}, reduction=r,
                       numel=int(sq.size))
     return _make(out)
+
+
+def _full_sum(d: np.ndarray) -> np.ndarray:
+    """sum() of all of ``d`` in torch's order (the losses' sum and mean reductions)."""
+    from engine.ops._cascade import full_sum
+    return full_sum(d) if d.dtype.kind == "f" else np.asarray(d.sum())
 
 
 class NllLossBackward0(Node):
@@ -371,6 +380,10 @@ class NllLoss2DBackward0(NllLossBackward0):
     pass
 
 
+#: nll_loss adds its picked values in ATen's cascade (a Python loop) up to this many targets
+_NLL_CASCADE_MAX = 1 << 16
+
+
 def _nll(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, r: int,
          cls: type) -> Tensor:
     x, t = input._data, target._data
@@ -393,6 +406,16 @@ def _nll(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int
     if r == 0:
         out = np.array(losses, dtype=x.dtype, order="C")
         total = np.asarray(0.0, dtype=x.dtype)
+    elif x.dtype.kind == "f" and keep.size <= _NLL_CASCADE_MAX:
+        from engine.ops._cascade import nll_reduce
+        flat_keep = np.asarray(keep).reshape(-1)
+        index = np.flatnonzero(flat_keep)
+        vals = np.asarray(picked).reshape(-1)[index]
+        wk = None if w_np is None else np.asarray(w).reshape(-1)[index]
+        tot_l, tot_w = nll_reduce(vals, index, flat_keep.size, wk)
+        total = np.asarray(tot_w if tot_w is not None else len(index), dtype=x.dtype)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.asarray(tot_l if r == 2 else tot_l / total[()], dtype=x.dtype)
     elif r == 2:
         out = np.asarray(losses.sum(), dtype=x.dtype)
     else:

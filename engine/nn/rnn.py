@@ -13,11 +13,15 @@ from typing import Any
 import numpy as np
 
 from engine import _dtype
+from engine._rule import Rule
+from engine.function import Node, record
 from engine.nn import functional as F
 from engine.nn import init
+from engine.nn._conv import no_double_backward
 from engine.nn.modules import Module
 from engine.nn.parameter import Parameter
 from engine.ops import pointwise, shape
+from engine.ops._common import needs_grad
 from engine.tensor import Tensor, _make
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -55,6 +59,81 @@ def _gru_step(xw: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tenso
     z = pointwise.sigmoid(xw[..., n:2 * n] + hw[..., n:2 * n])
     cand = pointwise.tanh(xw[..., 2 * n:3 * n] + r * hw[..., 2 * n:3 * n])
     return cand + z * (h - cand)
+
+
+def _lstm_layer(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
+                b_hh: Tensor | None, h: Tensor, c: Tensor, reverse: bool
+                ) -> tuple[Tensor, Tensor, Tensor]:
+    """One LSTM layer-direction over the whole sequence: (output, h_n, c_n)."""
+    xw = F.linear(x, w_ih, b_ih)
+    seq = x.shape[0]
+    hs: list[Tensor] = [None] * seq  # type: ignore[list-item]
+    for t in (range(seq - 1, -1, -1) if reverse else range(seq)):
+        h, c = _lstm_step(xw[t], h, c, w_hh, b_hh)
+        hs[t] = h
+    return shape.stack(hs, 0), h, c
+
+
+class MkldnnRnnLayerBackward0(Node):
+    """An LSTM layer-direction as one node, as torch's CPU (oneDNN) path records float32
+    LSTMs: inputs (input, w_ih, w_hh, b_ih, b_hh, hx, cx), outputs (output, hy, cy,
+    workspace); its gradients are those of the engine ops the layer is made of."""
+
+    _multi = True
+    rule = Rule("One LSTM layer (one direction) over the whole sequence: backpropagation "
+                "through time, from the last step to the first, through each step's gates "
+                "i, f, g, o and the cell state.",
+                ("grad_input, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, grad_hx, grad_cx "
+                 "= lstm_layer_backward(grad_output, grad_hy, grad_cy)",),
+                "dc_t = dh_t·o_t·(1−tanh²c_t) + dc_{t+1}·f_{t+1}")
+
+    def backward(self, g, s, xp):
+        if any(x is not None and not isinstance(x, np.ndarray) for x in g):
+            no_double_backward(self)
+        from engine import autograd, grad_mode
+        names = ("input", "weight0", "weight1", "weight2", "weight3", "hx_", "cx_")
+        need = [fn is not None for fn, _ in self.next_functions]
+        with grad_mode.enable_grad():
+            leaves = [None if s.get(k) is None else _make(np.array(s[k]), True) for k in names]
+            outs = _lstm_layer(*leaves, self.reverse)
+            # one root (h_n is also inside output): sum(o * g) passes each g on exactly
+            terms = [(o * _make(gi)).sum() for o, gi in zip(outs, g[:3]) if gi is not None]
+            wanted = [t for t, n in zip(leaves, need) if n]
+            total = terms[0]
+            for t in terms[1:]:
+                total = total + t
+            grads = autograd.grad(total, wanted, allow_unused=True) if terms and wanted else ()
+        it = iter(grads)
+        res = []
+        for t, n in zip(leaves, need):
+            gi = next(it) if n else None
+            if n and gi is None:
+                gi = _make(np.zeros_like(t._data))
+            res.append(None if gi is None else gi._data)
+        return tuple(res)
+
+
+def _fused_lstm_layer(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
+                      b_hh: Tensor | None, h: Tensor, c: Tensor, reverse: bool
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+    """``_lstm_layer`` recorded as one MkldnnRnnLayerBackward0 node (same values)."""
+    from engine import grad_mode
+    with grad_mode.no_grad():
+        out, hy, cy = _lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h, c, reverse)
+    saved = {"input": x, "weight0": w_ih, "weight1": w_hh, "weight2": b_ih, "weight3": b_hh,
+             "hx_": h, "cx_": c}
+    first = record(MkldnnRnnLayerBackward0, out._data, (x, w_ih, w_hh, b_ih, b_hh, h, c),
+                   {k: v for k, v in saved.items() if v is not None}, reverse=reverse,
+                   mode=2, hidden_size=h.shape[-1], num_layers=1, has_biases=b_ih is not None,
+                   bidirectional=False, batch_first=False, train=True)
+    node = first.grad_fn
+    node._n_outputs = 4
+    rest = []
+    for k, t in enumerate((hy, cy), 1):
+        r = _make(t._data, True, node)
+        r._output_nr = k
+        rest.append(r)
+    return first, rest[0], rest[1]
 
 
 # ----------------------------------------------------------------------------- RNN layers
@@ -193,6 +272,14 @@ class RNNBase(Module):
                 k = layer * dirs + d
                 h = h0[k] if h0 is not None else zeros
                 c = (c0[k] if c0 is not None else zeros) if lstm else None
+                if lstm and layer_in._data.dtype == np.float32 and needs_grad(
+                        layer_in, w_ih, w_hh, b_ih, b_hh, h, c):
+                    out_d, h, c = _fused_lstm_layer(layer_in, w_ih, w_hh, b_ih, b_hh, h, c,
+                                                    d == 1)
+                    outs.append(out_d)
+                    h_last.append(h)
+                    c_last.append(c)
+                    continue
                 xw = F.linear(layer_in, w_ih, b_ih)
                 steps = range(seq - 1, -1, -1) if d == 1 else range(seq)
                 hs: list[Tensor] = [None] * seq  # type: ignore[list-item]

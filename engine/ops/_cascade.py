@@ -190,3 +190,49 @@ def torch_sum(d: np.ndarray, axes: Any, keepdims: bool) -> np.ndarray | None:
     if not keepdims:
         res = res.reshape(tuple(n for i, n in enumerate(d.shape) if i not in red))
     return res if res.flags.c_contiguous else np.ascontiguousarray(res)
+
+
+def full_sum(d: np.ndarray) -> np.ndarray:
+    """The sum of all of ``d`` (0-d, ``d``'s dtype) as torch's ``sum()`` adds it."""
+    res = torch_sum(d, None, False)
+    if res is None:
+        res = np.asarray(np.add.reduce(d, axis=None), d.dtype)
+    return res
+
+
+_NLL_LEVELS = 8
+
+
+def nll_reduce(values: np.ndarray, index: np.ndarray, n: int,
+               weights: np.ndarray | None) -> tuple[Any, Any]:
+    """ATen's nll_loss sum: for each kept item (value, flat index in a batch of ``n``, weight),
+    ``loss[0] -= value * weight`` and ``wsum[0] += weight``, then levels 0..6 flushed upward
+    while the index has zero bits under each level's mask; at the end the eight levels are
+    added to 0 in order. Returns (loss, total weight) as scalars of ``values``' dtype
+    (total weight None without weights)."""
+    t = values.dtype.type
+    power = max(4, _ceil_log2(n) // _NLL_LEVELS)
+    mask0 = (1 << power) - 1
+    loss = [t(0)] * _NLL_LEVELS
+    wsum = [t(0)] * _NLL_LEVELS
+    vals = values.tolist()
+    ws = weights.tolist() if weights is not None else None
+    for i, b in enumerate(index.tolist()):
+        if ws is None:
+            loss[0] = t(loss[0] - t(vals[i]))
+        else:
+            loss[0] = t(loss[0] - t(t(vals[i]) * t(ws[i])))
+            wsum[0] = t(wsum[0] + t(ws[i]))
+        for j in range(_NLL_LEVELS - 1):
+            if b & (mask0 << (j * power)):
+                break
+            loss[j + 1] = t(loss[j + 1] + loss[j])
+            wsum[j + 1] = t(wsum[j + 1] + wsum[j])
+            loss[j] = t(0)
+            wsum[j] = t(0)
+    tot_l = t(0)
+    tot_w = t(0)
+    for j in range(_NLL_LEVELS):
+        tot_l = t(tot_l + loss[j])
+        tot_w = t(tot_w + wsum[j])
+    return tot_l, (tot_w if ws is not None else None)

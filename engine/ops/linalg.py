@@ -6,6 +6,7 @@ import numpy as np
 
 from engine._rule import Rule
 from engine.function import Node, record
+from engine.ops import _fma
 from engine.ops._common import annotate, needs_grad
 from engine.tensor import Tensor, _make, _raise
 
@@ -111,7 +112,7 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
         annotate(e, "mm", da.shape, db.shape)
         _raise(e, tensor=a)
     _dtype_check(a, b, "mm")
-    out = da @ db
+    out = _fma.mm(da, db)
     if needs_grad(a, b):
         return record(MmBackward0, out, (a, b), _saved2(a, b, "self", "mat2"))
     return _make(out)
@@ -126,7 +127,7 @@ def mv(a: Tensor, v: Tensor) -> Tensor:
         annotate(e, "mv", da.shape, dv.shape)
         _raise(e, tensor=a)
     _dtype_check(a, v, "mv")
-    out = da @ dv
+    out = _fma.mv(da, dv)
     if needs_grad(a, v):
         return record(MvBackward0, out, (a, v), _saved2(a, v, "self", "vec"))
     return _make(out)
@@ -196,7 +197,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
         annotate(e, "bmm", da.shape, db.shape)
         _raise(e, tensor=a)
     _dtype_check(a, b, "bmm")
-    out = np.matmul(da, db)
+    out = _fma.bmm(da, db)
     if needs_grad(a, b):
         return record(BmmBackward0, out, (a, b), _saved2(a, b, "self", "mat2"))
     return _make(out)
@@ -288,14 +289,17 @@ def addmm(bias: Tensor, m1: Tensor, m2: Tensor, *, beta: float = 1, alpha: float
                          f"({'x'.join(map(str, d1.shape))} and {'x'.join(map(str, d2.shape))})")
         annotate(e, "addmm", d1.shape, d2.shape)
         _raise(e, tensor=m1)
-    prod = d1 @ d2
     b = bias._data if isinstance(bias, Tensor) else np.asarray(bias)
-    if alpha != 1:
-        prod = prod * alpha
-    if beta == 0:
-        out = np.asarray(np.broadcast_to(np.zeros((), prod.dtype), prod.shape) + prod)
+    if alpha == 1 and beta == 1 and b.dtype == d1.dtype == d2.dtype == np.float32:
+        prod = out = np.asarray(_fma.addmm(b, d1, d2))  # accumulated into C as sgemm does
     else:
-        out = np.asarray((b if beta == 1 else b * beta) + prod)
+        prod = _fma.mm(d1, d2)
+        if alpha != 1:
+            prod = prod * alpha
+        if beta == 0:
+            out = np.asarray(np.broadcast_to(np.zeros((), prod.dtype), prod.shape) + prod)
+        else:
+            out = np.asarray((b if beta == 1 else b * beta) + prod)
     if out.dtype != prod.dtype and prod.dtype.kind == "f":
         out = out.astype(prod.dtype)
     if needs_grad(bias, m1, m2):

@@ -121,7 +121,7 @@ class PowBackward0(Node):
         e = self.exponent
         if e == 0:
             return (g * 0,)
-        return (g * (e * s["self"] ** (e - 1)),)
+        return (g * (e * xp.pow(s["self"], e - 1)),)
 
 
 class PowBackward1(Node):
@@ -471,8 +471,8 @@ def pow(a: Any, exponent: Any) -> Tensor:  # noqa: A001 - torch's name
     d = a._data
     if d.dtype.kind in "iub" and isinstance(exponent, float):
         d = d.astype(_dtype.default_float.np)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.power(d, exponent)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = _pow_scalar(d, exponent)
     if type(out) is not np.ndarray:
         out = np.asarray(out)
     if out.dtype != d.dtype and d.dtype.kind == "f":
@@ -480,6 +480,25 @@ def pow(a: Any, exponent: Any) -> Tensor:  # noqa: A001 - torch's name
     if needs_grad(a):
         return record(PowBackward0, out, (a,), {"self": a}, exponent=exponent)
     return _make(out)
+
+
+def _pow_scalar(d: np.ndarray, e: Any) -> np.ndarray:
+    """``d ** e`` for a number ``e``, with torch's CPU shortcuts for floating ``d`` (x*x, x*x*x,
+    sqrt, 1/sqrt, 1/x, 1/(x*x): different roundings than powf)."""
+    if d.dtype.kind == "f" and not isinstance(e, complex):
+        if e == 2:
+            return d * d
+        if e == 3:
+            return d * d * d
+        if e == 0.5:
+            return np.sqrt(d)
+        if e == -0.5:
+            return d.dtype.type(1) / np.sqrt(d)
+        if e == -1:
+            return d.dtype.type(1) / d
+        if e == -2:
+            return d.dtype.type(1) / (d * d)
+    return np.power(d, e)
 
 
 def rpow(a: Tensor, base: Any) -> Tensor:
@@ -545,11 +564,31 @@ def _sigmoid(d: np.ndarray) -> np.ndarray:
     return out
 
 
-exp = _unary(np.exp, ExpBackward0, False, True, "exp")
-log = _unary(np.log, LogBackward0, True, False, "log")
+#: above this many elements numpy's float32 loop is kept (float64 costs 2-5x the time)
+_VIA_DOUBLE_MAX = 1 << 17
+
+
+def _via_double(np_fn: Any) -> Any:
+    """``np_fn`` for float32 computed in float64 and rounded once: torch's CPU exp, log and
+    tanh (MKL's vector math) are nearly correctly rounded, numpy's float32 loops are not
+    (measured on 1M normal samples: 1-4% of elements differ from torch this way, 26-39% with
+    numpy's float32 loops)."""
+    def fn(d: np.ndarray) -> np.ndarray:
+        if d.dtype == np.float32 and d.size <= _VIA_DOUBLE_MAX:
+            return np_fn(d.astype(np.float64)).astype(np.float32)
+        return np_fn(d)
+    fn.__name__ = np_fn.__name__
+    return fn
+
+
+exp_f = _via_double(np.exp)
+log_f = _via_double(np.log)
+tanh_f = _via_double(np.tanh)
+exp = _unary(exp_f, ExpBackward0, False, True, "exp")
+log = _unary(log_f, LogBackward0, True, False, "log")
 sin = _unary(np.sin, SinBackward0, True, False, "sin")
 cos = _unary(np.cos, CosBackward0, True, False, "cos")
-tanh = _unary(np.tanh, TanhBackward0, False, True, "tanh", quiet=True)  # never warns
+tanh = _unary(tanh_f, TanhBackward0, False, True, "tanh", quiet=True)  # never warns
 sigmoid = _unary(_sigmoid, SigmoidBackward0, False, True, "sigmoid")
 sqrt = _unary(np.sqrt, SqrtBackward0, False, True, "sqrt")
 

@@ -50,9 +50,10 @@ class SGD(Optimizer):
         d = p._data
         if group["maximize"]:
             g = -g
+        from engine.ops._fma import axpy  # torch's add(alpha=...): one fused rounding
         wd = group["weight_decay"]
         if wd != 0:
-            g = g + wd * d
+            g = axpy(g, d, wd)
         momentum = group["momentum"]
         if momentum != 0:
             buf = state.get("momentum_buffer")
@@ -61,12 +62,12 @@ class SGD(Optimizer):
             else:
                 b = buf._data
                 b *= momentum
-                b += (1 - group["dampening"]) * g
+                b[...] = axpy(b, g, 1 - group["dampening"])
             if group["nesterov"]:
-                g = g + momentum * buf._data
+                g = axpy(g, buf._data, momentum)
             else:
                 g = buf._data
-        d -= group["lr"] * g
+        d[...] = axpy(d, g, -group["lr"])
 
 
 class Adam(Optimizer):
