@@ -55,12 +55,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gradviz import training_data as training
 from gradviz.qt.code_panel import CodeEditor
 from gradviz.qt.flow import FlowLayout as _FlowLayout
 from gradviz.qt.flow import labelled as _pair
 from gradviz.theme import PLOT_COLOURS, PlotColours, theme_for_colours
-from gradviz.training_data import PRESETS, RUN_LABELS, series_columns, write_series_csv
+from gradviz.training.presets import PRESETS, preset
+from gradviz.training.table import RUN_LABELS, series_columns, write_series_csv
 from gradviz.views import World
 
 __all__ = ["TrainingPanel", "SPEEDS", "RunView", "PairView"]
@@ -478,8 +478,8 @@ class TrainingPanel(QWidget):
         self.preset_combo.activated.connect(self._on_preset_activated)
         flow.addWidget(_pair("Loop:", self.preset_combo))
         self.follow_combo = QComboBox()
-        self.follow_combo.addItem(training.RUN_LABELS["zeroed"], "zeroed")
-        self.follow_combo.addItem(training.RUN_LABELS["unzeroed"], "unzeroed")
+        self.follow_combo.addItem(RUN_LABELS["zeroed"], "zeroed")
+        self.follow_combo.addItem(RUN_LABELS["unzeroed"], "unzeroed")
         self.follow_combo.setCurrentIndex(1)
         self.follow_combo.setToolTip("The run whose current iteration the graph view shows "
                                      "and whose backward Into backward steps through")
@@ -834,7 +834,7 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------ presets, code
     def load_preset(self, key: str) -> None:
         """Put preset ``key`` (seed, regression, mlp, manual) in the editor and reset."""
-        p = training.preset(key)
+        p = preset(key)
         self.pause()
         self.preset_key = key
         idx = self.preset_combo.findData(key)
@@ -1068,7 +1068,7 @@ class TrainingPanel(QWidget):
                     param_groups[s.param].items.append(item)
         several = len(names) > 1
         for run_key in ("zeroed", "unzeroed"):  # colour: the run
-            label = training.RUN_LABELS[run_key] + (
+            label = RUN_LABELS[run_key] + (
                 " (as written)" if pair.as_written == run_key else "")
             self._legend_entry(_Sample(run_groups[run_key], [_pen(run_key, 0)]), label)
         if several:  # line style: the parameter, drawn in a neutral colour
