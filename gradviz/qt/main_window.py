@@ -780,6 +780,7 @@ class MainWindow(QMainWindow):
         self.docks[key].show()
         self.docks[key].raise_()
         if key == "training" and hasattr(self.training_panel, "run_iterations"):
+            self._on_training_visible(True)  # raised while already visible: room all the same
             self.training_panel.run_iterations(30)
 
     def fit_graph(self) -> None:
