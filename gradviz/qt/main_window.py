@@ -351,7 +351,7 @@ class MainWindow(QMainWindow):
     def _on_training_visible(self, visible: bool) -> None:
         h = self.height()
         self.resizeDocks([self.docks["training"] if visible else self.docks["code"]],
-                         [int(h * 0.52) if visible else min(230, int(h * 0.3))], Qt.Vertical)
+                         [int(h * 0.62) if visible else min(230, int(h * 0.3))], Qt.Vertical)
 
     # ------------------------------------------------------------------ state -> widgets
     def update_actions(self) -> None:

@@ -45,7 +45,7 @@ class ControlsMixin:
         self.preset_combo.setToolTip("A ready-made training loop (edit it freely: the editor "
                                      "holds the loop that runs)")
         self.preset_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.preset_combo.setMinimumContentsLength(22)
+        self.preset_combo.setMinimumContentsLength(12)
         self.preset_combo.activated.connect(self._on_preset_activated)
         flow.addWidget(_pair("Loop:", self.preset_combo))
         self.follow_combo = QComboBox()
@@ -55,8 +55,8 @@ class ControlsMixin:
         self.follow_combo.setToolTip("The run whose current iteration the graph view shows "
                                      "and whose backward Into backward steps through")
         self.follow_combo.currentIndexChanged.connect(self._on_follow_changed)
-        flow.addWidget(_pair("Graph follows:", self.follow_combo))
-        self.log_loss_check = QCheckBox("log-scale loss")
+        flow.addWidget(_pair("Graph:", self.follow_combo))
+        self.log_loss_check = QCheckBox("log loss")
         self.log_loss_check.setToolTip("Show the loss on a logarithmic axis")
         self.log_loss_check.toggled.connect(self._on_log_loss)
         flow.addWidget(self.log_loss_check)
@@ -88,7 +88,7 @@ class ControlsMixin:
             flow.addWidget(b)
         self.speed_slider = QSlider(Qt.Horizontal)
         self.speed_slider.setRange(0, len(SPEEDS) - 1)
-        self.speed_slider.setMinimumWidth(110)
+        self.speed_slider.setMinimumWidth(70)
         self.speed_slider.valueChanged.connect(self._on_speed)
         self.speed_label = QLabel()
         self.speed_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("1000 it/s "))
@@ -129,6 +129,10 @@ class ControlsMixin:
         pending = self._pending_run() is not None
         self.node_button.setEnabled(fresh_ok)
         self.back_button.setEnabled(pending)
+        # node by node only while an iteration waits in its backward: the row stays short
+        self.into_button.setVisible(not pending)
+        self.back_button.setVisible(pending)
+        self.node_button.setVisible(pending)
         self.stop_button.setEnabled(active)
 
     def _on_speed(self, i: int) -> None:

@@ -92,6 +92,7 @@ class TrainingPanel(ControlsMixin, PlotsMixin, QWidget):
         self._own_stepper: Any = None
         self._connected_steppers: set[int] = set()
         self._curves: list[Any] = []
+        self._legend_groups: dict[str, Any] = {}  # legend entry text -> its curves
         self._drawn: dict[tuple[int, bool], int] = {}
         self._tick_end = 0.0
         self._overhead = 0.015
@@ -175,10 +176,13 @@ class TrainingPanel(ControlsMixin, PlotsMixin, QWidget):
         self.notes_scroll.setWidget(notes)
         self.notes_scroll.setMinimumHeight(40)
         left.addWidget(self.notes_scroll)
+        right = self._build_plots()
+        left.addWidget(self.readout_scroll)  # the values under the mouse, beside the plots
         left.setStretchFactor(0, 3)
-        left.setStretchFactor(1, 2)
+        left.setStretchFactor(1, 1)
+        left.setStretchFactor(2, 2)
         split.addWidget(left)
-        split.addWidget(self._build_plots())
+        split.addWidget(right)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 7)
         split.setSizes([500, 1100])
@@ -220,10 +224,12 @@ class TrainingPanel(ControlsMixin, PlotsMixin, QWidget):
         self.theme_name = name
         self._style_plots()
         if self.pair is not None:
-            vis = {c.param: c.item.isVisible() for c in self._curves}
+            # what the legend hid stays hidden (asked of the entries: a curve of a hidden
+            # plot reports itself invisible too)
+            hidden = {t for t, g in self._legend_groups.items() if not g.isVisible()}
             self._build_curves()
-            for c in self._curves:
-                c.item.setVisible(vis.get(c.param, True))
+            for t in hidden & set(self._legend_groups):
+                self._legend_groups[t].setVisible(False)
             self._show_note()
             self._refresh(force=True)
 

@@ -28,6 +28,7 @@ from gradviz.qt.training_model import (
     curve_specs,
     legend_specs,
     numbers,
+    plot_grid,
     plot_wanted,
     run_colour,
 )
@@ -105,7 +106,7 @@ class _Sample(pg.ItemSample):
     """A legend sample drawing one or more line styles side by side, long enough to show a
     dashed line as dashed; a click hides or shows the entry's curves."""
 
-    def __init__(self, group: _Group, pens: list[Any], width: int = 60) -> None:
+    def __init__(self, group: _Group, pens: list[Any], width: int = 48) -> None:
         super().__init__(group)
         self.pens = pens
         self.w = width
@@ -184,7 +185,8 @@ class PlotsMixin:
     panel's ``pair``, ``colours``, ``followed`` and ``log_loss_check``)."""
 
     def _build_plots(self) -> QWidget:
-        """The plots, the legend and the readout under them (the right of the splitter)."""
+        """The plots and their legend (the right of the splitter; the readout is made here,
+        placed by the panel)."""
         right = QWidget()
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
@@ -253,7 +255,9 @@ class PlotsMixin:
         self.readout_scroll.setFrameShape(QFrame.NoFrame)
         self.readout_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.readout_scroll.setWidget(self.readout)
-        rv.addWidget(self.readout_scroll)
+        # two lines of values stay in sight (the rest scrolls); the panel places it under
+        # the editor, so the plots get the whole height of their column
+        self.readout_scroll.setMinimumHeight(2 * self.fontMetrics().height() + 6)
         return right
 
     def _plot_items(self) -> dict[str, Any]:
@@ -263,19 +267,19 @@ class PlotsMixin:
         return out
 
     def _arrange_plots(self) -> None:
-        """The plots in a grid of as many columns as plots about 22 characters wide fit (in
-        balanced rows), the legend in a row of its own under them."""
+        """The plots in a grid (see :func:`~gradviz.qt.training_model.plot_grid`): columns
+        about 22 characters wide, more of them when the room below the controls holds fewer
+        rows, the legend in a row of its own under them with as many columns as fit."""
         w = max(self.plots.width(), 1)
         visible = [k for k in ("grad", "loss", "param") if self._plot_wanted(k)]
         if self._has_data():
             visible.append(f"data:{self.followed}")  # the followed run's boundary
         n = max(1, len(visible))
-        # as many columns as fit plots about 22 characters wide
-        cell = 22 * self.fontMetrics().averageCharWidth()
-        cols = max(1, min(n, int(w // max(cell, 1))))
-        cols = math.ceil(n / math.ceil(n / cols))  # balanced rows: 2 + 2, not 3 + 1
-        mode = "row"  # the legend in a row of its own under the plots: no width taken
-        key = f"{mode}:{cols}:" + ",".join(visible)
+        fm = self.fontMetrics()
+        line = fm.height()
+        row_h = 5 * line + 10  # a title, ticks and a few grid lines: never just a title
+        room = self._plot_room()
+        key = f"{int(w)}:{int(room // max(row_h, 1))}:" + ",".join(visible)
         if key == self._layout_mode:
             return
         self._layout_mode = key
@@ -288,10 +292,11 @@ class PlotsMixin:
         for c in range(max(1, n_leg), 0, -1):  # as many legend columns as the width holds
             self.legend.setColumnCount(c)
             box.fit()
-            if box.minimumWidth() <= w - 24:
+            if box.minimumWidth() <= w - 8:
                 break
+        rows, cols = plot_grid(n, w, room - box.minimumHeight() - 10,
+                               22 * fm.averageCharWidth(), row_h)
         items = self._plot_items()
-        rows = math.ceil(n / cols)
         for i, k in enumerate(visible):
             lay.addItem(items[k], row=i // cols, col=i % cols)
         lay.addItem(box, row=rows, col=0, colspan=cols)
@@ -301,12 +306,20 @@ class PlotsMixin:
             lay.layout.setColumnStretchFactor(i, 0)
         for k, plot in items.items():
             plot.setVisible(k in visible)
-        # plots never collapse to a title: each row keeps room for a title, ticks and a
-        # few grid lines (the panel scrolls rather than squash them)
-        line = self.fontMetrics().height()
-        self.plots.setMinimumHeight(int(rows * (8.5 * line + 20)
-                                        + box.minimumHeight() + 10))
+        self.plots.setMinimumHeight(int(rows * row_h + box.minimumHeight() + 10))
         self.updateGeometry()
+
+    def _plot_room(self) -> float:
+        """The height the plots and their legend may take: what the panel's window (the
+        dock's scroll area, else the panel) leaves below the controls."""
+        area = self.parentWidget()
+        while area is not None and not isinstance(area, QScrollArea):
+            area = area.parentWidget()
+        h = area.viewport().height() if area is not None else self.height()
+        m = self.layout().contentsMargins() if self.layout() is not None else None
+        used = self.controls_flow.heightForWidth(max(self.width() - 12, 1)) + 6
+        used += (m.top() + m.bottom()) if m is not None else 0
+        return max(float(h - used), 0.0)
 
     def _plot_wanted(self, kind: str) -> bool:
         return plot_wanted(self.pair, kind)
@@ -352,10 +365,10 @@ class PlotsMixin:
         for h in self._hover_lines.values():
             h.setPen(pg.mkPen(c.hover, width=1.2, style=Qt.DotLine))
         legend = self.legend
-        legend.opts["labelTextSize"] = f"{base * 1.05:.1f}pt"
+        legend.opts["labelTextSize"] = f"{base * 0.95:.1f}pt"
         legend.opts["labelTextColor"] = pg.mkColor(c.text)
         for _, label in legend.items:
-            label.setText(label.text, size=f"{base * 1.05:.1f}pt", color=c.text)
+            label.setText(label.text, size=f"{base * 0.95:.1f}pt", color=c.text)
         for lbl in (self.note_label, self.readout, self.backward_label):
             f = QFont(self.font())
             f.setPointSizeF(base * 1.0)
@@ -367,6 +380,7 @@ class PlotsMixin:
             f"QLabel {{ background: {c.info_bg}; border: 1px solid {c.info_border}; "
             f"border-radius: 4px; padding: 6px; color: {c.text}; }}")
         self.readout.setStyleSheet(f"QLabel {{ color: {c.text}; }}")
+        self.readout_scroll.setMinimumHeight(2 * self.readout.fontMetrics().height() + 6)
         ef = QFont(self.editor.font())
         ef.setPointSizeF(base * 1.1)
         self.editor.setFont(ef)
@@ -389,6 +403,7 @@ class PlotsMixin:
             plot.removeItem(item)
         self._stop_marks = []
         self._curves = []
+        self._legend_groups: dict[str, _Group] = {}
         self._drawn: dict[tuple[int, bool], int] = {}
         pair = self.pair
         if pair is None:
@@ -402,6 +417,7 @@ class PlotsMixin:
         for entry in legend_specs(pair, specs):
             group = _Group()
             group.items = [self._curves[i].item for i in entry.curves]
+            self._legend_groups[entry.text] = group
             if entry.run_key is not None:  # colour: the run
                 pens = [_pen(c, entry.run_key, 0)]
             else:  # line style: the parameter, drawn in a neutral colour
@@ -415,7 +431,7 @@ class PlotsMixin:
     def _legend_entry(self, sample: _Sample, text: str) -> None:
         base = self.font().pointSizeF() or 10.0
         self.legend.addItem(sample, text)
-        self.legend.items[-1][1].setText(text, size=f"{base * 1.05:.1f}pt",
+        self.legend.items[-1][1].setText(text, size=f"{base * 0.95:.1f}pt",
                                          color=self.colours.text)
 
     def _fix_x_range(self) -> None:
