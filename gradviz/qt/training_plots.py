@@ -45,6 +45,10 @@ DASHES: tuple[list[float] | None, ...] = (None, [3.0, 1.6], [0.9, 1.4], [3.2, 1.
                                            [5.0, 1.5, 0.9, 1.5, 0.9, 1.5])
 TITLES = {"grad": ".grad after backward", "loss": "loss", "param": "parameters",
           "data:zeroed": "boundary: with zeroing", "data:unzeroed": "boundary: without zeroing"}
+#: the titles of plots in narrow columns (the boundary's colour names its run)
+SHORT_TITLES = {"grad": ".grad", "loss": "loss", "param": "params", "data:zeroed": "boundary",
+                "data:unzeroed": "boundary"}
+AS_WRITTEN = " (as written)"
 
 
 def _pen(colours: PlotColours, run_key: str, i: int, width: float = LINE_WIDTH,
@@ -106,7 +110,7 @@ class _Sample(pg.ItemSample):
     """A legend sample drawing one or more line styles side by side, long enough to show a
     dashed line as dashed; a click hides or shows the entry's curves."""
 
-    def __init__(self, group: _Group, pens: list[Any], width: int = 48) -> None:
+    def __init__(self, group: _Group, pens: list[Any], width: int = 40) -> None:
         super().__init__(group)
         self.pens = pens
         self.w = width
@@ -288,14 +292,12 @@ class PlotsMixin:
         for item in (*self._plot_items().values(), box):
             if item in lay.items:
                 lay.removeItem(item)
-        n_leg = len(self.legend.items)
-        for c in range(max(1, n_leg), 0, -1):  # as many legend columns as the width holds
-            self.legend.setColumnCount(c)
-            box.fit()
-            if box.minimumWidth() <= w - 8:
-                break
+        self._fit_legend(w, short=False)
+        if box.minimumHeight() > 1.8 * line:  # more than one row: "(as written)" goes
+            self._fit_legend(w, short=True)
         rows, cols = plot_grid(n, w, room - box.minimumHeight() - 10,
                                22 * fm.averageCharWidth(), row_h)
+        self._fit_titles(visible, w / cols, (room - box.minimumHeight()) / rows >= 7 * line)
         items = self._plot_items()
         for i, k in enumerate(visible):
             lay.addItem(items[k], row=i // cols, col=i % cols)
@@ -308,6 +310,43 @@ class PlotsMixin:
             plot.setVisible(k in visible)
         self.plots.setMinimumHeight(int(rows * row_h + box.minimumHeight() + 10))
         self.updateGeometry()
+
+    def _fit_legend(self, w: float, short: bool) -> None:
+        """As many legend columns as ``w`` holds; ``short``: the as-written run's entry
+        without "(as written)" (the note beside the editor says it too)."""
+        box = self._legend_box
+        size = f"{(self.font().pointSizeF() or 10.0) * 0.9:.1f}pt"
+        for group_text, (_, label) in zip(self._legend_groups, self.legend.items):
+            text = group_text[:-len(AS_WRITTEN)] if short and group_text.endswith(AS_WRITTEN) \
+                else group_text
+            if label.text != text:
+                label.setText(text, size=size, color=self.colours.text)
+        for c in range(max(1, len(self.legend.items)), 0, -1):
+            self.legend.setColumnCount(c)
+            box.fit()
+            if box.minimumWidth() <= w - 8:
+                break
+
+    def _fit_titles(self, visible: list[str], col_w: float, x_label: bool) -> None:
+        """Full titles where the column holds them, short ones elsewhere; the "iteration"
+        label under the x axis only where a row has room for it."""
+        c = self.colours
+        base = self.font().pointSizeF() or 10.0
+        f = QFont(self.font())
+        f.setPointSizeF(base * 1.1)
+        f.setBold(True)
+        fm = QFontMetricsF(f)
+        items = self._plot_items()
+        for kind in visible:
+            plot = items[kind]
+            full = TITLES[kind]
+            title = full if fm.horizontalAdvance(full) + 60 <= col_w else SHORT_TITLES[kind]
+            if plot.titleLabel.text != title:
+                colour = run_colour(c, kind[5:]) if kind.startswith("data:") else c.text
+                plot.setTitle(title, color=colour, size=f"{base * 1.1:.1f}pt", bold=True)
+                _narrow_title(plot.titleLabel)
+            if not kind.startswith("data:"):
+                plot.showLabel("bottom", x_label)
 
     def _plot_room(self) -> float:
         """The height the plots and their legend may take: what the panel's window (the
@@ -335,14 +374,11 @@ class PlotsMixin:
         tick.setPointSizeF(base * 1.0)
         tick_fm = QFontMetricsF(tick)
         label_css = {"color": c.text, "font-size": f"{base * 1.0:.1f}pt"}
-        titles = {"grad": ".grad after backward", "loss": "loss",
-                  "param": "parameters", "data:zeroed": "boundary: with zeroing",
-                  "data:unzeroed": "boundary: without zeroing"}
         for kind, plot in self._plot_items().items():
             colour = c.text
             if kind.startswith("data:"):
                 colour = run_colour(c, kind[5:])
-            plot.setTitle(titles[kind], color=colour, size=f"{base * 1.1:.1f}pt", bold=True)
+            plot.setTitle(TITLES[kind], color=colour, size=f"{base * 1.1:.1f}pt", bold=True)
             plot.titleLabel.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
             _narrow_title(plot.titleLabel)  # a long title never widens its column
             plot.showGrid(x=not kind.startswith("data:"), y=not kind.startswith("data:"),
@@ -365,10 +401,10 @@ class PlotsMixin:
         for h in self._hover_lines.values():
             h.setPen(pg.mkPen(c.hover, width=1.2, style=Qt.DotLine))
         legend = self.legend
-        legend.opts["labelTextSize"] = f"{base * 0.95:.1f}pt"
+        legend.opts["labelTextSize"] = f"{base * 0.9:.1f}pt"
         legend.opts["labelTextColor"] = pg.mkColor(c.text)
         for _, label in legend.items:
-            label.setText(label.text, size=f"{base * 0.95:.1f}pt", color=c.text)
+            label.setText(label.text, size=f"{base * 0.9:.1f}pt", color=c.text)
         for lbl in (self.note_label, self.readout, self.backward_label):
             f = QFont(self.font())
             f.setPointSizeF(base * 1.0)
@@ -431,7 +467,7 @@ class PlotsMixin:
     def _legend_entry(self, sample: _Sample, text: str) -> None:
         base = self.font().pointSizeF() or 10.0
         self.legend.addItem(sample, text)
-        self.legend.items[-1][1].setText(text, size=f"{base * 0.95:.1f}pt",
+        self.legend.items[-1][1].setText(text, size=f"{base * 0.9:.1f}pt",
                                          color=self.colours.text)
 
     def _fix_x_range(self) -> None:
