@@ -112,6 +112,11 @@ class ControlsMixin:
         self.csv_button.clicked.connect(self._ask_csv)
         flow.addWidget(self.png_button)
         flow.addWidget(self.csv_button)
+        self.export_status = QLabel()  # "cannot export ...: the folder ... does not exist"
+        self.export_status.setWordWrap(True)
+        self.export_status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.export_status.hide()
+        flow.addWidget(self.export_status)
         box = QWidget()
         box.setLayout(flow)
         return box
@@ -130,9 +135,11 @@ class ControlsMixin:
         self.node_button.setEnabled(fresh_ok)
         self.back_button.setEnabled(pending)
         # node by node only while an iteration waits in its backward: the row stays short
-        self.into_button.setVisible(not pending)
-        self.back_button.setVisible(pending)
-        self.node_button.setVisible(pending)
+        if self.back_button.isHidden() == pending:  # the flow's rows may change
+            self.into_button.setVisible(not pending)
+            self.back_button.setVisible(pending)
+            self.node_button.setVisible(pending)
+            self._room = None
         self.stop_button.setEnabled(active)
 
     def _on_speed(self, i: int) -> None:

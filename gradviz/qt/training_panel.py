@@ -52,6 +52,7 @@ from gradviz.qt.training_model import (
     short_values,
 )
 from gradviz.qt.training_plots import PlotsMixin
+from gradviz.safe_io import FileError
 from gradviz.theme import PLOT_COLOURS, PlotColours, theme_for_colours
 from gradviz.training.presets import preset
 from gradviz.views import World
@@ -195,6 +196,7 @@ class TrainingPanel(ControlsMixin, PlotsMixin, QWidget):
 
     def resizeEvent(self, ev: Any) -> None:
         super().resizeEvent(ev)
+        self._room = None
         self._arrange_plots()
 
     def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt API
@@ -804,17 +806,35 @@ class TrainingPanel(ControlsMixin, PlotsMixin, QWidget):
             raise RuntimeError("nothing to export")
         self.pair.write_csv(path)
 
+    def export(self, kind: str, path: str) -> bool:
+        """Export the plots (``"png"``) or the series (``"csv"``) to ``path``; a failure is
+        one sentence naming ``path`` beside the export buttons (nothing half written). True
+        when the file was written."""
+        try:
+            self.export_png(path) if kind == "png" else self.export_csv(path)
+        except (FileError, RuntimeError) as e:
+            self.show_export_status(str(e), error=True)
+            return False
+        self.show_export_status(f"saved {path}", error=False)
+        return True
+
+    def show_export_status(self, text: str, error: bool) -> None:
+        c = self.colours
+        self.export_status.setText(text)
+        self.export_status.setStyleSheet(f"QLabel {{ color: {c.error if error else c.muted}; }}")
+        self.export_status.setVisible(bool(text))
+
     def _ask_png(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export plots", "training.png",
                                               "PNG image (*.png)")
         if path:
-            self.export_png(path)
+            self.export("png", path)
 
     def _ask_csv(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export series", "training.csv",
                                               "CSV (*.csv)")
         if path:
-            self.export_csv(path)
+            self.export("csv", path)
 
     def closeEvent(self, ev: Any) -> None:
         self.pause()

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter
 from PySide6.QtWidgets import (
     QFrame,
@@ -32,6 +32,7 @@ from gradviz.qt.training_model import (
     plot_wanted,
     run_colour,
 )
+from gradviz.safe_io import FileError, check_writable, write_bytes_atomic
 from gradviz.theme import PlotColours
 
 __all__ = ["PlotsMixin", "LINE_WIDTH", "DASHES", "DOWNSAMPLE_FACTOR"]
@@ -282,7 +283,9 @@ class PlotsMixin:
         fm = self.fontMetrics()
         line = fm.height()
         row_h = 5 * line + 10  # a title, ticks and a few grid lines: never just a title
-        room = self._plot_room()
+        room = getattr(self, "_room", None)
+        if room is None:  # measured again after a resize, a font change or a new row
+            room = self._room = self._plot_room()
         key = f"{int(w)}:{int(room // max(row_h, 1))}:" + ",".join(visible)
         if key == self._layout_mode:
             return
@@ -292,8 +295,8 @@ class PlotsMixin:
         for item in (*self._plot_items().values(), box):
             if item in lay.items:
                 lay.removeItem(item)
-        self._fit_legend(w, short=False)
-        if box.minimumHeight() > 1.8 * line:  # more than one row: "(as written)" goes
+        # "(as written)" goes when the legend needs a row less without it
+        if self._fit_legend(w, short=True) < self._fit_legend(w, short=False):
             self._fit_legend(w, short=True)
         rows, cols = plot_grid(n, w, room - box.minimumHeight() - 10,
                                22 * fm.averageCharWidth(), row_h)
@@ -311,9 +314,9 @@ class PlotsMixin:
         self.plots.setMinimumHeight(int(rows * row_h + box.minimumHeight() + 10))
         self.updateGeometry()
 
-    def _fit_legend(self, w: float, short: bool) -> None:
+    def _fit_legend(self, w: float, short: bool) -> int:
         """As many legend columns as ``w`` holds; ``short``: the as-written run's entry
-        without "(as written)" (the note beside the editor says it too)."""
+        without "(as written)" (the note beside the editor says it too). Returns the rows."""
         box = self._legend_box
         size = f"{(self.font().pointSizeF() or 10.0) * 0.9:.1f}pt"
         for group_text, (_, label) in zip(self._legend_groups, self.legend.items):
@@ -326,6 +329,7 @@ class PlotsMixin:
             box.fit()
             if box.minimumWidth() <= w - 8:
                 break
+        return math.ceil(len(self.legend.items) / max(self.legend.columnCount, 1))
 
     def _fit_titles(self, visible: list[str], col_w: float, x_label: bool) -> None:
         """Full titles where the column holds them, short ones elsewhere; the "iteration"
@@ -424,6 +428,7 @@ class PlotsMixin:
         self.lr_edit.setFixedWidth(int(fm.horizontalAdvance("0.000001") + 16))
         self.speed_label.setMinimumWidth(fm.horizontalAdvance("1000 it/s "))
         self._layout_mode = ""
+        self._room = None
         self._arrange_plots()
 
     def _build_curves(self) -> None:
@@ -460,6 +465,7 @@ class PlotsMixin:
                 pens = [_pen(c, "zeroed", entry.style, colour=c.muted)]
             self._legend_entry(_Sample(group, pens), entry.text)
         self._layout_mode = ""
+        self._room = None
         self._arrange_plots()
         self._on_log_loss(self.log_loss_check.isChecked(), refresh=False)
         self._fix_x_range()
@@ -686,5 +692,16 @@ class PlotsMixin:
         return img
 
     def export_png(self, path: str, width: int = 1920) -> bool:
-        """Save the plots as shown, ``width`` pixels wide (1920 by default: slide size)."""
-        return bool(self.render_plots(width).save(path, "PNG"))
+        """Save the plots as shown, ``width`` pixels wide (1920 by default: slide size),
+        whole or not at all: a folder that cannot take it is a
+        :class:`gradviz.safe_io.FileError` naming ``path``, and nothing is written."""
+        check_writable(path, action="export")  # before the costly render
+        data = QByteArray()
+        buf = QBuffer(data)
+        buf.open(QIODevice.WriteOnly)
+        if not self.render_plots(max(int(width), 1920)).save(buf, "PNG"):
+            raise FileError(f"cannot export {path}: the image could not be encoded as PNG",
+                            path)
+        buf.close()
+        write_bytes_atomic(path, bytes(data), action="export")
+        return True
