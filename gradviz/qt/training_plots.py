@@ -686,8 +686,15 @@ class PlotsMixin:
         p = QPainter(img)
         p.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing
                          | QPainter.SmoothPixmapTransform)
-        view.scene().render(p, QRectF(0, 0, img.width(), img.height()),
-                            view.mapToScene(view.viewport().rect()).boundingRect())
+        # pyqtgraph's legend ignores transformations (constant size on screen): scaled
+        # with the rest for the export, so its text is as large as the titles' on a slide
+        flag = QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations
+        self.legend.setFlag(flag, False)
+        try:
+            view.scene().render(p, QRectF(0, 0, img.width(), img.height()),
+                                view.mapToScene(view.viewport().rect()).boundingRect())
+        finally:
+            self.legend.setFlag(flag, True)
         p.end()
         return img
 
