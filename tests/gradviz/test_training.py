@@ -532,3 +532,21 @@ def test_csv_into_a_folder_that_cannot_take_it_names_the_path_and_writes_nothing
     assert not target.exists()
     if where == "read-only":
         assert list(folder.iterdir()) == []
+
+
+def test_the_panels_model_imports_no_qt_and_no_engine():
+    """gradviz.qt.training_model is the panel's Qt-free logic: checked on its imports (the
+    gradviz.qt package itself imports PySide6 for a guard, so sys.modules cannot tell)."""
+    import ast
+    from pathlib import Path
+
+    import gradviz
+    src = Path(gradviz.__file__).parent / "qt" / "training_model.py"
+    names = set()
+    for node in ast.walk(ast.parse(src.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+    assert not {n for n in names if n.split(".")[0] in ("PySide6", "pyqtgraph", "engine")}
+    assert not {n for n in names if n.startswith("gradviz.qt")}
