@@ -310,7 +310,8 @@ def test_redraws_keep_up_while_playing(panel, qtbot):
     panel.pause()
     rate = (panel.redraws - r0) / (time.perf_counter() - t0)
     assert rate > 5  # the plots keep updating while playing flat out (the bench measures)
-    assert np.isfinite(panel.pair.unzeroed.grads[:panel.pair.count]).all()
+    for r in panel.pair.runs:  # each run's own rows (a run may lag the other by a frame)
+        assert r.count > 0 and np.isfinite(r.grads[:r.count]).all(), r.label
 
 
 def test_error_lines_of_the_variant_map_back_to_the_editor(panel, qtbot):
