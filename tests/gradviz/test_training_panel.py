@@ -519,3 +519,29 @@ def test_png_export_is_slide_wide(panel, tmp_path):
     png = tmp_path / "t.png"
     assert panel.export_png(str(png))
     assert QImage(str(png)).width() >= 1920
+
+
+def test_png_export_scales_the_legend_with_the_plots(panel):
+    """pyqtgraph's legend keeps its screen size under transformations: on a slide-wide
+    export it must grow with the titles, not stay a thumbnail's."""
+    from PySide6.QtGui import QColor
+    panel.run_iterations(3)
+    box = panel._legend_box.sceneBoundingRect()
+    view = panel.plots.mapToScene(panel.plots.viewport().rect()).boundingRect()
+    bg = QColor(panel.colours.background)
+
+    def ink_rows(width):
+        img = panel.render_plots(width)
+        k = img.width() / view.width()
+        top, bottom = int((box.top() - view.top()) * k), int((box.bottom() - view.top()) * k)
+        rows = 0
+        for y in range(max(top, 0), min(bottom, img.height())):
+            if any(abs(QColor(img.pixel(x, y)).lightness() - bg.lightness()) > 60
+                   for x in range(0, img.width(), 3)):
+                rows += 1
+        return rows, img.width()
+
+    small, w1 = ink_rows(1920)
+    big, w2 = ink_rows(3840)
+    assert small > 0 and 1.6 < big / small < 2.4, (small, big)
+    assert panel.legend.flags() & panel.legend.GraphicsItemFlag.ItemIgnoresTransformations
