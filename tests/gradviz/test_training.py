@@ -550,3 +550,26 @@ def test_the_panels_model_imports_no_qt_and_no_engine():
             names.add(node.module or "")
     assert not {n for n in names if n.split(".")[0] in ("PySide6", "pyqtgraph", "engine")}
     assert not {n for n in names if n.startswith("gradviz.qt")}
+
+
+def test_cells_and_training_runs_share_one_watchdog_and_one_namespace_setup():
+    from gradviz.session import Session, engine_namespace
+    from gradviz.watchdog import Watchdog
+    s = Session()
+    res = s.run("x = 1\nwhile True:\n    pass", timeout=0.3)
+    assert res.error_text.startswith("TimeoutError: the code ran longer than 0.3 s")
+    assert s.namespace["x"] == 1
+    assert s.run("y = x + 1").error is None and s.namespace["y"] == 2  # no late interrupt
+    run = TrainingRun(code("""
+        w = torch.ones(1, requires_grad=True)
+        for i in range(3):
+            while True:
+                pass
+        """), iteration_timeout=0.3).start()
+    run.step()
+    assert run.state == "error" and run.error_kind == "timeout"
+    assert Watchdog.get() is Watchdog._instance  # the same thread served both
+    ns = engine_namespace("__x__")
+    exec("import torch\nt = torch.ones(2)", ns)
+    assert ns["torch"] is engine and ns["__name__"] == "__x__"
+    assert run.namespace["torch"] is engine and run.namespace["__name__"] == "__training__"
