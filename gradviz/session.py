@@ -7,13 +7,11 @@ shows the equivalent program. The GUI computes no gradients: the engine does, he
 
 from __future__ import annotations
 
-import _thread
 import ast
 import builtins
 import contextlib
 import io
 import itertools
-import threading
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,6 +22,7 @@ import engine
 from engine import Tensor, events
 from engine.autograd import BackwardStep, backward_steps, restore_grad
 from engine.events import id_of
+from gradviz.watchdog import Watchdog
 from gradviz.workspace import (  # noqa: F401 - re-exported: the names of the workspace API
     Change,
     RunResult,
@@ -35,10 +34,20 @@ from gradviz.workspace import (  # noqa: F401 - re-exported: the names of the wo
 )
 
 __all__ = ["Session", "RunResult", "BackwardCursor", "ReplayCursor", "TensorInfo", "format_error",
-           "install_torch_alias"]
+           "install_torch_alias", "engine_namespace"]
 
 CELL_TIMEOUT_S = 10.0
 _cell_ids = itertools.count(1)
+
+
+def engine_namespace(name: str) -> dict[str, Any]:
+    """A fresh namespace for user code on the engine: ``torch``/``engine``/``np`` bound,
+    ``__name__`` set to ``name`` and ``import torch`` resolving to the engine (the workspace's
+    and the training runs' one setup)."""
+    ns: dict[str, Any] = {"torch": engine, "engine": engine, "np": np, "__name__": name,
+                          "__builtins__": builtins}
+    install_torch_alias(ns)
+    return ns
 
 
 class Session(Workspace):
@@ -71,9 +80,7 @@ class Session(Workspace):
             self.namespace.update(self.backend.namespace_defaults())
             self.namespace.update({"__name__": "__gradviz__", "__builtins__": builtins})
             return
-        self.namespace.update({"torch": engine, "engine": engine, "np": np,
-                               "__name__": "__gradviz__", "__builtins__": builtins})
-        install_torch_alias(self.namespace)
+        self.namespace.update(engine_namespace("__gradviz__"))
 
     def _is_tensor(self, v: Any) -> bool:
         return self.backend.is_tensor(v) if self.backend is not None else isinstance(v, Tensor)
@@ -139,11 +146,11 @@ class Session(Workspace):
         last_expr = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last_expr = ast.Expression(tree.body.pop().value)
-        timer = _Watchdog(timeout) if timeout else None
+        timer = Watchdog.get() if timeout else None
         try:
             with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
                 if timer:
-                    timer.start()
+                    timer.arm(timeout)
                 try:
                     exec(compile(tree, "<cell>", "exec"), self.namespace)
                     if last_expr is not None:
@@ -151,8 +158,8 @@ class Session(Workspace):
                         if value is not None:
                             res.value_repr = repr(value)
                 finally:
-                    if timer:
-                        timer.cancel()
+                    if timer and timer.disarm():
+                        timer.absorb()
         except KeyboardInterrupt as e:
             if timer and timer.fired:
                 res.error = TimeoutError(f"stopped after {timeout:g} s")
@@ -194,26 +201,6 @@ def _cell_line(exc: BaseException) -> int | None:
         if fr.filename == "<cell>":
             line = fr.lineno
     return line
-
-
-class _Watchdog:
-    """Interrupts the main thread when code runs past ``timeout`` seconds."""
-
-    def __init__(self, timeout: float) -> None:
-        self.fired = False
-        self._timer = threading.Timer(timeout, self._fire)
-        self._timer.daemon = True
-
-    def _fire(self) -> None:
-        self.fired = True
-        _thread.interrupt_main()
-
-    def start(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self._timer.start()
-
-    def cancel(self) -> None:
-        self._timer.cancel()
 
 
 class ReplayCursor:

@@ -1,4 +1,4 @@
-"""The training panel's runs, in the kernel (no Qt): a :class:`gradviz.training.TrainingPair`
+"""The training panel's runs, in the kernel (no Qt): a :class:`gradviz.TrainingPair`
 driven by the window's commands, its series streamed back as JSON messages.
 
 The window (``gradviz.qt.training_panel``) only sends commands and plots what arrives. Commands
@@ -49,9 +49,11 @@ import numpy as np
 from engine import Tensor
 from engine.autograd import set_backward_driver
 from engine.events import id_of
-from gradviz import training
 from gradviz.kernel.snapshot import Snapshotter
 from gradviz.session import BackwardCursor
+from gradviz.training.guard import quiet_engine_events
+from gradviz.training.pair import TrainingPair
+from gradviz.training.run import TrainingRun
 
 __all__ = ["TrainingHost", "FRAME_S", "encode_numbers"]
 
@@ -123,7 +125,7 @@ class TrainingHost:
     def __init__(self, agent: Any, interrupts: bool = False) -> None:
         self.agent = agent
         self.interrupts = interrupts
-        self.pair: training.TrainingPair | None = None
+        self.pair: TrainingPair | None = None
         self.gen = 0
         self.follow = "unzeroed"
         self.speed: float | None = None
@@ -156,7 +158,7 @@ class TrainingHost:
     def _send(self, kind: str, **fields: Any) -> None:
         self.agent.send({"type": "training", "gen": self.gen, "kind": kind, **fields})
 
-    def _run_layout(self, run: training.TrainingRun) -> dict[str, Any]:
+    def _run_layout(self, run: TrainingRun) -> dict[str, Any]:
         return {
             "label": run.label, "source": run.source,
             "params": [{"name": p.name, "numel": p.numel, "shape": list(p.shape),
@@ -165,7 +167,7 @@ class TrainingHost:
             "param_series": [[s.label, s.param, s.column] for s in run.param_series],
         }
 
-    def _editor_line(self, run: training.TrainingRun, line: int | None) -> int | None:
+    def _editor_line(self, run: TrainingRun, line: int | None) -> int | None:
         """A line of ``run``'s source as a line of the code as written."""
         pair = self.pair
         if line is None or pair is None or run.source == pair.code:
@@ -180,7 +182,7 @@ class TrainingHost:
             return added[0].after
         return line - len(added)
 
-    def _status(self, run: training.TrainingRun) -> dict[str, Any]:
+    def _status(self, run: TrainingRun) -> dict[str, Any]:
         return {"count": run.count, "state": run.state, "error": run.error,
                 "error_kind": run.error_kind, "error_line": run.error_line,
                 "editor_line": self._editor_line(run, run.error_line),
@@ -237,7 +239,7 @@ class TrainingHost:
         grid = self._data["grid"]
         for key, fwd in self._data["fwd"].items():
             try:
-                with training.quiet_engine_events():
+                with quiet_engine_events():
                     z = np.asarray(fwd(grid), dtype=np.float64).reshape(-1)
             except Exception:  # noqa: BLE001 - a broken model leaves the map as it was
                 continue
@@ -278,7 +280,7 @@ class TrainingHost:
         record every one as a walk)."""
         previous = set_backward_driver(None)
         try:
-            with training.quiet_engine_events():
+            with quiet_engine_events():
                 yield
         finally:
             set_backward_driver(previous)
@@ -403,7 +405,7 @@ class TrainingHost:
         self._status_sent = {}
         self._root_sent = None
         self._data = None
-        pair = training.TrainingPair(code, lr=lr, iterations=int(iterations), seed=seed,
+        pair = TrainingPair(code, lr=lr, iterations=int(iterations), seed=seed,
                                      iteration_timeout=iteration_timeout, setup_timeout=None)
         self.pair = pair
         with self._quiet():

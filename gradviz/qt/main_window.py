@@ -409,7 +409,7 @@ class MainWindow(QMainWindow):
     def _on_training_visible(self, visible: bool) -> None:
         h = self.height()
         self.resizeDocks([self.docks["training"] if visible else self.docks["code"]],
-                         [int(h * 0.52) if visible else min(230, int(h * 0.3))], Qt.Vertical)
+                         [int(h * 0.62) if visible else min(230, int(h * 0.3))], Qt.Vertical)
 
     # ------------------------------------------------------------------ state -> widgets
     def update_actions(self) -> None:
@@ -895,6 +895,7 @@ class MainWindow(QMainWindow):
         self.docks[key].show()
         self.docks[key].raise_()
         if key == "training" and hasattr(self.training_panel, "run_iterations"):
+            self._on_training_visible(True)  # raised while already visible: room all the same
             self.training_panel.run_iterations(30)
 
     def fit_graph(self) -> None:

@@ -6,23 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from gradviz.formatting import short_values  # noqa: F401 - re-exported
 from gradviz.views import NodeState
-
-
-def short_values(t: Any, limit: int = 4) -> str:
-    """A compact rendering of a small gradient for an edge label: ``[0.33, 0.33, 0.33]``."""
-    if t is None:
-        return ""
-    a = np.asarray(t.numpy() if hasattr(t, "numpy") else t)
-    if a.ndim == 0:
-        return f"{a.item():.4g}"
-    flat = a.reshape(-1)
-    vals = ", ".join(f"{v:.4g}" for v in flat[:limit])
-    more = ", …" if flat.size > limit else ""
-    return f"[{vals}{more}]" if a.ndim == 1 else f"{list(a.shape)} [{vals}{more}]"
 
 
 class Stepper(QObject):

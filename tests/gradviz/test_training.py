@@ -476,3 +476,100 @@ def test_presets_are_complete():
     assert training.preset("seed") is PRESETS["seed"]
     with pytest.raises(KeyError):
         training.preset("nope")
+
+
+def test_presets_are_the_lesson_like_files_in_assets(tmp_path):
+    from gradviz.training.presets import PRESETS_DIR, load_preset
+    files = sorted(PRESETS_DIR.glob("*.py"))
+    assert [load_preset(f).key for f in files] == list(PRESETS)
+    text = files[0].read_text(encoding="utf-8")
+    assert text.startswith("# ---\n# title:") and "# %%\n" in text
+    seed = PRESETS["seed"]
+    assert seed.title.startswith("(a) The seed lesson") and seed.iterations == 10
+    assert "3, 6, 9" in seed.description and "# %%" not in seed.code
+    # a new file is a new preset: front matter and cells are all it takes
+    (tmp_path / "07_tiny.py").write_text(
+        "# ---\n# title: Tiny\n# iterations: 3\n# lr: 0.5\n# log_loss: true\n# ---\n\n"
+        "# %% [markdown]\n# Watch it.\n\n# %%\nw = torch.ones(1, requires_grad=True)\n"
+        "for i in range(iterations):\n    (w * lr).sum().backward()\n")
+    tiny = load_preset(tmp_path / "07_tiny.py")
+    assert (tiny.key, tiny.title, tiny.iterations, tiny.lr, tiny.log_loss, tiny.description) \
+        == ("tiny", "Tiny", 3, 0.5, True, "Watch it.")
+    p = TrainingPair(tiny.code, lr=tiny.lr, iterations=tiny.iterations).run_all()
+    assert p.unzeroed.grad_values(0).tolist() == [0.5, 1.0, 1.5]
+
+
+def test_window_side_of_training_imports_no_engine():
+    import subprocess
+    import sys
+    code = ("import sys, gradviz.training.presets, gradviz.training.table, gradviz.training; "
+            "print('engine' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
+
+
+@pytest.mark.parametrize("where", ["missing", "read-only"])
+def test_csv_into_a_folder_that_cannot_take_it_names_the_path_and_writes_nothing(
+        tmp_path, where, monkeypatch):
+    import os
+
+    from gradviz.safe_io import FileError
+    folder = tmp_path / "out"
+    if where == "read-only":
+        folder.mkdir()
+        folder.chmod(0o500)
+        if os.access(folder, os.W_OK):  # root ignores permissions: ask as a user would
+            real = os.access
+            monkeypatch.setattr(os, "access", lambda f, m, *a, **k: False if os.fspath(f) ==
+                                str(folder) and m & os.W_OK else real(f, m, *a, **k))
+    target = folder / "series.csv"
+    p = TrainingPair(PRESETS["seed"].code, iterations=2).run_all()
+    with pytest.raises(FileError) as e:
+        p.write_csv(str(target))
+    msg = str(e.value)
+    assert str(target) in msg and msg.count(". ") == 0 and "\n" not in msg
+    assert not target.exists()
+    if where == "read-only":
+        assert list(folder.iterdir()) == []
+
+
+def test_the_panels_model_imports_no_qt_and_no_engine():
+    """gradviz.qt.training_model is the panel's Qt-free logic: checked on its imports (the
+    gradviz.qt package itself imports PySide6 for a guard, so sys.modules cannot tell)."""
+    import ast
+    from pathlib import Path
+
+    import gradviz
+    src = Path(gradviz.__file__).parent / "qt" / "training_model.py"
+    names = set()
+    for node in ast.walk(ast.parse(src.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+    assert not {n for n in names if n.split(".")[0] in ("PySide6", "pyqtgraph", "engine")}
+    assert not {n for n in names if n.startswith("gradviz.qt")}
+
+
+def test_cells_and_training_runs_share_one_watchdog_and_one_namespace_setup():
+    from gradviz.session import Session, engine_namespace
+    from gradviz.watchdog import Watchdog
+    s = Session()
+    res = s.run("x = 1\nwhile True:\n    pass", timeout=0.3)
+    assert res.error_text.startswith("TimeoutError: the code ran longer than 0.3 s")
+    assert s.namespace["x"] == 1
+    assert s.run("y = x + 1").error is None and s.namespace["y"] == 2  # no late interrupt
+    run = TrainingRun(code("""
+        w = torch.ones(1, requires_grad=True)
+        for i in range(3):
+            while True:
+                pass
+        """), iteration_timeout=0.3).start()
+    run.step()
+    assert run.state == "error" and run.error_kind == "timeout"
+    assert Watchdog.get() is Watchdog._instance  # the same thread served both
+    ns = engine_namespace("__x__")
+    exec("import torch\nt = torch.ones(2)", ns)
+    assert ns["torch"] is engine and ns["__name__"] == "__x__"
+    assert run.namespace["torch"] is engine and run.namespace["__name__"] == "__training__"

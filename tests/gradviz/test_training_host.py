@@ -10,7 +10,7 @@ import numpy as np
 
 from engine import Tensor
 from gradviz.kernel.training_host import TrainingHost, encode_numbers
-from gradviz.training_data import preset
+from gradviz.training.presets import preset
 
 
 class FakeAgent:

@@ -311,7 +311,8 @@ def test_redraws_keep_up_while_playing(panel, qtbot):
     panel.pause()
     rate = (panel.redraws - r0) / (time.perf_counter() - t0)
     assert rate > 5  # the plots keep updating while playing flat out (the bench measures)
-    assert np.isfinite(panel.pair.unzeroed.grads[:panel.pair.count]).all()
+    for r in panel.pair.runs:  # each run's own rows (a run may lag the other by a frame)
+        assert r.count > 0 and np.isfinite(r.grads[:r.count]).all(), r.label
 
 
 def test_error_lines_of_the_variant_map_back_to_the_editor(panel, qtbot):
@@ -386,29 +387,96 @@ def test_dark_theme_plots_and_notes_have_no_glare(panel):
     assert panel.theme_name == "high-contrast"
 
 
-def test_fits_1024x768_at_every_font_scale(qtbot):
-    from PySide6.QtGui import QFont
-    from PySide6.QtWidgets import QScrollArea
+def test_fits_the_windows_dock_at_1024x768_at_every_font_scale(qtbot, tmp_path, monkeypatch):
+    """In the window's Training dock (1024x768, font scale 1, 1.5, 2; the seed loop and the
+    MLP's four plots), the panel needs no scrolling: lr, the exports and Play are in sight, and
+    every plot keeps more than its title."""
+    from PySide6.QtGui import QColor
+
+    from gradviz.qt.main_window import MainWindow
+    from gradviz.session import Session
+    monkeypatch.setenv("GRADVIZ_STATE_DIR", str(tmp_path))
+    w = MainWindow(Session(), restore_settings=False)
+    qtbot.addWidget(w)
+    w.resize(1024, 768)
+    w.show()
+    p = w.training_panel
+    viewport = w.docks["training"].widget().viewport()
+    for theme, scale, key in (("light", 1.0, "seed"), ("dark", 1.5, "mlp"),
+                              ("high-contrast", 2.0, "seed"), ("dark", 2.0, "mlp")):
+        w.set_theme(theme)
+        w.set_font_scale(scale)
+        w.show_panel("training")
+        p.load_preset(key)
+        p.run_iterations(5)
+        qtbot.wait(30)
+        where = (theme, scale, key)
+        assert p.height() <= viewport.height() and p.width() <= viewport.width(), where
+        for wd in (p.lr_edit, p.png_button, p.csv_button, p.play_button, p.iterations_spin):
+            r = wd.rect().translated(wd.mapTo(viewport, wd.rect().topLeft()))
+            assert viewport.rect().contains(r), (where, wd)
+        line = p.fontMetrics().height()
+        for k, plot in p._plot_items().items():
+            if plot.isVisible():
+                assert plot.getViewBox().height() > 1.5 * line, (where, k)  # not just a title
+                bottom = p.plots.mapTo(viewport, p.plots.mapFromScene(
+                    plot.sceneBoundingRect().bottomRight()))
+                assert bottom.y() <= viewport.height(), (where, k)
+        assert p.loss_plot.isVisible()
+        if key == "mlp":
+            assert p._data_plots[p.followed].isVisible()  # the 2-D data and its boundary
+        if theme == "dark":  # no white or cream block anywhere (light text is fine)
+            img = p.grab().toImage()
+            for x0 in range(0, img.width() - 24, 24):
+                for y0 in range(0, img.height() - 24, 24):
+                    light = sum(QColor(img.pixel(x, y)).lightness() > 190
+                                for x in range(x0, x0 + 24, 4) for y in range(y0, y0 + 24, 4))
+                    assert light < 0.6 * 36, (where, x0, y0)
+    w.set_theme("light")
+    w.close()
+
+
+def test_curves_stay_visible_when_the_theme_is_set_before_the_panel_shows(qtbot):
     p, kernel = make_panel()
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setWidget(p)
-    qtbot.addWidget(scroll)
-    scroll.resize(1010, 340)  # the Training dock of a 1024x768 window
-    scroll.show()
-    for scale in (1.0, 1.5, 2.0):
-        f = QFont(p.font())
-        f.setPointSizeF(10 * scale)
-        p.setFont(f)
-        qtbot.wait(10)
-        assert p.width() <= scroll.viewport().width()  # nothing cut on the right
-        for w in (p.lr_edit, p.png_button, p.csv_button, p.play_button):
-            r = w.rect().translated(w.mapTo(p, w.rect().topLeft()))
-            assert p.rect().contains(r), (scale, w)  # reachable (the panel scrolls)
-        for k in ("grad", "loss"):
-            plot = p._plots[k]
-            assert plot.getViewBox().height() > 40, (scale, k)  # more than a title
+    qtbot.addWidget(p)
+    p.run_iterations(2)
+    p.set_theme("dark")  # the plots are not shown yet: their curves report invisible
+    p.resize(1200, 700)
+    p.show()
+    assert all(c.item.isVisible() for c in p._curves if c.kind == "grad")
+    p._legend_groups["without zeroing"].setVisible(False)  # a legend click
+    p.set_theme("high-contrast")
+    assert not any(c.item.isVisible() for c in p._curves if c.run_key == "unzeroed")
+    assert all(c.item.isVisible() for c in p._curves if c.run_key == "zeroed"
+               and c.kind == "grad")
     kernel.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["png", "csv"])
+@pytest.mark.parametrize("where", ["missing", "read-only"])
+def test_export_into_a_folder_that_cannot_take_it_says_so_and_writes_nothing(
+        panel, tmp_path, monkeypatch, kind, where):
+    import os
+    folder = tmp_path / "slides"
+    if where == "read-only":
+        folder.mkdir()
+        folder.chmod(0o500)
+        if os.access(folder, os.W_OK):  # root ignores permissions: ask as a user would
+            real = os.access
+            monkeypatch.setattr(os, "access", lambda f, m, *a, **k: False if os.fspath(f) ==
+                                str(folder) and m & os.W_OK else real(f, m, *a, **k))
+    target = folder / f"training.{kind}"
+    panel.run_iterations(2)
+    assert panel.export(kind, str(target)) is False
+    msg = panel.export_status.text()
+    assert msg.startswith(f"cannot export {target}: ") and "\n" not in msg
+    assert msg.count(". ") == 0 and not panel.export_status.isHidden()
+    assert not target.exists()
+    if where == "read-only":
+        assert list(folder.iterdir()) == []
+    ok = tmp_path / f"ok.{kind}"
+    assert panel.export(kind, str(ok)) and ok.stat().st_size > 0
+    assert panel.export_status.text() == f"saved {ok}"
 
 
 def test_mlp_shows_data_and_a_boundary_that_trains(panel):
@@ -452,3 +520,29 @@ def test_png_export_is_slide_wide(panel, tmp_path):
     png = tmp_path / "t.png"
     assert panel.export_png(str(png))
     assert QImage(str(png)).width() >= 1920
+
+
+def test_png_export_scales_the_legend_with_the_plots(panel):
+    """pyqtgraph's legend keeps its screen size under transformations: on a slide-wide
+    export it must grow with the titles, not stay a thumbnail's."""
+    from PySide6.QtGui import QColor
+    panel.run_iterations(3)
+    box = panel._legend_box.sceneBoundingRect()
+    view = panel.plots.mapToScene(panel.plots.viewport().rect()).boundingRect()
+    bg = QColor(panel.colours.background)
+
+    def ink_rows(width):
+        img = panel.render_plots(width)
+        k = img.width() / view.width()
+        top, bottom = int((box.top() - view.top()) * k), int((box.bottom() - view.top()) * k)
+        rows = 0
+        for y in range(max(top, 0), min(bottom, img.height())):
+            if any(abs(QColor(img.pixel(x, y)).lightness() - bg.lightness()) > 60
+                   for x in range(0, img.width(), 3)):
+                rows += 1
+        return rows, img.width()
+
+    small, w1 = ink_rows(1920)
+    big, w2 = ink_rows(3840)
+    assert small > 0 and 1.6 < big / small < 2.4, (small, big)
+    assert panel.legend.flags() & panel.legend.GraphicsItemFlag.ItemIgnoresTransformations
