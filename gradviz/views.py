@@ -284,7 +284,15 @@ class NodeView:
 
     @property
     def saved_tensors(self) -> Any:
-        saved = self._rec.get("saved") or []
+        return self._saved(self._rec.get("saved") or [])
+
+    @property
+    def saved_when_ran(self) -> Any:
+        """What the node had saved when it ran (its ``saved_tensors`` are freed since; the
+        window kept them), else its ``saved_tensors``."""
+        return self._saved(self._rec.get("saved_when_ran") or self._rec.get("saved") or [])
+
+    def _saved(self, saved: Any) -> Any:
         if isinstance(saved, Mapping):
             return tuple(self._world.value(v) for v in saved["list"])
         return {k: self._world.value(v) for k, v in saved}
@@ -375,6 +383,12 @@ class World:
         for r in tensors:
             self._tensors[r["id"]] = r
         for r in nodes:
+            old = self._nodes.get(r["id"])
+            if old is not None and r.get("freed") and not r.get("saved"):
+                # what the node saved is gone in the kernel once it ran: keep what it used
+                kept = old.get("saved") or old.get("saved_when_ran")
+                if kept:
+                    r = {**r, "saved_when_ran": kept}
             self._nodes[r["id"]] = r
         self._tviews.clear()
         self._nviews.clear()

@@ -437,7 +437,8 @@ def substituted(symbols: tuple[str, ...], step: Any, input_value: Any = None) ->
     if gout is not None:
         values["grad"] = values_text(gout)
     try:
-        saved = node.saved_tensors if not getattr(node, "is_freed", False) else {}
+        saved = (getattr(node, "saved_when_ran", None) if getattr(node, "is_freed", False)
+                 else node.saved_tensors) or {}
     except Exception:  # noqa: BLE001 - freed or unreadable
         saved = {}
     if isinstance(saved, dict):
@@ -462,6 +463,10 @@ def substituted(symbols: tuple[str, ...], step: Any, input_value: Any = None) ->
         left, expr = (x.strip() for x in sym.split(" = ", 1))
         is_grad = left.startswith("grad_")
         k += is_grad
+        nexts = node.next_functions
+        if is_grad and named and k < len(nexts) and nexts[k][0] is None:
+            out.append(f"{left}: not computed ({left[5:]} needs no gradient)")
+            continue
         names = [m.group(0) for m in _IDENT.finditer(expr)]
         if not names or not any(n in values for n in names):
             continue

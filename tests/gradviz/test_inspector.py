@@ -232,3 +232,42 @@ def test_step_numbers_skip_helper_lines(inspector: Inspector, session: Session) 
     assert grad_line.endswith(f" = {values_text(mx.grad_inputs[0])}")
     inspector.show_step(mx)
     assert "grad_self → MulBackward0" in inspector.text()
+
+
+def test_a_node_that_ran_keeps_the_numbers_it_used(inspector: Inspector,
+                                                   session: Session) -> None:
+    """In the kernel a node's saved tensors are freed once it runs; the window keeps what the
+    node used, so the step shows `grad * other = [...] * 2 = [...]` and says that a constant
+    gets no gradient instead of printing `* self` unfilled."""
+    import json
+    from types import SimpleNamespace
+
+    from gradviz.kernel.snapshot import Snapshotter
+    from gradviz.qt.inspector import substituted, values_text
+    from gradviz.views import World
+    session.run("y = x * 1\nz = y * 2\nloss = z.sum()")
+    node = session.get("z").grad_fn
+    world = World()
+
+    def sync(ran: bool = False) -> None:
+        snap = Snapshotter({})
+        snap.graph(node)
+        payload = json.loads(json.dumps(snap.payload()))
+        for rec in payload["nodes"]:
+            if ran:  # as the kernel sends a node after its backward ran: freed, nothing saved
+                rec.update(freed=True, saved=[])
+        world.update(payload["tensors"], payload["nodes"])
+
+    sync()
+    steps = session.start_backward(session.get("loss")).run()
+    sync(ran=True)
+    view = world.node(node._id)
+    assert view.is_freed and not view.saved_tensors  # the kernel freed them
+    assert values_text(view.saved_when_ran["other"]) == "2"
+    mul = next(s for s in steps if s.name == "MulBackward0")
+    step = SimpleNamespace(node=view, grad_outputs=mul.grad_outputs,
+                           grad_inputs=mul.grad_inputs)
+    lines = substituted(view.rule.symbols, step)
+    g = values_text(mul.grad_outputs[0])
+    assert lines[0] == f"grad_self = grad * other = {g} * 2 = {values_text(mul.grad_inputs[0])}"
+    assert lines[1] == "grad_other: not computed (other needs no gradient)"
