@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.lessons import CellRun, LessonInfo, LessonRunner, list_lessons
-from gradviz.notebook import Cell, load_notebook, read_front_matter, unsupported_torch_api
+from gradviz.notebook import Cell, read_notebook, unsupported_torch_api
 from gradviz.qt.bridge import Bridge
 from gradviz.session import RunResult, Session
 
@@ -281,13 +281,8 @@ class LessonPanel(QWidget):
         anything runs (and returned). Raises ValueError, with the panel unchanged, for files
         that cannot be read as a notebook."""
         p = Path(path)
-        try:
-            cells = load_notebook(p)
-            title = read_front_matter(p.read_text(encoding="utf-8-sig")).get("title", "") \
-                if p.suffix.lower() == ".py" else ""
-        except (OSError, UnicodeDecodeError) as e:
-            raise ValueError(f"{p.name} cannot be read: {e}") from None
-        self._show(cells, title or p.stem.replace("_", " "), p)
+        nb = read_notebook(p)  # read once; a NotebookError (ValueError) is one sentence
+        self._show(nb.cells, nb.title, p)
         self.reset()
         return list(self.unsupported)
 
