@@ -62,8 +62,10 @@ class NotebookError(FileError):
 CellKind = Literal["code", "markdown"]
 
 # jupytext's percent markers: ``# %%`` (``#%%``, indented, ``# %% title [markdown] key=value``),
-# ``# In[3]:`` and ``# <codecell>``; ``# %%foo`` is not one
-_CELL_MARK = re.compile(r"^\s*#\s*(?:%%(?:%*\s(?P<rest>.*))?|<codecell>|In\[[0-9 ]*\]:?)\s*$")
+# ``# In[3]:`` and ``# <codecell>``; ``# %%foo`` is not one. MULTILINE: found in a whole text
+_CELL_MARK = re.compile(
+    r"^[ \t\f\v]*#[ \t\f\v]*(?:%%(?:%*[ \t\f\v\r](?P<rest>[^\n]*?))?|<codecell>|In\[[0-9 ]*\]:?)"
+    r"[ \t\f\v\r]*$", re.MULTILINE)
 _EXPECT = re.compile(r"^#\s*expect:\s*(?P<what>\S.*?)\s*$")
 _MARKDOWN_TAG = re.compile(r"^\s*(?:\S.*?\s)?\[(markdown|md)\]")
 _RAW_TAG = re.compile(r"^\s*(?:\S.*?\s)?\[raw\]")
@@ -103,7 +105,7 @@ class Cell:
 
 def is_cell_marker(line: str) -> bool:
     """True when ``line`` starts a percent-format cell (jupytext's rule)."""
-    return _CELL_MARK.match(line[:4096]) is not None
+    return "\n" not in line and _CELL_MARK.match(line) is not None
 
 
 def _blank_bounds(lines: list[str], lo: int, hi: int) -> tuple[int, int]:
@@ -116,7 +118,8 @@ def _blank_bounds(lines: list[str], lo: int, hi: int) -> tuple[int, int]:
 
 
 def _join(lines: list[str]) -> str:
-    return "\n".join(line[:-1] if line.endswith("\r") else line for line in lines)
+    text = "\n".join(lines)
+    return text.replace("\r\n", "\n").removesuffix("\r") if "\r" in text else text
 
 
 def _trim(lines: list[str]) -> str:
@@ -173,7 +176,13 @@ def parse_percent(text: str) -> list[Cell]:
     :attr:`Cell.end`). Linear in the size of ``text``; cells agree with ``jupytext.reads``."""
     lines = text.lstrip("\ufeff").split("\n")
     first = _front_matter_end(lines)
-    marks = [i for i in range(first, len(lines)) if is_cell_marker(lines[i])]
+    marks, at, line_no = [], 0, 0
+    body = text.lstrip("\ufeff")
+    for m in _CELL_MARK.finditer(body):  # one pass in C over the text
+        line_no += body.count("\n", at, m.start())
+        at = m.start()
+        if line_no >= first:
+            marks.append(line_no)
     cells: list[Cell] = []
     if not marks or _blank_bounds(lines, first, marks[0])[0] < marks[0]:
         marks.insert(0, first - 1)  # a preamble with code in it: a cell without a marker
@@ -182,7 +191,7 @@ def parse_percent(text: str) -> list[Cell]:
         if mark < first:  # the preamble
             rest = ""
         else:
-            rest = _CELL_MARK.match(lines[mark][:4096]).group("rest") or ""
+            rest = _CELL_MARK.match(lines[mark])["rest"] or ""
         if _RAW_TAG.match(rest):
             continue
         if _MARKDOWN_TAG.match(rest):
@@ -482,6 +491,7 @@ _NON_TENSOR_METHODS = frozenset({
     "retains_grad", "output_nr", "_version", "__len__", "stride", "is_contiguous",
 })
 _DEFAULT_ALIASES = {"torch": "torch", "F": "torch.nn.functional"}
+_IDENTIFIER = re.compile(r"[^\W\d]\w*")
 
 
 def _engine_object(dotted: str) -> tuple[bool, Any]:
@@ -526,16 +536,38 @@ class _ApiChecker(ast.NodeVisitor):
         self.tensors: set[str] = set()
         self.found: list[tuple[int, int, str]] = []
         self.cell = 0
+        self._known: dict[str, bool] = {}
 
     def report(self, node: ast.AST, what: str) -> None:
         self.found.append((self.cell, getattr(node, "lineno", 1), what))
+
+    def known(self, dotted: str) -> bool:
+        """``torch.a.b`` exists in the engine (looked up once per name and notebook)."""
+        if dotted not in self._known:
+            self._known[dotted] = _engine_object(dotted)[0]
+        return self._known[dotted]
+
+    def may_matter(self, source: str) -> bool:
+        """False for code that names no torch alias and no name holding a tensor: it can
+        neither use torch nor bind or unbind a tensor, so it need not be walked."""
+        if len(source) > MAX_CHECK_CHARS:
+            return False  # not walked at all (see _parse_code)
+        names = set(_IDENTIFIER.findall(source))
+        return "torch" in names or not (names.isdisjoint(self.aliases)
+                                        and names.isdisjoint(self.tensors))
+
+    def visit_Name(self, node: ast.Name) -> None:  # a leaf: nothing under it to check
+        return
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        return
 
     # ----- imports
     def visit_Import(self, node: ast.Import) -> None:
         for a in node.names:
             if a.name != "torch" and not a.name.startswith("torch."):
                 continue
-            if not _engine_object(a.name)[0]:
+            if not self.known(a.name):
                 self.report(node, a.name)
             if a.asname:
                 self.aliases[a.asname] = a.name
@@ -548,7 +580,7 @@ class _ApiChecker(ast.NodeVisitor):
             return
         for a in node.names:
             full = f"{mod}.{a.name}"
-            if a.name != "*" and not _engine_object(full)[0]:
+            if a.name != "*" and not self.known(full):
                 self.report(node, full)
             if a.name != "*":
                 self.aliases[a.asname or a.name] = full
@@ -615,7 +647,7 @@ class _ApiChecker(ast.NodeVisitor):
         chain = _attr_chain(node)
         if chain and chain[0] in self.aliases and isinstance(node.ctx, ast.Load):
             full = ".".join([self.aliases[chain[0]], *chain[1:]])
-            if not _engine_object(full)[0]:
+            if not self.known(full):
                 self.report(node, ".".join(chain))
             return
         if isinstance(node.ctx, ast.Load) and self.is_tensor(node.value):
@@ -649,6 +681,8 @@ def unsupported_torch_api(cells: Iterable[Cell]) -> list[tuple[int, int, str]]:
     checker = _ApiChecker()
     for i, cell in enumerate(cells):
         if cell.kind != "code":
+            continue
+        if not checker.may_matter(cell.source):
             continue
         tree = _parse_code(cell.source)
         if tree is None:
