@@ -150,10 +150,15 @@ class _CellView(QFrame):
         self.set_state("")
 
     def fit(self, width: int) -> int:
-        """Lay the cell out ``width`` wide; its height (output and badge included)."""
-        m = self.layout().contentsMargins()
-        self.text._fit(width - m.left() - m.right())
+        """The cell's height ``width`` wide, output and badge included, as laid out: it is
+        placed at that width and shown first, so its text wraps as it will be drawn."""
+        if self.width() != width:
+            self.resize(width, max(self.height(), 1))
+        if not self.isVisible():
+            self.show()  # lays the children out, the text measures itself (_FitBrowser)
         lay = self.layout()
+        lay.activate()
+        self.text._fit()
         lay.invalidate()
         h = lay.totalHeightForWidth(width) if lay.hasHeightForWidth() else -1
         return max(h, lay.totalSizeHint().height(), 1)
@@ -352,7 +357,8 @@ class _CellList(QAbstractScrollArea):
             changed = False
             for i in wanted:
                 if i not in self.views:
-                    self.views[i] = self.panel._make_view(i, self.viewport())
+                    v = self.views[i] = self.panel._make_view(i, self.viewport())
+                    v.setGeometry(0, tops[i] - y0, width, self._heights[i])
                 if i not in self._measured:
                     h = self.views[i].fit(width)
                     self._measured.add(i)
