@@ -448,12 +448,15 @@ class LessonPanel(QWidget):
         self.open_button.setToolTip("Open a .py percent script or a Jupyter .ipynb notebook")
         self.open_button.clicked.connect(self._open_dialog)
         self.status = QLabel(self)
-        buttons = QHBoxLayout()
+        # one row when the panel is wide enough, two in a narrow dock (a projector's font):
+        # the panel never grows wider than its dock, so cells and outputs are never cut off
+        buttons = self._buttons = QVBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        for w in (self.next_button, self.reset_button, self.open_button):
-            buttons.addWidget(w)
-        buttons.addStretch(1)
-        buttons.addWidget(self.status)
+        buttons.setSpacing(4)
+        self._button_places: list[tuple[int, int]] = []
+        for w in (self.next_button, self.reset_button, self.open_button, self.status):
+            w.setMinimumWidth(24)
+        self._arrange_buttons()
 
         lesson_box = QWidget(self)
         lb = QVBoxLayout(lesson_box)
@@ -648,6 +651,7 @@ class LessonPanel(QWidget):
             self._restate(i)
             self.status.setText("PAUSED in backward(): F10 steps, F5 continues" if paused
                                 else "running…")
+            self._arrange_buttons()
 
     def cell_statuses(self) -> list[dict]:
         """Each cell's status for ``--state-json``: ok, error, paused, not_run, markdown or
@@ -704,12 +708,51 @@ class LessonPanel(QWidget):
         self.status.setText(f"{done} / {total}" + (" · done" if total and nxt is None else ""))
         self.next_button.setEnabled(nxt is not None)
         self.reset_button.setEnabled(r is not None)
+        self._arrange_buttons()
         target = cur if cur is not None else nxt
         if target is not None and self.isVisible():
             self.cell_list.ensure_visible(target)
 
+    def _arrange_buttons(self) -> None:
+        """Buttons and status in as few rows as the panel's width holds (they flow)."""
+        widgets = (self.next_button, self.reset_button, self.open_button, self.status)
+        room, gap = self.width() - 12, 6
+        places, row, used = [], 0, 0
+        for w in widgets:
+            need = w.sizeHint().width()
+            if used and used + gap + need > room:
+                row, used = row + 1, 0
+            places.append((row, 0))
+            used += need + (gap if used else 0)
+        if places == self._button_places:
+            return
+        self._button_places = places
+        while (item := self._buttons.takeAt(0)) is not None:  # the old rows, emptied
+            old = item.layout()
+            while old is not None and old.takeAt(0) is not None:
+                pass
+        for r in range(places[-1][0] + 1):
+            line = QHBoxLayout()
+            line.setContentsMargins(0, 0, 0, 0)
+            line.setSpacing(gap)
+            for w, (wr, _) in zip(widgets, places):
+                if wr == r:
+                    if w is self.status:
+                        line.addStretch(1)
+                    line.addWidget(w)
+            if r != places[-1][0]:  # the status row ends with it, the others with room
+                line.addStretch(1)
+            self._buttons.addLayout(line)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._arrange_buttons()
+
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
         super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._button_places = []
+            QTimer.singleShot(0, self, self._arrange_buttons)  # once the new sizes are known
         if event.type() == QEvent.Type.PaletteChange:
             for v in self.cell_list.views.values():
                 v.set_state(v.state)

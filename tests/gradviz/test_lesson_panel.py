@@ -198,3 +198,15 @@ def test_outputs_are_not_clipped(panel):
         assert v.height() >= need and v.text.height() >= v.text.document().size().height()
         if v.output.isVisible():
             assert v.output.height() >= v.output.heightForWidth(v.output.width())
+
+
+def test_a_narrow_dock_gets_the_buttons_in_two_rows_and_nothing_cut(panel, qtbot):
+    narrow = panel.next_button.sizeHint().width() + panel.reset_button.sizeHint().width() + 40
+    panel.resize(narrow, 700)
+    qtbot.wait(10)
+    assert panel.minimumSizeHint().width() <= narrow  # the dock's scroll area never cuts it
+    for b in (panel.next_button, panel.reset_button, panel.open_button):
+        assert b.width() >= b.sizeHint().width() and b.geometry().right() <= narrow
+    assert panel.open_button.y() > panel.next_button.y()  # the second row
+    assert all(v.geometry().right() <= panel.cell_list.viewport().width()
+               for v in panel.shown_views())
