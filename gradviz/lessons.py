@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from gradviz.notebook import Cell, parse_percent, read_front_matter
+from gradviz.notebook import Cell, read_front_matter, read_notebook
 from gradviz.workspace import RunResult, install_torch_alias
 from gradviz.workspace import Workspace as Session
 
@@ -61,7 +61,7 @@ def list_lessons(directory: Path | None = None) -> list[LessonInfo]:
 
 def load_lesson(path: Path | str) -> list[Cell]:
     """A lesson's cells."""
-    return parse_percent(Path(path).read_text(encoding="utf-8"))
+    return read_notebook(path).cells
 
 
 # --------------------------------------------------------------------------- running
@@ -79,7 +79,8 @@ class CellRun(RunResult):
 class LessonRunner:
     """Steps through ``cells`` in ``session``: each :meth:`run_next` runs the next code cell.
 
-    ``position`` is the index (in ``cells``) of the next cell to look at; markdown is skipped.
+    ``position`` is the index (in ``cells``) of the next cell to look at; markdown and empty
+    cells are skipped.
     """
 
     def __init__(self, session: Session, cells: Sequence[Cell]) -> None:
@@ -93,7 +94,7 @@ class LessonRunner:
     def next_index(self) -> int | None:
         """Index of the code cell the next :meth:`run_next` will run, or None at the end."""
         for i in range(self.position, len(self.cells)):
-            if self.cells[i].kind == "code":
+            if self.cells[i].runs:
                 return i
         return None
 

@@ -1,9 +1,14 @@
 """Notebooks as lists of cells: percent-format scripts (``# %%``) and Jupyter ``.ipynb`` files.
 
-No Qt and no nbformat dependency. A cell that is meant to fail carries ``expect_error``, written
-in percent format as a first line ``# expect: RuntimeError`` (optionally ``: message part``) and
-read from a Jupyter notebook's ``raises-exception`` tag. :func:`unsupported_torch_api` reads the
-code (without running it) for the torch names the engine lacks, so the app can warn up front.
+No Qt. Percent scripts are read by :func:`parse_percent`, which agrees cell for cell with
+``jupytext.reads`` (tests/gradviz/test_notebook.py checks it) but is linear: jupytext takes
+about 10 s on a 20,000-cell script (bench/bench_notebook.py). ``.ipynb`` files are parsed with
+:mod:`json` (its position in the sentence when they are broken) and upgraded from nbformat 1-3
+by nbformat; :func:`to_ipynb` writes them with nbformat. A cell that is meant to fail carries
+``expect_error``, written in percent format as a first line ``# expect: RuntimeError``
+(optionally ``: message part``) and read from a Jupyter notebook's ``raises-exception`` tag.
+:func:`unsupported_torch_api` reads the code (without running it) for the torch names the
+engine lacks, so the app can warn up front.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ __all__ = [
     "read_ipynb",
     "read_notebook",
     "safe_image_path",
+    "is_cell_marker",
     "sanitize_markdown_images",
+    "to_ipynb",
     "to_percent",
     "unsupported_torch_api",
 ]
@@ -54,20 +61,38 @@ class NotebookError(FileError):
 
 CellKind = Literal["code", "markdown"]
 
-_CELL_MARK = re.compile(r"^# %%(?P<rest>.*)$")
+# jupytext's percent markers: ``# %%`` (``#%%``, indented, ``# %% title [markdown] key=value``),
+# ``# In[3]:`` and ``# <codecell>``; ``# %%foo`` is not one. MULTILINE: found in a whole text
+_CELL_MARK = re.compile(
+    r"^[ \t\f\v]*#[ \t\f\v]*(?:%%(?:%*[ \t\f\v\r](?P<rest>[^\n]*?))?|<codecell>|In\[[0-9 ]*\]:?)"
+    r"[ \t\f\v\r]*$", re.MULTILINE)
 _EXPECT = re.compile(r"^#\s*expect:\s*(?P<what>\S.*?)\s*$")
-_MARKDOWN_TAG = re.compile(r"^\s*\[(markdown|md)\]")
+_MARKDOWN_TAG = re.compile(r"^\s*(?:\S.*?\s)?\[(markdown|md)\]")
+_RAW_TAG = re.compile(r"^\s*(?:\S.*?\s)?\[raw\]")
 _RAISES_TAG = "raises-exception"
 
 
 @dataclass
 class Cell:
-    """One notebook cell. ``expect_error`` names the exception a code cell is meant to raise
-    (``"RuntimeError"``, or ``"RuntimeError: text the message contains"``)."""
+    """One notebook cell, the one cell type of the app (lessons, notebooks, the code panel).
+
+    ``expect_error`` names the exception a code cell is meant to raise (``"RuntimeError"``, or
+    ``"RuntimeError: text the message contains"``). ``line`` is the 0-based line of the text the
+    cell was read from where ``source`` begins, ``end`` the line just after the cell (its next
+    marker); both 0 for cells not read from a script, and not compared. An empty cell (blank
+    source) is a cell like any other, as in Jupyter: it is shown, and running it does nothing
+    (:attr:`runs` is False)."""
 
     kind: CellKind
     source: str
     expect_error: str | None = None
+    line: int = field(default=0, compare=False)
+    end: int = field(default=0, compare=False)
+
+    @property
+    def runs(self) -> bool:
+        """True for a code cell with code in it (the cells Next cell and Run all run)."""
+        return self.kind == "code" and bool(self.source.strip())
 
     def expects(self, exc: BaseException) -> bool:
         """True when ``exc`` is the error this cell is meant to raise."""
@@ -78,14 +103,29 @@ class Cell:
         return name.strip() in names and text.strip() in str(exc)
 
 
+def is_cell_marker(line: str) -> bool:
+    """True when ``line`` starts a percent-format cell (jupytext's rule)."""
+    return "\n" not in line and _CELL_MARK.match(line) is not None
+
+
+def _blank_bounds(lines: list[str], lo: int, hi: int) -> tuple[int, int]:
+    """``lines[lo:hi]`` without the blank lines around it, as (first, end) indices."""
+    while lo < hi and not lines[lo].strip():
+        lo += 1
+    while hi > lo and not lines[hi - 1].strip():
+        hi -= 1
+    return lo, hi
+
+
+def _join(lines: list[str]) -> str:
+    text = "\n".join(lines)
+    return text.replace("\r\n", "\n").removesuffix("\r") if "\r" in text else text
+
+
 def _trim(lines: list[str]) -> str:
     """Join lines without the blank lines around them (cells are compared this way)."""
-    start, end = 0, len(lines)
-    while start < end and not lines[start].strip():
-        start += 1
-    while end > start and not lines[end - 1].strip():
-        end -= 1
-    return "\n".join(line.rstrip("\r") for line in lines[start:end])
+    lo, hi = _blank_bounds(lines, 0, len(lines))
+    return _join(lines[lo:hi])
 
 
 def _split_expect(source: str) -> tuple[str, str | None]:
@@ -112,62 +152,65 @@ def read_front_matter(text: str) -> dict[str, str]:
     return {}  # unterminated: not front matter
 
 
-def _skip_front_matter(lines: list[str]) -> list[str]:
+def _front_matter_end(lines: list[str]) -> int:
+    """The index of the first line after a leading ``# ---`` block (0 when there is none)."""
     if lines and lines[0].strip() == "# ---":
-        for i, line in enumerate(lines[1:], 1):
-            if line.strip() == "# ---":
-                return lines[i + 1:]
-    return lines
+        for i in range(1, len(lines)):
+            if lines[i].strip() == "# ---":
+                return i + 1
+    return 0
 
 
-def _markdown_source(lines: list[str]) -> str:
-    out = []
-    for line in lines:
-        if line.startswith("# "):
-            out.append(line[2:])
-        elif line.startswith("#"):
-            out.append(line[1:])
-        else:
-            out.append(line)
-    return _trim(out)
+def _uncomment(line: str) -> str:
+    return line[2:] if line.startswith("# ") else line[1:] if line.startswith("#") else line
 
 
 def parse_percent(text: str) -> list[Cell]:
-    """Cells of a percent-format script: ``# %%`` starts a code cell, ``# %% [markdown]`` a
-    markdown cell written as ``# ``-prefixed comment lines. Code before the first marker (a plain
-    script) is a code cell of its own; empty cells are dropped."""
-    lines = _skip_front_matter(text.lstrip("\ufeff").replace("\r\n", "\n").split("\n"))
+    """Cells of a percent-format script, the one ``# %%`` parser of the app (files, lessons and
+    the code panel's editor): a marker line (jupytext's: ``# %%``, ``#%%``, ``# In[1]:``...)
+    starts a code cell, ``# %% [markdown]`` (or ``[md]``) a markdown cell written as
+    ``# ``-prefixed comments, ``# %% [raw]`` a raw cell, which is skipped (as in ``.ipynb``).
+    Code before the first marker is a cell of its own unless it is blank; ``# ---`` front matter
+    is not a cell. Blank lines around a cell's text are not part of it; empty cells are kept
+    (as jupytext and Jupyter keep them). Each cell knows its lines (:attr:`Cell.line`,
+    :attr:`Cell.end`). Linear in the size of ``text``; cells agree with ``jupytext.reads``."""
+    lines = text.lstrip("\ufeff").split("\n")
+    first = _front_matter_end(lines)
+    marks, at, line_no = [], 0, 0
+    body = text.lstrip("\ufeff")
+    for m in _CELL_MARK.finditer(body):  # one pass in C over the text
+        line_no += body.count("\n", at, m.start())
+        at = m.start()
+        if line_no >= first:
+            marks.append(line_no)
     cells: list[Cell] = []
-    kind: CellKind = "code"
-    raises = False
-    body: list[str] = []
-
-    def flush() -> None:
-        if kind == "markdown":
-            src = _markdown_source(body)
-            if src:
-                cells.append(Cell("markdown", src))
-            return
-        src, expect = _split_expect(_trim(list(body)))
-        if src:
-            cells.append(Cell("code", src, expect or ("Exception" if raises else None)))
-
-    for line in lines:
-        m = _CELL_MARK.match(line)
-        if m:
-            flush()
-            rest = m.group("rest")
-            kind = "markdown" if _MARKDOWN_TAG.match(rest) else "code"
-            raises = _RAISES_TAG in rest
-            body = []
+    if not marks or _blank_bounds(lines, first, marks[0])[0] < marks[0]:
+        marks.insert(0, first - 1)  # a preamble with code in it: a cell without a marker
+    for k, mark in enumerate(marks):
+        lo, hi = mark + 1, marks[k + 1] if k + 1 < len(marks) else len(lines)
+        if mark < first:  # the preamble
+            rest = ""
         else:
-            body.append(line)
-    flush()
+            rest = _CELL_MARK.match(lines[mark])["rest"] or ""
+        if _RAW_TAG.match(rest):
+            continue
+        if _MARKDOWN_TAG.match(rest):
+            body = [_uncomment(line) for line in lines[lo:hi]]
+            a, b = _blank_bounds(body, 0, len(body))
+            cells.append(Cell("markdown", _join(body[a:b]), None, lo + a if a < b else lo, hi))
+            continue
+        a, b = _blank_bounds(lines, lo, hi)
+        expect = ("Exception" if _RAISES_TAG in rest else None)
+        if a < b and (m := _EXPECT.match(lines[a].strip())):
+            expect = m.group("what")
+            a, b = _blank_bounds(lines, a + 1, b)
+        cells.append(Cell("code", _join(lines[a:b]), expect, a if a < b else lo, hi))
     return cells
 
 
 def to_percent(cells: Iterable[Cell], front_matter: Mapping[str, str] | None = None) -> str:
-    """Write cells as a percent-format script (the inverse of :func:`parse_percent`)."""
+    """Write cells as a percent-format script (the inverse of :func:`parse_percent`, and read
+    the same by ``jupytext.reads``)."""
     parts: list[str] = []
     if front_matter:
         parts.append("\n".join(["# ---", *(f"# {k}: {v}" for k, v in front_matter.items()),
@@ -175,10 +218,10 @@ def to_percent(cells: Iterable[Cell], front_matter: Mapping[str, str] | None = N
     for cell in cells:
         if cell.kind == "markdown":
             md = "\n".join(f"# {line}" if line else "#" for line in cell.source.split("\n"))
-            parts.append(f"# %% [markdown]\n{md}")
+            parts.append(f"# %% [markdown]\n{md}" if cell.source else "# %% [markdown]")
         else:
             head = f"# %%\n# expect: {cell.expect_error}\n" if cell.expect_error else "# %%\n"
-            parts.append(head + cell.source)
+            parts.append((head + cell.source).rstrip("\n"))
     return "\n\n".join(parts) + "\n"
 
 
@@ -198,12 +241,14 @@ def _ipynb_cells(text: str | bytes) -> list[Cell]:
         raise _Bad("it is not a valid notebook: JSON nested too deeply") from None
     except ValueError as e:  # an integer of more than 4300 digits
         raise _Bad(f"it is not a notebook gradviz can read: {str(e).split(';')[0]}") from None
+    if isinstance(nb, dict) and type(nb.get("nbformat")) is int and 1 <= nb["nbformat"] < 4:
+        nb = _upgrade(nb)
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise _Bad("it is not a Jupyter notebook: no list of cells")
     if nb.get("nbformat") != 4:
         shown = repr(nb.get("nbformat"))
         shown = shown if len(shown) <= 24 else shown[:20] + "..."
-        raise _Bad(f"nbformat {shown} is not supported (only 4; re-save it with a recent "
+        raise _Bad(f"nbformat {shown} is not supported (only 1 to 4; re-save it with a recent "
                    "Jupyter)")
     cells: list[Cell] = []
     for i, c in enumerate(nb["cells"]):
@@ -216,17 +261,46 @@ def _ipynb_cells(text: str | bytes) -> list[Cell]:
             raise _Bad(f"cell {i} has a source that is not text")
         src = _trim(src.replace("\r\n", "\n").split("\n"))
         if c["cell_type"] == "markdown":
-            if src:
-                cells.append(Cell("markdown", src))
+            cells.append(Cell("markdown", src))
         elif c["cell_type"] == "code":
             src, expect = _split_expect(src)
             meta = c.get("metadata")
             tags = meta.get("tags") if isinstance(meta, dict) else None
             if expect is None and isinstance(tags, list) and _RAISES_TAG in tags:
                 expect = _error_name(c.get("outputs")) or "Exception"
-            if src:
-                cells.append(Cell("code", src, expect))
+            cells.append(Cell("code", src, expect))
     return cells
+
+
+def _upgrade(nb: dict) -> dict:
+    """An nbformat 1-3 notebook as nbformat 4 (nbformat's own conversion)."""
+    import nbformat
+
+    try:
+        old = nbformat.versions[nb["nbformat"]].to_notebook_json(nb)  # lines joined
+        return nbformat.convert(old, 4)
+    except Exception as e:  # noqa: BLE001 - nbformat raises what the broken input provokes
+        raise _Bad(f"it is an nbformat {nb['nbformat']} notebook that cannot be upgraded to "
+                   f"nbformat 4 ({type(e).__name__}: {str(e)[:80]})") from None
+
+
+def to_ipynb(cells: Iterable[Cell]) -> str:
+    """Cells as an nbformat-4 notebook (JSON text, written by nbformat and valid to its
+    schema): a cell that expects an error is tagged ``raises-exception``, with its
+    ``# expect:`` line kept so the exact expectation reads back."""
+    import nbformat
+    from nbformat import v4
+
+    out = []
+    for cell in cells:
+        if cell.kind == "markdown":
+            out.append(v4.new_markdown_cell(cell.source))
+        elif cell.expect_error:
+            out.append(v4.new_code_cell(f"# expect: {cell.expect_error}\n{cell.source}",
+                                        metadata={"tags": [_RAISES_TAG]}))
+        else:
+            out.append(v4.new_code_cell(cell.source))
+    return nbformat.writes(v4.new_notebook(cells=out))
 
 
 def read_ipynb(path_or_text: str | os.PathLike[str]) -> list[Cell]:
@@ -417,6 +491,7 @@ _NON_TENSOR_METHODS = frozenset({
     "retains_grad", "output_nr", "_version", "__len__", "stride", "is_contiguous",
 })
 _DEFAULT_ALIASES = {"torch": "torch", "F": "torch.nn.functional"}
+_IDENTIFIER = re.compile(r"[^\W\d]\w*")
 
 
 def _engine_object(dotted: str) -> tuple[bool, Any]:
@@ -461,16 +536,38 @@ class _ApiChecker(ast.NodeVisitor):
         self.tensors: set[str] = set()
         self.found: list[tuple[int, int, str]] = []
         self.cell = 0
+        self._known: dict[str, bool] = {}
 
     def report(self, node: ast.AST, what: str) -> None:
         self.found.append((self.cell, getattr(node, "lineno", 1), what))
+
+    def known(self, dotted: str) -> bool:
+        """``torch.a.b`` exists in the engine (looked up once per name and notebook)."""
+        if dotted not in self._known:
+            self._known[dotted] = _engine_object(dotted)[0]
+        return self._known[dotted]
+
+    def may_matter(self, source: str) -> bool:
+        """False for code that names no torch alias and no name holding a tensor: it can
+        neither use torch nor bind or unbind a tensor, so it need not be walked."""
+        if len(source) > MAX_CHECK_CHARS:
+            return False  # not walked at all (see _parse_code)
+        names = set(_IDENTIFIER.findall(source))
+        return "torch" in names or not (names.isdisjoint(self.aliases)
+                                        and names.isdisjoint(self.tensors))
+
+    def visit_Name(self, node: ast.Name) -> None:  # a leaf: nothing under it to check
+        return
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        return
 
     # ----- imports
     def visit_Import(self, node: ast.Import) -> None:
         for a in node.names:
             if a.name != "torch" and not a.name.startswith("torch."):
                 continue
-            if not _engine_object(a.name)[0]:
+            if not self.known(a.name):
                 self.report(node, a.name)
             if a.asname:
                 self.aliases[a.asname] = a.name
@@ -483,7 +580,7 @@ class _ApiChecker(ast.NodeVisitor):
             return
         for a in node.names:
             full = f"{mod}.{a.name}"
-            if a.name != "*" and not _engine_object(full)[0]:
+            if a.name != "*" and not self.known(full):
                 self.report(node, full)
             if a.name != "*":
                 self.aliases[a.asname or a.name] = full
@@ -550,7 +647,7 @@ class _ApiChecker(ast.NodeVisitor):
         chain = _attr_chain(node)
         if chain and chain[0] in self.aliases and isinstance(node.ctx, ast.Load):
             full = ".".join([self.aliases[chain[0]], *chain[1:]])
-            if not _engine_object(full)[0]:
+            if not self.known(full):
                 self.report(node, ".".join(chain))
             return
         if isinstance(node.ctx, ast.Load) and self.is_tensor(node.value):
@@ -584,6 +681,8 @@ def unsupported_torch_api(cells: Iterable[Cell]) -> list[tuple[int, int, str]]:
     checker = _ApiChecker()
     for i, cell in enumerate(cells):
         if cell.kind != "code":
+            continue
+        if not checker.may_matter(cell.source):
             continue
         tree = _parse_code(cell.source)
         if tree is None:

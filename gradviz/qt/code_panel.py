@@ -7,7 +7,6 @@ from __future__ import annotations
 import keyword
 import textwrap
 import traceback
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QEvent, QRect, QSize, Qt, Signal
@@ -37,13 +36,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gradviz.notebook import Cell, is_cell_marker, parse_percent
 from gradviz.qt.bridge import Bridge
 from gradviz.workspace import RunResult
 from gradviz.workspace import Workspace as Session
 
 __all__ = ["CodePanel", "CodeEditor", "PythonHighlighter", "Cell", "split_cells"]
 
-CELL_MARKER = "# %%"
 _BUILTINS = frozenset({"print", "range", "len", "list", "tuple", "dict", "set", "int", "float",
                        "bool", "str", "abs", "min", "max", "sum", "zip", "enumerate", "isinstance",
                        "type", "round", "sorted", "reversed", "map", "filter", "any", "all",
@@ -54,31 +53,11 @@ _CONSTANTS = frozenset({"None", "True", "False"})
 _NAMES = frozenset({"torch", "engine", "np", "self"})
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One ``# %%`` cell: its code and the 0-based editor line of its first code line."""
-
-    start: int
-    source: str
-
-    @property
-    def end(self) -> int:
-        """0-based editor line just after the cell's last line."""
-        return self.start + self.source.count("\n") + 1
-
-
 def split_cells(text: str) -> list[Cell]:
-    """Cells separated by lines starting with ``# %%`` (marker lines are not run; code before
-    the first marker is a cell of its own); text without a marker is one cell."""
-    lines = text.split("\n")
-    markers = [i for i, line in enumerate(lines) if line.startswith(CELL_MARKER)]
-    if not markers:
-        return [Cell(0, text)]
-    cells = [Cell(0, "\n".join(lines[:markers[0]]))] if markers[0] > 0 else []
-    for k, m in enumerate(markers):
-        end = markers[k + 1] if k + 1 < len(markers) else len(lines)
-        cells.append(Cell(m + 1, "\n".join(lines[m + 1:end])))
-    return cells
+    """The editor's cells: :func:`gradviz.notebook.parse_percent`, the app's one ``# %%``
+    parser (each cell knows its editor lines, :attr:`Cell.line` and :attr:`Cell.end`); text
+    without a marker is one cell."""
+    return parse_percent(text) or [Cell("code", "", None, 0, text.count("\n") + 1)]
 
 
 def _is_dark(widget: QWidget) -> bool:
@@ -156,7 +135,7 @@ class PythonHighlighter(QSyntaxHighlighter):
             c = text[i]
             if c == "#":
                 rest = text[i:]
-                kind = ("marker" if rest.startswith(CELL_MARKER) else
+                kind = ("marker" if not text[:i].strip() and is_cell_marker(text) else
                         "error" if rest.startswith("# ✗") else "comment")
                 self.setFormat(i, n - i, f[kind])
                 return
@@ -548,19 +527,16 @@ class CodePanel(QWidget):
         """The cell under the cursor (a marker line belongs to the cell it starts)."""
         line = self.editor.textCursor().blockNumber()
         cells = self.cells()
-        for c in cells:
-            if c.start - 1 <= line < c.end:
-                return c
-        return cells[-1]
+        return next((c for c in cells if line < c.end), cells[-1])
 
     # ------------------------------------------------------------------ running
     def run_current_cell(self) -> RunResult | None:
         """Run the cell under the cursor, then move to the next cell (like a notebook)."""
         cell = self.current_cell()
-        res = self._run(cell.source, cell.start, "cell")
-        nxt = [c for c in self.cells() if c.start > cell.start]
-        if nxt and res is not None and res.ok:
-            self._goto_line(nxt[0].start)
+        res = self._run(cell.source, cell.line, "cell") if cell.runs else None
+        nxt = [c for c in self.cells() if c.line > cell.line]
+        if nxt and (res is None or res.ok):
+            self._goto_line(nxt[0].line)
         return res
 
     def run_current_line(self) -> RunResult | None:
@@ -584,7 +560,7 @@ class CodePanel(QWidget):
         """Run every cell in order, stopping at the first error."""
         out = []
         for c in self.cells():
-            res = self._run(c.source, c.start, "cell")
+            res = self._run(c.source, c.line, "cell") if c.runs else None
             if res is None:
                 continue
             out.append(res)

@@ -8,14 +8,16 @@ to :meth:`LessonPanel.run_next_cell`.
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QFont, QPalette, QResizeEvent
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QFontMetrics, QPalette, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -23,7 +25,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QSplitter,
     QTextBrowser,
@@ -32,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.lessons import CellRun, LessonInfo, LessonRunner, list_lessons
-from gradviz.notebook import Cell, load_notebook, read_front_matter, unsupported_torch_api
+from gradviz.notebook import Cell, read_notebook, unsupported_torch_api
 from gradviz.qt.bridge import Bridge
 from gradviz.workspace import RunResult
 from gradviz.workspace import Workspace as Session
@@ -63,21 +64,48 @@ class _FitBrowser(QTextBrowser):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        #: called when the height changes (the lazy cell list measures the cell again)
+        self.on_height: Callable[[], None] | None = None
         self.document().contentsChanged.connect(self._fit)
 
-    def _fit(self) -> None:
-        width = self.viewport().width()
+    def _fit(self, width: int | None = None) -> None:
+        """As tall as the text laid out ``width`` wide (the widget's own width by default)."""
+        m = self.contentsMargins()
+        width = self.viewport().width() if width is None else width - m.left() - m.right()
         if width <= 0:
             return
         self.document().setTextWidth(width)
-        m = self.contentsMargins()
         h = math.ceil(self.document().size().height()) + m.top() + m.bottom() + 2
         if h != self.height():
             self.setFixedHeight(h)
+            if self.on_height is not None:
+                self.on_height()
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
         self._fit()
+
+
+#: a line longer than this is shown cut (the cell still runs whole): laying out a 10 MB line
+#: would freeze the window
+MAX_SHOWN_LINE = 4_000
+#: a cell with more lines than this shows the first ones and says how many more there are
+MAX_SHOWN_LINES = 2_000
+
+
+def display_text(source: str) -> str:
+    """``source`` as a cell shows it: lines longer than :data:`MAX_SHOWN_LINE` cut with a note
+    of how much is not shown, at most :data:`MAX_SHOWN_LINES` lines. Linear in its size."""
+    if len(source) <= MAX_SHOWN_LINE and source.count("\n") < MAX_SHOWN_LINES:
+        return source
+    lines = source.split("\n")
+    out = [line if len(line) <= MAX_SHOWN_LINE else
+           f"{line[:MAX_SHOWN_LINE]} … [{len(line) - MAX_SHOWN_LINE:,} more characters on this "
+           "line are not shown; the cell runs whole]" for line in lines[:MAX_SHOWN_LINES]]
+    if len(lines) > MAX_SHOWN_LINES:
+        out.append(f"… [{len(lines) - MAX_SHOWN_LINES:,} more lines are not shown; the cell "
+                   "runs whole]")
+    return "\n".join(out)
 
 
 class _CellView(QFrame):
@@ -105,11 +133,11 @@ class _CellView(QFrame):
             from gradviz.notebook import sanitize_markdown_images
 
             # an image that is a FIFO, a device or huge is named, never opened
-            self.text.setMarkdown(sanitize_markdown_images(cell.source, base_dir))
+            self.text.setMarkdown(sanitize_markdown_images(display_text(cell.source), base_dir))
         else:
             self.text.setFont(_mono())
             self.text.setLineWrapMode(QTextBrowser.LineWrapMode.WidgetWidth)
-            self.text.setPlainText(cell.source)
+            self.text.setPlainText(display_text(cell.source))
             self._highlight()
             # a cell's expected error is not named before it runs: the class predicts first
             notes = [f"uses {p}, which the engine lacks" for p in problems]
@@ -121,6 +149,20 @@ class _CellView(QFrame):
         lay.addWidget(self.text)
         lay.addWidget(self.output)
         self.set_state("")
+
+    def fit(self, width: int) -> int:
+        """The cell's height ``width`` wide, output and badge included, as laid out: it is
+        placed at that width and shown first, so its text wraps as it will be drawn."""
+        if self.width() != width:
+            self.resize(width, max(self.height(), 1))
+        if not self.isVisible():
+            self.show()  # lays the children out, the text measures itself (_FitBrowser)
+        lay = self.layout()
+        lay.activate()
+        self.text._fit()
+        lay.invalidate()
+        h = lay.totalHeightForWidth(width) if lay.hasHeightForWidth() else -1
+        return max(h, lay.totalSizeHint().height(), 1)
 
     def _highlight(self) -> None:
         try:
@@ -166,6 +208,193 @@ class _CellView(QFrame):
         self.output.hide()
 
 
+class _CellList(QAbstractScrollArea):
+    """The lesson's cells, one under the other, made lazily: only the cells in the viewport
+    have a widget (:class:`_CellView`, a few ms each); the others are a height, estimated from
+    their text until they have been shown once. Opening 20,000 cells costs a few widgets, not
+    20,000 (bench/bench_notebook.py)."""
+
+    SPACING = 6
+
+    def __init__(self, panel: LessonPanel) -> None:
+        super().__init__(panel)
+        self.panel = panel
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.cells: list[Cell] = []
+        self.problems: dict[int, list[str]] = {}
+        self.base_dir: Path | None = None
+        self.views: dict[int, _CellView] = {}
+        self._heights: list[int] = []
+        self._measured: set[int] = set()
+        self._tops: list[int] | None = None  # each cell's top, then the total height
+        self._width = 0
+        self._laying_out = False
+        self.verticalScrollBar().valueChanged.connect(self.relayout)
+
+    # ----- content
+    def set_cells(self, cells: list[Cell], problems: dict[int, list[str]],
+                  base_dir: Path | None) -> None:
+        for v in self.views.values():
+            v.hide()
+            v.deleteLater()
+        self.views = {}
+        self.cells, self.problems, self.base_dir = cells, problems, base_dir
+        self._width = 0  # estimates are made for the width relayout finds
+        self.verticalScrollBar().setValue(0)
+        self.relayout()
+
+    def _estimates(self, width: int) -> list[int]:
+        """Each cell's height guessed from its text (lines, and long lines wrapped), before
+        its widget measures it; linear in the text, no layout."""
+        metrics = {}
+        for kind, font, spread in (("code", _mono(), 1.0), ("markdown", self.font(), 1.35)):
+            fm = QFontMetrics(font)
+            cols = max(10, (width - 24) // max(1, fm.horizontalAdvance("x")))
+            metrics[kind] = (cols, fm.lineSpacing() * spread)
+        out = []
+        for c in self.cells:
+            cols, line = metrics[c.kind]
+            n = len(c.source)
+            rows = (c.source.count("\n") + 1 + n // cols) if n < 100_000 else MAX_SHOWN_LINES
+            out.append(int(rows * line) + 24)
+        return out
+
+    def _layout_tops(self) -> list[int]:
+        if self._tops is None:
+            tops, y = [], 0
+            for h in self._heights:
+                tops.append(y)
+                y += h + self.SPACING
+            tops.append(max(0, y - self.SPACING))
+            self._tops = tops
+        return self._tops
+
+    # ----- views
+    def view(self, index: int) -> _CellView:
+        """The widget of cell ``index``, scrolled into view (made if it was not there)."""
+        self.ensure_visible(index)
+        return self.views[index]
+
+    def refit(self, index: int) -> None:
+        """Cell ``index`` changed what it shows (output, state): measure it again."""
+        if index in self.views:
+            self._measured.discard(index)
+            self.relayout()
+
+    def refit_all(self) -> None:
+        """Measure every cell in view again."""
+        self._measured.difference_update(self.views)
+        self.relayout()
+
+    def refit_later(self, index: int) -> None:
+        """As :meth:`refit`, once control is back in the event loop (called from inside a
+        cell widget's own layout)."""
+        if index in self.views and not self._laying_out:
+            self._measured.discard(index)
+            QTimer.singleShot(0, self, self.relayout)
+
+    def ensure_visible(self, index: int, margin: int = 24) -> None:
+        """Scroll so that cell ``index`` is in view (its top, when it is taller than the
+        view)."""
+        if not 0 <= index < len(self.cells):
+            return
+        for _ in range(3):  # its height and the ones above may change once measured
+            tops = self._layout_tops()
+            bar, vh = self.verticalScrollBar(), self.viewport().height()
+            top, bottom = tops[index], tops[index] + self._heights[index]
+            y = bar.value()
+            if top - margin < y or bottom - top + 2 * margin > vh:
+                y = top - margin
+            elif bottom + margin > y + vh:
+                y = bottom + margin - vh
+            if y == bar.value() and index in self.views:
+                return
+            bar.setValue(max(0, min(y, bar.maximum())))
+            self.relayout()
+
+    def relayout(self) -> None:
+        """Make the widgets of the cells in view, drop the others, place them."""
+        if self._laying_out:
+            return
+        self._laying_out = True
+        try:
+            self._relayout()
+        finally:
+            self._laying_out = False
+
+    def _relayout(self) -> None:
+        width = self.viewport().width()
+        if width <= 0:
+            return
+        bar, vh = self.verticalScrollBar(), self.viewport().height()
+        if width != self._width:  # estimates (and measures) are for one width
+            self._width = width
+            self._heights = self._estimates(width)
+            self._measured.clear()
+            self._tops = None
+        for _ in range(4):  # measuring changes heights; a few passes settle it
+            tops = self._layout_tops()
+            at_end = bar.value() >= bar.maximum() > 0
+            bar.blockSignals(True)
+            bar.setRange(0, max(0, tops[-1] - vh))
+            bar.setPageStep(vh)
+            bar.setSingleStep(max(8, QFontMetrics(self.font()).lineSpacing()))
+            if at_end:
+                bar.setValue(bar.maximum())
+            bar.blockSignals(False)
+            y0 = bar.value()
+            first = max(0, bisect.bisect_right(tops, y0, 0, len(self.cells)) - 1)
+            wanted = []
+            i = first
+            while i < len(self.cells) and tops[i] < y0 + vh:
+                wanted.append(i)
+                i += 1
+            for i in [k for k in self.views if k not in wanted]:
+                v = self.views.pop(i)
+                v.hide()
+                v.deleteLater()
+            anchor = (first, y0 - tops[first]) if self.cells else None
+            changed = False
+            for i in wanted:
+                if i not in self.views:
+                    v = self.views[i] = self.panel._make_view(i, self.viewport())
+                    v.setGeometry(0, tops[i] - y0, width, self._heights[i])
+                if i not in self._measured:
+                    h = self.views[i].fit(width)
+                    self._measured.add(i)
+                    if h != self._heights[i]:
+                        self._heights[i] = h
+                        changed = True
+            if not changed:
+                break
+            self._tops = None
+            tops = self._layout_tops()
+            if anchor is not None and not at_end:  # the first cell in view stays where it was
+                bar.blockSignals(True)
+                bar.setRange(0, max(0, tops[-1] - vh))
+                bar.setValue(tops[anchor[0]] + anchor[1])
+                bar.blockSignals(False)
+        tops = self._layout_tops()
+        y0 = bar.value()
+        for i, v in self.views.items():
+            v.setGeometry(0, tops[i] - y0, width, self._heights[i])
+            v.show()
+
+    def visible_indices(self) -> list[int]:
+        """The cells with a widget now, in order."""
+        return sorted(self.views)
+
+    # ----- Qt
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self.relayout()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self.relayout()
+
+
 class LessonPanel(QWidget):
     """Lesson browser plus the current lesson's cells, run one at a time with Next cell."""
 
@@ -181,8 +410,8 @@ class LessonPanel(QWidget):
         self.title = ""
         self.path: Path | None = None
         self.unsupported: list[tuple[int, int, str]] = []
-        self._views: list[_CellView] = []
         self.running_index: int | None = None  # the cell the kernel is running now
+        self._running_state = "running"  # or "paused" (inside backward())
         #: asked before a click replaces the workspace (the window's Save/Discard/Cancel)
         self.before_replace: Callable[[], bool] | None = None
 
@@ -208,15 +437,7 @@ class LessonPanel(QWidget):
         self.warning.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.warning.hide()
 
-        self.cells_widget = QWidget()
-        self.cells_layout = QVBoxLayout(self.cells_widget)
-        self.cells_layout.setContentsMargins(0, 0, 0, 0)
-        self.cells_layout.setSpacing(6)
-        self.cells_layout.addStretch(1)
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self.cells_widget)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.cell_list = _CellList(self)
 
         self.next_button = QPushButton("Next cell", self)
         self.next_button.setToolTip("Run the lesson's next code cell (Ctrl+Enter)")
@@ -228,12 +449,15 @@ class LessonPanel(QWidget):
         self.open_button.setToolTip("Open a .py percent script or a Jupyter .ipynb notebook")
         self.open_button.clicked.connect(self._open_dialog)
         self.status = QLabel(self)
-        buttons = QHBoxLayout()
+        # one row when the panel is wide enough, two in a narrow dock (a projector's font):
+        # the panel never grows wider than its dock, so cells and outputs are never cut off
+        buttons = self._buttons = QVBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        for w in (self.next_button, self.reset_button, self.open_button):
-            buttons.addWidget(w)
-        buttons.addStretch(1)
-        buttons.addWidget(self.status)
+        buttons.setSpacing(4)
+        self._button_places: list[tuple[int, int]] = []
+        for w in (self.next_button, self.reset_button, self.open_button, self.status):
+            w.setMinimumWidth(24)
+        self._arrange_buttons()
 
         lesson_box = QWidget(self)
         lb = QVBoxLayout(lesson_box)
@@ -241,7 +465,7 @@ class LessonPanel(QWidget):
         lb.setSpacing(4)
         lb.addWidget(self.title_label)
         lb.addWidget(self.warning)
-        lb.addWidget(self.scroll, 1)
+        lb.addWidget(self.cell_list, 1)
         lb.addLayout(buttons)
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.addWidget(self.list)
@@ -282,13 +506,8 @@ class LessonPanel(QWidget):
         anything runs (and returned). Raises ValueError, with the panel unchanged, for files
         that cannot be read as a notebook."""
         p = Path(path)
-        try:
-            cells = load_notebook(p)
-            title = read_front_matter(p.read_text(encoding="utf-8-sig")).get("title", "") \
-                if p.suffix.lower() == ".py" else ""
-        except (OSError, UnicodeDecodeError) as e:
-            raise ValueError(f"{p.name} cannot be read: {e}") from None
-        self._show(cells, title or p.stem.replace("_", " "), p)
+        nb = read_notebook(p)  # read once; a NotebookError (ValueError) is one sentence
+        self._show(nb.cells, nb.title, p)
         self.reset()
         return list(self.unsupported)
 
@@ -305,19 +524,52 @@ class LessonPanel(QWidget):
         self.title_label.setText(title)
         self._select_in_list()
         self._show_warning()
-        for v in self._views:
-            self.cells_layout.removeWidget(v)
-            v.hide()
-            v.deleteLater()
         problems: dict[int, list[str]] = {}
         for i, line, name in self.unsupported:
             problems.setdefault(i, []).append(f"{name} (line {line})")
         base = self.path.parent if self.path is not None else None
-        self._views = [_CellView(i, c, problems.get(i, ()), self.cells_widget, base)
-                       for i, c in enumerate(cells)]
-        for n, v in enumerate(self._views):
-            self.cells_layout.insertWidget(n, v)
+        self.cell_list.set_cells(cells, problems, base)
         self._update()
+
+    # ------------------------------------------------------------------ cell widgets
+    def _make_view(self, index: int, parent: QWidget) -> _CellView:
+        """The widget of cell ``index`` as it is now (state and output), for the cell list."""
+        v = _CellView(index, self.cells[index], self.cell_list.problems.get(index, ()), parent,
+                      self.cell_list.base_dir)
+        v.set_state(self.cell_state(index))
+        res = self._result(index)
+        if res is not None:
+            v.show_result(res)
+        v.text.on_height = lambda: self.cell_list.refit_later(index)
+        return v
+
+    def _result(self, index: int) -> CellRun | None:
+        for r in reversed(self.runner.results if self.runner else []):
+            if r.cell_index == index:
+                return r
+        return None
+
+    def cell_state(self, index: int) -> str:
+        """"running", "paused", "current" (ran last), "next" (runs on Next cell) or ""."""
+        if index == self.running_index:
+            return self._running_state
+        r = self.runner
+        if r is None:
+            return ""
+        return "current" if index == r.last_index else "next" if index == r.next_index else ""
+
+    def cell_view(self, index: int) -> _CellView:
+        """Cell ``index``'s widget, scrolled into view."""
+        return self.cell_list.view(index)
+
+    def shown_views(self) -> list[_CellView]:
+        """The cell widgets that exist now (the cells in view), in order."""
+        return [self.cell_list.views[i] for i in self.cell_list.visible_indices()]
+
+    def _restate(self, index: int | None) -> None:
+        v = self.cell_list.views.get(index) if index is not None else None
+        if v is not None:
+            v.set_state(self.cell_state(index))
 
     def _select_in_list(self) -> None:
         self.list.blockSignals(True)
@@ -377,14 +629,16 @@ class LessonPanel(QWidget):
             return None
         nxt = self.runner.next_index
         if nxt is not None:
-            self.running_index = nxt
-            self._views[nxt].set_state("running")
+            self.running_index, self._running_state = nxt, "running"
+            self.cell_list.ensure_visible(nxt)
+            self._restate(nxt)
         try:
             res = self.runner.run_next()
         finally:
             self.running_index = None
-        if res is not None:
-            self._views[res.cell_index].show_result(res)
+        if res is not None and res.cell_index in self.cell_list.views:
+            self.cell_list.views[res.cell_index].show_result(res)
+            self.cell_list.refit(res.cell_index)
         self._update()
         if res is not None:
             self.cell_ran.emit(res)
@@ -393,18 +647,23 @@ class LessonPanel(QWidget):
     def mark_paused(self, paused: bool) -> None:
         """The running cell waits inside backward() (or goes on)."""
         i = self.running_index
-        if i is not None and i < len(self._views):
-            self._views[i].set_state("paused" if paused else "running")
+        if i is not None:
+            self._running_state = "paused" if paused else "running"
+            self._restate(i)
             self.status.setText("PAUSED in backward(): F10 steps, F5 continues" if paused
                                 else "running…")
+            self._arrange_buttons()
 
     def cell_statuses(self) -> list[dict]:
-        """Each cell's status for ``--state-json``: ok, error, paused, not_run or markdown."""
+        """Each cell's status for ``--state-json``: ok, error, paused, not_run, markdown or
+        empty (a code cell with nothing to run)."""
         ran = {r.cell_index: r for r in (self.runner.results if self.runner else [])}
         out = []
         for i, c in enumerate(self.cells):
             if c.kind != "code":
                 out.append({"status": "markdown", "output": "", "error": None})
+            elif not c.runs:
+                out.append({"status": "empty", "output": "", "error": None})
             elif i == self.running_index:
                 out.append({"status": "paused", "output": "", "error": None})
             elif i in ran:
@@ -420,8 +679,12 @@ class LessonPanel(QWidget):
         """Back to the first cell, in an empty workspace."""
         if self.runner is not None:
             self.runner.reset()
-        for v in self._views:
+        self._clear_results()
+
+    def _clear_results(self) -> None:
+        for v in list(self.cell_list.views.values()):
             v.clear_result()
+        self.cell_list.refit_all()
         self._update()
 
     def _on_session_changed(self, what: str) -> None:
@@ -431,30 +694,67 @@ class LessonPanel(QWidget):
             r.position = 0
             r.last_index = None
             r.results.clear()
-            for v in self._views:
-                v.clear_result()
-            self._update()
+            self._clear_results()
 
     def _update(self) -> None:
         r = self.runner
         nxt = r.next_index if r else None
         cur = r.last_index if r else None
-        for v in self._views:
-            state = "current" if v.index == cur else "next" if v.index == nxt else ""
+        for i, v in self.cell_list.views.items():
+            state = self.cell_state(i)
             if state != v.state:
                 v.set_state(state)
-        total = sum(c.kind == "code" for c in self.cells)
-        done = sum(c.kind == "code" for c in self.cells[:r.position]) if r else 0
+        total = sum(c.runs for c in self.cells)
+        done = sum(c.runs for c in self.cells[:r.position]) if r else 0
         self.status.setText(f"{done} / {total}" + (" · done" if total and nxt is None else ""))
         self.next_button.setEnabled(nxt is not None)
         self.reset_button.setEnabled(r is not None)
+        self._arrange_buttons()
         target = cur if cur is not None else nxt
         if target is not None and self.isVisible():
-            self.scroll.ensureWidgetVisible(self._views[target], 0, 24)
+            self.cell_list.ensure_visible(target)
+
+    def _arrange_buttons(self) -> None:
+        """Buttons and status in as few rows as the panel's width holds (they flow)."""
+        widgets = (self.next_button, self.reset_button, self.open_button, self.status)
+        room, gap = self.width() - 12, 6
+        places, row, used = [], 0, 0
+        for w in widgets:
+            need = w.sizeHint().width()
+            if used and used + gap + need > room:
+                row, used = row + 1, 0
+            places.append((row, 0))
+            used += need + (gap if used else 0)
+        if places == self._button_places:
+            return
+        self._button_places = places
+        while (item := self._buttons.takeAt(0)) is not None:  # the old rows, emptied
+            old = item.layout()
+            while old is not None and old.takeAt(0) is not None:
+                pass
+        for r in range(places[-1][0] + 1):
+            line = QHBoxLayout()
+            line.setContentsMargins(0, 0, 0, 0)
+            line.setSpacing(gap)
+            for w, (wr, _) in zip(widgets, places):
+                if wr == r:
+                    if w is self.status:
+                        line.addStretch(1)
+                    line.addWidget(w)
+            if r != places[-1][0]:  # the status row ends with it, the others with room
+                line.addStretch(1)
+            self._buttons.addLayout(line)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._arrange_buttons()
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
         super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._button_places = []
+            QTimer.singleShot(0, self, self._arrange_buttons)  # once the new sizes are known
         if event.type() == QEvent.Type.PaletteChange:
-            for v in self._views:
+            for v in self.cell_list.views.values():
                 v.set_state(v.state)
             self._show_warning()

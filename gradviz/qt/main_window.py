@@ -1104,7 +1104,16 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"exported {path}", 4000)
 
     def export_walkthrough(self, folder: str | None = None) -> list[Path]:
-        """One PNG per backward step of the chosen root, for slides."""
+        """One PNG per backward step of the chosen root, for slides, written into ``folder``
+        whole or not at all: a missing or read-only folder, or a file in its place, is one
+        sentence naming it (:class:`UserError`), and a frame that cannot be written (a full
+        disk) leaves no partial set behind (the frames are made in a hidden folder there and
+        moved into place once all exist)."""
+        import shutil
+        import tempfile
+
+        from gradviz import safe_io
+
         if folder is None:
             folder = QFileDialog.getExistingDirectory(self, "Folder for the step images")
             if not folder:
@@ -1113,22 +1122,55 @@ class MainWindow(QMainWindow):
 
         if self.stepper.root is None:
             return []
-        self.stepper.run()  # once through, to know n; then every frame from the start
-        c = self.stepper.cursor
-        n = len(c.steps) if c is not None and c.finished and c.error is None else None
-        self.stepper.reset()
-        out = []
-        i = 0
-        while True:
-            p = Path(folder) / f"step_{i:03d}.png"
-            cur = self.stepper.cursor.current if self.stepper.cursor is not None else None
-            name = cur.name.replace("torch::autograd::", "") if cur is not None else None
-            caption = walkthrough_caption(i, n, name) if i else "before backward()"
-            self.graph_view.export_png(str(p), caption=caption)
-            out.append(p)
-            if self.stepper.step() is None:
-                break
-            i += 1
+        where = Path(folder)
+        fail = f"cannot export the walk-through into {folder}"
+        if where.exists() and not where.is_dir():
+            raise UserError(f"{fail}: it is a file, not a folder")
+        if not where.exists():
+            raise UserError(f"{fail}: the folder does not exist")
+        try:
+            safe_io.check_writable(where / "step_000.png", action="export")
+        except safe_io.FileError as e:
+            raise UserError(f"{fail}: {e.reason}") from None
+        try:
+            work = Path(tempfile.mkdtemp(prefix=".gradviz-walk-", dir=where))
+        except OSError as e:
+            raise UserError(f"{fail}: {safe_io.describe_os_error(where, e).split(': ', 1)[1]}"
+                            ) from None
+        out: list[Path] = []
+        try:
+            self.stepper.run()  # once through, to know n; then every frame from the start
+            c = self.stepper.cursor
+            n = len(c.steps) if c is not None and c.finished and c.error is None else None
+            self.stepper.reset()
+            names = []
+            i = 0
+            while True:
+                name = f"step_{i:03d}.png"
+                cur = self.stepper.cursor.current if self.stepper.cursor is not None else None
+                node = cur.name.replace("torch::autograd::", "") if cur is not None else None
+                caption = walkthrough_caption(i, n, node) if i else "before backward()"
+                frame = work / name
+                if not self.graph_view.export_png(str(frame), caption=caption) \
+                        or not frame.is_file() or frame.stat().st_size == 0:
+                    raise UserError(f"{fail}: {name} could not be written there (is the disk "
+                                    "full?)")
+                names.append(name)
+                if self.stepper.step() is None:
+                    break
+                i += 1
+            for name in names:  # renames within one folder: all of them, or none
+                os.replace(work / name, where / name)
+                out.append(where / name)
+        except OSError as e:
+            for p in out:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            raise UserError(f"{fail}: {safe_io.describe_os_error(where, e).split(': ', 1)[1]}"
+                            ) from None
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        self.statusBar().showMessage(f"exported {len(out)} images into {folder}", 4000)
         return out
 
     def _add_recent(self, p: Path) -> None:

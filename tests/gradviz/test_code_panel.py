@@ -42,15 +42,28 @@ def _goto(panel: CodePanel, line: int, column: int = 0) -> None:
 
 
 def test_split_cells() -> None:
-    assert split_cells("a = 1\nb = 2") == [Cell(0, "a = 1\nb = 2")]
+    """The editor is split by the app's one percent parser: cells know their editor lines."""
+    assert split_cells("a = 1\nb = 2") == [Cell("code", "a = 1\nb = 2")]
     cells = split_cells(TWO_CELLS)
-    assert [c.start for c in cells] == [1, 4]
+    assert [(c.line, c.end) for c in cells] == [(1, 3), (4, 8)]
     assert cells[0].source == 'x = torch.tensor([1., 2., 3.], requires_grad=True)\n' \
                               'print("made", x.shape)'
     assert cells[1].source.startswith("y = (x * x).sum()")
     pre = split_cells("a = 1\n# %%\nb = 2")
-    assert pre == [Cell(0, "a = 1"), Cell(2, "b = 2")]
-    assert split_cells("") == [Cell(0, "")]
+    assert [(c.line, c.source) for c in pre] == [(0, "a = 1"), (2, "b = 2")]
+    assert [(c.runs, c.line, c.end) for c in split_cells("")] == [(False, 0, 1)]
+    empty = split_cells("# %%\n\n# %% [markdown]\n# note\n# %%\nz = 1")
+    assert [(c.kind, c.runs, c.line) for c in empty] == [
+        ("code", False, 1), ("markdown", False, 3), ("code", True, 5)]
+
+
+def test_shift_enter_steps_over_empty_and_markdown_cells(qtbot, panel: CodePanel,
+                                                         session: Session) -> None:
+    panel.set_source("# %%\n\n# %% [markdown]\n# note\n# %%\nz = 1\n")
+    _goto(panel, 1)
+    assert panel.run_current_cell() is None and panel.editor.textCursor().blockNumber() == 3
+    assert panel.run_current_cell() is None and panel.editor.textCursor().blockNumber() == 5
+    assert panel.run_current_cell().ok and session.history == ["z = 1"]
 
 
 def test_shift_enter_runs_the_cell(qtbot, panel: CodePanel, session: Session) -> None:

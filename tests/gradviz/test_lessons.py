@@ -137,18 +137,18 @@ def test_every_lesson_expects_errors_torch_raises():
 def test_runner_steps_skips_markdown_and_resets():
     session = Session()
     cells = [Cell("markdown", "intro"), Cell("code", "a = torch.ones(2, requires_grad=True)"),
-             Cell("markdown", "more"), Cell("code", "b = (a * 2).sum()")]
+             Cell("markdown", "more"), Cell("code", " \n"), Cell("code", "b = (a * 2).sum()")]
     r = LessonRunner(session, cells)
     assert r.next_index == 1 and r.position == 0 and not r.done
     first = r.run_next()
     assert isinstance(first, CellRun) and first.passed and first.cell_index == 1
-    assert r.position == 2 and r.next_index == 3 and r.last_index == 1
+    assert r.position == 2 and r.next_index == 4 and r.last_index == 1  # the empty cell: skipped
     second = r.run_next()
-    assert second.cell_index == 3 and "b" in second.new_names
-    assert r.done and r.run_next() is None and r.position == 4
+    assert second.cell_index == 4 and "b" in second.new_names
+    assert r.done and r.run_next() is None and r.position == 5
     r.reset()
     assert r.position == 0 and r.last_index is None and "a" not in session.namespace
-    assert [x.cell_index for x in r.run_all()] == [1, 3]
+    assert [x.cell_index for x in r.run_all()] == [1, 4] and session.history[0].startswith("a")
 
 
 @pytest.mark.parametrize(("cell", "passed", "note"), [

@@ -22,6 +22,7 @@ from gradviz.notebook import (
     read_notebook,
     safe_image_path,
     sanitize_markdown_images,
+    to_ipynb,
     to_percent,
     unsupported_torch_api,
 )
@@ -47,7 +48,45 @@ def test_parse_percent_cells_markdown_and_expect():
         Cell("code", "import torch\nx = torch.ones(2)"),
         Cell("code", "x.backward()", "RuntimeError: grad can be"),
         Cell("markdown", "short"),
+        Cell("code", ""),  # an empty cell is a cell, as in jupytext and Jupyter
     ]
+    assert [(c.line, c.end) for c in parse_percent(text)] == [(7, 11), (12, 16), (18, 19),
+                                                              (20, 21), (22, 24)]
+    assert [c.runs for c in parse_percent(text)] == [False, True, True, False, False]
+
+
+PERCENT_SAMPLES = [
+    "a = 1\n#%%\nb = 2\n  # %% [markdown]\n  # indented\n# %%foo\nc\n# In[3]:\ne\n",
+    "# %%\n\n\n# %%\n\n",
+    "# %% cell title [markdown]\n# hi\n# %% [raw]\nraw text\n# %%\n\nx = 1\n\n\ny = 2\n",
+    "# %%\n# <codecell>\nz = 3\n# %% [md]\n# - a\n#   - b\n#\n# %% \nw = 1\r\n",
+    '# %% tags=["raises-exception"]\n1 / 0\n',
+]
+
+
+def _as_jupytext_reads(text: str) -> list[tuple[str, str]]:
+    """(kind, source) of the cells jupytext reads, raw cells left out, a first ``# expect:``
+    line (ours: a comment to jupytext) not part of the source."""
+    jupytext = pytest.importorskip("jupytext")
+
+    out = []
+    for c in jupytext.reads(text, fmt="py:percent").cells:
+        src = c.source.strip("\n").replace("\r", "")
+        if c.cell_type == "code" and src.startswith("# expect:"):
+            src = src.partition("\n")[2].strip("\n")
+        if c.cell_type != "raw":
+            out.append((c.cell_type, src))
+    return out
+
+
+@pytest.mark.parametrize("text", PERCENT_SAMPLES + [i.path.read_text(encoding="utf-8")
+                                                    for i in list_lessons()])
+def test_parse_percent_agrees_with_jupytext(text):
+    """jupytext is the reference for the percent format (our parser is the app's because it
+    is ~100x faster, bench/bench_notebook.py); raw cells are skipped, as in .ipynb."""
+    cells = parse_percent(text)
+    assert [(c.kind, c.source) for c in cells] == _as_jupytext_reads(text)
+    assert _as_jupytext_reads(to_percent(cells)) == [(c.kind, c.source) for c in cells]
 
 
 def test_plain_script_is_one_code_cell_and_crlf_is_read():
@@ -142,15 +181,28 @@ def test_read_ipynb_source_forms_raw_cells_and_expect_comment():
          "outputs": [{"output_type": "error", "ename": "ZeroDivisionError", "evalue": "",
                       "traceback": []}]},
     ])
-    assert read_ipynb(text) == [Cell("code", "a = 1\nb = 2"), Cell("code", "{}['k']", "KeyError"),
-                                Cell("code", "1/0", "ZeroDivisionError")]
+    cells = [Cell("code", "a = 1\nb = 2"), Cell("markdown", ""),
+             Cell("code", "{}['k']", "KeyError"), Cell("code", "1/0", "ZeroDivisionError")]
+    assert read_ipynb(text) == cells
+    assert read_ipynb(to_ipynb(cells)) == cells  # written by nbformat, read back the same
+
+
+def test_nbformat_3_notebooks_are_upgraded_by_nbformat():
+    import nbformat
+    from nbformat import v3
+
+    nb = v3.new_notebook(worksheets=[v3.new_worksheet(cells=[
+        v3.new_heading_cell("Title", level=1), v3.new_code_cell(input="x = 1\n")])])
+    assert read_ipynb(nbformat.writes(nb, version=3)) == [Cell("markdown", "# Title"),
+                                                          Cell("code", "x = 1")]
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ('{"cells": [', "broken JSON at line 1"),
     ("[1, 2]", "not a Jupyter notebook"),
     ('{"nbformat": 4}', "not a Jupyter notebook"),
-    ('{"cells": [], "nbformat": 3}', "nbformat 3 is not supported"),
+    ('{"cells": [], "nbformat": 5}', "nbformat 5 is not supported"),
+    ('{"nbformat": 3, "worksheets": 7}', "nbformat 3 notebook that cannot be upgraded"),
     (_nb(["text"]), "cell 0 is not a notebook cell"),
     (_nb([{"cell_type": "code", "source": 5}]), "cell 0 has a source that is not text"),
 ])
