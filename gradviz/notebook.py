@@ -45,6 +45,9 @@ __all__ = [
     "to_ipynb",
     "to_percent",
     "unsupported_torch_api",
+    "torch_api_uses",
+    "missing_in_engine",
+    "unsupported",
 ]
 
 #: the largest .py or .ipynb file gradviz opens
@@ -534,18 +537,14 @@ class _ApiChecker(ast.NodeVisitor):
     def __init__(self) -> None:
         self.aliases: dict[str, str] = dict(_DEFAULT_ALIASES)
         self.tensors: set[str] = set()
-        self.found: list[tuple[int, int, str]] = []
+        self.found: list[tuple[int, int, str, str]] = []  # cell, line, shown name, key
         self.cell = 0
         self._known: dict[str, bool] = {}
 
-    def report(self, node: ast.AST, what: str) -> None:
-        self.found.append((self.cell, getattr(node, "lineno", 1), what))
-
-    def known(self, dotted: str) -> bool:
-        """``torch.a.b`` exists in the engine (looked up once per name and notebook)."""
-        if dotted not in self._known:
-            self._known[dotted] = _engine_object(dotted)[0]
-        return self._known[dotted]
+    def report(self, node: ast.AST, what: str, key: str) -> None:
+        """A torch name the code uses: shown as ``what``, looked up as ``key`` (``torch.a.b``,
+        or ``Tensor.attr`` for an attribute of a name that holds a tensor)."""
+        self.found.append((self.cell, getattr(node, "lineno", 1), what, key))
 
     def may_matter(self, source: str) -> bool:
         """False for code that names no torch alias and no name holding a tensor: it can
@@ -567,8 +566,7 @@ class _ApiChecker(ast.NodeVisitor):
         for a in node.names:
             if a.name != "torch" and not a.name.startswith("torch."):
                 continue
-            if not self.known(a.name):
-                self.report(node, a.name)
+            self.report(node, a.name, a.name)
             if a.asname:
                 self.aliases[a.asname] = a.name
             else:
@@ -580,8 +578,8 @@ class _ApiChecker(ast.NodeVisitor):
             return
         for a in node.names:
             full = f"{mod}.{a.name}"
-            if a.name != "*" and not self.known(full):
-                self.report(node, full)
+            if a.name != "*":
+                self.report(node, full, full)
             if a.name != "*":
                 self.aliases[a.asname or a.name] = full
 
@@ -647,17 +645,14 @@ class _ApiChecker(ast.NodeVisitor):
         chain = _attr_chain(node)
         if chain and chain[0] in self.aliases and isinstance(node.ctx, ast.Load):
             full = ".".join([self.aliases[chain[0]], *chain[1:]])
-            if not self.known(full):
-                self.report(node, ".".join(chain))
+            self.report(node, ".".join(chain), full)
             return
         if isinstance(node.ctx, ast.Load) and self.is_tensor(node.value):
-            import engine
-
-            if not hasattr(engine.Tensor, node.attr):
-                base = ast.unparse(node.value)
-                if not isinstance(node.value, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)):
-                    base = f"({base})"
-                self.report(node, f"{base if len(base) <= 24 else '<tensor>'}.{node.attr}")
+            base = ast.unparse(node.value)
+            if not isinstance(node.value, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)):
+                base = f"({base})"
+            self.report(node, f"{base if len(base) <= 24 else '<tensor>'}.{node.attr}",
+                        f"Tensor.{node.attr}")
         self.generic_visit(node)
 
 
@@ -672,12 +667,12 @@ def _parse_code(source: str) -> ast.Module | None:
         return None
 
 
-def unsupported_torch_api(cells: Iterable[Cell]) -> list[tuple[int, int, str]]:
-    """``(cell index, line, name)`` for each torch name the code uses that the engine lacks:
-    ``torch.X`` (any depth, ``torch.nn.X`` and ``torch.optim.X`` included), ``F.X``, imports of
-    torch modules, and attributes of names that hold tensors (``x.cumsum``). Checked against the
-    engine as it is now; nothing runs. Cells that do not parse, and cells longer than
-    :data:`MAX_CHECK_CHARS`, are skipped."""
+def torch_api_uses(cells: Iterable[Cell]) -> list[tuple[int, int, str, str]]:
+    """``(cell index, line, name, key)`` for each torch name the code uses: ``torch.X`` (any
+    depth, ``torch.nn.X`` and ``torch.optim.X`` included), ``F.X``, imports of torch modules,
+    and attributes of names that hold tensors (``x.cumsum``, key ``Tensor.cumsum``). Read from
+    the code alone (no engine, nothing runs: the window calls it); cells that do not parse,
+    and cells longer than :data:`MAX_CHECK_CHARS`, are skipped."""
     checker = _ApiChecker()
     for i, cell in enumerate(cells):
         if cell.kind != "code":
@@ -694,3 +689,30 @@ def unsupported_torch_api(cells: Iterable[Cell]) -> list[tuple[int, int, str]]:
             except RecursionError:  # an expression nested thousands deep: skip it
                 continue
     return sorted(set(checker.found))
+
+
+def missing_in_engine(keys: Iterable[str]) -> set[str]:
+    """The keys of :func:`torch_api_uses` the engine lacks (imports it: the kernel's side)."""
+    import engine
+
+    missing = set()
+    for key in set(keys):
+        if key.startswith("Tensor."):
+            if not hasattr(engine.Tensor, key[len("Tensor."):]):
+                missing.add(key)
+        elif not _engine_object(key)[0]:
+            missing.add(key)
+    return missing
+
+
+def unsupported(uses: Iterable[tuple[int, int, str, str]], missing: set[str]
+                ) -> list[tuple[int, int, str]]:
+    """``(cell index, line, name)`` of the uses whose key is ``missing``."""
+    return sorted({(i, line, name) for i, line, name, key in uses if key in missing})
+
+
+def unsupported_torch_api(cells: Iterable[Cell]) -> list[tuple[int, int, str]]:
+    """``(cell index, line, name)`` for each torch name the code uses that the engine lacks
+    (:func:`torch_api_uses` checked against the engine as it is now; nothing runs)."""
+    uses = torch_api_uses(cells)
+    return unsupported(uses, missing_in_engine(key for *_, key in uses))

@@ -73,6 +73,14 @@ class Session(Workspace):
         ``handle.remove()`` stops it. The Qt bridge listens here."""
         return events.subscribe(callback)
 
+    def api_missing(self, keys: list[str]) -> set[str] | None:
+        """The torch names (``gradviz.notebook.torch_api_uses`` keys) the engine lacks (none
+        on another backend)."""
+        if self.backend is not None and self.backend.name != "engine":
+            return set()
+        from gradviz.notebook import missing_in_engine
+        return missing_in_engine(keys)
+
     # ----- namespace
     def reset_namespace(self) -> None:
         self.namespace.clear()

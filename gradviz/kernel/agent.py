@@ -36,6 +36,9 @@ LIGHT_COMMANDS = frozenset({"step", "step_back", "run", "reset", "continue", "br
 #: how many finished walks stay replayable
 WALK_LOG_SIZE = 20
 
+#: commands that only answer a question: their reply goes alone, without a state update
+QUERY_COMMANDS = frozenset({"api_missing"})
+
 #: commands that drive a backward walk (accepted while a cell is paused in backward())
 WALK_COMMANDS = frozenset({"step", "step_back", "run", "reset", "continue", "breakpoints",
                            "state", "inspect"})
@@ -154,6 +157,9 @@ class Agent:
             reply = fn(**{k: v for k, v in cmd.items() if k not in ("cmd", "seq")})
         except Exception as e:  # noqa: BLE001 - a bad command is reported, never fatal
             self.send({"type": "reply", "seq": seq, "ok": False, "error": format_error(e)})
+            return
+        if name in QUERY_COMMANDS:
+            self.send({"type": "reply", "seq": seq, "ok": True, "reply": reply})
             return
         light = name in LIGHT_COMMANDS and not (self.cursor is not None and
                                                 self.cursor.finished)
@@ -287,6 +293,14 @@ class Agent:
     def _cmd_reset(self) -> None:
         if self.cursor is not None:
             self.cursor.reset()
+
+    def _cmd_api_missing(self, keys: list[str]) -> dict:
+        """Which torch names a notebook uses (``gradviz.notebook.torch_api_uses`` keys) the
+        library code runs on here lacks: the engine's answer; real torch has them all."""
+        if self.backend.name != "engine":
+            return {"missing": []}
+        from gradviz.notebook import missing_in_engine
+        return {"missing": sorted(missing_in_engine(keys))}
 
     def _cmd_inspect(self, tensor: int | None = None, node: int | None = None) -> dict:
         snap = self.backend.snapshotter(self.session.names(), self.session.namespace)

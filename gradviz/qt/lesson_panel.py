@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.lessons import CellRun, LessonInfo, LessonRunner, list_lessons
-from gradviz.notebook import Cell, read_notebook, unsupported_torch_api
+from gradviz.notebook import Cell, read_notebook, torch_api_uses, unsupported
 from gradviz.qt.bridge import Bridge
 from gradviz.workspace import RunResult
 from gradviz.workspace import Workspace as Session
@@ -410,6 +410,8 @@ class LessonPanel(QWidget):
         self.title = ""
         self.path: Path | None = None
         self.unsupported: list[tuple[int, int, str]] = []
+        self._api_uses: list[tuple[int, int, str, str]] = []
+        self._api_pending = False
         self.running_index: int | None = None  # the cell the kernel is running now
         self._running_state = "running"  # or "paused" (inside backward())
         #: asked before a click replaces the workspace (the window's Save/Discard/Cancel)
@@ -520,16 +522,39 @@ class LessonPanel(QWidget):
         self.title = title
         self.path = path.resolve() if path is not None else None
         self.runner = LessonRunner(self.session, cells)
-        self.unsupported = unsupported_torch_api(cells)
+        self._api_uses = torch_api_uses(cells)  # read here; the kernel says what is missing
         self.title_label.setText(title)
         self._select_in_list()
+        base = self.path.parent if self.path is not None else None
+        self.cell_list.set_cells(cells, self._check_api(), base)
+        self._update()
+
+    def _check_api(self) -> dict[int, list[str]]:
+        """Ask the kernel which of the notebook's torch names its library lacks, show the
+        warning, and return the problems per cell. A kernel still starting answers when it is
+        up (the warning appears then)."""
+        uses = self._api_uses
+        missing = self.session.api_missing([key for *_, key in uses]) if uses else set()
+        if missing is None:
+            self.unsupported = []
+            started = getattr(getattr(self.session, "kernel", None), "started", None)
+            if started is not None and not self._api_pending:
+                self._api_pending = True
+                started.connect(self._recheck_api, Qt.ConnectionType.SingleShotConnection)
+        else:
+            self.unsupported = unsupported(uses, missing)
         self._show_warning()
         problems: dict[int, list[str]] = {}
         for i, line, name in self.unsupported:
             problems.setdefault(i, []).append(f"{name} (line {line})")
-        base = self.path.parent if self.path is not None else None
-        self.cell_list.set_cells(cells, problems, base)
-        self._update()
+        return problems
+
+    def _recheck_api(self) -> None:
+        self._api_pending = False
+        if self.cells:
+            problems = self._check_api()
+            if problems:
+                self.cell_list.set_cells(self.cells, problems, self.cell_list.base_dir)
 
     # ------------------------------------------------------------------ cell widgets
     def _make_view(self, index: int, parent: QWidget) -> _CellView:

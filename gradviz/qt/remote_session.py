@@ -253,6 +253,16 @@ class RemoteSession(Workspace):
         self._notify(Change.TENSORS)
         self._notify(Change.CODE)
 
+    def api_missing(self, keys: list[str]) -> set[str] | None:
+        """The torch names (``torch_api_uses`` keys) the kernel's library lacks; None while
+        the kernel cannot answer (starting, busy, dead)."""
+        if not keys:
+            return set()
+        msg = self.kernel.command_sync("api_missing", keys=sorted(set(keys)))
+        if not msg or not msg.get("ok", True) or not isinstance(msg.get("reply"), dict):
+            return None
+        return set(msg["reply"].get("missing", ()))
+
     def command(self, cmd: str, **args: Any) -> dict[str, Any] | None:
         """A command to the kernel's agent, waited for."""
         return self.kernel.command_sync(cmd, **args)

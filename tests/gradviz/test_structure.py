@@ -130,6 +130,27 @@ def test_the_window_loads_no_engine() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_a_shown_window_with_a_lesson_loads_no_engine() -> None:
+    """Showing the window and a notebook that uses torch names the engine lacks: the warning
+    comes from the kernel (which has the engine); the window process still has none."""
+    code = ("import sys\nfrom PySide6.QtWidgets import QApplication\n"
+            "from gradviz.qt.main_window import MainWindow\n"
+            "from gradviz.notebook import parse_percent\n"
+            "app = QApplication([])\nw = MainWindow(restore_settings=False)\nw.show()\n"
+            "assert w.kernel.wait_for(lambda: w.kernel.ready, 60)\n"
+            "w.lesson_panel.load_cells(parse_percent('# %%\\nimport torch\\n'\n"
+            "    'x = torch.ones(2)\\ny = torch.no_such_op(x)\\n'))\n"
+            "print(w.lesson_panel.unsupported)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'engine'))\n"
+            "w.close()\nw.kernel.shutdown()\n")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=True, timeout=120)
+    warned, loaded = out.stdout.strip().splitlines()[-2:]
+    assert warned == "[(0, 3, 'torch.no_such_op')]"
+    assert loaded == "[]"
+
+
 def test_graph_events_read_the_engines_json_lines() -> None:
     import engine
     from engine import events
