@@ -14,10 +14,12 @@ Updates always go back on the side channel (a zmq PUSH socket), as JSON.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -111,6 +113,12 @@ class Agent:
         self.cursor: BackwardCursor | None = None
         self.paused = False
         self._pause_lock = threading.Lock()
+        #: the kernel's main-thread event loop (seen on the first shell command) and whether
+        #: a user cell runs: an idle kernel takes side-channel commands on that loop, without
+        #: an IPython execute round trip
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.cell_active = False
+        self._handling = False  # the main thread is inside handle() (a command runs)
         #: the latest backward walks, each replayable (id -> cursor, oldest first)
         self.walk_log: collections.OrderedDict[int, BackwardCursor] = collections.OrderedDict()
         self._live_grads: dict[int, tuple[Any, Any]] | None = None
@@ -148,9 +156,15 @@ class Agent:
         """Run one command from the window and send the update it causes."""
         if isinstance(cmd, str):
             cmd = json.loads(cmd)
+        if self._loop is None:
+            try:
+                self._loop = asyncio.get_running_loop()
+            except RuntimeError:  # not inside the kernel's loop (an in-process kernel)
+                pass
         name = cmd.get("cmd")
         seq = cmd.get("seq")
         fn = self.commands.get(name) or getattr(self, f"_cmd_{name}", None)
+        was, self._handling = self._handling, True
         try:
             if fn is None:
                 raise ValueError(f"unknown command {name!r}")
@@ -158,6 +172,8 @@ class Agent:
         except Exception as e:  # noqa: BLE001 - a bad command is reported, never fatal
             self.send({"type": "reply", "seq": seq, "ok": False, "error": format_error(e)})
             return
+        finally:
+            self._handling = was
         if name in QUERY_COMMANDS:
             self.send({"type": "reply", "seq": seq, "ok": True, "reply": reply})
             return
@@ -165,13 +181,30 @@ class Agent:
                                                 self.cursor.finished)
         self.send_state(seq=seq, reply=reply, deep=not light)
 
+    def _handle_on_loop(self, cmd: dict[str, Any]) -> None:
+        """``handle`` run by the kernel's loop, as a shell request would run it: SIGINT (Stop)
+        raises KeyboardInterrupt meanwhile (ipykernel ignores it between requests), and one
+        that escapes is an error reply, never the loop's end."""
+        try:
+            old = signal.signal(signal.SIGINT, signal.default_int_handler)
+        except ValueError:  # not the main thread
+            old = None
+        try:
+            self.handle(cmd)
+        except KeyboardInterrupt:
+            self.send({"type": "reply", "seq": cmd.get("seq"), "ok": False,
+                       "error": "KeyboardInterrupt"})
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
+
     def handle_direct(self, cmd: dict[str, Any]) -> None:
         """A side-channel command, in the reader thread: queued for the paused backward(), or
         answered at once when nothing is paused (Pause at backward() then takes effect at the
         next backward(); a walk command is refused, so the window never waits for it)."""
         direct = self.direct_commands.get(cmd.get("cmd"))
-        if direct is not None:
-            direct(cmd)
+        if direct is not None and (self._loop is None or self.cell_active or self._handling):
+            direct(cmd)  # the main thread is busy (e.g. playing a training run): queue it
             return
         with self._pause_lock:
             if self.paused:
@@ -180,6 +213,10 @@ class Agent:
         if cmd.get("cmd") == "pause":
             self.pause_at_backward = bool(cmd.get("on"))
             self.send({"type": "reply", "seq": cmd.get("seq"), "ok": True})
+        elif self._loop is not None and not self.cell_active:
+            # idle: the main thread runs it next (a cell that starts first delays it, as the
+            # shell channel would)
+            self._loop.call_soon_threadsafe(self._handle_on_loop, cmd)
         else:
             self._refuse(cmd)
 
@@ -531,10 +568,19 @@ def install(shell: Any, backend: Backend | None = None) -> Agent:
             err = result.error_in_exec or result.error_before_exec
             agent.cell_finished(err)
 
+    def pre_run_cell(_info: Any) -> None:
+        agent.cell_active = True
+        agent.leave_replay()
+
+    def post_run_cell_end(_result: Any) -> None:
+        agent.cell_active = False
+
     shell.events.register("post_run_cell", post_run_cell)
-    shell.events.register("pre_run_cell", lambda _info: agent.leave_replay())
+    shell.events.register("post_run_cell", post_run_cell_end)
+    shell.events.register("pre_run_cell", pre_run_cell)
     from gradviz.kernel.training_host import TrainingHost
 
     agent.training = TrainingHost(agent, interrupts=True)  # the training panel's runs
-    chan.send({"type": "hello", "pid": os.getpid(), "backend": agent.backend.name})
+    chan.send({"type": "hello", "pid": os.getpid(), "backend": agent.backend.name,
+               "side_commands": True})
     return agent

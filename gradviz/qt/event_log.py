@@ -319,6 +319,7 @@ class EventLog(QWidget):
         self.max_rows = max_rows
         self._pending: deque[GraphEvent] = deque(maxlen=max_rows)
         self._all: deque[Row] = deque(maxlen=max_rows)
+        self._stale = False  # rows arrived while out of sight: the list catches up when shown
         self._dropped = 0
         self._kinds: set[str] = set(KINDS)
         self._needle = ""
@@ -405,7 +406,11 @@ class EventLog(QWidget):
         if overflow > 0:
             self._dropped += min(overflow, len(self._all))
         self._all.extend(new)
-        if len(new) >= self.max_rows:
+        if self._stale or self.view.visibleRegion().isEmpty():
+            # out of sight (its tab behind Code): the list is rebuilt once when shown, instead
+            # of Qt relaying out its rows on every backward step
+            self._stale = True
+        elif len(new) >= self.max_rows:
             self.model.reset([r for r in self._all if self._matches(r)])
         else:
             at_bottom = self._at_bottom()
@@ -431,7 +436,12 @@ class EventLog(QWidget):
         self.scroll_if_behind()
 
     def scroll_if_behind(self) -> None:
-        """Catch up the scroll the log skipped while it was out of sight."""
+        """Catch up the rows and the scroll the log skipped while it was out of sight."""
+        if self._stale:
+            self._stale = False
+            self.model.reset([r for r in self._all if self._matches(r)])
+            self._update_count()
+            self._scroll_when_shown = True
         if getattr(self, "_scroll_when_shown", False):
             self._scroll_when_shown = False
             self.view.scrollToBottom()
@@ -487,6 +497,8 @@ class EventLog(QWidget):
 
     def lines(self) -> list[str]:
         """The visible lines, oldest first."""
+        if self._stale:
+            self.scroll_if_behind()
         return [r.text for r in self.model.rows]
 
     def total_count(self) -> int:

@@ -96,6 +96,8 @@ class KernelClient(QObject):
         self._stopping = False
         self._cleanup: threading.Thread | None = None
         self._hello = self._iopub_up = False
+        self._side_commands = False  # the agent takes idle commands on the side channel
+        self._shell_seen = False  # the agent answered from its main thread (knows its loop)
         self._probe = QTimer(self)
         self._probe.setInterval(150)
         self._probe.timeout.connect(self._probe_iopub)
@@ -135,6 +137,7 @@ class KernelClient(QObject):
         self._connect_channels()
         self.alive, self.ready, self.death = True, False, None
         self._hello = self._iopub_up = False
+        self._side_commands = self._shell_seen = False
         self._generation += 1
         self._poll.start()
 
@@ -303,7 +306,8 @@ class KernelClient(QObject):
         while a cell is paused in backward(). Returns its sequence number."""
         self._seq += 1
         msg = {"cmd": cmd, "seq": self._seq, **args}
-        if self.paused or self.running:
+        if self.paused or self.running or (self._side_commands and self._shell_seen):
+            # the side channel: the agent answers at once when idle (no IPython execute)
             self._push.send(json.dumps(msg).encode())
         else:
             self.kc.execute(f"__gradviz__.handle({json.dumps(json.dumps(msg))})", silent=True,
@@ -451,6 +455,7 @@ class KernelClient(QObject):
         kind = msg.get("type")
         if kind == "hello":
             self._hello = True
+            self._side_commands = bool(msg.get("side_commands"))
             self._maybe_ready()
             return
         if kind == "reply":
@@ -460,6 +465,8 @@ class KernelClient(QObject):
             self.message.emit(msg)
             return
         if kind == "state":
+            if msg.get("seq") is not None:
+                self._shell_seen = True  # the agent's main thread answered a command
             self.paused = bool(msg.get("paused"))
             self.last_state = msg
             if self._order and msg.get("seq") is None and not msg.get("paused"):

@@ -105,9 +105,19 @@ class TensorTableModel(QAbstractTableModel):
         self._on_toggle = on_toggle
 
     def set_tensors(self, infos: list) -> None:
-        """Replace the rows with a snapshot of ``infos`` (Workspace.tensors())."""
+        """Replace the rows with a snapshot of ``infos`` (Workspace.tensors()); rows that
+        read the same are left alone (a backward step changes at most a .grad), so the table
+        repaints only what changed."""
+        rows = [_row(i.name, i.tensor) for i in infos]
+        if len(rows) == len(self._rows) and all(a["name"] == b["name"]
+                                                for a, b in zip(rows, self._rows)):
+            changed = [i for i, (a, b) in enumerate(zip(rows, self._rows)) if a != b]
+            self._rows = rows
+            for i in changed:
+                self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.COLUMNS) - 1))
+            return
         self.beginResetModel()
-        self._rows = [_row(i.name, i.tensor) for i in infos]
+        self._rows = rows
         self.endResetModel()
 
     def name_at(self, row: int) -> str:
@@ -324,6 +334,7 @@ class TensorPanel(QWidget):
         self.bridge = bridge
         self.dialog: CreateTensorDialog | None = None
         self._suggested_out = ""
+        self._combo_names: list[str] | None = None
 
         # --- toolbar
         self.new_button = QPushButton("New tensor…", objectName="newTensorButton")
@@ -459,8 +470,10 @@ class TensorPanel(QWidget):
         infos = self.session.tensors()
         self.model.set_tensors(infos)
         names = [i.name for i in infos]
-        self._fill_combo(self.a_combo, names)
-        self._fill_combo(self.b_combo, names, keep_text=True)
+        if names != self._combo_names:  # refilling the combos costs a relayout
+            self._combo_names = names
+            self._fill_combo(self.a_combo, names)
+            self._fill_combo(self.b_combo, names, keep_text=True)
         if not self.out_edit.text() or self.out_edit.text() == self._suggested_out:
             self._suggested_out = self.session.unique_name("y")
             self.out_edit.setText(self._suggested_out)
