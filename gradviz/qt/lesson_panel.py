@@ -47,10 +47,13 @@ def _is_dark(widget: QWidget) -> bool:
     return widget.palette().color(QPalette.ColorRole.Base).lightness() < 128
 
 
-def _mono() -> QFont:
+def _mono(like: QWidget | None = None) -> QFont:
+    """The code font, at the point size of ``like``'s font (so it follows the font scale)."""
     f = QFont("DejaVu Sans Mono")
     f.setStyleHint(QFont.StyleHint.Monospace)
     f.setFixedPitch(True)
+    if like is not None and like.font().pointSizeF() > 0:
+        f.setPointSizeF(like.font().pointSizeF())
     return f
 
 
@@ -125,7 +128,7 @@ class _CellView(QFrame):
         self.badge: QLabel | None = None
         self.output = QLabel(self)
         self.output.setWordWrap(True)
-        self.output.setFont(_mono())
+        self.output.setFont(_mono(self))
         self.output.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.output.setTextFormat(Qt.TextFormat.PlainText)
         self.output.hide()
@@ -135,7 +138,7 @@ class _CellView(QFrame):
             # an image that is a FIFO, a device or huge is named, never opened
             self.text.setMarkdown(sanitize_markdown_images(display_text(cell.source), base_dir))
         else:
-            self.text.setFont(_mono())
+            self.text.setFont(_mono(self))
             self.text.setLineWrapMode(QTextBrowser.LineWrapMode.WidgetWidth)
             self.text.setPlainText(display_text(cell.source))
             self._highlight()
@@ -149,6 +152,13 @@ class _CellView(QFrame):
         lay.addWidget(self.text)
         lay.addWidget(self.output)
         self.set_state("")
+
+    def set_font_like(self, like: QWidget) -> None:
+        """Take ``like``'s font size (the panel's, after a font scale change)."""
+        self.setFont(like.font())
+        self.output.setFont(_mono(like))
+        if self.cell.kind != "markdown":
+            self.text.setFont(_mono(like))
 
     def fit(self, width: int) -> int:
         """The cell's height ``width`` wide, output and badge included, as laid out: it is
@@ -248,7 +258,7 @@ class _CellList(QAbstractScrollArea):
         """Each cell's height guessed from its text (lines, and long lines wrapped), before
         its widget measures it; linear in the text, no layout."""
         metrics = {}
-        for kind, font, spread in (("code", _mono(), 1.0), ("markdown", self.font(), 1.35)):
+        for kind, font, spread in (("code", _mono(self), 1.0), ("markdown", self.font(), 1.35)):
             fm = QFontMetrics(font)
             cols = max(10, (width - 24) // max(1, fm.horizontalAdvance("x")))
             metrics[kind] = (cols, fm.lineSpacing() * spread)
@@ -429,10 +439,7 @@ class LessonPanel(QWidget):
 
         self.title_label = QLabel(self)
         self.title_label.setWordWrap(True)
-        f = self.title_label.font()
-        f.setBold(True)
-        f.setPointSizeF(f.pointSizeF() * 1.15)
-        self.title_label.setFont(f)
+        self._style_title()
         self.warning = QLabel(self)
         self.warning.setObjectName("LessonWarning")
         self.warning.setWordWrap(True)
@@ -474,6 +481,8 @@ class LessonPanel(QWidget):
         self.splitter.addWidget(lesson_box)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([150, 500])
+        self._list_sized_by_user = False
+        self.splitter.splitterMoved.connect(self._on_splitter_moved)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.splitter)
@@ -675,7 +684,7 @@ class LessonPanel(QWidget):
         if i is not None:
             self._running_state = "paused" if paused else "running"
             self._restate(i)
-            self.status.setText("PAUSED in backward(): F10 steps, F5 continues" if paused
+            self.status.setText("⏸ paused in backward() (F10)" if paused
                                 else "running…")
             self._arrange_buttons()
 
@@ -773,9 +782,43 @@ class LessonPanel(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
         self._arrange_buttons()
+        self._fit_list()
+
+    def _on_splitter_moved(self, *_: object) -> None:
+        self._list_sized_by_user = True
+
+    def _fit_list(self) -> None:
+        """The lesson list takes what the cells can spare: five rows when the panel is tall,
+        two and a half when it is short (1024x768 with large text), unless the user dragged
+        the divider."""
+        if self._list_sized_by_user:
+            return
+        total = self.splitter.height()
+        row = max(1, self.list.sizeHintForRow(0) if self.list.count() else
+                  self.fontMetrics().lineSpacing())
+        tall = total > 24 * self.fontMetrics().lineSpacing()
+        want = int(row * (5.3 if tall else 2.6)) + 2 * self.list.frameWidth()
+        want = min(want, max(row, total // 3))
+        if total > 0 and abs(self.splitter.sizes()[0] - want) > 2:
+            self.splitter.blockSignals(True)
+            self.splitter.setSizes([want, max(0, total - want)])
+            self.splitter.blockSignals(False)
+
+    def _style_title(self) -> None:
+        f = QFont(self.font())
+        f.setBold(True)
+        f.setPointSizeF(self.font().pointSizeF() * 1.15)
+        self.title_label.setFont(f)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
         super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange and hasattr(self, "cell_list"):
+            # the font scale changed: the title and the cells' code follow it
+            self._style_title()
+            QTimer.singleShot(0, self, self._fit_list)
+            for v in self.cell_list.views.values():
+                v.set_font_like(self)
+            self.cell_list.refit_all()
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
             self._button_places = []
             QTimer.singleShot(0, self, self._arrange_buttons)  # once the new sizes are known

@@ -210,3 +210,26 @@ def test_a_narrow_dock_gets_the_buttons_in_two_rows_and_nothing_cut(panel, qtbot
     assert panel.open_button.y() > panel.next_button.y()  # the second row
     assert all(v.geometry().right() <= panel.cell_list.viewport().width()
                for v in panel.shown_views())
+
+
+def test_cell_code_and_the_title_follow_the_font_scale(qtbot, panel: LessonPanel) -> None:
+    """Presenter mode (Ctrl+= or --font-scale 2): the lesson's code grows with the rest of the
+    window; it used to stay at the base size, unreadable from the back row."""
+    from PySide6.QtGui import QFont
+    panel.load_lesson(3)
+    qtbot.waitUntil(lambda: bool(panel.shown_views()), timeout=3000)
+    code = next(v for v in panel.shown_views() if v.cell.kind == "code")
+    base = panel.font().pointSizeF()
+    assert code.text.font().pointSizeF() == pytest.approx(base)
+    big = QFont(panel.font())
+    big.setPointSizeF(base * 2)
+    panel.setFont(big)
+    qtbot.waitUntil(lambda: panel.title_label.font().pointSizeF() > base * 2, timeout=3000)
+    for v in panel.shown_views():
+        if v.cell.kind == "code":
+            assert v.text.font().pointSizeF() == pytest.approx(base * 2)
+            assert v.text.font().fixedPitch()
+    panel.cell_list.ensure_visible(len(panel.cells) - 1)  # a view made later is big too
+    qtbot.wait(50)
+    last = [v for v in panel.shown_views() if v.cell.kind == "code"][-1]
+    assert last.text.font().pointSizeF() == pytest.approx(base * 2)
