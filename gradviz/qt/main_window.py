@@ -367,8 +367,9 @@ class MainWindow(QMainWindow):
                 self.arrange_panels()
 
     #: below this many characters of body text across the window, the side panels share one
-    #: tabbed column (1024x768 at font scale 1.5 or 2 is about 60-90)
-    COMPACT_COLUMNS = 120
+    #: tabbed column: 1024 px wide at font scale 1.5 is about 114, 1280 px at 1.5 about 142,
+    #: 1280 px at 2 about 107; at scale 1 even 1024 px holds about 170
+    COMPACT_COLUMNS = 150
 
     def text_columns(self) -> float:
         """How many characters of body text fit across the window."""
