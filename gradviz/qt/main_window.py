@@ -1023,7 +1023,8 @@ class MainWindow(QMainWindow):
     def autosave(self) -> None:
         """This window's automatic save (written by the kernel, where values are whole)."""
         k = self.kernel
-        if self._autosave is None or not self._dirty or k.running or not k.alive:
+        if self._autosave is None or not self._dirty or k.running or not k.alive or \
+                getattr(self.session, "busy", False):
             return
         try:
             self._autosave.mark_running()

@@ -126,6 +126,7 @@ class RemoteSession(Workspace):
         self.cursor_view = CursorView(self.world)
         self.has_walk = False
         self.last_error: dict[str, Any] | None = None
+        self.busy = False  # inside run(): waiting for the kernel or for the cell
         super().__init__()
         self._conn = kernel.state.connect(self._on_state)
 
@@ -208,16 +209,20 @@ class RemoteSession(Workspace):
             res.error_text = ("Busy: a cell is still running; stop it first (Shift+F5) or "
                               "wait for it")
             return self._done(res, record=False)
-        if not k.ready:
-            k.wait_for(lambda: k.ready or not k.alive, 60)
-        before = dict(self.namespace)
-        done: dict[str, dict[str, Any]] = {}
-        conn = k.finished.connect(lambda m, o: done.__setitem__(m, o))
+        self.busy = True  # (an autosave meanwhile would catch the workspace half-built)
         try:
-            mid = k.execute(source)
-            k.wait_for(lambda: mid in done)
+            if not k.ready:
+                k.wait_for(lambda: k.ready or not k.alive, 60)
+            before = dict(self.namespace)
+            done: dict[str, dict[str, Any]] = {}
+            conn = k.finished.connect(lambda m, o: done.__setitem__(m, o))
+            try:
+                mid = k.execute(source)
+                k.wait_for(lambda: mid in done)
+            finally:
+                k.finished.disconnect(conn)
         finally:
-            k.finished.disconnect(conn)
+            self.busy = False
         outcome = done.get(mid, {})
         res.output = outcome.get("output", "")
         res.value_repr = outcome.get("value")
