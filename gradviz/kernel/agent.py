@@ -38,7 +38,10 @@ WALK_LOG_SIZE = 20
 
 #: commands that drive a backward walk (accepted while a cell is paused in backward())
 WALK_COMMANDS = frozenset({"step", "step_back", "run", "reset", "continue", "breakpoints",
-                           "state", "inspect"})
+                           "state", "inspect", "tensor_texts"})
+
+#: commands answered with a reply only (no update follows): the window's look-ups
+QUERY_COMMANDS = frozenset({"tensor_texts"})
 
 
 class Channel:
@@ -154,6 +157,9 @@ class Agent:
             reply = fn(**{k: v for k, v in cmd.items() if k not in ("cmd", "seq")})
         except Exception as e:  # noqa: BLE001 - a bad command is reported, never fatal
             self.send({"type": "reply", "seq": seq, "ok": False, "error": format_error(e)})
+            return
+        if name in QUERY_COMMANDS:
+            self.send({"type": "reply", "seq": seq, "ok": True, "reply": reply})
             return
         light = name in LIGHT_COMMANDS and not (self.cursor is not None and
                                                 self.cursor.finished)
@@ -293,6 +299,12 @@ class Agent:
         if tensor is not None:
             snap.tensor(self._tensor_by_id(tensor))
         return {"inspect": snap.payload()}
+
+    def _cmd_tensor_texts(self, ids: list[int]) -> dict:
+        """torch's reprs of tensors a big snapshot sent without them (``lazy``)."""
+        from gradviz.kernel.snapshot import tensor_texts
+
+        return {"tensors": tensor_texts(ids)}
 
     def _ensure_cursor(self) -> BackwardCursor | None:
         if self.cursor is None and self.root is not None and not self.paused:

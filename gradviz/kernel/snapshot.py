@@ -8,6 +8,8 @@ only, with the true shape, so a 1M-element tensor costs a few kilobytes per upda
 
 from __future__ import annotations
 
+import base64
+import collections
 import math
 import os
 import sys
@@ -20,9 +22,10 @@ import numpy as np
 
 from engine.events import id_of
 
-__all__ = ["MAX_ELEMENTS", "MODULE_KEY", "SOURCE_KEY", "VALUE_KEY", "Snapshotter",
+__all__ = ["EAGER_REPRS", "LAZY", "MAX_ELEMENTS", "MODULE_KEY", "SOURCE_KEY", "VALUE_KEY",
+           "Snapshotter",
            "annotate_outputs", "array_record", "encode_array", "module_tree",
-           "track_engine_modules", "track_engine_sources", "user_frame"]
+           "tensor_texts", "track_engine_modules", "track_engine_sources", "user_frame"]
 
 #: node metadata keys the kernel sets: the nn.Module whose forward made the node (a weakref),
 #: the user's (file, line, text) of the op, and a small copy of the op's output value
@@ -36,23 +39,22 @@ MAX_ELEMENTS = 4096
 
 
 def encode_array(a: Any, limit: int = MAX_ELEMENTS) -> dict[str, Any] | None:
-    """``{"shape", "dtype", "values", "full"}``: values flattened, at most ``limit`` of them;
-    NaN and infinities as the strings torch prints."""
+    """``{"shape", "dtype", "b64", "full"}``: the first ``limit`` values, flattened, as the
+    base64 of their bytes (exact, NaN and infinities included; a fraction of a JSON list's
+    size and encoding time); a complex array sends its real part."""
     if a is None:
         return None
     arr = np.asarray(a)
     flat = arr.reshape(-1)
     full = flat.size <= limit
     head = flat[:limit]
-    if head.dtype.kind == "b":
-        values: list[Any] = [bool(v) for v in head]
-    elif head.dtype.kind in "iu":
-        values = [int(v) for v in head]
-    elif head.dtype.kind == "c":
-        values = [_num(v.real) for v in head]
-    else:
-        values = [_num(v) for v in head.astype(np.float64)]
-    return {"shape": list(arr.shape), "dtype": str(arr.dtype), "values": values, "full": full}
+    if head.dtype.kind == "c":
+        head = head.real
+    elif head.dtype.kind not in "biuf" or head.dtype.itemsize > 8:
+        head = head.astype(np.float64)
+    return {"shape": list(arr.shape), "dtype": str(head.dtype),
+            "b64": base64.b64encode(np.ascontiguousarray(head).tobytes()).decode("ascii"),
+            "full": full}
 
 
 def _num(v: float) -> float | str:
@@ -71,6 +73,80 @@ def array_record(t: Any) -> dict[str, Any] | None:
     return encode_array(t)
 
 
+#: a snapshot computes the reprs of this many unnamed tensors; the others' reprs (torch's repr
+#: costs about a millisecond a tensor) are made when the window asks (``tensor_texts``)
+EAGER_REPRS = 256
+
+
+class LazyTexts:
+    """The tensors whose repr the last snapshots left out: id -> a getter of the tensor (a
+    weak reference, or a re-read of a node's saved value), newest ``keep`` snapshots only."""
+
+    def __init__(self, keep: int = 3) -> None:
+        self._snaps: collections.deque[dict[int, Callable[[], Any]]] = \
+            collections.deque(maxlen=keep)
+
+    def begin(self) -> dict[int, Callable[[], Any]]:
+        """A new snapshot's table (registered at once; it fills as the snapshot records)."""
+        table: dict[int, Callable[[], Any]] = {}
+        self._snaps.append(table)
+        return table
+
+    def get(self, tid: int) -> Any:
+        """The tensor of ``tid``, or None when it is gone."""
+        for table in reversed(self._snaps):
+            getter = table.get(tid)
+            if getter is not None:
+                try:
+                    return getter()
+                except Exception:  # noqa: BLE001 - freed by a backward since
+                    return None
+        return None
+
+    def clear(self) -> None:
+        self._snaps.clear()
+
+
+#: this process's left-out reprs (a kernel shows one world)
+LAZY = LazyTexts()
+
+
+def getter_of(t: Any) -> Callable[[], Any]:
+    """A weak reference to ``t`` when it takes one, else ``t`` kept."""
+    try:
+        return weakref.ref(t)
+    except TypeError:
+        return lambda: t
+
+
+def tensor_texts(ids: Iterable[int], text: Callable[[Any], str] | None = None
+                 ) -> list[dict[str, Any]]:
+    """``{"id", "repr", "grad_repr"}`` of the tensors a snapshot sent without their reprs
+    (``lazy``), by id; ids no longer known are left out."""
+    text = text or _repr
+    out = []
+    for tid in ids:
+        t = LAZY.get(int(tid))
+        if t is None:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            grad = t.grad if t.grad_fn is None or t.retains_grad else None
+        out.append({"id": int(tid), "repr": text(t),
+                    "grad_repr": text(grad) if grad is not None else None})
+    return out
+
+
+def short_text(t: Any, dtype: str, default: str = "float32") -> str:
+    """``tensor([...], size=(2, 3), grad_fn=<MulBackward0>)``: a tensor's repr until the
+    window asks for torch's own."""
+    extra = "" if dtype == default else f", dtype=torch.{dtype}"
+    fn = t.grad_fn
+    tail = f", grad_fn=<{fn.name()}>" if fn is not None else (
+        ", requires_grad=True" if t.requires_grad else "")
+    return f"tensor([...], size={tuple(int(s) for s in t.shape)}{extra}{tail})"
+
+
 def _repr(t: Any) -> str:
     try:
         return repr(t)
@@ -87,6 +163,8 @@ class Snapshotter:
         self.tensors: dict[int, dict[str, Any]] = {}
         self.nodes: dict[int, dict[str, Any]] = {}
         self._mods, self._params, self._pnames = module_tree(namespace)
+        self._lazy = LAZY.begin()
+        self._eager = EAGER_REPRS
 
     # ----- tensors
     def tensor(self, t: Any, deep: bool = False) -> int:
@@ -105,10 +183,18 @@ class Snapshotter:
                     "grad_fn": id_of(fn),
                     "grad_fn_name": fn.name() if fn is not None else None,
                     "version": int(t._version), "hooks": len(t._backward_hooks or ()),
-                    "data": array_record(t), "repr": _repr(t),
-                    "grad": array_record(grad), "grad_repr": _repr(grad) if grad is not None
-                    else None,
+                    "data": array_record(t), "grad": array_record(grad),
                 }
+                if tid in self.names or self._eager > 0:
+                    self._eager -= tid not in self.names
+                    rec["repr"] = _repr(t)
+                    rec["grad_repr"] = _repr(grad) if grad is not None else None
+                else:
+                    rec["repr"] = short_text(t, rec["dtype"])
+                    rec["grad_repr"] = short_text(grad, rec["dtype"]) if grad is not None \
+                        else None
+                    rec["lazy"] = True
+                    self._lazy[tid] = getter_of(t)
             pname = self._pnames.get(id(t))
             if pname is not None:
                 rec["param"] = pname

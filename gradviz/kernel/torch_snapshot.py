@@ -26,18 +26,22 @@ from typing import Any
 
 import numpy as np
 
+from gradviz.kernel import snapshot as _snapshot
 from gradviz.kernel.snapshot import (
+    LAZY,
     MAX_ELEMENTS,
     SOURCE_KEY,
     VALUE_KEY,
     VALUE_LIMIT,
-    _num,
     _repr,
     _short,
     annotate_outputs,
+    encode_array,
+    getter_of,
     module_tree,
     node_extras,
     node_rule,
+    short_text,
     user_frame,
 )
 
@@ -143,8 +147,6 @@ def array_record(t: Any, limit: int = MAX_ELEMENTS) -> dict[str, Any] | None:
     if t is None:
         return None
     if isinstance(t, np.ndarray):
-        from gradviz.kernel.snapshot import encode_array
-
         return encode_array(t, limit)
     shape = [int(s) for s in t.shape]
     try:
@@ -152,13 +154,10 @@ def array_record(t: Any, limit: int = MAX_ELEMENTS) -> dict[str, Any] | None:
     except Exception:  # noqa: BLE001 - a tensor torch cannot read back (meta...): shape only
         return {"shape": shape, "dtype": _dtype_name(t), "values": [], "full": False}
     numel = int(np.prod(shape)) if shape else 1
-    head = head.reshape(-1)
-    if head.dtype.kind in "biu":
-        values: list[Any] = head.tolist()
-    else:
-        f = (head.real if head.dtype.kind == "c" else head).astype(np.float64)
-        values = f.tolist() if np.isfinite(f).all() else [_num(v) for v in f]
-    return {"shape": shape, "dtype": str(head.dtype), "values": values, "full": numel <= limit}
+    rec = encode_array(head.reshape(-1))
+    rec["shape"] = shape
+    rec["full"] = numel <= limit
+    return rec
 
 
 # ----------------------------------------------------------------------------- modules
@@ -339,6 +338,8 @@ class TorchSnapshotter:
         self._keep: list = []  # node wrappers referenced while this snapshot lives
         self._named = [v for v in (namespace or {}).values() if _is_tensor(v)]
         self._views: dict[tuple, Any] | None = None
+        self._lazy = LAZY.begin()
+        self._eager = _snapshot.EAGER_REPRS
 
     # ----- tensors
     def tensor(self, t: Any, deep: bool = False) -> int:
@@ -350,7 +351,7 @@ class TorchSnapshotter:
             self.graph(t.grad_fn)
         return tid
 
-    def _record(self, t: Any, tid: int) -> None:
+    def _record(self, t: Any, tid: int, get: Callable[[], Any] | None = None) -> None:
         fn = t.grad_fn
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -365,25 +366,33 @@ class TorchSnapshotter:
                 "grad_fn": self.ids.node(fn) if fn is not None else None,
                 "grad_fn_name": fn.name() if fn is not None else None,
                 "version": int(t._version), "hooks": hooks,
-                "data": array_record(t), "repr": self._text(t, tid),
-                "grad": array_record(grad),
-                "grad_repr": self._text(grad, tid) if grad is not None else None,
+                "data": array_record(t), "grad": array_record(grad),
             }
+            if self._eager_text(t, tid):
+                rec["repr"] = _repr(t)
+                rec["grad_repr"] = _repr(grad) if grad is not None else None
+            else:  # torch's repr when the window asks (tensor_texts); its size till then
+                dflt = str(_default_dtype()).rsplit(".", 1)[-1]
+                rec["repr"] = short_text(t, rec["dtype"], dflt)
+                rec["grad_repr"] = short_text(grad, rec["dtype"], dflt) \
+                    if grad is not None else None
+                rec["lazy"] = True
+                self._lazy[tid] = get or getter_of(t)
         pname = self._pnames.get(id(t))
         if pname is not None:
             rec["param"] = pname
         self.tensors[tid] = rec
 
-    def _text(self, t: Any, tid: int) -> str:
-        """torch's repr; for a big unnamed tensor (a saved one, say: torch's repr costs
-        milliseconds each) a short line with its size, the values travel in ``data``."""
-        if tid in self.names or t.numel() <= REPR_LIMIT:
-            return _repr(t)
-        extra = "" if t.dtype == _default_dtype() else f", dtype={t.dtype}"
-        fn = t.grad_fn
-        tail = f", grad_fn=<{fn.name()}>" if fn is not None else (
-            ", requires_grad=True" if t.requires_grad else "")
-        return f"tensor([...], size={tuple(t.shape)}{extra}{tail})"
+    def _eager_text(self, t: Any, tid: int) -> bool:
+        """Whether the record carries torch's repr now: a named tensor's always, a small
+        one's while this snapshot's budget (``EAGER_REPRS``) lasts; a big unnamed tensor's
+        (a saved one, say) only when the window asks."""
+        if tid in self.names:
+            return True
+        if self._eager > 0 and t.numel() <= REPR_LIMIT:
+            self._eager -= 1
+            return True
+        return False
 
     # ----- nodes
     def graph(self, fn: Any) -> None:
@@ -432,7 +441,8 @@ class TorchSnapshotter:
             except TypeError:
                 pass
             try:
-                saved = {"list": [self._value(v, (nid, f"saved[{i}]"))
+                saved = {"list": [self._value(v, (nid, f"saved[{i}]"),
+                                              lambda n=n, i=i: n.saved_tensors[i])
                                   for i, v in enumerate(n.saved_tensors)]}
             except RuntimeError:
                 rec["freed"] = True
@@ -450,7 +460,8 @@ class TorchSnapshotter:
                     continue
                 if _is_tensor(v) or (isinstance(v, (tuple, list)) and v
                                      and all(_is_tensor(x) for x in v)):
-                    saved.append([key, self._value(v, (nid, key))])
+                    saved.append([key, self._value(v, (nid, key),
+                                                   lambda n=n, a=attr: getattr(n, a))])
                 else:
                     attrs[key] = _short(v)
         rec["attrs"] = attrs
@@ -458,18 +469,22 @@ class TorchSnapshotter:
         rec["rule"] = node_rule(n)
         return nid
 
-    def _value(self, v: Any, where: tuple[int, str] | None = None) -> Any:
+    def _value(self, v: Any, where: tuple[int, str] | None = None,
+               get: Callable[[], Any] | None = None) -> Any:
         if _is_tensor(v):
             if where is None:
                 return {"tensor": self.tensor(v)}
-            return {"tensor": self._saved_tensor(v, *where)}
+            return {"tensor": self._saved_tensor(v, *where, get=get)}
         if isinstance(v, (tuple, list)):
             return {"tuple": [self._value(x, None if where is None else
-                                          (where[0], f"{where[1]}[{i}]"))
+                                          (where[0], f"{where[1]}[{i}]"),
+                                          None if get is None else
+                                          (lambda get=get, i=i: get()[i]))
                               for i, x in enumerate(v)]}
         return {"text": _short(v)}
 
-    def _saved_tensor(self, t: Any, node_id: int, key: str) -> int:
+    def _saved_tensor(self, t: Any, node_id: int, key: str,
+                      get: Callable[[], Any] | None = None) -> int:
         """A saved tensor: a named tensor of the same memory and view is that tensor."""
         view = _view_key(t)
         if self._views is None:
@@ -483,7 +498,7 @@ class TorchSnapshotter:
             return self.tensor(same)
         tid = self.ids.saved(t, node_id, key)
         if tid not in self.tensors:
-            self._record(t, tid)
+            self._record(t, tid, get)
         return tid
 
     # ----- steps
