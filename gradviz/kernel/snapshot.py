@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
+import gc
 import math
 import os
 import sys
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -38,6 +40,9 @@ VALUE_LIMIT = 64
 MAX_ELEMENTS = 4096
 
 
+_NP_NAMES: dict[np.dtype, str] = {}
+
+
 def encode_array(a: Any, limit: int = MAX_ELEMENTS) -> dict[str, Any] | None:
     """``{"shape", "dtype", "b64", "full"}``: the first ``limit`` values, flattened, as the
     base64 of their bytes (exact, NaN and infinities included; a fraction of a JSON list's
@@ -52,7 +57,10 @@ def encode_array(a: Any, limit: int = MAX_ELEMENTS) -> dict[str, Any] | None:
         head = head.real
     elif head.dtype.kind not in "biuf" or head.dtype.itemsize > 8:
         head = head.astype(np.float64)
-    return {"shape": list(arr.shape), "dtype": str(head.dtype),
+    dt = _NP_NAMES.get(head.dtype)
+    if dt is None:
+        dt = _NP_NAMES[head.dtype] = str(head.dtype)
+    return {"shape": list(arr.shape), "dtype": dt,
             "b64": base64.b64encode(np.ascontiguousarray(head).tobytes()).decode("ascii"),
             "full": full}
 
@@ -75,7 +83,7 @@ def array_record(t: Any) -> dict[str, Any] | None:
 
 #: a snapshot computes the reprs of this many unnamed tensors; the others' reprs (torch's repr
 #: costs about a millisecond a tensor) are made when the window asks (``tensor_texts``)
-EAGER_REPRS = 256
+EAGER_REPRS = 64
 
 
 class LazyTexts:
@@ -137,14 +145,29 @@ def tensor_texts(ids: Iterable[int], text: Callable[[Any], str] | None = None
     return out
 
 
-def short_text(t: Any, dtype: str, default: str = "float32") -> str:
-    """``tensor([...], size=(2, 3), grad_fn=<MulBackward0>)``: a tensor's repr until the
-    window asks for torch's own."""
+def short_text(rec: Mapping[str, Any], default: str = "float32") -> str:
+    """``tensor([...], size=(2, 3), grad_fn=<MulBackward0>)``: the repr of a tensor record
+    (``shape``, ``dtype``, ``grad_fn_name``, ``requires_grad``) until the window asks for
+    torch's own."""
+    dtype = rec["dtype"]
     extra = "" if dtype == default else f", dtype=torch.{dtype}"
-    fn = t.grad_fn
-    tail = f", grad_fn=<{fn.name()}>" if fn is not None else (
-        ", requires_grad=True" if t.requires_grad else "")
-    return f"tensor([...], size={tuple(int(s) for s in t.shape)}{extra}{tail})"
+    fn = rec.get("grad_fn_name")
+    tail = f", grad_fn=<{fn}>" if fn is not None else (
+        ", requires_grad=True" if rec.get("requires_grad") else "")
+    return f"tensor([...], size={tuple(rec['shape'])}{extra}{tail})"
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused: a snapshot makes tens of thousands of small
+    records, and collections over torch's heap falling inside it cost a third of its time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _repr(t: Any) -> str:
@@ -190,9 +213,10 @@ class Snapshotter:
                     rec["repr"] = _repr(t)
                     rec["grad_repr"] = _repr(grad) if grad is not None else None
                 else:
-                    rec["repr"] = short_text(t, rec["dtype"])
-                    rec["grad_repr"] = short_text(grad, rec["dtype"]) if grad is not None \
-                        else None
+                    rec["repr"] = short_text(rec)
+                    rec["grad_repr"] = short_text({"shape": rec["grad"]["shape"],
+                                                   "dtype": rec["dtype"]}) \
+                        if grad is not None else None
                     rec["lazy"] = True
                     self._lazy[tid] = getter_of(t)
             pname = self._pnames.get(id(t))
@@ -207,12 +231,13 @@ class Snapshotter:
     def graph(self, fn: Any) -> None:
         """Record ``fn`` and every node reachable through ``next_functions``."""
         stack = [fn]
-        while stack:
-            n = stack.pop()
-            if n is None or id_of(n) in self.nodes:
-                continue
-            self.node(n)
-            stack.extend(nxt for nxt, _ in n.next_functions if nxt is not None)
+        with gc_paused():
+            while stack:
+                n = stack.pop()
+                if n is None or id_of(n) in self.nodes:
+                    continue
+                self.node(n)
+                stack.extend(nxt for nxt, _ in n.next_functions if nxt is not None)
 
     def node(self, n: Any) -> int:
         nid = id_of(n)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -37,6 +36,7 @@ from gradviz.kernel.snapshot import (
     _short,
     annotate_outputs,
     encode_array,
+    gc_paused,
     getter_of,
     module_tree,
     node_extras,
@@ -116,8 +116,30 @@ class TorchIds:
 IDS = TorchIds()
 
 
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
 def _dtype_name(t: Any) -> str:
-    return str(t.dtype).rsplit(".", 1)[-1]
+    dt = t.dtype
+    name = _DTYPE_NAMES.get(dt)
+    if name is None:
+        name = _DTYPE_NAMES[dt] = str(dt).rsplit(".", 1)[-1]
+    return name
+
+
+_TORCH: list[Any] = []  # the torch module, imported on first use (an import costs microseconds)
+_NUMPY_READY: set[Any] = set()  # torch dtypes whose .numpy() is the value as it is
+
+
+def _torch() -> Any:
+    if not _TORCH:
+        import torch
+
+        _TORCH.append(torch)
+        _NUMPY_READY.update((torch.float32, torch.float64, torch.float16, torch.int64,
+                             torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool,
+                             torch.complex64, torch.complex128))
+    return _TORCH[0]
 
 
 def tensor_array(t: Any, limit: int | None = None) -> np.ndarray | None:
@@ -125,8 +147,14 @@ def tensor_array(t: Any, limit: int | None = None) -> np.ndarray | None:
     bfloat16 and other types numpy lacks as float32."""
     if t is None:
         return None
-    import torch
-
+    torch = _torch()
+    d = t.detach()
+    if (d.dtype in _NUMPY_READY and d.layout == torch.strided and d.device.type == "cpu"
+            and not d.is_conj() and not d.is_neg() and type(d) is torch.Tensor):
+        a = d.numpy()  # the fast path: a strided CPU tensor's own memory, then copied
+        if limit is not None:
+            a = a.reshape(-1)[:limit]
+        return a.copy()
     with torch.no_grad():
         d = t.detach()
         if getattr(d, "is_sparse", False):
@@ -153,7 +181,7 @@ def array_record(t: Any, limit: int = MAX_ELEMENTS) -> dict[str, Any] | None:
         head = tensor_array(t, limit)
     except Exception:  # noqa: BLE001 - a tensor torch cannot read back (meta...): shape only
         return {"shape": shape, "dtype": _dtype_name(t), "values": [], "full": False}
-    numel = int(np.prod(shape)) if shape else 1
+    numel = t.numel()
     rec = encode_array(head.reshape(-1))
     rec["shape"] = shape
     rec["full"] = numel <= limit
@@ -344,40 +372,42 @@ class TorchSnapshotter:
     # ----- tensors
     def tensor(self, t: Any, deep: bool = False) -> int:
         """Record tensor ``t``; ``deep`` also records its whole graph. Returns its id."""
-        tid = self.ids.tensor(t)
-        if tid not in self.tensors:
-            self._record(t, tid)
-        if deep and t.grad_fn is not None:
-            self.graph(t.grad_fn)
+        # the kernel's own reads: no TorchFunctionMode (track_sources) sees them
+        with _quiet(), gc_paused():
+            tid = self.ids.tensor(t)
+            if tid not in self.tensors:
+                self._record(t, tid)
+            if deep and t.grad_fn is not None:
+                self.graph(t.grad_fn)
         return tid
 
     def _record(self, t: Any, tid: int, get: Callable[[], Any] | None = None) -> None:
         fn = t.grad_fn
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            grad = t.grad if t.is_leaf or t.retains_grad else None
-            hooks = len(getattr(t, "_backward_hooks", None) or ()) + \
-                len(getattr(t, "_post_accumulate_grad_hooks", None) or ())
-            rec = {
-                "id": tid, "name": self.names.get(tid),
-                "shape": [int(s) for s in t.shape], "dtype": _dtype_name(t),
-                "requires_grad": bool(t.requires_grad),
-                "retains_grad": bool(t.retains_grad),
-                "grad_fn": self.ids.node(fn) if fn is not None else None,
-                "grad_fn_name": fn.name() if fn is not None else None,
-                "version": int(t._version), "hooks": hooks,
-                "data": array_record(t), "grad": array_record(grad),
-            }
-            if self._eager_text(t, tid):
-                rec["repr"] = _repr(t)
-                rec["grad_repr"] = _repr(grad) if grad is not None else None
-            else:  # torch's repr when the window asks (tensor_texts); its size till then
-                dflt = str(_default_dtype()).rsplit(".", 1)[-1]
-                rec["repr"] = short_text(t, rec["dtype"], dflt)
-                rec["grad_repr"] = short_text(grad, rec["dtype"], dflt) \
-                    if grad is not None else None
-                rec["lazy"] = True
-                self._lazy[tid] = get or getter_of(t)
+        # the grad read only where torch does not warn about reading it
+        grad = t.grad if fn is None or t.retains_grad else None
+        hooks = len(getattr(t, "_backward_hooks", None) or ()) + \
+            len(getattr(t, "_post_accumulate_grad_hooks", None) or ())
+        rec = {
+            "id": tid, "name": self.names.get(tid),
+            "shape": [int(s) for s in t.shape], "dtype": _dtype_name(t),
+            "requires_grad": bool(t.requires_grad),
+            "retains_grad": bool(t.retains_grad),
+            "grad_fn": self.ids.node(fn) if fn is not None else None,
+            "grad_fn_name": fn.name() if fn is not None else None,
+            "version": int(t._version), "hooks": hooks,
+            "data": array_record(t), "grad": array_record(grad),
+        }
+        if self._eager_text(t, tid):
+            rec["repr"] = _repr(t)
+            rec["grad_repr"] = _repr(grad) if grad is not None else None
+        else:  # torch's repr when the window asks (tensor_texts); its size till then
+            dflt = str(_default_dtype()).rsplit(".", 1)[-1]
+            rec["repr"] = short_text(rec, dflt)
+            rec["grad_repr"] = short_text({"shape": rec["grad"]["shape"],
+                                           "dtype": rec["dtype"]}, dflt) \
+                if grad is not None else None
+            rec["lazy"] = True
+            self._lazy[tid] = get or getter_of(t)
         pname = self._pnames.get(id(t))
         if pname is not None:
             rec["param"] = pname
@@ -503,6 +533,10 @@ class TorchSnapshotter:
 
     # ----- steps
     def steps(self, steps: Iterable[Any]) -> list[dict[str, Any]]:
+        with _quiet(), gc_paused():
+            return self._steps(steps)
+
+    def _steps(self, steps: Iterable[Any]) -> list[dict[str, Any]]:
         out = []
         for s in steps:
             self.node(s.node)
@@ -537,10 +571,13 @@ def _saved_attrs(cls: type, n: Any) -> tuple[str, ...]:
     return attrs
 
 
-def _default_dtype() -> Any:
-    import torch
+def _quiet() -> Any:
+    """A context without torch-function handling (modes, subclasses' hooks)."""
+    return _torch()._C.DisableTorchFunction()
 
-    return torch.get_default_dtype()
+
+def _default_dtype() -> Any:
+    return _torch().get_default_dtype()
 
 
 def _view_key(t: Any) -> tuple | None:
@@ -551,6 +588,4 @@ def _view_key(t: Any) -> tuple | None:
 
 
 def _is_tensor(v: Any) -> bool:
-    import torch
-
-    return isinstance(v, torch.Tensor)
+    return isinstance(v, _torch().Tensor)
