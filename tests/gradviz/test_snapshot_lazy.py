@@ -1,0 +1,129 @@
+"""A big graph's snapshot leaves torch's reprs out (they cost a millisecond each) and the
+window asks the kernel for one when it shows it: the text the inspector shows is still the
+library's own repr. Arrays travel as base64 of their bytes and decode to the same values."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gradviz.kernel import snapshot
+from gradviz.kernel.agent import Agent
+from gradviz.views import World, decode_array
+
+
+@pytest.fixture
+def big(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every unnamed tensor past the budget, as in a 5,000-node graph."""
+    monkeypatch.setattr(snapshot, "EAGER_REPRS", 0)
+
+
+def _window(agent: Agent, replies: list[dict]) -> World:
+    """The window's World over ``agent``'s last update, asking it for reprs as
+    RemoteSession does (the ``tensor_texts`` command)."""
+    world = World()
+    state = [m for m in replies if m.get("type") == "state"][-1]
+    world.update(state["tensors"], state["nodes"])
+
+    def fetch(ids: list[int]) -> list[dict]:
+        n = len(replies)
+        agent.handle({"cmd": "tensor_texts", "seq": 99, "ids": ids})
+        new = replies[n:]
+        assert [m["type"] for m in new] == ["reply"]  # a look-up sends no update
+        return new[0]["reply"]["tensors"]
+
+    world.fetch_texts = fetch
+    return world
+
+
+def test_torch_saved_tensors_and_grads_show_torchs_repr_on_demand(big: None) -> None:
+    torch = pytest.importorskip("torch")
+    from gradviz.kernel.backend import TorchBackend
+
+    replies: list[dict] = []
+    agent = Agent({}, lambda m: replies.append(json.loads(json.dumps(m))),
+                  install_driver=False, backend=TorchBackend())
+    try:
+        torch.manual_seed(0)
+        ns = agent.session.namespace
+        exec("net = torch.nn.Sequential(torch.nn.Linear(3, 40), torch.nn.BatchNorm1d(40),\n"
+             "                          torch.nn.ReLU(), torch.nn.Linear(40, 2))\n"
+             "x = torch.randn(4, 3)\nloss = net(x).pow(2).sum()\n"
+             "loss.backward(retain_graph=True)", ns)
+        agent.send_state()
+        state = replies[-1]
+        recs = {r["id"]: r for r in state["tensors"]}
+        world = _window(agent, replies)
+        ids = agent.backend.ids
+        root = world.tensor(ids.tensor(ns["loss"]))
+        assert repr(root) == repr(ns["loss"]) and not recs[root.id].get("lazy")  # named
+        # every node's saved tensors, as the inspector prints them
+        stack, seen, checked = [ns["loss"].grad_fn], set(), 0
+        while stack:
+            fn = stack.pop()
+            if fn is None or ids.node(fn) in seen:
+                continue
+            seen.add(ids.node(fn))
+            stack.extend(f for f, _ in fn.next_functions)
+            view = world.node(ids.node(fn))
+            for key, v in view.saved_tensors.items():
+                true = getattr(fn, f"_saved_{key}")
+                if isinstance(true, torch.Tensor):
+                    assert recs[v.id].get("lazy") or recs[v.id]["name"] == "x"
+                    assert repr(v) == repr(true), key
+                    np.testing.assert_array_equal(v.numpy(), true.detach().numpy())
+                    checked += 1
+        assert checked >= 6
+        w = ns["net"][1].weight  # a parameter: its repr and its grad's
+        wv = world.tensor(ids.tensor(w))
+        assert recs[wv.id].get("lazy") and recs[wv.id]["param"] == "1.weight"
+        assert repr(wv) == repr(w) and repr(wv.grad) == repr(w.grad)
+        np.testing.assert_array_equal(wv.grad.numpy(), w.grad.numpy())
+        # without a kernel to ask, the size stands in
+        alone = World()
+        alone.update(state["tensors"], state["nodes"])
+        assert repr(alone.tensor(wv.id)) == "tensor([...], size=(40,), requires_grad=True)"
+    finally:
+        agent.close()
+
+
+def test_engine_inspector_shows_the_engines_repr_of_a_lazy_saved_tensor(
+        big: None, qtbot, bridge) -> None:  # noqa: ANN001
+    """End to end: the kernel in this process, the window's RemoteSession and inspector."""
+    from gradviz.qt.inspector import Inspector
+    from gradviz.qt.remote_session import InProcessKernel, RemoteSession
+
+    kernel = InProcessKernel()
+    session = RemoteSession(kernel)
+    try:
+        session.run("a = torch.arange(6.).reshape(2, 3).requires_grad_()\n"
+                    "b = (a * 3).exp() * a\nout = b.sum()")
+        ns = kernel.namespace
+        out = session.get("out")
+        mul = out.grad_fn.next_functions[0][0]  # b's MulBackward0
+        assert mul.name() == "MulBackward0"
+        saved = mul.saved_tensors
+        assert kernel.last_state is not None
+        lazy = {r["id"] for r in kernel.last_state["tensors"] if r.get("lazy")}
+        assert {saved["self"].id} <= lazy  # (a * 3).exp(): unnamed
+        inspector = Inspector(session, bridge)
+        qtbot.addWidget(inspector)
+        inspector.show_node(mul)
+        text = inspector.text()
+        true = ns["b"].grad_fn.saved_tensors
+        assert repr(true["self"]) in text and repr(true["other"]) in text
+    finally:
+        session.close()
+        kernel.shutdown()
+
+
+def test_arrays_round_trip_exactly() -> None:
+    for a in (np.array([1.5, np.nan, -np.inf, 3e-39], np.float32), np.arange(5),
+              np.array([[True, False]]), np.float64(2.25), np.array([1 + 2j, 3 - 1j])):
+        rec = json.loads(json.dumps(snapshot.encode_array(a)))
+        np.testing.assert_array_equal(decode_array(rec), np.real(a))
+    cut = snapshot.encode_array(np.arange(10.0), limit=4)
+    assert decode_array(cut).tolist() == [0.0, 1.0, 2.0, 3.0] and not cut["full"]
+    assert cut["shape"] == [10]
