@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import events
 from engine.events import id_of
 
 __all__ = ["EAGER_REPRS", "LAZY", "MAX_ELEMENTS", "MODULE_KEY", "SOURCE_KEY", "VALUE_KEY",
@@ -190,8 +191,9 @@ class Snapshotter:
         self._eager = EAGER_REPRS
 
     # ----- tensors
-    def tensor(self, t: Any, deep: bool = False) -> int:
-        """Record tensor ``t``; ``deep`` also records its whole graph. Returns its id."""
+    def tensor(self, t: Any, deep: bool = False, get: Callable[[], Any] | None = None) -> int:
+        """Record tensor ``t``; ``deep`` also records its whole graph. Returns its id. ``get``
+        reads ``t`` again later (its repr on demand; default a weak reference)."""
         tid = id_of(t)
         rec = self.tensors.get(tid)
         if rec is None:
@@ -218,7 +220,7 @@ class Snapshotter:
                                                    "dtype": rec["dtype"]}) \
                         if grad is not None else None
                     rec["lazy"] = True
-                    self._lazy[tid] = getter_of(t)
+                    self._lazy[tid] = get or getter_of(t)
             pname = self._pnames.get(id(t))
             if pname is not None:
                 rec["param"] = pname
@@ -272,20 +274,26 @@ class Snapshotter:
         if n.is_freed:
             return []
         try:
-            saved = n.saved_tensors
+            with events.paused():  # a saved array is wrapped in a new tensor at each read
+                saved = n.saved_tensors
         except Exception:  # noqa: BLE001 - freed between checks
             return []
+        ref = weakref.ref(n)
         if isinstance(saved, Mapping):
-            return [[str(k), self._value(v)] for k, v in saved.items()]
+            return [[str(k), self._value(v, lambda k=k: _reread(ref, k))]
+                    for k, v in saved.items()]
         if isinstance(saved, (tuple, list)):
-            return {"list": [self._value(v) for v in saved]}
+            return {"list": [self._value(v, lambda i=i: _reread(ref, i))
+                             for i, v in enumerate(saved)]}
         return []
 
-    def _value(self, v: Any) -> Any:
+    def _value(self, v: Any, get: Callable[[], Any] | None = None) -> Any:
         if id_of(v) is not None and hasattr(v, "grad_fn"):
-            return {"tensor": self.tensor(v)}
+            return {"tensor": self.tensor(v, get=get)}
         if isinstance(v, (tuple, list)):
-            return {"tuple": [self._value(x) for x in v]}
+            return {"tuple": [self._value(x, None if get is None else
+                                          (lambda get=get, i=i: get()[i]))
+                              for i, x in enumerate(v)]}
         return {"text": _short(v)}
 
     # ----- steps
@@ -309,6 +317,15 @@ class Snapshotter:
     def payload(self) -> dict[str, Any]:
         annotate_outputs(self.tensors, self.nodes)
         return {"tensors": list(self.tensors.values()), "nodes": list(self.nodes.values())}
+
+
+def _reread(ref: weakref.ref, key: Any) -> Any:
+    """Node ``ref``'s saved value ``key`` read again (None once the node is gone)."""
+    n = ref()
+    if n is None:
+        return None
+    with events.paused():
+        return n.saved_tensors[key]
 
 
 def node_rule(n: Any) -> dict[str, Any]:

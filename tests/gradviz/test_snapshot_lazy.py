@@ -99,10 +99,11 @@ def test_engine_inspector_shows_the_engines_repr_of_a_lazy_saved_tensor(
     session = RemoteSession(kernel)
     try:
         session.run("a = torch.arange(6.).reshape(2, 3).requires_grad_()\n"
-                    "b = (a * 3).exp() * a\nout = b.sum()")
+                    "b = (a * 3).exp() * a\nout = (b - 30).relu().sum()")
         ns = kernel.namespace
         out = session.get("out")
-        mul = out.grad_fn.next_functions[0][0]  # b's MulBackward0
+        relu = out.grad_fn.next_functions[0][0]
+        mul = relu.next_functions[0][0].next_functions[0][0]  # b's MulBackward0
         assert mul.name() == "MulBackward0"
         saved = mul.saved_tensors
         assert kernel.last_state is not None
@@ -114,6 +115,11 @@ def test_engine_inspector_shows_the_engines_repr_of_a_lazy_saved_tensor(
         text = inspector.text()
         true = ns["b"].grad_fn.saved_tensors
         assert repr(true["self"]) in text and repr(true["other"]) in text
+        # a saved array the engine wraps in a new tensor at each read (ReluBackward0's result)
+        assert relu.name() == "ReluBackward0"
+        inspector.show_node(relu)
+        result = ns["out"].grad_fn.next_functions[0][0].saved_tensors["result"]
+        assert repr(result) in inspector.text() and "[...]" not in inspector.text()
     finally:
         session.close()
         kernel.shutdown()
