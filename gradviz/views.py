@@ -281,7 +281,10 @@ class NodeView:
     @property
     def rule(self) -> RuleView:
         """The op's gradient rule in words, symbols and math (the engine's text)."""
-        return RuleView(self._rec.get("rule"))
+        rec = self._rec.get("rule")
+        if rec is None and self._rec.get("rule_of") is not None:  # shared with a node of its kind
+            rec = self._world.node(self._rec["rule_of"])._rec.get("rule")
+        return RuleView(rec)
 
     @property
     def module(self) -> str | None:

@@ -41,6 +41,7 @@ from gradviz.kernel.snapshot import (
     module_tree,
     node_extras,
     node_rule,
+    share_rules,
     short_text,
     user_frame,
 )
@@ -558,6 +559,7 @@ class TorchSnapshotter:
 
     def payload(self) -> dict[str, Any]:
         annotate_outputs(self.tensors, self.nodes)
+        share_rules(self.nodes.values())
         return {"tensors": list(self.tensors.values()), "nodes": list(self.nodes.values())}
 
 

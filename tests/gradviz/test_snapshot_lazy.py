@@ -81,6 +81,13 @@ def test_torch_saved_tensors_and_grads_show_torchs_repr_on_demand(big: None) -> 
         assert recs[wv.id].get("lazy") and recs[wv.id]["param"] == "1.weight"
         assert repr(wv) == repr(w) and repr(wv.grad) == repr(w.grad)
         np.testing.assert_array_equal(wv.grad.numpy(), w.grad.numpy())
+        # a rule travels once per payload; every node of its kind shows it
+        addmm = [r for r in state["nodes"] if r["name"] == "AddmmBackward0"]
+        assert len(addmm) == 2 and sum("rule" in r for r in addmm) == 1
+        from gradviz.rules import node_rule_record
+        rules = {world.node(r["id"]).rule.symbols for r in addmm}
+        fn = next(f for f in _nodes(ns["loss"].grad_fn) if f.name() == "AddmmBackward0")
+        assert rules == {tuple(node_rule_record(fn)["symbols"])} and rules != {()}
         # without a kernel to ask, the size stands in
         alone = World()
         alone.update(state["tensors"], state["nodes"])
@@ -123,6 +130,16 @@ def test_engine_inspector_shows_the_engines_repr_of_a_lazy_saved_tensor(
     finally:
         session.close()
         kernel.shutdown()
+
+
+def _nodes(fn):  # noqa: ANN001, ANN202 - torch's graph from ``fn``
+    stack, seen = [fn], set()
+    while stack:
+        n = stack.pop()
+        if n is not None and n not in seen:
+            seen.add(n)
+            yield n
+            stack.extend(f for f, _ in n.next_functions)
 
 
 def test_arrays_round_trip_exactly() -> None:
