@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -78,6 +79,9 @@ def measure(backend: str, code: str, profile: bool) -> dict[str, Any]:
     if prof:
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+    gc.collect()
+    gc.freeze()  # the kernel's heap set aside: the window is another process
+    t2 = time.perf_counter()
     got = json.loads(data)
     t3 = time.perf_counter()
     w = World()
@@ -86,6 +90,7 @@ def measure(backend: str, code: str, profile: bool) -> dict[str, Any]:
     g = build_graph([w.tensor(got["root"])], names)
     t4 = time.perf_counter()
     win = window(got, got["root"], False)
+    gc.unfreeze()
     return {"nodes": g.number_of_nodes(), "tensors": len(got["tensors"]),
             "lazy": sum(1 for r in got["tensors"] if r.get("lazy")),
             "snapshot": (t1 - t0) * 1000, "encode": (t2 - t1) * 1000, "bytes": len(data),

@@ -324,8 +324,13 @@ class NodeView:
 
     def _saved(self, saved: Any) -> Any:
         if isinstance(saved, Mapping):
-            return tuple(self._world.value(v) for v in saved["list"])
-        return {k: self._world.value(v) for k, v in saved}
+            out: Any = tuple(self._world.value(v) for v in saved["list"])
+            values = out
+        else:
+            out = {k: self._world.value(v) for k, v in saved}
+            values = out.values()
+        self._world.saved_together(v.id for v in values if isinstance(v, TensorView))
+        return out
 
     def __repr__(self) -> str:
         return f"<{self.name()} object #{self.id}>"
@@ -404,22 +409,41 @@ class World:
         self._nodes: dict[int, Mapping[str, Any]] = {}
         self._tviews: dict[int, TensorView] = {}
         self._nviews: dict[int, NodeView] = {}
+        self._texts: dict[int, Mapping[str, Any] | None] = {}  # fetched reprs, this update
+        self._beside: dict[int, list[int]] = {}
         #: asks the kernel for the reprs of tensors sent ``lazy`` (ids -> records with
         #: ``id``, ``repr``, ``grad_repr``); None (no kernel to ask): their short text stays
         self.fetch_texts: Callable[[list[int]], Iterable[Mapping[str, Any]] | None] | None = None
 
     def texts(self, tid: int) -> Mapping[str, Any] | None:
-        """The kernel's ``repr`` and ``grad_repr`` of a lazily sent tensor, or None."""
+        """The kernel's ``repr`` and ``grad_repr`` of a lazily sent tensor, or None; asked
+        together with the lazy tensors saved beside it (a node's saved tensors are shown
+        together), once per update."""
+        if tid in self._texts:
+            return self._texts[tid]
         if self.fetch_texts is None:
             return None
+        ids = [tid] + [i for i in self._beside.get(tid, ()) if i != tid and i not in self._texts]
         try:
-            got = self.fetch_texts([tid])
+            got = self.fetch_texts(ids)
         except Exception:  # noqa: BLE001 - no answer: the short text stays
+            got = None
+        if got is None:
             return None
-        for r in got or ():
-            if r.get("id") == tid:
-                return {k: r.get(k) for k in ("repr", "grad_repr") if r.get(k) is not None}
-        return None
+        for i in ids:
+            self._texts.setdefault(i, None)
+        for r in got:
+            if r.get("id") in self._texts:
+                self._texts[r["id"]] = {k: r.get(k) for k in ("repr", "grad_repr")
+                                        if r.get(k) is not None}
+        return self._texts[tid]
+
+    def saved_together(self, ids: Iterable[int]) -> None:
+        """Note tensors shown together (a node's saved ones): their reprs are asked at once."""
+        group = [i for i in ids if self._tensors.get(i, {}).get("lazy")]
+        if len(group) > 1:
+            for i in group:
+                self._beside[i] = group
 
     def update(self, tensors: Iterable[Mapping[str, Any]], nodes: Iterable[Mapping[str, Any]],
                replace: bool = False) -> None:
@@ -438,6 +462,8 @@ class World:
             self._nodes[r["id"]] = r
         self._tviews.clear()
         self._nviews.clear()
+        self._texts.clear()
+        self._beside.clear()
 
     def tensor(self, tid: int) -> TensorView:
         v = self._tviews.get(tid)

@@ -28,6 +28,7 @@ def _window(agent: Agent, replies: list[dict]) -> World:
     world.update(state["tensors"], state["nodes"])
 
     def fetch(ids: list[int]) -> list[dict]:
+        world.asked.append(list(ids))
         n = len(replies)
         agent.handle({"cmd": "tensor_texts", "seq": 99, "ids": ids})
         new = replies[n:]
@@ -35,6 +36,7 @@ def _window(agent: Agent, replies: list[dict]) -> World:
         return new[0]["reply"]["tensors"]
 
     world.fetch_texts = fetch
+    world.asked = []  # type: ignore[attr-defined]
     return world
 
 
@@ -76,6 +78,14 @@ def test_torch_saved_tensors_and_grads_show_torchs_repr_on_demand(big: None) -> 
                     np.testing.assert_array_equal(v.numpy(), true.detach().numpy())
                     checked += 1
         assert checked >= 6
+        # a node's lazy saved tensors are asked for together: one round trip
+        bn = next(f for f in _nodes(ns["loss"].grad_fn) if f.name() == "NativeBatchNormBackward0")
+        world.update(state["tensors"], state["nodes"])
+        world.asked.clear()
+        texts = {k: repr(v) for k, v in world.node(ids.node(bn)).saved_tensors.items()
+                 if hasattr(v, "grad_fn")}
+        assert len(texts) >= 4 and len(world.asked) == 1
+        assert texts["result1"] == repr(bn._saved_result1)
         w = ns["net"][1].weight  # a parameter: its repr and its grad's
         wv = world.tensor(ids.tensor(w))
         assert recs[wv.id].get("lazy") and recs[wv.id]["param"] == "1.weight"
