@@ -27,7 +27,7 @@ from engine.events import id_of
 
 __all__ = ["EAGER_REPRS", "LAZY", "MAX_ELEMENTS", "MODULE_KEY", "SOURCE_KEY", "VALUE_KEY",
            "Snapshotter",
-           "annotate_outputs", "array_record", "encode_array", "module_tree",
+           "annotate_outputs", "array_record", "encode_array", "fill_texts", "module_tree",
            "tensor_texts", "track_engine_modules", "track_engine_sources", "user_frame"]
 
 #: node metadata keys the kernel sets: the nn.Module whose forward made the node (a weakref),
@@ -144,6 +144,20 @@ def tensor_texts(ids: Iterable[int], text: Callable[[Any], str] | None = None
         out.append({"id": int(tid), "repr": text(t),
                     "grad_repr": text(grad) if grad is not None else None})
     return out
+
+
+def fill_texts(msg: Mapping[str, Any], text: Callable[[Any], str] | None = None) -> None:
+    """Give an update's ``lazy`` tensor records their reprs now (a walk file is read with no
+    kernel to ask); right after the snapshot that made them."""
+    lazy = [r for r in msg.get("tensors", ()) if r.get("lazy")]
+    got = {r["id"]: r for r in tensor_texts([r["id"] for r in lazy], text)}
+    for rec in lazy:
+        t = got.get(rec["id"])
+        if t is not None:
+            rec["repr"] = t["repr"]
+            if rec.get("grad_repr") is not None and t.get("grad_repr") is not None:
+                rec["grad_repr"] = t["grad_repr"]
+            del rec["lazy"]
 
 
 def short_text(rec: Mapping[str, Any], default: str = "float32") -> str:

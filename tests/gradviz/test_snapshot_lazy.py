@@ -160,3 +160,21 @@ def test_arrays_round_trip_exactly() -> None:
     cut = snapshot.encode_array(np.arange(10.0), limit=4)
     assert decode_array(cut).tolist() == [0.0, 1.0, 2.0, 3.0] and not cut["full"]
     assert cut["shape"] == [10]
+
+
+def test_a_walk_file_carries_every_repr(big: None) -> None:
+    """A walk file is shown with no kernel to ask: its records hold the reprs."""
+    import engine
+    from gradviz.show import walk_messages
+
+    a = engine.arange(6.0).reshape(2, 3).requires_grad_()
+    out = ((a * 3).exp() * a - 30).relu().sum()
+    msg = walk_messages(out, namespace={"a": a, "out": out})[0]
+    assert not any(r.get("lazy") for r in msg["tensors"])
+    world = World()
+    world.update(msg["tensors"], msg["nodes"])
+    relu = out.grad_fn.next_functions[0][0]
+    view = world.node(relu._id).saved_when_ran["result"]
+    assert not relu.is_freed  # the walk kept the graph (retain_graph=True)
+    assert repr(view) == repr(relu.saved_tensors["result"])
+    assert "[...]" not in repr(view)
