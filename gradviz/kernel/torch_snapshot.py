@@ -362,11 +362,12 @@ class TorchSnapshotter:
         self.ids = ids
         self.tensors: dict[int, dict[str, Any]] = {}
         self.nodes: dict[int, dict[str, Any]] = {}
-        self._mods, self._params = module_names(namespace)
-        self._pnames = module_tree(namespace)[2] if self._params else {}
+        # one walk of the models (module_names' names, and the parameters' own names)
+        self._mods, self._params, self._pnames = module_tree(namespace)
         self._keep: list = []  # node wrappers referenced while this snapshot lives
         self._named = [v for v in (namespace or {}).values() if _is_tensor(v)]
         self._views: dict[tuple, Any] | None = None
+        self._ptrs: set[int] = set()
         self._lazy = LAZY.begin()
         self._eager = _snapshot.EAGER_REPRS
 
@@ -517,16 +518,22 @@ class TorchSnapshotter:
     def _saved_tensor(self, t: Any, node_id: int, key: str,
                       get: Callable[[], Any] | None = None) -> int:
         """A saved tensor: a named tensor of the same memory and view is that tensor."""
-        view = _view_key(t)
         if self._views is None:
             self._views = {}
             for obj in self._named:
                 k = _view_key(obj)
                 if k is not None:
                     self._views.setdefault(k, obj)
-        same = self._views.get(view) if view is not None else None
-        if same is not None:
-            return self.tensor(same)
+            self._ptrs = {k[0] for k in self._views}
+        if self._ptrs:
+            try:
+                ptr = t.data_ptr()
+            except Exception:  # noqa: BLE001 - no storage (meta, sparse...)
+                ptr = None
+            if ptr in self._ptrs:  # the whole key only for a named tensor's memory
+                same = self._views.get(_view_key(t))
+                if same is not None:
+                    return self.tensor(same)
         tid = self.ids.saved(t, node_id, key)
         if tid not in self.tensors:
             self._record(t, tid, get)
