@@ -1,7 +1,8 @@
 """The whole path of a graph update, kernel to pixels: the agent's snapshot (records built),
 its JSON (size, encode), the window's decode (json.loads, World.update + views + build_graph),
 layout and first paint, for the seed graph and a 5,000-node torch graph (25 ResNet-18-shaped
-nets, bench_graph.py), on real torch and on the engine, beside the 1 s target.
+nets, bench_graph.py; also after its backward: freed nodes, parameters with grads), on
+real torch and on the engine, beside the 1 s target.
 
     QT_QPA_PLATFORM=offscreen python3 bench/bench_snapshot.py [--models 25] [--profile]
 """
@@ -132,8 +133,10 @@ def main() -> None:
             except ImportError:
                 print("torch skipped (not installed)")
                 continue
-        for graph, code in (("seed graph", STARTER), ("5,000-node graph",
-                                                      BIG.format(models=args.models))):
+        big = BIG.format(models=args.models)
+        for graph, code in (("seed graph", STARTER), ("5,000-node graph", big),
+                            ("5,000-node graph after loss.backward()",
+                             big + "loss.backward()\n")):
             report(f"{backend}, {graph}", measure(backend, code, args.profile))
 
 
