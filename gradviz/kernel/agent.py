@@ -201,6 +201,9 @@ class Agent:
         self.root, self.root_chosen, self.gradient, self.cursor = None, False, None, None
         self.walk_log.clear()
         self._graph_sig = None
+        from gradviz.kernel.snapshot import LAZY
+
+        LAZY.clear()  # nor the graphs its left-out reprs would read
 
     def leave_replay(self) -> None:
         """Leave an earlier walk's replay: the grads become what the code left them again."""

@@ -88,32 +88,42 @@ EAGER_REPRS = 64
 
 
 class LazyTexts:
-    """The tensors whose repr the last snapshots left out: id -> a getter of the tensor (a
-    weak reference, or a re-read of a node's saved value), newest ``keep`` snapshots only."""
+    """The tensors whose repr the snapshots left out: id -> a getter of the tensor (a weak
+    reference, or a re-read of a node's saved value), the newest ``cap`` of them, never fewer
+    than twice the last snapshot's (a torch node's re-read keeps its graph alive that long;
+    stepping a walk makes small snapshots between the big one and the window's asking)."""
 
-    def __init__(self, keep: int = 3) -> None:
-        self._snaps: collections.deque[dict[int, Callable[[], Any]]] = \
-            collections.deque(maxlen=keep)
+    def __init__(self, cap: int = 20_000) -> None:
+        self._getters: collections.OrderedDict[int, Callable[[], Any]] = \
+            collections.OrderedDict()
+        self._cap = cap
+        self._count = 0
 
-    def begin(self) -> dict[int, Callable[[], Any]]:
-        """A new snapshot's table (registered at once; it fills as the snapshot records)."""
-        table: dict[int, Callable[[], Any]] = {}
-        self._snaps.append(table)
-        return table
+    def begin(self) -> LazyTexts:
+        """A new snapshot starts adding (``table[tid] = getter``)."""
+        self._count = 0
+        return self
+
+    def __setitem__(self, tid: int, getter: Callable[[], Any]) -> None:
+        g = self._getters
+        g[tid] = getter
+        g.move_to_end(tid)
+        self._count += 1
+        if len(g) > max(self._cap, 2 * self._count):
+            g.popitem(last=False)
 
     def get(self, tid: int) -> Any:
         """The tensor of ``tid``, or None when it is gone."""
-        for table in reversed(self._snaps):
-            getter = table.get(tid)
-            if getter is not None:
-                try:
-                    return getter()
-                except Exception:  # noqa: BLE001 - freed by a backward since
-                    return None
-        return None
+        getter = self._getters.get(tid)
+        if getter is None:
+            return None
+        try:
+            return getter()
+        except Exception:  # noqa: BLE001 - freed by a backward since
+            return None
 
     def clear(self) -> None:
-        self._snaps.clear()
+        self._getters.clear()
 
 
 #: this process's left-out reprs (a kernel shows one world)

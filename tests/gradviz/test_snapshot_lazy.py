@@ -58,6 +58,8 @@ def test_torch_saved_tensors_and_grads_show_torchs_repr_on_demand(big: None) -> 
         state = replies[-1]
         recs = {r["id"]: r for r in state["tensors"]}
         world = _window(agent, replies)
+        for _ in range(3):  # small updates in between (a walk stepped) keep them askable
+            agent.send_state(deep=False)
         ids = agent.backend.ids
         root = world.tensor(ids.tensor(ns["loss"]))
         assert repr(root) == repr(ns["loss"]) and not recs[root.id].get("lazy")  # named
