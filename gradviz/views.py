@@ -411,6 +411,7 @@ class World:
         self._nviews: dict[int, NodeView] = {}
         self._texts: dict[int, Mapping[str, Any] | None] = {}  # fetched reprs, this update
         self._beside: dict[int, list[int]] = {}
+        self._generation = 0
         #: asks the kernel for the reprs of tensors sent ``lazy`` (ids -> records with
         #: ``id``, ``repr``, ``grad_repr``); None (no kernel to ask): their short text stays
         self.fetch_texts: Callable[[list[int]], Iterable[Mapping[str, Any]] | None] | None = None
@@ -424,12 +425,16 @@ class World:
         if self.fetch_texts is None:
             return None
         ids = [tid] + [i for i in self._beside.get(tid, ()) if i != tid and i not in self._texts]
+        gen = self._generation
         try:
-            got = self.fetch_texts(ids)
+            got = self.fetch_texts(ids)  # (the window's event loop turns while it waits)
         except Exception:  # noqa: BLE001 - no answer: the short text stays
             got = None
         if got is None:
             return None
+        if gen != self._generation:  # an update came meanwhile: the answer may be stale
+            return next(({k: r.get(k) for k in ("repr", "grad_repr") if r.get(k) is not None}
+                         for r in got if r.get("id") == tid), None)
         for i in ids:
             self._texts.setdefault(i, None)
         for r in got:
@@ -464,6 +469,7 @@ class World:
         self._nviews.clear()
         self._texts.clear()
         self._beside.clear()
+        self._generation += 1
 
     def tensor(self, tid: int) -> TensorView:
         v = self._tviews.get(tid)
