@@ -23,7 +23,7 @@ from typing import Any
 __all__ = ["FORMAT", "walk_messages", "save_walk", "load_walk", "show"]
 
 FORMAT = "gradviz-walk"
-VERSION = 1
+VERSION = 2  # 2: arrays as base64 bytes (b64)
 
 
 def _backend_for(t: Any) -> Any:
@@ -54,6 +54,7 @@ def walk_messages(tensor: Any, gradient: Any = None,
     named as ``namespace`` names them, nn.Modules there grouping the nodes. The tensors end as
     they were."""
     from gradviz.kernel.agent import Agent
+    from gradviz.kernel.snapshot import fill_texts
 
     backend = _backend_for(tensor)
     ns: dict[str, Any] = {}
@@ -77,6 +78,7 @@ def walk_messages(tensor: Any, gradient: Any = None,
     finally:
         agent.close()
     msg = out[-1]
+    fill_texts(msg)  # no kernel to ask for a repr later
     msg["backend"] = backend.name
     return [msg]
 

@@ -8,9 +8,10 @@ of the user's code. No Qt here.
 
 from __future__ import annotations
 
+import base64
 import enum
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -35,6 +36,10 @@ def decode_array(rec: Mapping[str, Any] | None) -> np.ndarray | None:
     if rec is None:
         return None
     dt = rec.get("dtype", "float64")
+    b64 = rec.get("b64")
+    if b64 is not None:
+        arr = np.frombuffer(base64.b64decode(b64), dtype=dt).copy()
+        return arr.reshape(rec["shape"]) if rec.get("full", True) else arr
     try:  # numpy reads the "nan" / "inf" strings itself
         arr = np.array(rec["values"], dtype=dt)
     except (TypeError, ValueError):
@@ -99,6 +104,7 @@ class TensorView:
         self._data_rec = rec["data"]
         self._data_cache: np.ndarray | None = None
         self._grad_cache: TensorView | None | bool = False
+        self._texts_cache: Mapping[str, Any] | None = None
 
     @property
     def _data(self) -> np.ndarray:
@@ -142,9 +148,25 @@ class TensorView:
     def grad(self) -> TensorView | None:
         if self._grad_cache is False:
             g = self._rec.get("grad")
-            self._grad_cache = None if g is None else ArrayView(g, self._rec.get("grad_repr"),
-                                                                self.dtype)
+            if g is None:
+                self._grad_cache = None
+            elif self._rec.get("lazy"):
+                self._grad_cache = ArrayView(g, None, self.dtype,
+                                             lambda: self._texts()["grad_repr"])
+            else:
+                self._grad_cache = ArrayView(g, self._rec.get("grad_repr"), self.dtype)
         return self._grad_cache  # type: ignore[return-value]
+
+    def _texts(self) -> Mapping[str, Any]:
+        """``repr`` and ``grad_repr``: the record's, or (a ``lazy`` record: the kernel left
+        them out of a big snapshot) asked of the kernel once through ``World.fetch_texts``."""
+        if not self._rec.get("lazy"):
+            return self._rec
+        if self._texts_cache is None:
+            got = self._world.texts(self.id)
+            self._texts_cache = {"repr": self._rec.get("repr"),
+                                 "grad_repr": self._rec.get("grad_repr"), **(got or {})}
+        return self._texts_cache
 
     def numpy(self, force: bool = False) -> np.ndarray:
         return self._data
@@ -159,14 +181,15 @@ class TensorView:
         return self
 
     def __repr__(self) -> str:
-        return self._rec["repr"]
+        return self._texts()["repr"]
 
 
 class ArrayView(TensorView):
     """A bare array from the kernel (a gradient, a step's grad_outputs) seen as a tensor."""
 
     def __init__(self, rec: Mapping[str, Any], text: str | None = None,
-                 dtype: DTypeView | None = None) -> None:
+                 dtype: DTypeView | None = None,
+                 fetch_text: Callable[[], str | None] | None = None) -> None:
         self.id = -1
         self.shape = tuple(rec["shape"])
         self.dtype = dtype or DTypeView(_torch_dtype(rec.get("dtype", "float32")))
@@ -178,6 +201,7 @@ class ArrayView(TensorView):
         self._data_cache = None
         self._grad_cache = None
         self._text = text
+        self._fetch_text = fetch_text
         self._rec = {"grad_fn": None, "repr": text}
 
     @property
@@ -189,6 +213,9 @@ class ArrayView(TensorView):
         return None
 
     def __repr__(self) -> str:
+        if self._fetch_text is not None:
+            self._text, self._fetch_text = self._fetch_text(), None
+            self._rec = {"grad_fn": None, "repr": self._text}
         if self._text:
             return self._text
         return _tensor_text(self._data, self._data_rec, self.dtype)
@@ -254,7 +281,10 @@ class NodeView:
     @property
     def rule(self) -> RuleView:
         """The op's gradient rule in words, symbols and math (the engine's text)."""
-        return RuleView(self._rec.get("rule"))
+        rec = self._rec.get("rule")
+        if rec is None and self._rec.get("rule_of") is not None:  # shared with a node of its kind
+            rec = self._world.node(self._rec["rule_of"])._rec.get("rule")
+        return RuleView(rec)
 
     @property
     def module(self) -> str | None:
@@ -294,8 +324,13 @@ class NodeView:
 
     def _saved(self, saved: Any) -> Any:
         if isinstance(saved, Mapping):
-            return tuple(self._world.value(v) for v in saved["list"])
-        return {k: self._world.value(v) for k, v in saved}
+            out: Any = tuple(self._world.value(v) for v in saved["list"])
+            values = out
+        else:
+            out = {k: self._world.value(v) for k, v in saved}
+            values = out.values()
+        self._world.saved_together(v.id for v in values if isinstance(v, TensorView))
+        return out
 
     def __repr__(self) -> str:
         return f"<{self.name()} object #{self.id}>"
@@ -374,6 +409,46 @@ class World:
         self._nodes: dict[int, Mapping[str, Any]] = {}
         self._tviews: dict[int, TensorView] = {}
         self._nviews: dict[int, NodeView] = {}
+        self._texts: dict[int, Mapping[str, Any] | None] = {}  # fetched reprs, this update
+        self._beside: dict[int, list[int]] = {}
+        self._generation = 0
+        #: asks the kernel for the reprs of tensors sent ``lazy`` (ids -> records with
+        #: ``id``, ``repr``, ``grad_repr``); None (no kernel to ask): their short text stays
+        self.fetch_texts: Callable[[list[int]], Iterable[Mapping[str, Any]] | None] | None = None
+
+    def texts(self, tid: int) -> Mapping[str, Any] | None:
+        """The kernel's ``repr`` and ``grad_repr`` of a lazily sent tensor, or None; asked
+        together with the lazy tensors saved beside it (a node's saved tensors are shown
+        together), once per update."""
+        if tid in self._texts:
+            return self._texts[tid]
+        if self.fetch_texts is None:
+            return None
+        ids = [tid] + [i for i in self._beside.get(tid, ()) if i != tid and i not in self._texts]
+        gen = self._generation
+        try:
+            got = self.fetch_texts(ids)  # (the window's event loop turns while it waits)
+        except Exception:  # noqa: BLE001 - no answer: the short text stays
+            got = None
+        if got is None:
+            return None
+        if gen != self._generation:  # an update came meanwhile: the answer may be stale
+            return next(({k: r.get(k) for k in ("repr", "grad_repr") if r.get(k) is not None}
+                         for r in got if r.get("id") == tid), None)
+        for i in ids:
+            self._texts.setdefault(i, None)
+        for r in got:
+            if r.get("id") in self._texts:
+                self._texts[r["id"]] = {k: r.get(k) for k in ("repr", "grad_repr")
+                                        if r.get(k) is not None}
+        return self._texts[tid]
+
+    def saved_together(self, ids: Iterable[int]) -> None:
+        """Note tensors shown together (a node's saved ones): their reprs are asked at once."""
+        group = [i for i in ids if self._tensors.get(i, {}).get("lazy")]
+        if len(group) > 1:
+            for i in group:
+                self._beside[i] = group
 
     def update(self, tensors: Iterable[Mapping[str, Any]], nodes: Iterable[Mapping[str, Any]],
                replace: bool = False) -> None:
@@ -392,6 +467,9 @@ class World:
             self._nodes[r["id"]] = r
         self._tviews.clear()
         self._nviews.clear()
+        self._texts.clear()
+        self._beside.clear()
+        self._generation += 1
 
     def tensor(self, tid: int) -> TensorView:
         v = self._tviews.get(tid)

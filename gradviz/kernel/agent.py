@@ -38,12 +38,12 @@ LIGHT_COMMANDS = frozenset({"step", "step_back", "run", "reset", "continue", "br
 #: how many finished walks stay replayable
 WALK_LOG_SIZE = 20
 
-#: commands that only answer a question: their reply goes alone, without a state update
-QUERY_COMMANDS = frozenset({"api_missing"})
-
 #: commands that drive a backward walk (accepted while a cell is paused in backward())
 WALK_COMMANDS = frozenset({"step", "step_back", "run", "reset", "continue", "breakpoints",
-                           "state", "inspect"})
+                           "state", "inspect", "tensor_texts"})
+
+#: commands answered with a reply only (no update follows): the window's look-ups
+QUERY_COMMANDS = frozenset({"tensor_texts", "api_missing"})
 
 
 class Channel:
@@ -238,6 +238,9 @@ class Agent:
         self.root, self.root_chosen, self.gradient, self.cursor = None, False, None, None
         self.walk_log.clear()
         self._graph_sig = None
+        from gradviz.kernel.snapshot import LAZY
+
+        LAZY.clear()  # nor the graphs its left-out reprs would read
 
     def leave_replay(self) -> None:
         """Leave an earlier walk's replay: the grads become what the code left them again."""
@@ -344,6 +347,12 @@ class Agent:
         if tensor is not None:
             snap.tensor(self._tensor_by_id(tensor))
         return {"inspect": snap.payload()}
+
+    def _cmd_tensor_texts(self, ids: list[int]) -> dict:
+        """torch's reprs of tensors a big snapshot sent without them (``lazy``)."""
+        from gradviz.kernel.snapshot import tensor_texts
+
+        return {"tensors": tensor_texts(ids)}
 
     def _ensure_cursor(self) -> BackwardCursor | None:
         if self.cursor is None and self.root is not None and not self.paused:

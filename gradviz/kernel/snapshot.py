@@ -8,21 +8,27 @@ only, with the true shape, so a 1M-element tensor costs a few kilobytes per upda
 
 from __future__ import annotations
 
+import base64
+import collections
+import contextlib
+import gc
 import math
 import os
 import sys
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
+from engine import events
 from engine.events import id_of
 
-__all__ = ["MAX_ELEMENTS", "MODULE_KEY", "SOURCE_KEY", "VALUE_KEY", "Snapshotter",
-           "annotate_outputs", "array_record", "encode_array", "module_tree",
-           "track_engine_modules", "track_engine_sources", "user_frame"]
+__all__ = ["EAGER_REPRS", "LAZY", "MAX_ELEMENTS", "MODULE_KEY", "SOURCE_KEY", "VALUE_KEY",
+           "Snapshotter",
+           "annotate_outputs", "array_record", "encode_array", "fill_texts", "module_tree",
+           "tensor_texts", "track_engine_modules", "track_engine_sources", "user_frame"]
 
 #: node metadata keys the kernel sets: the nn.Module whose forward made the node (a weakref),
 #: the user's (file, line, text) of the op, and a small copy of the op's output value
@@ -35,24 +41,29 @@ VALUE_LIMIT = 64
 MAX_ELEMENTS = 4096
 
 
+_NP_NAMES: dict[np.dtype, str] = {}
+
+
 def encode_array(a: Any, limit: int = MAX_ELEMENTS) -> dict[str, Any] | None:
-    """``{"shape", "dtype", "values", "full"}``: values flattened, at most ``limit`` of them;
-    NaN and infinities as the strings torch prints."""
+    """``{"shape", "dtype", "b64", "full"}``: the first ``limit`` values, flattened, as the
+    base64 of their bytes (exact, NaN and infinities included; a fraction of a JSON list's
+    size and encoding time); a complex array sends its real part."""
     if a is None:
         return None
     arr = np.asarray(a)
     flat = arr.reshape(-1)
     full = flat.size <= limit
     head = flat[:limit]
-    if head.dtype.kind == "b":
-        values: list[Any] = [bool(v) for v in head]
-    elif head.dtype.kind in "iu":
-        values = [int(v) for v in head]
-    elif head.dtype.kind == "c":
-        values = [_num(v.real) for v in head]
-    else:
-        values = [_num(v) for v in head.astype(np.float64)]
-    return {"shape": list(arr.shape), "dtype": str(arr.dtype), "values": values, "full": full}
+    if head.dtype.kind == "c":
+        head = head.real
+    elif head.dtype.kind not in "biuf" or head.dtype.itemsize > 8:
+        head = head.astype(np.float64)
+    dt = _NP_NAMES.get(head.dtype)
+    if dt is None:
+        dt = _NP_NAMES[head.dtype] = str(head.dtype)
+    return {"shape": list(arr.shape), "dtype": dt,
+            "b64": base64.b64encode(np.ascontiguousarray(head).tobytes()).decode("ascii"),
+            "full": full}
 
 
 def _num(v: float) -> float | str:
@@ -71,6 +82,119 @@ def array_record(t: Any) -> dict[str, Any] | None:
     return encode_array(t)
 
 
+#: a snapshot computes the reprs of this many unnamed tensors; the others' reprs (torch's repr
+#: costs about a millisecond a tensor) are made when the window asks (``tensor_texts``)
+EAGER_REPRS = 64
+
+
+class LazyTexts:
+    """The tensors whose repr the snapshots left out: id -> a getter of the tensor (a weak
+    reference, or a re-read of a node's saved value), the newest ``cap`` of them, never fewer
+    than twice the last snapshot's (a torch node's re-read keeps its graph alive that long;
+    stepping a walk makes small snapshots between the big one and the window's asking)."""
+
+    def __init__(self, cap: int = 20_000) -> None:
+        self._getters: collections.OrderedDict[int, Callable[[], Any]] = \
+            collections.OrderedDict()
+        self._cap = cap
+        self._count = 0
+
+    def begin(self) -> LazyTexts:
+        """A new snapshot starts adding (``table[tid] = getter``)."""
+        self._count = 0
+        return self
+
+    def __setitem__(self, tid: int, getter: Callable[[], Any]) -> None:
+        g = self._getters
+        g[tid] = getter
+        g.move_to_end(tid)
+        self._count += 1
+        if len(g) > max(self._cap, 2 * self._count):
+            g.popitem(last=False)
+
+    def get(self, tid: int) -> Any:
+        """The tensor of ``tid``, or None when it is gone."""
+        getter = self._getters.get(tid)
+        if getter is None:
+            return None
+        try:
+            return getter()
+        except Exception:  # noqa: BLE001 - freed by a backward since
+            return None
+
+    def clear(self) -> None:
+        self._getters.clear()
+
+
+#: this process's left-out reprs (a kernel shows one world)
+LAZY = LazyTexts()
+
+
+def getter_of(t: Any) -> Callable[[], Any]:
+    """A weak reference to ``t`` when it takes one, else ``t`` kept."""
+    try:
+        return weakref.ref(t)
+    except TypeError:
+        return lambda: t
+
+
+def tensor_texts(ids: Iterable[int], text: Callable[[Any], str] | None = None
+                 ) -> list[dict[str, Any]]:
+    """``{"id", "repr", "grad_repr"}`` of the tensors a snapshot sent without their reprs
+    (``lazy``), by id; ids no longer known are left out."""
+    text = text or _repr
+    out = []
+    for tid in ids:
+        t = LAZY.get(int(tid))
+        if t is None:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            grad = t.grad if t.grad_fn is None or t.retains_grad else None
+        out.append({"id": int(tid), "repr": text(t),
+                    "grad_repr": text(grad) if grad is not None else None})
+    return out
+
+
+def fill_texts(msg: Mapping[str, Any], text: Callable[[Any], str] | None = None) -> None:
+    """Give an update's ``lazy`` tensor records their reprs now (a walk file is read with no
+    kernel to ask); right after the snapshot that made them."""
+    lazy = [r for r in msg.get("tensors", ()) if r.get("lazy")]
+    got = {r["id"]: r for r in tensor_texts([r["id"] for r in lazy], text)}
+    for rec in lazy:
+        t = got.get(rec["id"])
+        if t is not None:
+            rec["repr"] = t["repr"]
+            if rec.get("grad_repr") is not None and t.get("grad_repr") is not None:
+                rec["grad_repr"] = t["grad_repr"]
+            del rec["lazy"]
+
+
+def short_text(rec: Mapping[str, Any], default: str = "float32") -> str:
+    """``tensor([...], size=(2, 3), grad_fn=<MulBackward0>)``: the repr of a tensor record
+    (``shape``, ``dtype``, ``grad_fn_name``, ``requires_grad``) until the window asks for
+    torch's own."""
+    dtype = rec["dtype"]
+    extra = "" if dtype == default else f", dtype=torch.{dtype}"
+    fn = rec.get("grad_fn_name")
+    tail = f", grad_fn=<{fn}>" if fn is not None else (
+        ", requires_grad=True" if rec.get("requires_grad") else "")
+    return f"tensor([...], size={tuple(rec['shape'])}{extra}{tail})"
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused: a snapshot makes tens of thousands of small
+    records, and collections over torch's heap falling inside it cost a third of its time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _repr(t: Any) -> str:
     try:
         return repr(t)
@@ -87,10 +211,13 @@ class Snapshotter:
         self.tensors: dict[int, dict[str, Any]] = {}
         self.nodes: dict[int, dict[str, Any]] = {}
         self._mods, self._params, self._pnames = module_tree(namespace)
+        self._lazy = LAZY.begin()
+        self._eager = EAGER_REPRS
 
     # ----- tensors
-    def tensor(self, t: Any, deep: bool = False) -> int:
-        """Record tensor ``t``; ``deep`` also records its whole graph. Returns its id."""
+    def tensor(self, t: Any, deep: bool = False, get: Callable[[], Any] | None = None) -> int:
+        """Record tensor ``t``; ``deep`` also records its whole graph. Returns its id. ``get``
+        reads ``t`` again later (its repr on demand; default a weak reference)."""
         tid = id_of(t)
         rec = self.tensors.get(tid)
         if rec is None:
@@ -105,10 +232,19 @@ class Snapshotter:
                     "grad_fn": id_of(fn),
                     "grad_fn_name": fn.name() if fn is not None else None,
                     "version": int(t._version), "hooks": len(t._backward_hooks or ()),
-                    "data": array_record(t), "repr": _repr(t),
-                    "grad": array_record(grad), "grad_repr": _repr(grad) if grad is not None
-                    else None,
+                    "data": array_record(t), "grad": array_record(grad),
                 }
+                if tid in self.names or self._eager > 0:
+                    self._eager -= tid not in self.names
+                    rec["repr"] = _repr(t)
+                    rec["grad_repr"] = _repr(grad) if grad is not None else None
+                else:
+                    rec["repr"] = short_text(rec)
+                    rec["grad_repr"] = short_text({"shape": rec["grad"]["shape"],
+                                                   "dtype": rec["dtype"]}) \
+                        if grad is not None else None
+                    rec["lazy"] = True
+                    self._lazy[tid] = get or getter_of(t)
             pname = self._pnames.get(id(t))
             if pname is not None:
                 rec["param"] = pname
@@ -121,12 +257,13 @@ class Snapshotter:
     def graph(self, fn: Any) -> None:
         """Record ``fn`` and every node reachable through ``next_functions``."""
         stack = [fn]
-        while stack:
-            n = stack.pop()
-            if n is None or id_of(n) in self.nodes:
-                continue
-            self.node(n)
-            stack.extend(nxt for nxt, _ in n.next_functions if nxt is not None)
+        with gc_paused():
+            while stack:
+                n = stack.pop()
+                if n is None or id_of(n) in self.nodes:
+                    continue
+                self.node(n)
+                stack.extend(nxt for nxt, _ in n.next_functions if nxt is not None)
 
     def node(self, n: Any) -> int:
         nid = id_of(n)
@@ -161,20 +298,26 @@ class Snapshotter:
         if n.is_freed:
             return []
         try:
-            saved = n.saved_tensors
+            with events.paused():  # a saved array is wrapped in a new tensor at each read
+                saved = n.saved_tensors
         except Exception:  # noqa: BLE001 - freed between checks
             return []
+        ref = weakref.ref(n)
         if isinstance(saved, Mapping):
-            return [[str(k), self._value(v)] for k, v in saved.items()]
+            return [[str(k), self._value(v, lambda k=k: _reread(ref, k))]
+                    for k, v in saved.items()]
         if isinstance(saved, (tuple, list)):
-            return {"list": [self._value(v) for v in saved]}
+            return {"list": [self._value(v, lambda i=i: _reread(ref, i))
+                             for i, v in enumerate(saved)]}
         return []
 
-    def _value(self, v: Any) -> Any:
+    def _value(self, v: Any, get: Callable[[], Any] | None = None) -> Any:
         if id_of(v) is not None and hasattr(v, "grad_fn"):
-            return {"tensor": self.tensor(v)}
+            return {"tensor": self.tensor(v, get=get)}
         if isinstance(v, (tuple, list)):
-            return {"tuple": [self._value(x) for x in v]}
+            return {"tuple": [self._value(x, None if get is None else
+                                          (lambda get=get, i=i: get()[i]))
+                              for i, x in enumerate(v)]}
         return {"text": _short(v)}
 
     # ----- steps
@@ -197,7 +340,31 @@ class Snapshotter:
 
     def payload(self) -> dict[str, Any]:
         annotate_outputs(self.tensors, self.nodes)
+        share_rules(self.nodes.values())
         return {"tensors": list(self.tensors.values()), "nodes": list(self.nodes.values())}
+
+
+def share_rules(nodes: Iterable[dict[str, Any]]) -> None:
+    """A rule sent once per payload: the other nodes of its kind name the first one
+    (``rule_of``: its id) instead of repeating the text (half a 5,000-node graph's nodes)."""
+    first: dict[int, int] = {}
+    for rec in nodes:
+        rule = rec.get("rule")
+        if rule is None:
+            continue
+        owner = first.setdefault(id(rule), rec["id"])
+        if owner != rec["id"]:
+            del rec["rule"]
+            rec["rule_of"] = owner
+
+
+def _reread(ref: weakref.ref, key: Any) -> Any:
+    """Node ``ref``'s saved value ``key`` read again (None once the node is gone)."""
+    n = ref()
+    if n is None:
+        return None
+    with events.paused():
+        return n.saved_tensors[key]
 
 
 def node_rule(n: Any) -> dict[str, Any]:

@@ -19,25 +19,30 @@ from __future__ import annotations
 
 import itertools
 import threading
-import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from gradviz.kernel import snapshot as _snapshot
 from gradviz.kernel.snapshot import (
+    LAZY,
     MAX_ELEMENTS,
     SOURCE_KEY,
     VALUE_KEY,
     VALUE_LIMIT,
-    _num,
     _repr,
     _short,
     annotate_outputs,
+    encode_array,
+    gc_paused,
+    getter_of,
     module_tree,
     node_extras,
     node_rule,
+    share_rules,
+    short_text,
     user_frame,
 )
 
@@ -112,8 +117,30 @@ class TorchIds:
 IDS = TorchIds()
 
 
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
 def _dtype_name(t: Any) -> str:
-    return str(t.dtype).rsplit(".", 1)[-1]
+    dt = t.dtype
+    name = _DTYPE_NAMES.get(dt)
+    if name is None:
+        name = _DTYPE_NAMES[dt] = str(dt).rsplit(".", 1)[-1]
+    return name
+
+
+_TORCH: list[Any] = []  # the torch module, imported on first use (an import costs microseconds)
+_NUMPY_READY: set[Any] = set()  # torch dtypes whose .numpy() is the value as it is
+
+
+def _torch() -> Any:
+    if not _TORCH:
+        import torch
+
+        _TORCH.append(torch)
+        _NUMPY_READY.update((torch.float32, torch.float64, torch.float16, torch.int64,
+                             torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool,
+                             torch.complex64, torch.complex128))
+    return _TORCH[0]
 
 
 def tensor_array(t: Any, limit: int | None = None) -> np.ndarray | None:
@@ -121,8 +148,14 @@ def tensor_array(t: Any, limit: int | None = None) -> np.ndarray | None:
     bfloat16 and other types numpy lacks as float32."""
     if t is None:
         return None
-    import torch
-
+    torch = _torch()
+    d = t.detach()
+    if (d.dtype in _NUMPY_READY and d.layout == torch.strided and d.device.type == "cpu"
+            and not d.is_conj() and not d.is_neg() and type(d) is torch.Tensor):
+        a = d.numpy()  # the fast path: a strided CPU tensor's own memory, then copied
+        if limit is not None:
+            a = a.reshape(-1)[:limit]
+        return a.copy()
     with torch.no_grad():
         d = t.detach()
         if getattr(d, "is_sparse", False):
@@ -143,22 +176,17 @@ def array_record(t: Any, limit: int = MAX_ELEMENTS) -> dict[str, Any] | None:
     if t is None:
         return None
     if isinstance(t, np.ndarray):
-        from gradviz.kernel.snapshot import encode_array
-
         return encode_array(t, limit)
     shape = [int(s) for s in t.shape]
     try:
         head = tensor_array(t, limit)
     except Exception:  # noqa: BLE001 - a tensor torch cannot read back (meta...): shape only
         return {"shape": shape, "dtype": _dtype_name(t), "values": [], "full": False}
-    numel = int(np.prod(shape)) if shape else 1
-    head = head.reshape(-1)
-    if head.dtype.kind in "biu":
-        values: list[Any] = head.tolist()
-    else:
-        f = (head.real if head.dtype.kind == "c" else head).astype(np.float64)
-        values = f.tolist() if np.isfinite(f).all() else [_num(v) for v in f]
-    return {"shape": shape, "dtype": str(head.dtype), "values": values, "full": numel <= limit}
+    numel = t.numel()
+    rec = encode_array(head.reshape(-1))
+    rec["shape"] = shape
+    rec["full"] = numel <= limit
+    return rec
 
 
 # ----------------------------------------------------------------------------- modules
@@ -334,56 +362,69 @@ class TorchSnapshotter:
         self.ids = ids
         self.tensors: dict[int, dict[str, Any]] = {}
         self.nodes: dict[int, dict[str, Any]] = {}
-        self._mods, self._params = module_names(namespace)
-        self._pnames = module_tree(namespace)[2] if self._params else {}
+        # one walk of the models (module_names' names, and the parameters' own names)
+        self._mods, self._params, self._pnames = module_tree(namespace)
         self._keep: list = []  # node wrappers referenced while this snapshot lives
         self._named = [v for v in (namespace or {}).values() if _is_tensor(v)]
         self._views: dict[tuple, Any] | None = None
+        self._ptrs: set[int] = set()
+        self._lazy = LAZY.begin()
+        self._eager = _snapshot.EAGER_REPRS
 
     # ----- tensors
     def tensor(self, t: Any, deep: bool = False) -> int:
         """Record tensor ``t``; ``deep`` also records its whole graph. Returns its id."""
-        tid = self.ids.tensor(t)
-        if tid not in self.tensors:
-            self._record(t, tid)
-        if deep and t.grad_fn is not None:
-            self.graph(t.grad_fn)
+        # the kernel's own reads: no TorchFunctionMode (track_sources) sees them
+        with _quiet(), gc_paused():
+            tid = self.ids.tensor(t)
+            if tid not in self.tensors:
+                self._record(t, tid)
+            if deep and t.grad_fn is not None:
+                self.graph(t.grad_fn)
         return tid
 
-    def _record(self, t: Any, tid: int) -> None:
+    def _record(self, t: Any, tid: int, get: Callable[[], Any] | None = None) -> None:
         fn = t.grad_fn
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            grad = t.grad if t.is_leaf or t.retains_grad else None
-            hooks = len(getattr(t, "_backward_hooks", None) or ()) + \
-                len(getattr(t, "_post_accumulate_grad_hooks", None) or ())
-            rec = {
-                "id": tid, "name": self.names.get(tid),
-                "shape": [int(s) for s in t.shape], "dtype": _dtype_name(t),
-                "requires_grad": bool(t.requires_grad),
-                "retains_grad": bool(t.retains_grad),
-                "grad_fn": self.ids.node(fn) if fn is not None else None,
-                "grad_fn_name": fn.name() if fn is not None else None,
-                "version": int(t._version), "hooks": hooks,
-                "data": array_record(t), "repr": self._text(t, tid),
-                "grad": array_record(grad),
-                "grad_repr": self._text(grad, tid) if grad is not None else None,
-            }
+        # the grad read only where torch does not warn about reading it
+        grad = t.grad if fn is None or t.retains_grad else None
+        hooks = len(getattr(t, "_backward_hooks", None) or ()) + \
+            len(getattr(t, "_post_accumulate_grad_hooks", None) or ())
+        rec = {
+            "id": tid, "name": self.names.get(tid),
+            "shape": [int(s) for s in t.shape], "dtype": _dtype_name(t),
+            "requires_grad": bool(t.requires_grad),
+            "retains_grad": bool(t.retains_grad),
+            "grad_fn": self.ids.node(fn) if fn is not None else None,
+            "grad_fn_name": fn.name() if fn is not None else None,
+            "version": int(t._version), "hooks": hooks,
+            "data": array_record(t), "grad": array_record(grad),
+        }
+        if self._eager_text(t, tid):
+            rec["repr"] = _repr(t)
+            rec["grad_repr"] = _repr(grad) if grad is not None else None
+        else:  # torch's repr when the window asks (tensor_texts); its size till then
+            dflt = str(_default_dtype()).rsplit(".", 1)[-1]
+            rec["repr"] = short_text(rec, dflt)
+            rec["grad_repr"] = short_text({"shape": rec["grad"]["shape"],
+                                           "dtype": rec["dtype"]}, dflt) \
+                if grad is not None else None
+            rec["lazy"] = True
+            self._lazy[tid] = get or getter_of(t)
         pname = self._pnames.get(id(t))
         if pname is not None:
             rec["param"] = pname
         self.tensors[tid] = rec
 
-    def _text(self, t: Any, tid: int) -> str:
-        """torch's repr; for a big unnamed tensor (a saved one, say: torch's repr costs
-        milliseconds each) a short line with its size, the values travel in ``data``."""
-        if tid in self.names or t.numel() <= REPR_LIMIT:
-            return _repr(t)
-        extra = "" if t.dtype == _default_dtype() else f", dtype={t.dtype}"
-        fn = t.grad_fn
-        tail = f", grad_fn=<{fn.name()}>" if fn is not None else (
-            ", requires_grad=True" if t.requires_grad else "")
-        return f"tensor([...], size={tuple(t.shape)}{extra}{tail})"
+    def _eager_text(self, t: Any, tid: int) -> bool:
+        """Whether the record carries torch's repr now: a named tensor's always, a small
+        one's while this snapshot's budget (``EAGER_REPRS``) lasts; a big unnamed tensor's
+        (a saved one, say) only when the window asks."""
+        if tid in self.names:
+            return True
+        if self._eager > 0 and t.numel() <= REPR_LIMIT:
+            self._eager -= 1
+            return True
+        return False
 
     # ----- nodes
     def graph(self, fn: Any) -> None:
@@ -432,7 +473,8 @@ class TorchSnapshotter:
             except TypeError:
                 pass
             try:
-                saved = {"list": [self._value(v, (nid, f"saved[{i}]"))
+                saved = {"list": [self._value(v, (nid, f"saved[{i}]"),
+                                              lambda n=n, i=i: n.saved_tensors[i])
                                   for i, v in enumerate(n.saved_tensors)]}
             except RuntimeError:
                 rec["freed"] = True
@@ -450,7 +492,8 @@ class TorchSnapshotter:
                     continue
                 if _is_tensor(v) or (isinstance(v, (tuple, list)) and v
                                      and all(_is_tensor(x) for x in v)):
-                    saved.append([key, self._value(v, (nid, key))])
+                    saved.append([key, self._value(v, (nid, key),
+                                                   lambda n=n, a=attr: getattr(n, a))])
                 else:
                     attrs[key] = _short(v)
         rec["attrs"] = attrs
@@ -458,36 +501,50 @@ class TorchSnapshotter:
         rec["rule"] = node_rule(n)
         return nid
 
-    def _value(self, v: Any, where: tuple[int, str] | None = None) -> Any:
+    def _value(self, v: Any, where: tuple[int, str] | None = None,
+               get: Callable[[], Any] | None = None) -> Any:
         if _is_tensor(v):
             if where is None:
                 return {"tensor": self.tensor(v)}
-            return {"tensor": self._saved_tensor(v, *where)}
+            return {"tensor": self._saved_tensor(v, *where, get=get)}
         if isinstance(v, (tuple, list)):
             return {"tuple": [self._value(x, None if where is None else
-                                          (where[0], f"{where[1]}[{i}]"))
+                                          (where[0], f"{where[1]}[{i}]"),
+                                          None if get is None else
+                                          (lambda get=get, i=i: get()[i]))
                               for i, x in enumerate(v)]}
         return {"text": _short(v)}
 
-    def _saved_tensor(self, t: Any, node_id: int, key: str) -> int:
+    def _saved_tensor(self, t: Any, node_id: int, key: str,
+                      get: Callable[[], Any] | None = None) -> int:
         """A saved tensor: a named tensor of the same memory and view is that tensor."""
-        view = _view_key(t)
         if self._views is None:
             self._views = {}
             for obj in self._named:
                 k = _view_key(obj)
                 if k is not None:
                     self._views.setdefault(k, obj)
-        same = self._views.get(view) if view is not None else None
-        if same is not None:
-            return self.tensor(same)
+            self._ptrs = {k[0] for k in self._views}
+        if self._ptrs:
+            try:
+                ptr = t.data_ptr()
+            except Exception:  # noqa: BLE001 - no storage (meta, sparse...)
+                ptr = None
+            if ptr in self._ptrs:  # the whole key only for a named tensor's memory
+                same = self._views.get(_view_key(t))
+                if same is not None:
+                    return self.tensor(same)
         tid = self.ids.saved(t, node_id, key)
         if tid not in self.tensors:
-            self._record(t, tid)
+            self._record(t, tid, get)
         return tid
 
     # ----- steps
     def steps(self, steps: Iterable[Any]) -> list[dict[str, Any]]:
+        with _quiet(), gc_paused():
+            return self._steps(steps)
+
+    def _steps(self, steps: Iterable[Any]) -> list[dict[str, Any]]:
         out = []
         for s in steps:
             self.node(s.node)
@@ -509,6 +566,7 @@ class TorchSnapshotter:
 
     def payload(self) -> dict[str, Any]:
         annotate_outputs(self.tensors, self.nodes)
+        share_rules(self.nodes.values())
         return {"tensors": list(self.tensors.values()), "nodes": list(self.nodes.values())}
 
 
@@ -522,10 +580,13 @@ def _saved_attrs(cls: type, n: Any) -> tuple[str, ...]:
     return attrs
 
 
-def _default_dtype() -> Any:
-    import torch
+def _quiet() -> Any:
+    """A context without torch-function handling (modes, subclasses' hooks)."""
+    return _torch()._C.DisableTorchFunction()
 
-    return torch.get_default_dtype()
+
+def _default_dtype() -> Any:
+    return _torch().get_default_dtype()
 
 
 def _view_key(t: Any) -> tuple | None:
@@ -536,6 +597,4 @@ def _view_key(t: Any) -> tuple | None:
 
 
 def _is_tensor(v: Any) -> bool:
-    import torch
-
-    return isinstance(v, torch.Tensor)
+    return isinstance(v, _torch().Tensor)

@@ -119,6 +119,7 @@ class RemoteSession(Workspace):
     def __init__(self, kernel: Any) -> None:
         self.kernel = kernel
         self.world = World()
+        self.world.fetch_texts = self._fetch_texts
         self.state: dict[str, Any] | None = None
         self._names: dict[int, str] = {}
         self._named: list[int] = []
@@ -267,6 +268,12 @@ class RemoteSession(Workspace):
         if not msg or not msg.get("ok", True) or not isinstance(msg.get("reply"), dict):
             return None
         return set(msg["reply"].get("missing", ()))
+
+    def _fetch_texts(self, ids: list[int]) -> list[dict[str, Any]] | None:
+        """The kernel's reprs of tensors it sent ``lazy`` (None: no answer, e.g. it is busy)."""
+        msg = self.kernel.command_sync("tensor_texts", timeout=5.0, ids=list(ids))
+        reply = (msg or {}).get("reply") or {}
+        return reply.get("tensors")
 
     def command(self, cmd: str, **args: Any) -> dict[str, Any] | None:
         """A command to the kernel's agent, waited for."""

@@ -325,3 +325,21 @@ def test_kernel_menu_switches_to_real_pytorch_and_back(win, qtbot, monkeypatch):
         assert win.kernel.wait_for(lambda: win.kernel.ready, 60)
     res = win.session.run("import torch\nprint(torch.__name__, type(torch.ones(1)).__module__)")
     assert "engine" in res.output
+
+
+def test_a_big_graphs_reprs_come_from_the_kernel_when_shown(win):
+    """Past the snapshot's repr budget (0 here, as in a 5,000-node graph) a saved tensor
+    arrives with its size only; the window asks the kernel for the engine's own repr."""
+    s = win.session
+    s.run("import gradviz.kernel.snapshot as _snap\n_snap.EAGER_REPRS = 0")
+    try:
+        res = s.run("a = torch.arange(6.).reshape(2, 3).requires_grad_()\n"
+                    "out = ((a * 3).exp() * a - 30).relu().sum()\n"
+                    "print(repr(out.grad_fn.next_functions[0][0].saved_tensors['result']))")
+        relu = s.get("out").grad_fn.next_functions[0][0]
+        v = relu.saved_tensors["result"]
+        assert s.world._tensors[v.id].get("lazy")
+        text = repr(v)
+        assert text == res.output.strip() and "[...]" not in text
+    finally:
+        s.run("_snap.EAGER_REPRS = 64")

@@ -26,7 +26,7 @@ from gradviz.kernel.backend import (  # noqa: E402
 from gradviz.kernel.torch_snapshot import IDS, TorchSnapshotter, track_modules  # noqa: E402
 from gradviz.kernel.torch_walk import TorchCursor, graph_nodes  # noqa: E402
 from gradviz.show import load_walk, save_walk, walk_messages  # noqa: E402
-from gradviz.views import World  # noqa: E402
+from gradviz.views import World, decode_array  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- graphs
@@ -151,7 +151,7 @@ def test_multi_output_nodes_carry_all_their_grad_outputs() -> None:
     recs = {r["node"]: r for r in snap.steps(steps)}
     rec = recs[IDS.node(by_name["TwoOutBackward"].node)]
     assert len(rec["gouts"]) == 2
-    np.testing.assert_allclose(rec["gouts"][1]["values"],
+    np.testing.assert_allclose(decode_array(rec["gouts"][1]),
                                by_name["TwoOutBackward"].grad_outputs[1].numpy(), rtol=1e-6)
 
 
@@ -250,7 +250,7 @@ def test_snapshot_records_torchs_objects() -> None:
     tensors = {t["id"]: t for t in payload["tensors"]}
     a = tensors[IDS.tensor(leaves[0])]
     assert a["name"] == "a" and a["requires_grad"] and a["grad_fn"] is None
-    np.testing.assert_allclose(a["data"]["values"], leaves[0].detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(decode_array(a["data"]), leaves[0].detach().numpy(), rtol=1e-6)
     assert a["repr"] == repr(leaves[0])
     # the window's views read them as they read engine records
     world = World()
@@ -378,7 +378,7 @@ def test_agent_pauses_at_torch_backward_and_steps_it(agent) -> None:  # noqa: AN
     steps = [s for m in walks for s in m["steps"]]
     assert [names[s["node"]] for s in steps] == [
         "SumBackward0", "SinBackward0", "MulBackward0", "torch::autograd::AccumulateGrad"]
-    np.testing.assert_allclose(steps[-1]["after"]["values"], w.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(decode_array(steps[-1]["after"]), w.grad.numpy(), rtol=1e-6)
 
 
 def test_agent_reports_torchs_errors_from_cells(agent) -> None:  # noqa: ANN001
