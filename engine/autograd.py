@@ -36,7 +36,7 @@ from engine.tensor import Size, Tensor, _make, _own_grad, _quiet, _raise
 
 __all__ = ["backward", "backward_steps", "grad", "set_backward_driver", "check_backward_roots",
            "Rule", "rule_for", "GENERIC_RULE", "CustomRule", "next_node_id",
-           "BackwardStep", "gradcheck",
+           "BackwardStep", "GradWalk", "gradcheck",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "Function",
            "FunctionCtx", "once_differentiable", "gradgradcheck", "GradcheckError", "graph",
            "is_anomaly_check_nan_enabled", "restore_grad"]
@@ -598,7 +598,8 @@ _driver: BackwardDriver | None = None
 
 def set_backward_driver(driver: BackwardDriver | None) -> BackwardDriver | None:
     """Let ``driver(steps, tensors, grad_tensors, retain_graph)`` drain every ``backward()``
-    instead of the plain loop (a debugger pauses there and steps the walk one node at a time).
+    and the user code's ``grad()`` (``steps`` a ``GradWalk`` then) instead of the plain loop
+    (a debugger pauses there and steps the walk one node at a time).
 
     ``steps`` is the ``backward_steps`` generator of that call; the driver must exhaust it (or
     raise). Returns the previous driver; ``None`` restores the plain loop."""
@@ -679,9 +680,10 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     if driver is not None and not _engine_caller():
         _driver = None  # a grad or backward inside the driver (a hook, say) runs plainly
         try:
-            driver(_grad_walk(roots, retain_graph, create_graph, capture, inputs, targets,
-                              bool(allow_unused) or materialize_grads, materialize_grads,
-                              result, True), outputs, grads, retain_graph)
+            driver(GradWalk(_grad_walk(roots, retain_graph, create_graph, capture, inputs,
+                                       targets, bool(allow_unused) or materialize_grads,
+                                       materialize_grads, result, True), inputs),
+                   outputs, grads, retain_graph)
         finally:
             _driver = driver
         if len(result) != len(inputs):
@@ -692,6 +694,27 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
                         False):
         pass
     return tuple(result)
+
+
+class GradWalk:
+    """The walk ``grad()`` hands a backward driver: an iterator of BackwardSteps like
+    ``backward_steps``; ``kind`` (``"grad"``) lets a debugger name it, ``inputs`` are the
+    differentiated tensors."""
+
+    kind = "grad"
+
+    def __init__(self, steps: Iterator[BackwardStep | None], inputs: list) -> None:
+        self._steps = steps
+        self.inputs = inputs
+
+    def __iter__(self) -> GradWalk:
+        return self
+
+    def __next__(self) -> BackwardStep:
+        return next(self._steps)  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._steps.close()  # type: ignore[attr-defined]
 
 
 def _engine_caller() -> bool:
