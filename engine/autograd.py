@@ -166,8 +166,10 @@ def _priority(node: Node) -> int:
 
 
 def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
-         capture: dict | None = None, steps: bool = True) -> Iterator[BackwardStep | None]:
-    """The engine: execute the graph below ``roots`` one node per iteration."""
+         capture: dict | None = None, steps: bool = True, only: list | None = None
+         ) -> Iterator[BackwardStep | None]:
+    """The engine: execute the graph below ``roots`` one node per iteration (with ``only``,
+    backward(inputs=)'s nodes: those nodes and the ones leading to them)."""
     emit = bool(events._subscribers)
     # dependency counts over the reachable graph
     deps: dict[Node, int] = {}
@@ -186,7 +188,12 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
                     deps[nxt] = 1
                     seen.add(nxt)
                     stack.append(nxt)
-    needed = _needed(seen, capture) if capture is not None else None
+    if capture is not None:
+        needed = _needed(seen, capture)
+    elif only is not None:
+        needed = _needed(seen, only) | set(only)
+    else:
+        needed = None
     buffers: dict[Node, Any] = {}
     heap: list = []
     for node, gd, t in roots:
@@ -620,29 +627,38 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
         grads += [None] * (len(tensors) - len(grads))
     if retain_graph is None:
         retain_graph = create_graph
-    if inputs is not None:
+    only = None
+    if inputs is not None:  # torch: only these inputs' nodes (and those leading there) run
         inputs = _tensor_list(inputs)
-        gs = grad(tensors, inputs, grads, retain_graph, create_graph, allow_unused=True)
-        for t, g in zip(inputs, gs):
-            if g is None:
-                continue
-            if t._grad is None:
-                t._grad = g if create_graph else _make(g._data.copy())
-            else:
-                t._grad = t._grad + g
-        return
+        if not inputs:
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
+        for t in inputs:
+            if not t._requires_grad:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            if t.grad_fn is not None:
+                t.retain_grad()
+        only = [t.grad_fn if t.grad_fn is not None else accumulator_of(t) for t in inputs]
     global _driver
     if _driver is not None and not create_graph:
         driver = _driver
         _driver = None  # a backward inside the driver (a hook, say) runs plainly
         try:
-            driver(backward_steps(tensors, grads, retain_graph), tensors, grads, retain_graph)
+            driver(_backward_walk(tensors, grads, retain_graph, only), tensors, grads,
+                   retain_graph)
         finally:
             _driver = driver
         return
     roots = _prepare_roots(tensors, grads)
-    for _ in _run(roots, retain_graph, create_graph, keep_before=False, steps=False):
+    for _ in _run(roots, retain_graph, create_graph, keep_before=False, steps=False,
+                  only=only):
         pass
+
+
+def _backward_walk(tensors: list, grads: list, retain_graph: bool, only: list | None
+                   ) -> Iterator[BackwardStep]:
+    """``backward_steps`` of a ``backward()`` call (``only``: its inputs' nodes)."""
+    roots = _prepare_roots(tensors, grads)
+    yield from _run(roots, retain_graph, False, keep_before=True, only=only)  # type: ignore[misc]
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],

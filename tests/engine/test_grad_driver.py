@@ -1,6 +1,7 @@
-"""autograd.grad through the backward driver (a debugger steps it like backward()): the walk is
-torch's order (the nodes torch runs, then a captured step where torch captures an input's
-grad), the result is torch's, no ``.grad`` moves; the engine's own grad() calls run plainly."""
+"""autograd.grad and backward(inputs=) through the backward driver (a debugger steps them like
+backward()): the walk is torch's order (the nodes torch runs; in grad() a captured step where
+torch captures an input's grad), the result is torch's, grad() moves no ``.grad``; the
+engine's own grad() calls run plainly."""
 
 from __future__ import annotations
 
@@ -131,3 +132,30 @@ def test_the_engines_own_grad_calls_are_not_walks(recorder) -> None:
     jac = engine.autograd.functional.jacobian(lambda v: v * v, x)
     np.testing.assert_allclose(jac.numpy(), np.diag([2.0, 4.0]))
     assert recorder.walks == []
+
+
+def test_backward_with_inputs_walks_only_torchs_nodes(recorder) -> None:
+    def run(lib):  # noqa: ANN001, ANN202
+        w = lib.tensor([1.0, 2.0], requires_grad=True)
+        v = lib.tensor([3.0, 4.0], requires_grad=True)
+        h = w * v
+        loss = (h * h).sum()
+        log: list[str] = []
+        if lib is torch:  # the nodes torch's engine runs, by their pre-hooks
+            seen, stack = set(), [loss.grad_fn]
+            while stack:
+                node = stack.pop()
+                if node is not None and node not in seen:
+                    seen.add(node)
+                    node.register_prehook(lambda g, node=node: log.append(node.name()))
+                    stack.extend(f for f, _ in node.next_functions)
+        lib.autograd.backward(loss, inputs=[h, v])
+        return h, v, w, log
+
+    h_t, v_t, w_t, want = run(torch)
+    n = len(recorder.walks)
+    h, v, w, _ = run(engine)
+    assert [s for s, _ in recorder.walks[n]] == want  # w's AccumulateGrad does not run
+    assert h.retains_grad and w.grad is None and w_t.grad is None
+    np.testing.assert_allclose(h.grad.numpy(), h_t.grad.numpy())
+    np.testing.assert_allclose(v.grad.numpy(), v_t.grad.numpy())
