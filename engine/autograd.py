@@ -10,6 +10,7 @@ ran have freed their saved tensors unless ``retain_graph=True``.
 from __future__ import annotations
 
 import heapq
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -35,7 +36,7 @@ from engine.tensor import Size, Tensor, _make, _own_grad, _quiet, _raise
 
 __all__ = ["backward", "backward_steps", "grad", "set_backward_driver", "check_backward_roots",
            "Rule", "rule_for", "GENERIC_RULE", "CustomRule", "next_node_id",
-           "BackwardStep", "gradcheck",
+           "BackwardStep", "GradWalk", "gradcheck",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "Function",
            "FunctionCtx", "once_differentiable", "gradgradcheck", "GradcheckError", "graph",
            "is_anomaly_check_nan_enabled", "restore_grad"]
@@ -43,12 +44,16 @@ __all__ = ["backward", "backward_steps", "grad", "set_backward_driver", "check_b
 
 class BackwardStep:
     """What one node did: ``node``, ``grad_outputs`` (in), ``grad_inputs`` (out, aligned with
-    ``node.next_functions``), and for AccumulateGrad the leaf and its grad before and after."""
+    ``node.next_functions``), and for AccumulateGrad the leaf and its grad before and after.
 
-    __slots__ = ("index", "node", "_gout", "_gin", "variable", "_before", "_after")
+    In ``autograd.grad`` an input's node is not run: its step is ``captured`` (``grad_outputs``
+    hold the gradient ``grad()`` returns for that input, nothing flows on, no ``.grad`` moves),
+    as torch's engine captures the grad there."""
+
+    __slots__ = ("index", "node", "_gout", "_gin", "variable", "_before", "_after", "captured")
 
     def __init__(self, index: int, node: Node, gout: Any, gin: tuple, variable: Any = None,
-                 before: Any = None, after: Any = None) -> None:
+                 before: Any = None, after: Any = None, captured: bool = False) -> None:
         self.index = index
         self.node = node
         self._gout = gout
@@ -56,6 +61,7 @@ class BackwardStep:
         self.variable = variable
         self._before = before
         self._after = after
+        self.captured = captured
 
     @property
     def name(self) -> str:
@@ -160,8 +166,10 @@ def _priority(node: Node) -> int:
 
 
 def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
-         capture: dict | None = None, steps: bool = True) -> Iterator[BackwardStep | None]:
-    """The engine: execute the graph below ``roots`` one node per iteration."""
+         capture: dict | None = None, steps: bool = True, only: list | None = None
+         ) -> Iterator[BackwardStep | None]:
+    """The engine: execute the graph below ``roots`` one node per iteration (with ``only``,
+    backward(inputs=)'s nodes: those nodes and the ones leading to them)."""
     emit = bool(events._subscribers)
     # dependency counts over the reachable graph
     deps: dict[Node, int] = {}
@@ -180,7 +188,12 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
                     deps[nxt] = 1
                     seen.add(nxt)
                     stack.append(nxt)
-    needed = _needed(seen, capture) if capture is not None else None
+    if capture is not None:
+        needed = _needed(seen, capture)
+    elif only is not None:
+        needed = _needed(seen, only) | set(only)
+    else:
+        needed = None
     buffers: dict[Node, Any] = {}
     heap: list = []
     for node, gd, t in roots:
@@ -217,6 +230,13 @@ def _run(roots: list, keep_graph: bool, create_graph: bool, keep_before: bool,
             step = None
             gin: tuple = ()
             if capture is not None and node in capture:
+                if g is not None and node not in needed:  # type: ignore[operator]
+                    # torch: the input's tensor hooks (and retain_grad) run, the node does not
+                    g = _call_tensor_pre_hooks(node, g, create_graph)
+                    if steps:
+                        step = BackwardStep(index, node, g, (None,) * len(node.next_functions),
+                                            captured=True)
+                        index += 1
                 capture[node] = g
             if g is not None and (needed is None or node in needed):
                 if emit:
@@ -293,8 +313,35 @@ def _add_slot(buffers: dict, node: Node, nr: int, g: Any) -> None:
     buf[nr] = g if buf[nr] is None else buf[nr] + g
 
 
-def _multi_prehooks(node: Node, g: list, create_graph: bool) -> list:
-    """Tensor hooks and retain_grad of a multi-output node's outputs, each on its own slot."""
+def _call_tensor_pre_hooks(node: Node, g: Any, create_graph: bool) -> Any:
+    """What torch runs on a captured input whose node ``autograd.grad`` skips: the tensor's
+    hooks (``register_hook``) and its retain_grad, not the node's pre-hooks."""
+    if type(node) is AccumulateGrad:
+        var = node.variable
+        for h in tuple(var._hooks or ()):
+            r = h(_wrap(g))
+            if r is not None:
+                g = _as_xp(r, create_graph)
+        return g
+    if node._multi:
+        return _multi_prehooks(node, g, create_graph, node_hooks=False)
+    for h in tuple(node._tensor_prehooks or ()):
+        r = h(_wrap(g))
+        if r is not None:
+            g = _as_xp(r, create_graph)
+    t = node._retain() if node._retain is not None else None
+    if t is not None:
+        gt = g if create_graph else g.copy()
+        if t._grad is None:
+            t._grad = _wrap(gt)
+        else:
+            t._grad = _wrap(t._grad if create_graph else t._grad._data) + _wrap(gt)
+    return g
+
+
+def _multi_prehooks(node: Node, g: list, create_graph: bool, node_hooks: bool = True) -> list:
+    """Tensor hooks and retain_grad of a multi-output node's outputs, each on its own slot
+    (then the node's pre-hooks, if ``node_hooks``)."""
     g = list(g)
     if node._tensor_prehooks:
         for nr, h in tuple(node._tensor_prehooks):
@@ -310,7 +357,7 @@ def _multi_prehooks(node: Node, g: list, create_graph: bool) -> list:
                 t._grad = _wrap(gt)
             else:
                 t._grad = _wrap(t._grad if create_graph else t._grad._data) + _wrap(gt)
-    if node._prehooks:
+    if node._prehooks and node_hooks:
         for h in tuple(node._prehooks):
             r = h(tuple(_wrap(x) for x in g))
             if r is not None:
@@ -558,7 +605,8 @@ _driver: BackwardDriver | None = None
 
 def set_backward_driver(driver: BackwardDriver | None) -> BackwardDriver | None:
     """Let ``driver(steps, tensors, grad_tensors, retain_graph)`` drain every ``backward()``
-    instead of the plain loop (a debugger pauses there and steps the walk one node at a time).
+    and the user code's ``grad()`` (``steps`` a ``GradWalk`` then) instead of the plain loop
+    (a debugger pauses there and steps the walk one node at a time).
 
     ``steps`` is the ``backward_steps`` generator of that call; the driver must exhaust it (or
     raise). Returns the previous driver; ``None`` restores the plain loop."""
@@ -579,70 +627,142 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
         grads += [None] * (len(tensors) - len(grads))
     if retain_graph is None:
         retain_graph = create_graph
-    if inputs is not None:
+    only = None
+    if inputs is not None:  # torch: only these inputs' nodes (and those leading there) run
         inputs = _tensor_list(inputs)
-        gs = grad(tensors, inputs, grads, retain_graph, create_graph, allow_unused=True)
-        for t, g in zip(inputs, gs):
-            if g is None:
-                continue
-            if t._grad is None:
-                t._grad = g if create_graph else _make(g._data.copy())
-            else:
-                t._grad = t._grad + g
-        return
+        if not inputs:
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
+        for t in inputs:
+            if not t._requires_grad:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            if t.grad_fn is not None:
+                t.retain_grad()
+        only = [t.grad_fn if t.grad_fn is not None else accumulator_of(t) for t in inputs]
     global _driver
     if _driver is not None and not create_graph:
         driver = _driver
         _driver = None  # a backward inside the driver (a hook, say) runs plainly
         try:
-            driver(backward_steps(tensors, grads, retain_graph), tensors, grads, retain_graph)
+            driver(_backward_walk(tensors, grads, retain_graph, only), tensors, grads,
+                   retain_graph)
         finally:
             _driver = driver
         return
     roots = _prepare_roots(tensors, grads)
-    for _ in _run(roots, retain_graph, create_graph, keep_before=False, steps=False):
+    for _ in _run(roots, retain_graph, create_graph, keep_before=False, steps=False,
+                  only=only):
         pass
+
+
+def _backward_walk(tensors: list, grads: list, retain_graph: bool, only: list | None
+                   ) -> Iterator[BackwardStep]:
+    """``backward_steps`` of a ``backward()`` call (``only``: its inputs' nodes)."""
+    roots = _prepare_roots(tensors, grads)
+    yield from _run(roots, retain_graph, False, keep_before=True, only=only)  # type: ignore[misc]
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
          grad_outputs: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
          allow_unused: bool | None = None, materialize_grads: bool = False
          ) -> tuple[Tensor | None, ...]:
-    """Return d(outputs)/d(inputs) without touching any ``.grad``."""
+    """Return d(outputs)/d(inputs) without touching any ``.grad``.
+
+    With a backward driver set (``set_backward_driver``), a call from outside the engine is
+    driven like ``backward()``: the driver gets the walk (the nodes torch runs, then a
+    ``captured`` step per input) and the result is what the walk captured. The engine's own
+    callers (jacobian, gradcheck) run plainly."""
+    if materialize_grads and allow_unused is False:
+        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads"
+                         "=True, but got: allow_unused=False.")
     outputs = _tensor_list(outputs)
     inputs = _tensor_list(inputs)
+    if not inputs:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     grads = ([grad_outputs] if not isinstance(grad_outputs, (list, tuple))
              else list(grad_outputs))
     if len(grads) < len(outputs):
         grads += [None] * (len(outputs) - len(grads))
     if retain_graph is None:
         retain_graph = create_graph
+    roots = _prepare_roots(outputs, grads)
     for t in inputs:
         if not t._requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
-    roots = _prepare_roots(outputs, grads)
     targets = [t.grad_fn if t.grad_fn is not None else accumulator_of(t) for t in inputs]
     capture: dict = {n: None for n in targets}
-    for _ in _run(roots, retain_graph, create_graph, False, capture):
+    result: list = []
+    global _driver
+    driver = _driver
+    if driver is not None and not _engine_caller():
+        _driver = None  # a grad or backward inside the driver (a hook, say) runs plainly
+        try:
+            driver(GradWalk(_grad_walk(roots, retain_graph, create_graph, capture, inputs,
+                                       targets, bool(allow_unused) or materialize_grads,
+                                       materialize_grads, result, True), inputs),
+                   outputs, grads, retain_graph)
+        finally:
+            _driver = driver
+        if len(result) != len(inputs):
+            raise RuntimeError("the backward driver did not finish the grad() walk")
+        return tuple(result)
+    for _ in _grad_walk(roots, retain_graph, create_graph, capture, inputs, targets,
+                        bool(allow_unused) or materialize_grads, materialize_grads, result,
+                        False):
         pass
-    result = []
-    for t, n in zip(inputs, targets):
+    return tuple(result)
+
+
+class GradWalk:
+    """The walk ``grad()`` hands a backward driver: an iterator of BackwardSteps like
+    ``backward_steps``; ``kind`` (``"grad"``) lets a debugger name it, ``inputs`` are the
+    differentiated tensors."""
+
+    kind = "grad"
+
+    def __init__(self, steps: Iterator[BackwardStep | None], inputs: list) -> None:
+        self._steps = steps
+        self.inputs = inputs
+
+    def __iter__(self) -> GradWalk:
+        return self
+
+    def __next__(self) -> BackwardStep:
+        return next(self._steps)  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._steps.close()  # type: ignore[attr-defined]
+
+
+def _engine_caller() -> bool:
+    """Whether grad() was called from the engine itself (jacobian, gradcheck, backward(inputs=))
+    rather than from the user's code."""
+    name = sys._getframe(2).f_globals.get("__name__", "")
+    return name == "engine" or name.startswith("engine.")
+
+
+def _grad_walk(roots: list, retain_graph: bool, create_graph: bool, capture: dict,
+               inputs: list, targets: list, allow_unused: bool, materialize: bool, result: list,
+               steps: bool) -> Iterator[BackwardStep | None]:
+    """``autograd.grad``'s run, one node per iteration; at its end ``result`` holds what grad()
+    returns (or torch's error for an input the graph does not reach is raised)."""
+    yield from _run(roots, retain_graph, create_graph, False, capture, steps=steps)
+    out = []
+    for i, (t, n) in enumerate(zip(inputs, targets)):
         g = capture.get(n)
         if n._multi and g is not None:
             g = g[t._output_nr]
         if g is None:
-            if materialize_grads:
-                result.append(_make(np.zeros_like(t._data)))
+            if materialize:
+                out.append(_make(np.zeros_like(t._data)))
                 continue
             if not allow_unused:
-                raise RuntimeError("One of the differentiated Tensors appears to not have been "
-                                   "used in the graph. Set allow_unused=True if this is the "
-                                   "desired behavior.")
-            result.append(None)
+                raise RuntimeError(f"The differentiated Tensor at index {i} appears to not have "
+                                   "been used in the graph. Set allow_unused=True if this is "
+                                   "the desired behavior.")
+            out.append(None)
         else:
-            gt = g if isinstance(g, Tensor) else _make(np.array(g, copy=True))
-            result.append(gt)
-    return tuple(result)
+            out.append(g if isinstance(g, Tensor) else _make(np.array(g, copy=True)))
+    result.extend(out)
 
 
 # ----------------------------------------------------------------------------- anomaly

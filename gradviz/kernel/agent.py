@@ -398,12 +398,14 @@ class Agent:
     # ------------------------------------------------------------------ backward() in code
     def _drive(self, steps: Iterator[BackwardStep], tensors: list, grads: list,
                retain_graph: bool) -> None:
-        """Every ``backward()`` that user code calls comes here: recorded as the current walk,
-        and with Pause at backward() on, stepped from the window while the cell waits."""
+        """Every ``backward()`` and ``torch.autograd.grad()`` that user code calls comes here:
+        recorded as the current walk, and with Pause at backward() on, stepped from the window
+        while the cell waits (a grad() walk's ``kind`` is ``"grad"``: no ``.grad`` moves)."""
         self.backend.check_roots(tensors, grads)  # torch's errors at once, before any pause
         root = tensors[0]
         cursor = self.backend.cursor(root, grads[0] if grads else None, retain_graph,
                                      steps=steps)
+        cursor.kind = getattr(steps, "kind", "backward")
         self.root = root
         self._new_walk(cursor)
         if not self.pause_at_backward:
@@ -518,9 +520,14 @@ class Agent:
                 snap.tensor(c.root, deep=deep)
             new = c.steps[self._sent_steps:]
             wid = next((k for k, v in self.walk_log.items() if v is c), self.walks)
+            recs = snap.steps(new)
+            for rec, s in zip(recs, new):
+                if getattr(s, "captured", False):  # grad(): the input's grad, captured there
+                    rec["captured"] = True
             msg["walk"] = {
                 "id": wid, "root": b.tensor_id(c.root), "from": self._sent_steps,
-                "steps": snap.steps(new), "position": c.position, "finished": c.finished,
+                "kind": getattr(c, "kind", "backward"),
+                "steps": recs, "position": c.position, "finished": c.finished,
                 "error": format_error(c.error) if c.error is not None else None,
                 "error_node": c.error_node_id,
                 "retain_graph": c.retain_graph,
@@ -529,8 +536,9 @@ class Agent:
             self._sent_steps = len(c.steps)
         else:
             msg["walk"] = None
-        msg["walk_log"] = [{"id": k, "root": names.get(b.tensor_id(v.root)) or (
-            v.root.grad_fn.name() if v.root.grad_fn is not None else "tensor"),
+        msg["walk_log"] = [{"id": k, "root": _walk_name(v, names.get(b.tensor_id(v.root)) or (
+            v.root.grad_fn.name() if v.root.grad_fn is not None else "tensor")),
+            "kind": getattr(v, "kind", "backward"),
             "steps": len(v.steps), "done": v.at_end} for k, v in self.walk_log.items()]
         msg.update(snap.payload())
         if self._events:
@@ -538,6 +546,11 @@ class Agent:
             msg["events_dropped"], self._events_dropped = self._events_dropped, 0
         msg["build_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         self.send(msg)
+
+
+def _walk_name(cursor: Any, root: str) -> str:
+    """How the walk log names a walk: its root, as ``grad(root)`` for an autograd.grad walk."""
+    return f"grad({root})" if getattr(cursor, "kind", "backward") == "grad" else root
 
 
 def _seed_text(gradient: Any) -> str:

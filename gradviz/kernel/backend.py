@@ -212,7 +212,8 @@ class TorchBackend(Backend):
     def install_driver(self, driver: Driver) -> Callable[[], None]:
         """Patch ``torch.autograd.backward`` (``Tensor.backward`` calls it) so each call of
         the code goes to ``driver(call, tensors, grads, retain_graph)``; create_graph and
-        calls made while a driver runs (a hook's backward) run plainly."""
+        calls made while a driver runs (a hook's backward) run plainly. ``torch.autograd.grad``
+        likewise (``_install_grad_driver``)."""
         torch = self.torch
         import torch.autograd as ta
 
@@ -243,10 +244,66 @@ class TorchBackend(Backend):
         previous = ta.backward
         ta.backward = backward
         torch.autograd.backward = backward
+        undo_grad = self._install_grad_driver(driver, state)
 
         def undo() -> None:
+            undo_grad()
             if ta.backward is backward:
                 ta.backward = previous if previous is not backward else original
+
+        return undo
+
+    def _install_grad_driver(self, driver: Driver, state: dict) -> Callable[[], None]:
+        """Patch ``torch.autograd.grad`` likewise: the code's calls go to ``driver`` as a
+        ``TorchGradCall`` (create_graph included) and return what torch's grad returned; torch's
+        own calls (jacobian, gradcheck), batched grads, GradientEdge arguments and calls that
+        torch refuses before running anything (they raise at once) run plainly."""
+        import sys
+
+        import torch.autograd as ta
+
+        from gradviz.kernel.torch_walk import TorchGradCall
+
+        tensor = self.torch.Tensor
+        original = getattr(ta.grad, "_gradviz_original", ta.grad)
+
+        def grad(outputs: Any, inputs: Any, grad_outputs: Any = None,
+                 retain_graph: bool | None = None, create_graph: bool = False,
+                 only_inputs: bool = True, allow_unused: bool | None = None,
+                 is_grads_batched: bool = False, materialize_grads: bool = False) -> Any:
+            kw = {"only_inputs": only_inputs, "allow_unused": allow_unused,
+                  "is_grads_batched": is_grads_batched, "materialize_grads": materialize_grads}
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            outs = [outputs] if isinstance(outputs, tensor) else outputs
+            ins = ([inputs] if isinstance(inputs, tensor) else
+                   list(inputs.values()) if isinstance(inputs, dict) else inputs)
+            plain = (state["busy"] or is_grads_batched or caller == "torch"
+                     or caller.startswith("torch.")
+                     or not isinstance(outs, (list, tuple))
+                     or not isinstance(ins, (list, tuple)) or not ins
+                     or not all(isinstance(t, tensor) for t in [*outs, *ins])
+                     or not all(t.requires_grad for t in [*outs, *ins])
+                     or (materialize_grads and allow_unused is False))
+            if plain:
+                return original(outputs, inputs, grad_outputs, retain_graph, create_graph, **kw)
+            call = TorchGradCall(original, outputs, inputs, grad_outputs, retain_graph,
+                                 create_graph, **kw)
+            state["busy"] = True
+            try:
+                driver(call, call.tensors, call.grad_tensors, call.retain_graph)
+            finally:
+                state["busy"] = False
+            return call.result
+
+        grad._gradviz_original = original  # type: ignore[attr-defined]
+        grad.__doc__ = original.__doc__
+        grad.__wrapped__ = original  # type: ignore[attr-defined]
+        previous = ta.grad
+        ta.grad = grad
+
+        def undo() -> None:
+            if ta.grad is grad:
+                ta.grad = previous if previous is not grad else original
 
         return undo
 

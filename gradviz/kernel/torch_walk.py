@@ -26,8 +26,8 @@ from typing import Any
 
 from gradviz.session import ReplayCursor
 
-__all__ = ["TorchStep", "TorchCursor", "TorchCall", "record_backward", "graph_nodes",
-           "ACCUMULATE"]
+__all__ = ["TorchStep", "TorchCursor", "TorchCall", "TorchGradCall", "record_backward",
+           "graph_nodes", "ACCUMULATE"]
 
 ACCUMULATE = "torch::autograd::AccumulateGrad"
 
@@ -47,13 +47,15 @@ class TorchStep:
     for AccumulateGrad the leaf and its grad before and after. Values are detached copies."""
 
     __slots__ = ("index", "node", "variable", "_gouts_t", "_gins_t", "_before_t", "_after_t",
-                 "_after_obj")
+                 "_after_obj", "captured")
 
     def __init__(self, index: int, node: Any, gouts: tuple, variable: Any = None,
-                 before: Any = None) -> None:
+                 before: Any = None, captured: bool = False) -> None:
         self.index = index
         self.node = node
         self.variable = variable
+        #: in autograd.grad: where torch captured an input's grad (the node itself did not run)
+        self.captured = captured
         self._gouts_t: tuple = gouts
         self._gins_t: tuple = ()
         self._before_t = before
@@ -124,6 +126,13 @@ def _edge_node(t: Any) -> Any:
     return get_gradient_edge(t).node
 
 
+def _edge(t: Any) -> tuple[Any, int]:
+    """(node, output_nr) where ``t``'s gradient arrives (torch's gradient edge)."""
+    if t.grad_fn is not None:
+        return t.grad_fn, t.output_nr
+    return _edge_node(t), 0
+
+
 def graph_nodes(roots: Sequence[Any]) -> list:
     """Every node reachable from the root nodes through ``next_functions`` (each once)."""
     out = []
@@ -164,6 +173,64 @@ class TorchCall:
         self.fn(self.tensors, self.grad_tensors, retain_graph=self.retain_graph, **kw)
 
 
+class TorchGradCall:
+    """One pending ``torch.autograd.grad(...)`` call: the real function and its arguments, run
+    once by :func:`record_backward`; ``result`` is what it returned. ``captures`` are the
+    differentiated tensors (their grads are captured, not accumulated)."""
+
+    kind = "grad"
+
+    def __init__(self, fn: Callable[..., Any], outputs: Any, inputs: Any,
+                 grad_outputs: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, **kwargs: Any) -> None:
+        import torch
+
+        self.fn = fn
+        self.tensors = [outputs] if isinstance(outputs, torch.Tensor) else list(outputs)
+        if grad_outputs is None:
+            grads: list = []
+        elif isinstance(grad_outputs, torch.Tensor):
+            grads = [grad_outputs]
+        else:
+            grads = list(grad_outputs)
+        self.grad_tensors = grads + [None] * (len(self.tensors) - len(grads))
+        self.inputs = inputs
+        if isinstance(inputs, torch.Tensor):
+            self.captures = [inputs]
+        elif isinstance(inputs, dict):
+            self.captures = list(inputs.values())
+        else:
+            self.captures = list(inputs)
+        self.grad_outputs = grad_outputs
+        self.retain_graph = bool(create_graph if retain_graph is None else retain_graph)
+        self._retain_arg = retain_graph
+        self.create_graph = create_graph
+        self.kwargs = kwargs
+        self.result: Any = None
+
+    def __call__(self) -> None:
+        self.result = self.fn(self.tensors, self.inputs, self.grad_outputs,
+                              retain_graph=self._retain_arg, create_graph=self.create_graph,
+                              **self.kwargs)
+
+
+def _needed(nodes: list, captured: set[int]) -> set[int]:
+    """ids of the nodes torch runs in grad(): those from which a captured node is reached."""
+    parents: dict[int, list] = {}
+    for n in nodes:
+        for f, _ in n.next_functions:
+            if f is not None:
+                parents.setdefault(id(f), []).append(n)
+    need: set[int] = set()
+    stack = [n for n in nodes if id(n) in captured]
+    while stack:
+        for p in parents.get(id(stack.pop()), ()):
+            if id(p) not in need:
+                need.add(id(p))
+                stack.append(p)
+    return need
+
+
 class _Record:
     def __init__(self) -> None:
         self.steps: list[TorchStep] = []
@@ -172,13 +239,37 @@ class _Record:
         self.open: TorchStep | None = None  # pre-hook fired, hook not yet
 
 
-def record_backward(call: Callable[[], None], roots: Sequence[Any]) -> _Record:
+def record_backward(call: Callable[[], None], roots: Sequence[Any],
+                    captures: Sequence[Any] = ()) -> _Record:
     """Run ``call`` (a real backward over the graph below the ``roots`` tensors) with a
-    pre-hook and a hook on every node; return what each node did, in execution order."""
+    pre-hook and a hook on every node; return what each node did, in execution order.
+
+    ``captures`` (autograd.grad's inputs): torch does not run an input's node unless a
+    capture lies below it; it runs the input's tensor hooks and captures the grad there. A
+    tensor hook of ours (registered last: it sees what torch captures) notes that as a
+    ``captured`` step, in its place in torch's order."""
     rec = _Record()
     lock = threading.Lock()
     nodes = graph_nodes([_edge_node(t) for t in roots])
     handles = []
+    edges = {id(t): _edge(t) for t in captures}
+    needed = _needed(nodes, {id(e[0]) for e in edges.values() if e[0] is not None})
+
+    def make_capture(node: Any, nr: int) -> Callable:
+        def hook(g: Any) -> None:
+            with lock:
+                close_open()
+                last = rec.steps[-1] if rec.steps else None
+                if last is not None and last.captured and last.node is node:
+                    gouts = list(last._gouts_t) + [None] * (nr + 1 - len(last._gouts_t))
+                    gouts[nr] = _clone(g)
+                    last._gouts_t = tuple(gouts)
+                    return
+                gouts = [None] * (nr + 1)
+                gouts[nr] = _clone(g)
+                rec.steps.append(TorchStep(len(rec.steps), node, tuple(gouts), captured=True))
+
+        return hook
 
     def close_open() -> None:
         s = rec.open
@@ -220,6 +311,10 @@ def record_backward(call: Callable[[], None], roots: Sequence[Any]) -> _Record:
             pre, post = make(n, acc)
             handles.append(n.register_prehook(pre))
             handles.append(n.register_hook(post))
+        for t in captures:
+            node, nr = edges[id(t)]
+            if node is not None and id(node) not in needed:
+                handles.append(t.register_hook(make_capture(node, nr)))
         try:
             call()
         except Exception as e:  # noqa: BLE001 - torch's error, kept for the step it stops at
@@ -298,7 +393,7 @@ class TorchCursor(ReplayCursor):
         for v in leaves:
             g = v.grad
             self._leaves[id(v)] = [v, g, _clone(g)]
-        rec = record_backward(self._call, roots)
+        rec = record_backward(self._call, roots, getattr(self._call, "captures", ()))
         self._record = rec
         if rec.error is not None:
             node = rec.error_node
