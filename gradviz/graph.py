@@ -23,6 +23,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from gradviz.formatting import label_values as format_values  # re-exported
+from gradviz.formatting import shape_text, value_summary
 from gradviz.layout import (
     Layout,
     compound_layout,
@@ -54,8 +56,6 @@ __all__ = [
 #: every node kind build_graph produces
 KINDS = ("grad_fn", "accumulate", "leaf", "output", "saved")
 
-_MAX_LABEL_VALUES = 6
-_MAX_DETAIL_VALUES = 24
 
 
 # --------------------------------------------------------------------------- objects
@@ -106,57 +106,13 @@ def _grad_of(t: Any) -> Any:
             return None
 
 
-def _shape_str(t: Any) -> str:
-    try:
-        shape = tuple(int(s) for s in t.shape)
-    except Exception:  # noqa: BLE001
-        return "(?)"
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
-
 def _dtype_str(t: Any) -> str:
     return str(getattr(t, "dtype", "")).replace("torch.", "").replace("engine.", "")
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v))
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    f = float(v)
-    if f == 0:
-        return "0"
-    s = f"{f:.3g}"
-    return s.replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
-
-
-def format_values(a: Any, max_items: int = _MAX_LABEL_VALUES) -> list[str]:
-    """Format a small array for a label: one line per matrix row, ``[]`` when too large."""
-    arr = np.asarray(a)
-    if arr.ndim == 0:
-        return [_fmt(arr.item())]
-    if arr.size > max_items:
-        return []
-    if arr.ndim == 2 and arr.shape[0] > 1 and arr.shape[1] > 1:
-        return ["[" + ", ".join(_fmt(v) for v in row) + "]" for row in arr]
-    return ["[" + ", ".join(_fmt(v) for v in arr.ravel()) + "]"]
-
-
-def _summary(arr: np.ndarray, max_items: int = _MAX_DETAIL_VALUES) -> str:
-    if arr.ndim == 0:
-        return _fmt(arr.item())
-    flat = arr.ravel()
-    s = "[" + ", ".join(_fmt(v) for v in flat[:max_items]) + (", …" if flat.size > max_items
-                                                               else "") + "]"
-    if flat.size > max_items and np.issubdtype(arr.dtype, np.number):
-        s += (f"\n    min {_fmt(flat.min())}  max {_fmt(flat.max())}  "
-              f"mean {_fmt(flat.mean())}")
-    return s
-
-
 def tensor_label(t: Any, name: str | None = None) -> str:
     """Label of a tensor node: name (else shape), shape, small values, and ``grad`` once set."""
-    lines = [name, _shape_str(t)] if name else [_shape_str(t)]
+    lines = [name, shape_text(t)] if name else [shape_text(t)]
     arr = _to_array(t)
     if arr is not None:
         lines += format_values(arr)
@@ -168,7 +124,7 @@ def tensor_label(t: Any, name: str | None = None) -> str:
             lines.append("grad " + vals[0])
             lines += ["     " + v for v in vals[1:]]
         else:
-            lines.append("grad " + _shape_str(grad))
+            lines.append("grad " + shape_text(grad))
     return "\n".join(lines)
 
 
@@ -181,16 +137,16 @@ _KIND_TEXT = {
 
 def _tensor_detail(t: Any, kind: str, name: str | None, extra: str = "") -> str:
     head = f"{name} — {_KIND_TEXT[kind]}" if name else _KIND_TEXT[kind].capitalize()
-    lines = [head + extra, f"shape {_shape_str(t)}   dtype {_dtype_str(t)}"]
+    lines = [head + extra, f"shape {shape_text(t)}   dtype {_dtype_str(t)}"]
     if getattr(t, "requires_grad", False):
         lines.append("requires_grad=True")
     arr = _to_array(t)
     if arr is not None:
-        lines.append("value " + _summary(arr))
+        lines.append("value " + value_summary(arr))
     grad = _grad_of(t)
     if grad is not None:
         garr = _to_array(grad)
-        lines.append("grad  " + (_summary(garr) if garr is not None else _shape_str(grad)))
+        lines.append("grad  " + (value_summary(garr) if garr is not None else shape_text(grad)))
     return "\n".join(lines)
 
 
@@ -241,7 +197,7 @@ def _fn_detail(fn: Any, saved: list[tuple[str, Any]] | None = None) -> str:
     if hasattr(fn, "variable"):
         var = fn.variable
         return (f"{name}\nadds the incoming gradient into the leaf's .grad\n"
-                f"leaf shape {_shape_str(var)}")
+                f"leaf shape {shape_text(var)}")
     lines = [f"{name}  (grad_fn)"]
     nexts = tuple(getattr(fn, "next_functions", ()) or ())
     if nexts:
@@ -253,7 +209,7 @@ def _fn_detail(fn: Any, saved: list[tuple[str, Any]] | None = None) -> str:
     if saved is None:
         saved = _saved_values(fn)
     if saved:
-        lines.append("saved: " + ", ".join(f"{k} {_shape_str(v)}" for k, v in saved))
+        lines.append("saved: " + ", ".join(f"{k} {shape_text(v)}" for k, v in saved))
     return "\n".join(lines)
 
 

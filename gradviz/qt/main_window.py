@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz import graph as graph_model
+from gradviz.formatting import clip
 from gradviz.qt.bridge import Bridge
 from gradviz.qt.code_panel import CodePanel
 from gradviz.qt.event_log import EventLog
@@ -1294,7 +1295,6 @@ def banner_text(message: str, limit: int = 160) -> str:
     cut = message.find(". ", 40)
     if cut != -1 and len(message) > limit:
         first = message[:cut + 1]
-    if len(first) > limit:
-        first = first[:limit - 1] + "…"
+    first = clip(first, limit)
     hint = next((h for k, h in HINTS.items() if k in message), None)
     return f"{first}\n→ {hint}" if hint else first

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from gradviz.formatting import number_text as fmt_value  # re-exported
 from gradviz.formatting import short_values  # noqa: F401 - re-exported
 from gradviz.theme import PlotColours
 from gradviz.training.table import RUN_LABELS, series_columns, write_series_csv
@@ -23,17 +24,6 @@ __all__ = ["RunView", "PairView", "CurveSpec", "LegendSpec", "RUNS", "run_colour
            "group_values", "numbers"]
 
 RUNS = ("zeroed", "unzeroed")
-
-
-def fmt_value(v: float) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if 1e-2 <= a < 1e5:
-        return f"{v:.4g}"
-    return f"{v:.2e}"
 
 
 def numbers(values: list[Any]) -> np.ndarray:
