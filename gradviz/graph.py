@@ -48,6 +48,9 @@ __all__ = [
     "compound_layout",
     "module_members",
     "refresh_labels",
+    "node_key",
+    "tensor_key",
+    "node_id_of",
     "source_text",
     "tensor_label",
     "to_dot",
@@ -56,6 +59,27 @@ __all__ = [
 #: every node kind build_graph produces
 KINDS = ("grad_fn", "accumulate", "leaf", "output", "saved")
 
+
+
+# --------------------------------------------------------------------------- node keys
+def node_key(i: int) -> str:
+    """The graph key of the grad_fn node with id ``i``: ``n{i}``."""
+    return f"n{i}"
+
+
+def tensor_key(i: int) -> str:
+    """The graph key of the tensor with id ``i``: ``t{i}``."""
+    return f"t{i}"
+
+
+def node_id_of(key: Hashable) -> int | None:
+    """The grad_fn id in a node key (``n12`` gives 12); None for any other key."""
+    if isinstance(key, str) and key.startswith("n"):
+        try:
+            return int(key[1:])
+        except ValueError:
+            return None
+    return None
 
 
 # --------------------------------------------------------------------------- objects
@@ -270,7 +294,7 @@ def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool,
         return n if n is not None else getattr(t, "param_name", None)
 
     def add_tensor(t: Any, kind: str) -> str:
-        key = f"t{_obj_id(t)}"
+        key = tensor_key(_obj_id(t))
         if key not in g:
             name = name_of(t)
             g.add_node(key, kind=kind, label=tensor_label(t, name),
@@ -278,7 +302,7 @@ def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool,
         return key
 
     def add_fn(fn: Any) -> str:
-        key = f"n{_obj_id(fn)}"
+        key = node_key(_obj_id(fn))
         if key not in g:
             kind = "accumulate" if hasattr(fn, "variable") else "grad_fn"
             ex = _fn_extras(fn)
@@ -338,7 +362,7 @@ def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool,
         if extra:
             g.nodes[fk]["detail"] += "\n" + "\n".join(extra)
         if show_saved:
-            fid = fk[1:]
+            fid = node_id_of(fk)
             for sname, t in saved:
                 sk = f"s{fid}_{sname}"
                 same = name_of(t)

@@ -426,7 +426,7 @@ class MainWindow(QMainWindow):
         self.actions["step_back"].setEnabled(c is not None and c.position > 0)
         self.actions["reset"].setEnabled(c is not None and (c.position > 0 or c.error is not None))
         key = self.graph_view.selected_key
-        self.actions["breakpoint"].setEnabled(isinstance(key, str) and key.startswith("n"))
+        self.actions["breakpoint"].setEnabled(graph_model.node_id_of(key) is not None)
         self.actions["save"].setEnabled(True)
         k = self.kernel
         self.actions["stop"].setEnabled(bool(k.running))
@@ -509,10 +509,12 @@ class MainWindow(QMainWindow):
         c = self.stepper.cursor
         if view.values_mode:  # micrograd-style: each op's output gradient so far
             view.set_node_grads({} if c is None else {
-                f"n{s.node.id}": short_values(s.grad_outputs[0]) for s in c.steps[:c.position]
+                graph_model.node_key(s.node.id): short_values(s.grad_outputs[0])
+                for s in c.steps[:c.position]
                 if not s.is_accumulate})
         root = self.stepper.root
-        seed = f"t{root.id}" if root is not None and c is not None and c.position > 0 else None
+        seed = (graph_model.tensor_key(root.id)
+                if root is not None and c is not None and c.position > 0 else None)
         view.set_seed_label(seed if seed in keys else None, c.seed if c is not None else "1")
         if (c is None or c.error is None) and self.kernel.alive:
             view.clear_banner()  # (a dead kernel's sentence stays until the restart)
@@ -540,8 +542,9 @@ class MainWindow(QMainWindow):
             self.graph_view.refresh()
 
     def _on_step_failed(self, message: str, node_id: Any) -> None:
-        key = f"n{node_id}" if node_id is not None else (
-            f"t{self.stepper.root.id}" if self.stepper.root is not None else None)
+        key = graph_model.node_key(node_id) if node_id is not None else (
+            graph_model.tensor_key(self.stepper.root.id) if self.stepper.root is not None
+            else None)
         self.graph_view.show_banner(banner_text(message), key)
         self.graph_view.setToolTip(message)
         self.statusBar().showMessage(message, 15000)
@@ -690,8 +693,9 @@ class MainWindow(QMainWindow):
                                          "keeps what it did until then)", 8000)
         elif err:
             node = err.get("node_id")
-            key = f"n{node}" if node is not None else (
-                f"t{err['tensor_id']}" if err.get("tensor_id") is not None else None)
+            key = graph_model.node_key(node) if node is not None else (
+                graph_model.tensor_key(err["tensor_id"]) if err.get("tensor_id") is not None
+                else None)
             QTimer.singleShot(40, self, lambda: self.graph_view.show_banner(
                 banner_text(err["message"]), key))
             self.statusBar().showMessage(err["message"], 15000)
@@ -846,8 +850,9 @@ class MainWindow(QMainWindow):
 
     def toggle_breakpoint(self) -> None:
         key = self.graph_view.selected_key
-        if isinstance(key, str) and key.startswith("n"):
-            self.stepper.toggle_breakpoint(int(key[1:]))
+        node_id = graph_model.node_id_of(key)
+        if node_id is not None:
+            self.stepper.toggle_breakpoint(node_id)
 
     def toggle_play(self) -> None:
         if self.stepper.playing:

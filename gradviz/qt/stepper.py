@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from gradviz.formatting import short_values  # noqa: F401 - re-exported
+from gradviz.graph import node_key, tensor_key
 from gradviz.views import NodeState
 
 
@@ -62,20 +63,20 @@ class Stepper(QObject):
     # ----- what the graph shows
     def node_states(self) -> dict[str, NodeState]:
         """Graph key -> the NodeState of every node not idle."""
-        out: dict[str, NodeState] = {f"n{i}": NodeState.BREAKPOINT for i in self.breakpoints}
+        out: dict[str, NodeState] = {node_key(i): NodeState.BREAKPOINT for i in self.breakpoints}
         c = self.cursor
         if c is None:
             return out
         for s in c.steps[:c.position]:
-            out[f"n{s.node.id}"] = NodeState.DONE
+            out[node_key(s.node.id)] = NodeState.DONE
         cur = c.current
         if cur is not None:
-            out[f"n{cur.node.id}"] = NodeState.CURRENT
+            out[node_key(cur.node.id)] = NodeState.CURRENT
         if c.error is not None:
             if c.error_node_id is not None:
-                out[f"n{c.error_node_id}"] = NodeState.ERROR
+                out[node_key(c.error_node_id)] = NodeState.ERROR
             elif self.root is not None:
-                out[f"t{self.root.id}"] = NodeState.ERROR
+                out[tensor_key(self.root.id)] = NodeState.ERROR
         return out
 
     def edge_labels(self) -> dict[tuple[str, str], str]:
@@ -87,12 +88,12 @@ class Stepper(QObject):
         for s in c.steps[:c.position]:
             node = s.node
             if s.is_accumulate:
-                out[(f"t{s.variable.id}", f"n{node.id}")] = "+= " + short_values(
+                out[(tensor_key(s.variable.id), node_key(node.id))] = "+= " + short_values(
                     s.grad_outputs[0])
                 continue
             for (nxt, _), gi in zip(node.next_functions, s.grad_inputs):
                 if nxt is not None and gi is not None:
-                    out[(f"n{nxt.id}", f"n{node.id}")] = short_values(gi)
+                    out[(node_key(nxt.id), node_key(node.id))] = short_values(gi)
         return out
 
 

@@ -96,3 +96,15 @@ def test_numbers_and_labels() -> None:
     assert label_values(np.arange(7)) == []
     s = value_summary(np.arange(30.0))
     assert s.startswith("[0, 1, 2") and ", …]" in s and "min 0  max 29  mean 14.5" in s
+
+
+def test_node_keys_name_the_built_graphs_nodes(torch) -> None:
+    from gradviz.graph import build_graph, node_id_of, node_key, tensor_key
+
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    z = (x * 3).sum()
+    g = build_graph(z, names={id(x): "x"})
+    assert g.nodes[tensor_key(id(x))]["name"] == "x"
+    assert g.nodes[node_key(id(z.grad_fn))]["label"].startswith("SumBackward0")
+    assert node_id_of(node_key(id(z.grad_fn))) == id(z.grad_fn)
+    assert [node_id_of(k) for k in (tensor_key(3), "nx", None, 5)] == [None] * 4
