@@ -5,18 +5,19 @@ timer, so thousands of them never freeze the window."""
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
     QEvent,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtGui import QColor, QFont, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -33,6 +34,9 @@ from PySide6.QtWidgets import (
 from gradviz.formatting import compact_values, short_repr
 from gradviz.graph_events import KINDS, EventKind, GraphEvent
 from gradviz.qt.bridge import Bridge
+
+if TYPE_CHECKING:
+    from gradviz.workspace import Workspace
 
 __all__ = ["EventLog", "EventListModel", "format_event", "compact_values", "MAX_ROWS"]
 
@@ -173,7 +177,7 @@ def format_event(ev: GraphEvent | Any, names: dict[int, str] | None = None) -> s
 class EventListModel(QAbstractListModel):
     """The visible rows (already filtered), coloured by kind."""
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.rows: list[Row] = []
         self.colors: dict[EventKind, QColor] = {k: QColor(c) for k, c in _LIGHT.items()}
@@ -233,7 +237,7 @@ class EventLog(QWidget):
 
     node_activated = Signal(int)
 
-    def __init__(self, session: Any, bridge: Bridge, parent: QWidget | None = None,
+    def __init__(self, session: Workspace, bridge: Bridge, parent: QWidget | None = None,
                  max_rows: int = MAX_ROWS) -> None:
         super().__init__(parent)
         self.setObjectName("eventLog")
@@ -354,7 +358,7 @@ class EventLog(QWidget):
         else:
             self._scroll_when_shown = True
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
         self.scroll_if_behind()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QPalette, QTextOption
@@ -16,6 +16,12 @@ from gradviz.formatting import short_repr, size_text, values_text
 from gradviz.graph_events import EventKind
 from gradviz.qt.bridge import Bridge
 from gradviz.views import grad_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from gradviz.views import StepView
+    from gradviz.workspace import Workspace
 
 __all__ = ["Inspector"]
 
@@ -32,7 +38,7 @@ class Inspector(QWidget):
 
     ``show_tensor(tensor, name)``, ``show_node(node)``, ``show_step(step)``, ``clear()``."""
 
-    def __init__(self, session: Any, bridge: Bridge, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Workspace, bridge: Bridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("inspector")
         self.session = session
@@ -65,7 +71,7 @@ class Inspector(QWidget):
         self._subject = ("node", node, None)
         self.refresh()
 
-    def show_step(self, step: Any) -> None:
+    def show_step(self, step: StepView) -> None:
         """One backward step (gradviz.views.StepView): gradients in and out."""
         self._subject = ("step", step, None)
         self.refresh()
@@ -400,7 +406,8 @@ def _attributes(node: Any) -> list[tuple[str, str]]:
     return attrs
 
 
-def substituted(symbols: tuple[str, ...], step: Any, input_value: Any = None) -> list[str]:
+def substituted(symbols: tuple[str, ...], step: Any,
+                input_value: Callable[[Any], Any] | None = None) -> list[str]:
     """The rule with this step's numbers: ``grad_self = grad * other = [...] * [...] =
     [...]``. ``grad`` is the step's grad_outputs[0]; other names are the node's saved
     tensors (``self``, ``other``, ``result``...) and attributes (``alpha``, ``dim``...);

@@ -10,10 +10,21 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QKeySequence, QPalette
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QFont,
+    QKeySequence,
+    QPalette,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -48,6 +59,9 @@ from gradviz.qt.tensor_panel import TensorPanel
 from gradviz.qt.training_panel import TrainingPanel
 from gradviz.workspace import Workspace as Session
 
+if TYPE_CHECKING:
+    from gradviz.theme import Theme
+
 DEFAULTS: dict[str, Any] = {"theme": "light", "font_scale": 1.0, "recent": []}
 AUTOSAVE_MS = int(os.environ.get("GRADVIZ_AUTOSAVE_MS", "60000"))
 
@@ -58,7 +72,8 @@ class MainWindow(QMainWindow):
     ``InProcessKernel`` (tests); a plain ``Session`` argument asks for the in-process one."""
 
     def __init__(self, session: Session | RemoteSession | None = None,
-                 restore_settings: bool = True, kernel: Any = None) -> None:
+                 restore_settings: bool = True,
+                 kernel: KernelClient | InProcessKernel | None = None) -> None:
         super().__init__()
         self._owns_kernel = kernel is None
         if isinstance(session, RemoteSession):
@@ -360,7 +375,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Help")
         m.addAction(self.actions["shortcuts"])
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
         if not self._sized:  # default proportions once the window has its real size
             self._sized = True
@@ -1218,12 +1233,12 @@ class MainWindow(QMainWindow):
 
     OPENABLE = (".py", ".ipynb", ".gradviz")
 
-    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
         urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
         if any(u.toLocalFile().endswith(self.OPENABLE) for u in urls):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
         for u in event.mimeData().urls():
             path = u.toLocalFile()
             if path.endswith(self.OPENABLE):
@@ -1231,7 +1246,7 @@ class MainWindow(QMainWindow):
                 event.acceptProposedAction()
                 return
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if not self.confirm_discard("quit"):
             event.ignore()
             return
@@ -1258,7 +1273,7 @@ class UserError(Exception):
     """A failure already worded for the user (shown as it is)."""
 
 
-def qt_palette(t: Any) -> QPalette:
+def qt_palette(t: Theme) -> QPalette:
     """The whole window's colours for a gradviz theme (the graph has its own painter)."""
     app = QApplication.instance()
     if t.name == "light":

@@ -4,13 +4,18 @@ responsible node), and forwards Step / Step back / Run / Reset to the kernel."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from gradviz.formatting import short_values  # noqa: F401 - re-exported
 from gradviz.graph import node_key, tensor_key
 from gradviz.views import NodeState
+
+if TYPE_CHECKING:
+    from gradviz.qt.remote_session import RemoteSession
+    from gradviz.views import TensorView
+    from gradviz.workspace import Workspace
 
 
 class Stepper(QObject):
@@ -24,7 +29,7 @@ class Stepper(QObject):
     root: Any = None
     cursor: Any = None
 
-    def __init__(self, session: Any, parent: QObject | None = None) -> None:
+    def __init__(self, session: Workspace, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.breakpoints: set[int] = set()
@@ -101,7 +106,7 @@ class KernelStepper(Stepper):
     """The stepper over a kernel: the kernel owns the root and the cursor; this forwards
     Step / Step back / Run / Reset and reports the kernel's answer as ``Stepper`` does."""
 
-    def __init__(self, session: Any, parent: QObject | None = None) -> None:
+    def __init__(self, session: RemoteSession, parent: QObject | None = None) -> None:
         super().__init__(session, parent)
         self._root_id: int | None = None
         self.gradient_text: str | None = None
@@ -120,7 +125,7 @@ class KernelStepper(Stepper):
         c = self.session.cursor
         return c if c is not None and c.root_id == self.session.root_id else None
 
-    def set_root(self, root: Any, gradient: Any = None) -> None:
+    def set_root(self, root: TensorView | None, gradient: Any = None) -> None:
         rid = root.id if root is not None else None
         text = gradient if isinstance(gradient, str) or gradient is None else None
         if rid == self.session.root_id and text == self.gradient_text and \

@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
     QTimer,
@@ -90,7 +91,8 @@ class TensorTableModel(QAbstractTableModel):
     COLUMNS = ("name", "shape", "dtype", "requires_grad", "is_leaf", "grad_fn", ".grad")
     REQUIRES_GRAD = 3
 
-    def __init__(self, on_toggle: Callable[[str, bool], None], parent: Any = None) -> None:
+    def __init__(self, on_toggle: Callable[[str, bool], None],
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[dict[str, Any]] = []
         self._on_toggle = on_toggle

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import html
 import math
+import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -189,7 +190,7 @@ class PairView:
     def columns(self) -> list[tuple[str, np.ndarray]]:
         return series_columns(self.runs)
 
-    def write_csv(self, out: Any) -> None:
+    def write_csv(self, out: str | os.PathLike[str] | TextIO) -> None:
         """Every series as CSV (a path: written whole or not at all)."""
         write_series_csv(self.columns(), out)
 
