@@ -272,7 +272,7 @@ def _fn_extras(fn: Any) -> dict[str, Any]:
     return out
 
 
-def source_text(src: Any) -> str:
+def source_text(src: tuple[str, int, str] | list[Any] | None) -> str:
     """``line 3: z = (y * y).mean()`` for a node's (file, line, text), "" without one."""
     if not src:
         return ""
