@@ -556,7 +556,7 @@ class MainWindow(QMainWindow):
         if graph_model.refresh_labels(self.graph_view.graph, names):
             self.graph_view.refresh()
 
-    def _on_step_failed(self, message: str, node_id: Any) -> None:
+    def _on_step_failed(self, message: str, node_id: int | None) -> None:
         key = graph_model.node_key(node_id) if node_id is not None else (
             graph_model.tensor_key(self.stepper.root.id) if self.stepper.root is not None
             else None)
