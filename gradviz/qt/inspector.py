@@ -302,7 +302,7 @@ class Inspector(QWidget):
         return None
 
     # ------------------------------------------------------------------ step
-    def _step_html(self, step: Any) -> str:
+    def _step_html(self, step: StepView) -> str:
         node = step.node
         head = (f"<h2>step {step.index + 1}: {_e(self._node_label(node))} "
                 f"<span class='muted'>· node #{self.session.id_of(node)}</span></h2>")
@@ -342,7 +342,7 @@ class Inspector(QWidget):
             out.append(_table([(_e(k), _e(v)) for k, v in attrs]))
         return "".join(out)
 
-    def _accumulate_html(self, step: Any) -> str:
+    def _accumulate_html(self, step: StepView) -> str:
         var = step.variable
         vname = self._tensor_name(var) or f"tensor #{self.session.id_of(var)}"
         before = step.grad_before

@@ -61,6 +61,7 @@ from gradviz.workspace import Workspace as Session
 
 if TYPE_CHECKING:
     from gradviz.theme import Theme
+    from gradviz.views import StepView
 
 DEFAULTS: dict[str, Any] = {"theme": "light", "font_scale": 1.0, "recent": []}
 AUTOSAVE_MS = int(os.environ.get("GRADVIZ_AUTOSAVE_MS", "60000"))
@@ -542,7 +543,7 @@ class MainWindow(QMainWindow):
                                     + status)
         self.update_actions()
 
-    def _on_stepped(self, step: Any) -> None:
+    def _on_stepped(self, step: StepView | None) -> None:
         if step is not None:
             self.inspector.show_step(step)
         self.refresh_tensor_views()
