@@ -10,7 +10,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+    from gradviz.qt.main_window import MainWindow
 
 STARTER = """\
 # The seed notebook's first example: watch the graph PyTorch records.
@@ -121,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     return _headless(app, win, args)
 
 
-def _load(win: Any, args: argparse.Namespace, pause_first: bool = False) -> None:
+def _load(win: MainWindow, args: argparse.Namespace, pause_first: bool = False) -> None:
     if args.open_walk:
         from gradviz.show import load_walk
 
@@ -134,7 +139,7 @@ def _load(win: Any, args: argparse.Namespace, pause_first: bool = False) -> None
         win.load_starter(STARTER)
 
 
-def _headless(app: Any, win: Any, args: argparse.Namespace) -> int:
+def _headless(app: QApplication, win: MainWindow, args: argparse.Namespace) -> int:
     """Run, step, then write --state-json and --screenshot, without a display."""
     from PySide6.QtCore import QTimer
 

@@ -23,6 +23,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from gradviz.formatting import label_values as format_values  # re-exported
+from gradviz.formatting import shape_text, value_summary
 from gradviz.layout import (
     Layout,
     compound_layout,
@@ -46,6 +48,9 @@ __all__ = [
     "compound_layout",
     "module_members",
     "refresh_labels",
+    "node_key",
+    "tensor_key",
+    "node_id_of",
     "source_text",
     "tensor_label",
     "to_dot",
@@ -54,8 +59,27 @@ __all__ = [
 #: every node kind build_graph produces
 KINDS = ("grad_fn", "accumulate", "leaf", "output", "saved")
 
-_MAX_LABEL_VALUES = 6
-_MAX_DETAIL_VALUES = 24
+
+
+# --------------------------------------------------------------------------- node keys
+def node_key(i: int) -> str:
+    """The graph key of the grad_fn node with id ``i``: ``n{i}``."""
+    return f"n{i}"
+
+
+def tensor_key(i: int) -> str:
+    """The graph key of the tensor with id ``i``: ``t{i}``."""
+    return f"t{i}"
+
+
+def node_id_of(key: Hashable) -> int | None:
+    """The grad_fn id in a node key (``n12`` gives 12); None for any other key."""
+    if isinstance(key, str) and key.startswith("n"):
+        try:
+            return int(key[1:])
+        except ValueError:
+            return None
+    return None
 
 
 # --------------------------------------------------------------------------- objects
@@ -106,57 +130,13 @@ def _grad_of(t: Any) -> Any:
             return None
 
 
-def _shape_str(t: Any) -> str:
-    try:
-        shape = tuple(int(s) for s in t.shape)
-    except Exception:  # noqa: BLE001
-        return "(?)"
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
-
 def _dtype_str(t: Any) -> str:
     return str(getattr(t, "dtype", "")).replace("torch.", "").replace("engine.", "")
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v))
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    f = float(v)
-    if f == 0:
-        return "0"
-    s = f"{f:.3g}"
-    return s.replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
-
-
-def format_values(a: Any, max_items: int = _MAX_LABEL_VALUES) -> list[str]:
-    """Format a small array for a label: one line per matrix row, ``[]`` when too large."""
-    arr = np.asarray(a)
-    if arr.ndim == 0:
-        return [_fmt(arr.item())]
-    if arr.size > max_items:
-        return []
-    if arr.ndim == 2 and arr.shape[0] > 1 and arr.shape[1] > 1:
-        return ["[" + ", ".join(_fmt(v) for v in row) + "]" for row in arr]
-    return ["[" + ", ".join(_fmt(v) for v in arr.ravel()) + "]"]
-
-
-def _summary(arr: np.ndarray, max_items: int = _MAX_DETAIL_VALUES) -> str:
-    if arr.ndim == 0:
-        return _fmt(arr.item())
-    flat = arr.ravel()
-    s = "[" + ", ".join(_fmt(v) for v in flat[:max_items]) + (", …" if flat.size > max_items
-                                                               else "") + "]"
-    if flat.size > max_items and np.issubdtype(arr.dtype, np.number):
-        s += (f"\n    min {_fmt(flat.min())}  max {_fmt(flat.max())}  "
-              f"mean {_fmt(flat.mean())}")
-    return s
-
-
 def tensor_label(t: Any, name: str | None = None) -> str:
     """Label of a tensor node: name (else shape), shape, small values, and ``grad`` once set."""
-    lines = [name, _shape_str(t)] if name else [_shape_str(t)]
+    lines = [name, shape_text(t)] if name else [shape_text(t)]
     arr = _to_array(t)
     if arr is not None:
         lines += format_values(arr)
@@ -168,7 +148,7 @@ def tensor_label(t: Any, name: str | None = None) -> str:
             lines.append("grad " + vals[0])
             lines += ["     " + v for v in vals[1:]]
         else:
-            lines.append("grad " + _shape_str(grad))
+            lines.append("grad " + shape_text(grad))
     return "\n".join(lines)
 
 
@@ -181,16 +161,16 @@ _KIND_TEXT = {
 
 def _tensor_detail(t: Any, kind: str, name: str | None, extra: str = "") -> str:
     head = f"{name} — {_KIND_TEXT[kind]}" if name else _KIND_TEXT[kind].capitalize()
-    lines = [head + extra, f"shape {_shape_str(t)}   dtype {_dtype_str(t)}"]
+    lines = [head + extra, f"shape {shape_text(t)}   dtype {_dtype_str(t)}"]
     if getattr(t, "requires_grad", False):
         lines.append("requires_grad=True")
     arr = _to_array(t)
     if arr is not None:
-        lines.append("value " + _summary(arr))
+        lines.append("value " + value_summary(arr))
     grad = _grad_of(t)
     if grad is not None:
         garr = _to_array(grad)
-        lines.append("grad  " + (_summary(garr) if garr is not None else _shape_str(grad)))
+        lines.append("grad  " + (value_summary(garr) if garr is not None else shape_text(grad)))
     return "\n".join(lines)
 
 
@@ -241,7 +221,7 @@ def _fn_detail(fn: Any, saved: list[tuple[str, Any]] | None = None) -> str:
     if hasattr(fn, "variable"):
         var = fn.variable
         return (f"{name}\nadds the incoming gradient into the leaf's .grad\n"
-                f"leaf shape {_shape_str(var)}")
+                f"leaf shape {shape_text(var)}")
     lines = [f"{name}  (grad_fn)"]
     nexts = tuple(getattr(fn, "next_functions", ()) or ())
     if nexts:
@@ -253,7 +233,7 @@ def _fn_detail(fn: Any, saved: list[tuple[str, Any]] | None = None) -> str:
     if saved is None:
         saved = _saved_values(fn)
     if saved:
-        lines.append("saved: " + ", ".join(f"{k} {_shape_str(v)}" for k, v in saved))
+        lines.append("saved: " + ", ".join(f"{k} {shape_text(v)}" for k, v in saved))
     return "\n".join(lines)
 
 
@@ -292,7 +272,7 @@ def _fn_extras(fn: Any) -> dict[str, Any]:
     return out
 
 
-def source_text(src: Any) -> str:
+def source_text(src: tuple[str, int, str] | list[Any] | None) -> str:
     """``line 3: z = (y * y).mean()`` for a node's (file, line, text), "" without one."""
     if not src:
         return ""
@@ -314,7 +294,7 @@ def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool,
         return n if n is not None else getattr(t, "param_name", None)
 
     def add_tensor(t: Any, kind: str) -> str:
-        key = f"t{_obj_id(t)}"
+        key = tensor_key(_obj_id(t))
         if key not in g:
             name = name_of(t)
             g.add_node(key, kind=kind, label=tensor_label(t, name),
@@ -322,7 +302,7 @@ def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool,
         return key
 
     def add_fn(fn: Any) -> str:
-        key = f"n{_obj_id(fn)}"
+        key = node_key(_obj_id(fn))
         if key not in g:
             kind = "accumulate" if hasattr(fn, "variable") else "grad_fn"
             ex = _fn_extras(fn)
@@ -382,7 +362,7 @@ def _build_graph(roots: Any, names: Mapping[int, str] | None, show_saved: bool,
         if extra:
             g.nodes[fk]["detail"] += "\n" + "\n".join(extra)
         if show_saved:
-            fid = fk[1:]
+            fid = node_id_of(fk)
             for sname, t in saved:
                 sk = f"s{fid}_{sname}"
                 same = name_of(t)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -804,8 +804,9 @@ def _is_in(k: Hashable) -> bool:
 
 def tree_layout(nodes: Iterable[Hashable], edges: Iterable[tuple[Hashable, Hashable]],
                 widths: Mapping[Hashable, float], heights: Mapping[Hashable, float],
-                node_gap: float, layer_gap: float, is_out: Any = None,
-                is_in: Any = None) -> Layout | None:
+                node_gap: float, layer_gap: float,
+                is_out: Callable[[Hashable], bool] | None = None,
+                is_in: Callable[[Hashable], bool] | None = None) -> Layout | None:
     """A tidy layered layout of an in-forest (every node feeds at most one other: a Conv2d's
     parameters, their AccumulateGrads and its op), inputs above, each node centred over its
     inputs; None when the graph is not one. Nodes for which ``is_out(k)`` holds (exit ports) are

@@ -50,13 +50,16 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
 from gradviz import safe_io
 from gradviz.safe_io import FileError
 from gradviz.views import grad_of
+
+if TYPE_CHECKING:
+    from gradviz.workspace import Workspace
 
 __all__ = [
     "FORMAT",
@@ -172,7 +175,7 @@ class SessionState:
         return bool(self.cells)
 
     @classmethod
-    def from_session(cls, session: Any, editor_text: str = "",
+    def from_session(cls, session: Workspace, editor_text: str = "",
                      view: dict[str, Any] | None = None) -> SessionState:
         """Capture a :class:`~gradviz.session.Session` (or a window's view of a kernel's): its
         code history and every named tensor by value, each marked leaf or computed. Names a
@@ -205,7 +208,7 @@ class SessionState:
                                        fn is None, fn_name))
         return cls(list(session.history), editor_text, tensors, dict(view or {}))
 
-    def apply_to(self, session: Any, computed: bool = False) -> None:
+    def apply_to(self, session: Workspace, computed: bool = False) -> None:
         """Replace ``session``'s workspace with this state: leaf tensors by value (with
         ``requires_grad`` and ``grad``) and the code history as text. Nothing is executed, so
         computed tensors are back only once the cells run again; with ``computed=True`` their
@@ -228,7 +231,7 @@ class SessionState:
         session._notify("tensors")
 
 
-def capture(session: Any, code: str = "", view: dict[str, Any] | None = None) -> SessionState:
+def capture(session: Workspace, code: str = "", view: dict[str, Any] | None = None) -> SessionState:
     """The state to save for ``session``, with the editor's ``code`` and the GUI's ``view``."""
     return SessionState.from_session(session, code, view)
 

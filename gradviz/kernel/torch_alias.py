@@ -7,7 +7,11 @@ import importlib.abc
 import importlib.util
 import sys
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
 
 __all__ = ["install"]
 
@@ -15,7 +19,8 @@ __all__ = ["install"]
 class _TorchAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds ``torch`` and ``torch.<sub>`` as ``engine`` and ``engine.<sub>``."""
 
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+    def find_spec(self, name: str, path: Sequence[str] | None = None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:
         if name != "torch" and not name.startswith("torch."):
             return None
         try:
@@ -26,7 +31,7 @@ class _TorchAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return None  # "No module named 'torch.xyz'", as a torch without it would say
         return importlib.util.spec_from_loader(name, self)
 
-    def create_module(self, spec: Any) -> ModuleType:
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
         return importlib.import_module("engine" + spec.name[len("torch"):])
 
     def exec_module(self, module: ModuleType) -> None:

@@ -42,7 +42,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,6 +54,9 @@ from gradviz.session import BackwardCursor
 from gradviz.training.guard import quiet_engine_events
 from gradviz.training.pair import TrainingPair
 from gradviz.training.run import TrainingRun
+
+if TYPE_CHECKING:
+    from gradviz.kernel.agent import Agent
 
 __all__ = ["TrainingHost", "FRAME_S", "encode_numbers"]
 
@@ -122,7 +125,7 @@ class TrainingHost:
     ``interrupts``: a Stop may interrupt the main thread (the real kernel; never in an
     in-process kernel, whose main thread is the window's)."""
 
-    def __init__(self, agent: Any, interrupts: bool = False) -> None:
+    def __init__(self, agent: Agent, interrupts: bool = False) -> None:
         self.agent = agent
         self.interrupts = interrupts
         self.pair: TrainingPair | None = None

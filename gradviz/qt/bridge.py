@@ -11,11 +11,14 @@ event would cost more than the loop itself.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from gradviz.graph_events import GraphEvent
+
+if TYPE_CHECKING:
+    from gradviz.workspace import Workspace
 
 
 class Bridge(QObject):
@@ -25,7 +28,7 @@ class Bridge(QObject):
     events = Signal(list)
     changed = Signal(str)
 
-    def __init__(self, session: Any, parent: QObject | None = None) -> None:
+    def __init__(self, session: Workspace, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self._pending: list[Any] = []

@@ -9,7 +9,7 @@ import textwrap
 import traceback
 from typing import Any
 
-from PySide6.QtCore import QEvent, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -369,7 +369,7 @@ class CodeEditor(QPlainTextEdit):
             return True
         return super().event(event)
 
-    def insertFromMimeData(self, source: Any) -> None:  # noqa: N802 - Qt's name
+    def insertFromMimeData(self, source: QMimeData) -> None:  # noqa: N802 - Qt's name
         """Paste and drop: refused in a sentence when a line is too long to lay out."""
         problem = long_line_problem(source.text()) if source.hasText() else None
         if problem is not None:

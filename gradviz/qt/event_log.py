@@ -5,18 +5,19 @@ timer, so thousands of them never freeze the window."""
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
     QEvent,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtGui import QColor, QFont, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -30,8 +31,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gradviz.formatting import compact_values, short_repr
 from gradviz.graph_events import KINDS, EventKind, GraphEvent
 from gradviz.qt.bridge import Bridge
+
+if TYPE_CHECKING:
+    from gradviz.workspace import Workspace
 
 __all__ = ["EventLog", "EventListModel", "format_event", "compact_values", "MAX_ROWS"]
 
@@ -163,94 +168,16 @@ def format_event(ev: GraphEvent | Any, names: dict[int, str] | None = None) -> s
             where += f"  tensor {t(g('tensor_id'))}"
         body = f"{g('error_type')}: {g('message')}{where}"
     else:
-        body = "  ".join(f"{k}={_short(x)}" for k, x in ev.items() if k not in ("kind", "seq"))
+        body = "  ".join(f"{k}={short_repr(x, 40)}" for k, x in ev.items()
+                         if k not in ("kind", "seq"))
     return f"{kind:<{_KIND_WIDTH}}  {body}"
-
-
-def _flat_floats(x: Any, out: list[float], cap: int) -> None:
-    if len(out) >= cap:
-        return
-    if isinstance(x, (list, tuple)):
-        for item in x:
-            _flat_floats(item, out, cap)
-    elif isinstance(x, float):
-        out.append(x)
-
-
-def _float_style(sample: list[float]) -> str:
-    finite = [abs(f) for f in sample if f == f and f not in (float("inf"), float("-inf"))]
-    if all(f.is_integer() for f in finite) and all(f < 1e8 for f in finite):
-        return "int"
-    nonzero = [f for f in finite if f]
-    if nonzero and (max(nonzero) >= 1e8 or min(nonzero) < 1e-4):
-        return "sci"
-    return "fixed"
-
-
-def _num(x: float, style: str) -> str:
-    if x != x or x in (float("inf"), float("-inf")):
-        return str(x)
-    if style == "int":
-        return f"{int(x)}."
-    return f"{x:.4e}" if style == "sci" else f"{x:.4f}"
-
-
-def compact_values(value: Any, limit: int = 48) -> str:
-    """Values from an event (numbers or nested lists) in torch's style, e.g.
-    ``[1.0000, 0.3333]``, cut at ``limit`` characters; fast enough for tens of thousands of
-    events."""
-    tv = type(value)
-    if tv is float:
-        return _num(value, _float_style([value]))
-    if tv is list and value and type(value[0]) is float:  # the common 1-D case, fast
-        head = value[:limit // 3 + 1]
-        if all(type(x) is float for x in head):
-            style = _float_style(head)
-            text = "[" + ", ".join([_num(x, style) for x in head]) + "]"
-            return text if len(text) <= limit and len(head) == len(value) else \
-                text[:limit - 1] + "…"
-    sample: list[float] = []
-    _flat_floats(value, sample, limit)
-    style = _float_style(sample)
-    parts: list[str] = []
-    size = 0
-
-    def walk(x: Any) -> bool:  # False once the limit is reached
-        nonlocal size
-        if size > limit:
-            return False
-        if isinstance(x, (list, tuple)):
-            parts.append("[")
-            size += 1
-            for i, item in enumerate(x):
-                if i:
-                    parts.append(", ")
-                    size += 2
-                if not walk(item):
-                    return False
-            parts.append("]")
-            size += 1
-            return True
-        text = _num(x, style) if isinstance(x, float) else str(x)
-        parts.append(text)
-        size += len(text)
-        return True
-
-    walk(value)
-    text = "".join(parts)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _short(x: Any) -> str:
-    s = repr(x)
-    return s if len(s) <= 40 else s[:39] + "…"
 
 
 # ----------------------------------------------------------------------------- the model
 class EventListModel(QAbstractListModel):
     """The visible rows (already filtered), coloured by kind."""
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.rows: list[Row] = []
         self.colors: dict[EventKind, QColor] = {k: QColor(c) for k, c in _LIGHT.items()}
@@ -310,7 +237,7 @@ class EventLog(QWidget):
 
     node_activated = Signal(int)
 
-    def __init__(self, session: Any, bridge: Bridge, parent: QWidget | None = None,
+    def __init__(self, session: Workspace, bridge: Bridge, parent: QWidget | None = None,
                  max_rows: int = MAX_ROWS) -> None:
         super().__init__(parent)
         self.setObjectName("eventLog")
@@ -431,7 +358,7 @@ class EventLog(QWidget):
         else:
             self._scroll_when_shown = True
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
         self.scroll_if_behind()
 

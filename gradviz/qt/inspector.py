@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QPalette, QTextOption
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
+from gradviz.formatting import short_repr, size_text, values_text
 from gradviz.graph_events import EventKind
 from gradviz.qt.bridge import Bridge
 from gradviz.views import grad_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from gradviz.views import StepView
+    from gradviz.workspace import Workspace
 
 __all__ = ["Inspector"]
 
@@ -32,7 +38,7 @@ class Inspector(QWidget):
 
     ``show_tensor(tensor, name)``, ``show_node(node)``, ``show_step(step)``, ``clear()``."""
 
-    def __init__(self, session: Any, bridge: Bridge, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Workspace, bridge: Bridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("inspector")
         self.session = session
@@ -65,7 +71,7 @@ class Inspector(QWidget):
         self._subject = ("node", node, None)
         self.refresh()
 
-    def show_step(self, step: Any) -> None:
+    def show_step(self, step: StepView) -> None:
         """One backward step (gradviz.views.StepView): gradients in and out."""
         self._subject = ("step", step, None)
         self.refresh()
@@ -183,7 +189,7 @@ class Inspector(QWidget):
         kind = "leaf" if fn is None else "non-leaf"
         hooks = len(t._backward_hooks or ())
         rows = [
-            ("shape", _shape(t.shape)),
+            ("shape", size_text(t.shape)),
             ("dtype", f"torch.{t.dtype.name}"),
             ("requires_grad", str(t.requires_grad)),
             ("is_leaf", str(fn is None)),
@@ -219,7 +225,7 @@ class Inspector(QWidget):
             var = node.variable
             vname = self._tensor_name(var) or f"tensor #{self.session.id_of(var)}"
             out.append("<h3>variable</h3>")
-            out.append(_table([("leaf", _e(vname)), ("shape", _shape(var.shape))]))
+            out.append(_table([("leaf", _e(vname)), ("shape", size_text(var.shape))]))
             out.append(f"<h3>{_e(vname)}.grad</h3>")
             out.append(_pre(repr(var.grad)) if var.grad is not None else
                        "<p class='m'>None</p>")
@@ -296,7 +302,7 @@ class Inspector(QWidget):
         return None
 
     # ------------------------------------------------------------------ step
-    def _step_html(self, step: Any) -> str:
+    def _step_html(self, step: StepView) -> str:
         node = step.node
         head = (f"<h2>step {step.index + 1}: {_e(self._node_label(node))} "
                 f"<span class='muted'>· node #{self.session.id_of(node)}</span></h2>")
@@ -336,7 +342,7 @@ class Inspector(QWidget):
             out.append(_table([(_e(k), _e(v)) for k, v in attrs]))
         return "".join(out)
 
-    def _accumulate_html(self, step: Any) -> str:
+    def _accumulate_html(self, step: StepView) -> str:
         var = step.variable
         vname = self._tensor_name(var) or f"tensor #{self.session.id_of(var)}"
         before = step.grad_before
@@ -395,36 +401,13 @@ def _attributes(node: Any) -> list[tuple[str, str]]:
     """An op's attributes with their values (alpha, dim, keepdim...): the kernel's
     ``attributes`` dict, else the node's public fields."""
     attrs = [(k, str(v)) for k, v in sorted((getattr(node, "attributes", None) or {}).items())]
-    attrs += [(k, _short(v)) for k, v in sorted(vars(node).items())
+    attrs += [(k, short_repr(v, 60)) for k, v in sorted(vars(node).items())
               if not k.startswith("_") and k != "attributes"]
     return attrs
 
 
-def values_text(t: Any, limit: int = 4) -> str:
-    """A tensor's values in a line: ``[0.6667, 0.6667, 0.6667]`` (the first ``limit``),
-    a number for a scalar, the text itself for anything else."""
-    if t is None:
-        return "None"
-    data = t if isinstance(t, (np.ndarray, np.generic)) else None
-    if data is None and hasattr(t, "numpy"):
-        try:
-            data = t.numpy(force=True)
-        except Exception:  # noqa: BLE001 - a view of a freed value
-            data = None
-    if data is None:
-        if isinstance(t, (int, float, bool)):
-            return repr(t)
-        return str(t)
-    a = np.asarray(data)
-    if a.ndim == 0:
-        return f"{a.reshape(-1)[0].item():.4g}"
-    flat = a.reshape(-1)
-    vals = ", ".join(f"{float(v):.4g}" for v in flat[:limit])
-    more = ", …" if flat.size > limit else ""
-    return f"[{vals}{more}]" if a.ndim == 1 else f"{list(a.shape)} [{vals}{more}]"
-
-
-def substituted(symbols: tuple[str, ...], step: Any, input_value: Any = None) -> list[str]:
+def substituted(symbols: tuple[str, ...], step: Any,
+                input_value: Callable[[Any], Any] | None = None) -> list[str]:
     """The rule with this step's numbers: ``grad_self = grad * other = [...] * [...] =
     [...]``. ``grad`` is the step's grad_outputs[0]; other names are the node's saved
     tensors (``self``, ``other``, ``result``...) and attributes (``alpha``, ``dim``...);
@@ -484,18 +467,8 @@ def _e(x: Any) -> str:
     return html.escape(str(x), quote=False)
 
 
-def _shape(shape: Any) -> str:
-    dims = tuple(int(s) for s in shape)
-    return f"torch.Size([{', '.join(str(d) for d in dims)}])"
-
-
 def _repr(t: Any) -> str:
     return "None" if t is None else repr(t)
-
-
-def _short(v: Any, limit: int = 60) -> str:
-    s = repr(v)
-    return s if len(s) <= limit else s[:limit - 1] + "…"
 
 
 def _pre(text: str) -> str:

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -323,7 +324,7 @@ class KernelClient(QObject):
         return self._seq
 
     # ------------------------------------------------------------------ waiting
-    def wait_for(self, predicate: Any, timeout: float | None = None) -> bool:
+    def wait_for(self, predicate: Callable[[], object], timeout: float | None = None) -> bool:
         """Turn the event loop (the window stays live) until ``predicate()`` or death."""
         if predicate():
             return True

@@ -10,10 +10,21 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QKeySequence, QPalette
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QFont,
+    QKeySequence,
+    QPalette,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -34,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz import graph as graph_model
+from gradviz.formatting import clip
 from gradviz.qt.bridge import Bridge
 from gradviz.qt.code_panel import CodePanel
 from gradviz.qt.event_log import EventLog
@@ -47,6 +59,10 @@ from gradviz.qt.tensor_panel import TensorPanel
 from gradviz.qt.training_panel import TrainingPanel
 from gradviz.workspace import Workspace as Session
 
+if TYPE_CHECKING:
+    from gradviz.theme import Theme
+    from gradviz.views import StepView
+
 DEFAULTS: dict[str, Any] = {"theme": "light", "font_scale": 1.0, "recent": []}
 AUTOSAVE_MS = int(os.environ.get("GRADVIZ_AUTOSAVE_MS", "60000"))
 
@@ -57,7 +73,8 @@ class MainWindow(QMainWindow):
     ``InProcessKernel`` (tests); a plain ``Session`` argument asks for the in-process one."""
 
     def __init__(self, session: Session | RemoteSession | None = None,
-                 restore_settings: bool = True, kernel: Any = None) -> None:
+                 restore_settings: bool = True,
+                 kernel: KernelClient | InProcessKernel | None = None) -> None:
         super().__init__()
         self._owns_kernel = kernel is None
         if isinstance(session, RemoteSession):
@@ -359,7 +376,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Help")
         m.addAction(self.actions["shortcuts"])
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
         if not self._sized:  # default proportions once the window has its real size
             self._sized = True
@@ -425,7 +442,7 @@ class MainWindow(QMainWindow):
         self.actions["step_back"].setEnabled(c is not None and c.position > 0)
         self.actions["reset"].setEnabled(c is not None and (c.position > 0 or c.error is not None))
         key = self.graph_view.selected_key
-        self.actions["breakpoint"].setEnabled(isinstance(key, str) and key.startswith("n"))
+        self.actions["breakpoint"].setEnabled(graph_model.node_id_of(key) is not None)
         self.actions["save"].setEnabled(True)
         k = self.kernel
         self.actions["stop"].setEnabled(bool(k.running))
@@ -508,10 +525,12 @@ class MainWindow(QMainWindow):
         c = self.stepper.cursor
         if view.values_mode:  # micrograd-style: each op's output gradient so far
             view.set_node_grads({} if c is None else {
-                f"n{s.node.id}": short_values(s.grad_outputs[0]) for s in c.steps[:c.position]
+                graph_model.node_key(s.node.id): short_values(s.grad_outputs[0])
+                for s in c.steps[:c.position]
                 if not s.is_accumulate})
         root = self.stepper.root
-        seed = f"t{root.id}" if root is not None and c is not None and c.position > 0 else None
+        seed = (graph_model.tensor_key(root.id)
+                if root is not None and c is not None and c.position > 0 else None)
         view.set_seed_label(seed if seed in keys else None, c.seed if c is not None else "1")
         if (c is None or c.error is None) and self.kernel.alive:
             view.clear_banner()  # (a dead kernel's sentence stays until the restart)
@@ -524,7 +543,7 @@ class MainWindow(QMainWindow):
                                     + status)
         self.update_actions()
 
-    def _on_stepped(self, step: Any) -> None:
+    def _on_stepped(self, step: StepView | None) -> None:
         if step is not None:
             self.inspector.show_step(step)
         self.refresh_tensor_views()
@@ -538,9 +557,10 @@ class MainWindow(QMainWindow):
         if graph_model.refresh_labels(self.graph_view.graph, names):
             self.graph_view.refresh()
 
-    def _on_step_failed(self, message: str, node_id: Any) -> None:
-        key = f"n{node_id}" if node_id is not None else (
-            f"t{self.stepper.root.id}" if self.stepper.root is not None else None)
+    def _on_step_failed(self, message: str, node_id: int | None) -> None:
+        key = graph_model.node_key(node_id) if node_id is not None else (
+            graph_model.tensor_key(self.stepper.root.id) if self.stepper.root is not None
+            else None)
         self.graph_view.show_banner(banner_text(message), key)
         self.graph_view.setToolTip(message)
         self.statusBar().showMessage(message, 15000)
@@ -689,8 +709,9 @@ class MainWindow(QMainWindow):
                                          "keeps what it did until then)", 8000)
         elif err:
             node = err.get("node_id")
-            key = f"n{node}" if node is not None else (
-                f"t{err['tensor_id']}" if err.get("tensor_id") is not None else None)
+            key = graph_model.node_key(node) if node is not None else (
+                graph_model.tensor_key(err["tensor_id"]) if err.get("tensor_id") is not None
+                else None)
             QTimer.singleShot(40, self, lambda: self.graph_view.show_banner(
                 banner_text(err["message"]), key))
             self.statusBar().showMessage(err["message"], 15000)
@@ -845,8 +866,9 @@ class MainWindow(QMainWindow):
 
     def toggle_breakpoint(self) -> None:
         key = self.graph_view.selected_key
-        if isinstance(key, str) and key.startswith("n"):
-            self.stepper.toggle_breakpoint(int(key[1:]))
+        node_id = graph_model.node_id_of(key)
+        if node_id is not None:
+            self.stepper.toggle_breakpoint(node_id)
 
     def toggle_play(self) -> None:
         if self.stepper.playing:
@@ -1213,12 +1235,12 @@ class MainWindow(QMainWindow):
 
     OPENABLE = (".py", ".ipynb", ".gradviz")
 
-    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
         urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
         if any(u.toLocalFile().endswith(self.OPENABLE) for u in urls):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
         for u in event.mimeData().urls():
             path = u.toLocalFile()
             if path.endswith(self.OPENABLE):
@@ -1226,7 +1248,7 @@ class MainWindow(QMainWindow):
                 event.acceptProposedAction()
                 return
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if not self.confirm_discard("quit"):
             event.ignore()
             return
@@ -1253,7 +1275,7 @@ class UserError(Exception):
     """A failure already worded for the user (shown as it is)."""
 
 
-def qt_palette(t: Any) -> QPalette:
+def qt_palette(t: Theme) -> QPalette:
     """The whole window's colours for a gradviz theme (the graph has its own painter)."""
     app = QApplication.instance()
     if t.name == "light":
@@ -1295,7 +1317,6 @@ def banner_text(message: str, limit: int = 160) -> str:
     cut = message.find(". ", 40)
     if cut != -1 and len(message) > limit:
         first = message[:cut + 1]
-    if len(first) > limit:
-        first = first[:limit - 1] + "…"
+    first = clip(first, limit)
     hint = next((h for k, h in HINTS.items() if k in message), None)
     return f"{first}\n→ {hint}" if hint else first

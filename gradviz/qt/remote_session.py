@@ -12,10 +12,13 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gradviz.views import KernelError, StepView, TensorView, World
 from gradviz.workspace import Change, RunResult, TensorInfo, Workspace
+
+if TYPE_CHECKING:
+    from gradviz.qt.kernel_client import KernelClient
 
 __all__ = ["RemoteSession", "CursorView", "InProcessKernel"]
 
@@ -116,7 +119,7 @@ class CursorView:
 class RemoteSession(Workspace):
     """The Session API over a kernel (``KernelClient`` or ``InProcessKernel``)."""
 
-    def __init__(self, kernel: Any) -> None:
+    def __init__(self, kernel: KernelClient | InProcessKernel) -> None:
         self.kernel = kernel
         self.world = World()
         self.world.fetch_texts = self._fetch_texts

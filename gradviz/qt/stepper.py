@@ -4,12 +4,18 @@ responsible node), and forwards Step / Step back / Run / Reset to the kernel."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from gradviz.formatting import short_values  # noqa: F401 - re-exported
+from gradviz.graph import node_key, tensor_key
 from gradviz.views import NodeState
+
+if TYPE_CHECKING:
+    from gradviz.qt.remote_session import RemoteSession
+    from gradviz.views import TensorView
+    from gradviz.workspace import Workspace
 
 
 class Stepper(QObject):
@@ -23,7 +29,7 @@ class Stepper(QObject):
     root: Any = None
     cursor: Any = None
 
-    def __init__(self, session: Any, parent: QObject | None = None) -> None:
+    def __init__(self, session: Workspace, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.breakpoints: set[int] = set()
@@ -62,20 +68,20 @@ class Stepper(QObject):
     # ----- what the graph shows
     def node_states(self) -> dict[str, NodeState]:
         """Graph key -> the NodeState of every node not idle."""
-        out: dict[str, NodeState] = {f"n{i}": NodeState.BREAKPOINT for i in self.breakpoints}
+        out: dict[str, NodeState] = {node_key(i): NodeState.BREAKPOINT for i in self.breakpoints}
         c = self.cursor
         if c is None:
             return out
         for s in c.steps[:c.position]:
-            out[f"n{s.node.id}"] = NodeState.DONE
+            out[node_key(s.node.id)] = NodeState.DONE
         cur = c.current
         if cur is not None:
-            out[f"n{cur.node.id}"] = NodeState.CURRENT
+            out[node_key(cur.node.id)] = NodeState.CURRENT
         if c.error is not None:
             if c.error_node_id is not None:
-                out[f"n{c.error_node_id}"] = NodeState.ERROR
+                out[node_key(c.error_node_id)] = NodeState.ERROR
             elif self.root is not None:
-                out[f"t{self.root.id}"] = NodeState.ERROR
+                out[tensor_key(self.root.id)] = NodeState.ERROR
         return out
 
     def edge_labels(self) -> dict[tuple[str, str], str]:
@@ -87,12 +93,12 @@ class Stepper(QObject):
         for s in c.steps[:c.position]:
             node = s.node
             if s.is_accumulate:
-                out[(f"t{s.variable.id}", f"n{node.id}")] = "+= " + short_values(
+                out[(tensor_key(s.variable.id), node_key(node.id))] = "+= " + short_values(
                     s.grad_outputs[0])
                 continue
             for (nxt, _), gi in zip(node.next_functions, s.grad_inputs):
                 if nxt is not None and gi is not None:
-                    out[(f"n{nxt.id}", f"n{node.id}")] = short_values(gi)
+                    out[(node_key(nxt.id), node_key(node.id))] = short_values(gi)
         return out
 
 
@@ -100,7 +106,7 @@ class KernelStepper(Stepper):
     """The stepper over a kernel: the kernel owns the root and the cursor; this forwards
     Step / Step back / Run / Reset and reports the kernel's answer as ``Stepper`` does."""
 
-    def __init__(self, session: Any, parent: QObject | None = None) -> None:
+    def __init__(self, session: RemoteSession, parent: QObject | None = None) -> None:
         super().__init__(session, parent)
         self._root_id: int | None = None
         self.gradient_text: str | None = None
@@ -119,7 +125,7 @@ class KernelStepper(Stepper):
         c = self.session.cursor
         return c if c is not None and c.root_id == self.session.root_id else None
 
-    def set_root(self, root: Any, gradient: Any = None) -> None:
+    def set_root(self, root: TensorView | None, gradient: Any = None) -> None:
         rid = root.id if root is not None else None
         text = gradient if isinstance(gradient, str) or gradient is None else None
         if rid == self.session.root_id and text == self.gradient_text and \

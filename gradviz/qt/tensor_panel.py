@@ -9,7 +9,9 @@ from typing import Any
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
+    QPoint,
     Qt,
     QTimer,
     Signal,
@@ -34,13 +36,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gradviz.formatting import repr_preview, shape_text
 from gradviz.graph_events import EventKind
 from gradviz.qt.bridge import Bridge
 from gradviz.qt.flow import FlowLayout, labelled
-from gradviz.views import grad_of, torch_values
+from gradviz.views import grad_of
 from gradviz.workspace import RunResult, Workspace
 
-__all__ = ["TensorPanel", "CreateTensorDialog", "TensorTableModel", "short_values",
+__all__ = ["TensorPanel", "CreateTensorDialog", "TensorTableModel",
            "error_color", "muted_color"]
 
 KINDS = ("values", "randn", "zeros", "ones", "arange", "full")
@@ -51,16 +54,6 @@ _Index = QModelIndex | QPersistentModelIndex
 
 
 # ----------------------------------------------------------------------------- helpers
-def short_values(value: Any, limit: int = 48) -> str:
-    """A one-line preview of a tensor's values as torch prints them (the kernel's repr: the
-    window formats no tensor itself), cut at ``limit`` characters; other values as text."""
-    if value is None:
-        return "None"
-    text = torch_values(repr(value)) if hasattr(value, "grad_fn") else str(value)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
 def _is_dark(widget: QWidget) -> bool:
     return widget.palette().color(QPalette.ColorRole.Base).lightness() < 128
 
@@ -99,7 +92,8 @@ class TensorTableModel(QAbstractTableModel):
     COLUMNS = ("name", "shape", "dtype", "requires_grad", "is_leaf", "grad_fn", ".grad")
     REQUIRES_GRAD = 3
 
-    def __init__(self, on_toggle: Callable[[str, bool], None], parent: Any = None) -> None:
+    def __init__(self, on_toggle: Callable[[str, bool], None],
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[dict[str, Any]] = []
         self._on_toggle = on_toggle
@@ -200,14 +194,14 @@ def _row(name: str, t: Any) -> dict[str, Any]:
     fn = t.grad_fn
     return {
         "name": name,
-        "shape": "(" + ", ".join(str(s) for s in t.shape) + ("," if t.ndim == 1 else "") + ")",
+        "shape": shape_text(t.shape),
         "dtype": t.dtype.name if hasattr(t.dtype, "name") else str(t.dtype),
         "requires_grad": bool(t.requires_grad),
         "is_leaf": fn is None,
         "grad_fn": fn.name() if fn is not None else "None",
-        ".grad": short_values(grad, 40),
-        "grad_tip": "None" if grad is None else short_values(grad, 400),
-        "value_tip": short_values(t, 400),
+        ".grad": repr_preview(grad, 40),
+        "grad_tip": "None" if grad is None else repr_preview(grad, 400),
+        "value_tip": repr_preview(t, 400),
     }
 
 
@@ -526,7 +520,7 @@ class TensorPanel(QWidget):
         for b in (self.zero_button, self.none_button, self.detach_button, self.delete_button):
             b.setEnabled(has)
 
-    def _context_menu(self, pos: Any) -> None:
+    def _context_menu(self, pos: QPoint) -> None:
         index = self.table.indexAt(pos)
         if not index.isValid():
             return

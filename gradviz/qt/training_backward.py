@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import html
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gradviz.qt.training_model import RunView, short_values
+
+if TYPE_CHECKING:
+    from gradviz.qt.stepper import KernelStepper
 
 __all__ = ["BackwardMixin", "ROOT_EMIT_S"]
 
@@ -47,7 +50,7 @@ class BackwardMixin:
             st.changed.connect(self._on_stepper_changed)
         return st
 
-    def set_stepper(self, stepper: Any) -> None:
+    def set_stepper(self, stepper: KernelStepper) -> None:
         """Use ``stepper`` (the main window's) for stepping an iteration's backward."""
         self._stepper = stepper
 

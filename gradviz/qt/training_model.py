@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import html
 import math
+import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
+from gradviz.formatting import number_text as fmt_value  # re-exported
 from gradviz.formatting import short_values  # noqa: F401 - re-exported
 from gradviz.theme import PlotColours
 from gradviz.training.table import RUN_LABELS, series_columns, write_series_csv
@@ -23,17 +25,6 @@ __all__ = ["RunView", "PairView", "CurveSpec", "LegendSpec", "RUNS", "run_colour
            "group_values", "numbers"]
 
 RUNS = ("zeroed", "unzeroed")
-
-
-def fmt_value(v: float) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if 1e-2 <= a < 1e5:
-        return f"{v:.4g}"
-    return f"{v:.2e}"
 
 
 def numbers(values: list[Any]) -> np.ndarray:
@@ -199,7 +190,7 @@ class PairView:
     def columns(self) -> list[tuple[str, np.ndarray]]:
         return series_columns(self.runs)
 
-    def write_csv(self, out: Any) -> None:
+    def write_csv(self, out: str | os.PathLike[str] | TextIO) -> None:
         """Every series as CSV (a path: written whole or not at all)."""
         write_series_csv(self.columns(), out)
 

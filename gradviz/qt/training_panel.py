@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QCloseEvent, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -56,6 +56,10 @@ from gradviz.theme import PLOT_COLOURS, PlotColours, theme_for_colours
 from gradviz.training.presets import preset
 from gradviz.views import World
 
+if TYPE_CHECKING:
+    from gradviz.qt.bridge import Bridge
+    from gradviz.workspace import Workspace
+
 __all__ = ["TrainingPanel", "SPEEDS", "RunView", "PairView"]
 
 TICK_MS = 10
@@ -77,7 +81,8 @@ class TrainingPanel(ControlsMixin, PlotsMixin, BackwardMixin, QWidget):
     iteration_root = Signal(object)
     state_changed = Signal()
 
-    def __init__(self, session: Any, bridge: Any = None, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Workspace, bridge: Bridge | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.bridge = bridge
@@ -192,7 +197,7 @@ class TrainingPanel(ControlsMixin, PlotsMixin, BackwardMixin, QWidget):
                                             self.palette().color(QPalette.WindowText).name())
         self._style_plots()
 
-    def resizeEvent(self, ev: Any) -> None:
+    def resizeEvent(self, ev: QResizeEvent) -> None:
         super().resizeEvent(ev)
         self._room = None
         self._arrange_plots()
@@ -205,7 +210,7 @@ class TrainingPanel(ControlsMixin, PlotsMixin, BackwardMixin, QWidget):
         return (self.controls_flow.heightForWidth(inner) + self.layout().spacing()
                 + self.splitter.minimumSizeHint().height() + m.top() + m.bottom())
 
-    def changeEvent(self, ev: Any) -> None:
+    def changeEvent(self, ev: QEvent) -> None:
         super().changeEvent(ev)
         if ev.type() == QEvent.FontChange:
             self._style_plots()
@@ -594,7 +599,7 @@ class TrainingPanel(ControlsMixin, PlotsMixin, BackwardMixin, QWidget):
         self._tick_end = end
         if not pair.active:
             self.pause()
-    def leaveEvent(self, ev: Any) -> None:
+    def leaveEvent(self, ev: QEvent) -> None:
         super().leaveEvent(ev)
         self._hover_k = None
         for h in self._hover_lines.values():
@@ -661,7 +666,7 @@ class TrainingPanel(ControlsMixin, PlotsMixin, BackwardMixin, QWidget):
         if path:
             self.export("csv", path)
 
-    def closeEvent(self, ev: Any) -> None:
+    def closeEvent(self, ev: QCloseEvent) -> None:
         self.pause()
         super().closeEvent(ev)
 

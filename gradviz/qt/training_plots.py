@@ -646,7 +646,7 @@ class PlotsMixin:
             self._refresh(force=True)
             self._mark_stops()
 
-    def _on_mouse_moved(self, pos: Any) -> None:
+    def _on_mouse_moved(self, pos: QPointF) -> None:
         for kind, plot in self._plots.items():
             if not plot.isVisible() or not plot.sceneBoundingRect().contains(pos):
                 continue

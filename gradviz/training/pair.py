@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from engine import Tensor
+from gradviz.session import BackwardCursor
 from gradviz.training.guard import quiet_engine_events
 from gradviz.training.rewrite import (
     Variant,
@@ -158,7 +159,7 @@ class TrainingPair:
         self.start()
         return self.run(which).begin_iteration()
 
-    def finish_iteration(self, which: str, cursor: Any = None) -> None:
+    def finish_iteration(self, which: str, cursor: BackwardCursor | None = None) -> None:
         """Finish the chosen run's paused iteration, then bring the other run level."""
         r = self.run(which)
         r.finish_iteration(cursor)

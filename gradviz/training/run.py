@@ -25,7 +25,7 @@ import engine
 from engine import Tensor
 from engine import autograd as _autograd
 from engine.events import id_of
-from gradviz.session import engine_namespace, format_error
+from gradviz.session import BackwardCursor, engine_namespace, format_error
 from gradviz.training.guard import BoundedText, user_line
 from gradviz.training.loop import FILENAME, compile_iteration, split_loop
 from gradviz.training.series import RunSeries
@@ -485,7 +485,7 @@ class TrainingRun(RunSeries):
             self._one(pause=True)
         return self.root if self.state == "in_backward" else None
 
-    def finish_iteration(self, cursor: Any = None) -> None:
+    def finish_iteration(self, cursor: BackwardCursor | None = None) -> None:
         """Complete the iteration paused by :meth:`begin_iteration`: the backward runs to the
         end through ``cursor`` when it is a BackwardCursor of this root (replaying what was
         stepped), else in one go; then the rest of the body runs and the iteration is

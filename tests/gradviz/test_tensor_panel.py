@@ -7,8 +7,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QMenu, QStyle, QStyleOptionViewItem
 
+from gradviz.formatting import repr_preview as short_values
 from gradviz.qt.bridge import Bridge
-from gradviz.qt.tensor_panel import CreateTensorDialog, TensorPanel, short_values
+from gradviz.qt.tensor_panel import CreateTensorDialog, TensorPanel
 from gradviz.session import Session
 
 LEAF_MSG = "you can only change requires_grad flags of leaf variables"
