@@ -361,6 +361,12 @@ class StepView:
         return self.node.name()
 
     @property
+    def captured(self) -> bool:
+        """In ``torch.autograd.grad``: this input's gradient was captured here and is what
+        grad() returns; nothing is accumulated into ``.grad``."""
+        return bool(self._rec.get("captured"))
+
+    @property
     def is_accumulate(self) -> bool:
         return self.variable is not None
 

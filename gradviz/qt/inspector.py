@@ -306,7 +306,7 @@ class Inspector(QWidget):
         node = step.node
         head = (f"<h2>step {step.index + 1}: {_e(self._node_label(node))} "
                 f"<span class='muted'>· node #{self.session.id_of(node)}</span></h2>")
-        if step.is_accumulate:
+        if step.is_accumulate or getattr(step, "captured", False):
             return head + self._accumulate_html(step)
         rule = rule_of(node)
         out = [head, "<table cellpadding='6' width='100%'><tr><td class='rule'>" +
@@ -343,11 +343,20 @@ class Inspector(QWidget):
         return "".join(out)
 
     def _accumulate_html(self, step: StepView) -> str:
-        var = step.variable
-        vname = self._tensor_name(var) or f"tensor #{self.session.id_of(var)}"
+        var = step.variable if step.variable is not None else getattr(step.node, "variable",
+                                                                      None)
+        vname = (self._tensor_name(var) or f"tensor #{self.session.id_of(var)}"
+                 if var is not None else "this input")
         before = step.grad_before
         incoming = step.grad_outputs[0]
         after = step.grad_after
+        if getattr(step, "captured", False):  # torch.autograd.grad: returned, not stored
+            return ("<table cellpadding='8' width='100%'><tr><td class='rule'><span class='big'>"
+                    f"grad() returns this for {_e(vname)}</span></td></tr></table>"
+                    f"<p class='muted'>torch.autograd.grad captures the gradient here and "
+                    f"hands it back to the code; {_e(vname)}.grad is left as it was "
+                    f"({_e(_repr(before)) if before is not None else 'None'}).</p>"
+                    + _pre(_repr(incoming)))
         out = ["<table cellpadding='8' width='100%'><tr><td class='rule'><span class='big'>"
                f"{_e(vname)}.grad += grad</span></td></tr></table>"]
         if before is None:

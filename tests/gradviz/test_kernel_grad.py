@@ -75,6 +75,9 @@ def test_grad_in_a_cell_pauses_and_f10_steps_torchs_nodes(win) -> None:  # noqa:
     acc = "torch::autograd::AccumulateGrad"  # where torch captures a leaf's grad
     assert names == [acc if n == "captured" else n for n, _ in want_walk]
     assert len(shown) == len(names) and all(shown)  # each step shows in the inspector
+    captures = [t for t, (n, _) in zip(shown, want_walk) if n == "captured"]
+    assert len(captures) == 2 and all("grad() returns this for" in t and ".grad +=" not in t
+                                      for t in captures)  # returned, not accumulated
     gw, gb, wgrad, bgrad = ast.literal_eval(res.output)
     assert gw == pytest.approx(want[0].tolist(), rel=1e-5)
     assert gb == pytest.approx(want[1].item(), rel=1e-6)

@@ -19,6 +19,7 @@ torch = require_torch()
 
 from gradviz.kernel.agent import Agent  # noqa: E402
 from gradviz.kernel.backend import TorchBackend  # noqa: E402
+from gradviz.views import decode_array  # noqa: E402
 
 SETUP = ("w = torch.tensor([0.5, -1.0, 0.2], requires_grad=True)\n"
          "b = torch.tensor(0.25, requires_grad=True)\n"
@@ -85,7 +86,8 @@ def test_grad_pauses_steps_torchs_order_and_returns_torchs_grads(agent) -> None:
     assert [n for n, _ in got] == [n for n, _ in want_walk]
     for (_, s), (_, v) in zip(got, want_walk):
         if v is not None:  # the captured grad: what grad() returns for that input
-            np.testing.assert_allclose(s["gout"]["values"], v, rtol=1e-6)
+            np.testing.assert_allclose(decode_array(s["gout"]).reshape(-1), np.reshape(v, -1),
+                                       rtol=1e-6)
     walks = [m["walk"] for m in agent.msgs if m.get("type") == "state" and m.get("walk")]
     assert [m["position"] for m in walks][:5] == [0, 1, 2, 1, 2]  # paused before node 1
     ws = agent.session.namespace
