@@ -171,7 +171,9 @@ class Inspector(QWidget):
     def _tensor_name(self, t: Tensor | None) -> str | None:
         if t is None:
             return None
-        return self.session.names().get(self.session.id_of(t))
+        # the user's variable name, else the module parameter's (``0.weight``), as the graph
+        return self.session.names().get(self.session.id_of(t)) or getattr(t, "param_name",
+                                                                           None)
 
     def _node_label(self, node: Node | None) -> str:
         if node is None:

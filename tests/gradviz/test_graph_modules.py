@@ -307,3 +307,21 @@ def test_exports_draw_the_module_boxes(view, engine_graph, tmp_path):
     assert not QImage(str(png)).isNull()
     text = svg.read_text()
     assert "layer1.0.conv1" in text and "stroke-dasharray" in text  # names and dashed frames
+
+
+def test_the_inspector_names_a_parameter_as_the_graph_does(qtbot, engine_graph):
+    """A module parameter has no variable of its own: the inspector calls it `0.weight`
+    (named_parameters), as its graph node does, not `tensor #39`."""
+    from gradviz.qt.bridge import Bridge
+    from gradviz.qt.inspector import Inspector
+    from gradviz.session import Session
+
+    g, model = engine_graph
+    session = Session()
+    insp = Inspector(session, Bridge(session))
+    qtbot.addWidget(insp)
+    view = next(d["obj"] for _, d in g.nodes(data=True)
+                if d["kind"] == "leaf" and d["name"] == "layer1.1.conv1.weight")
+    insp.show_tensor(view)
+    text = insp.text()
+    assert "layer1.1.conv1.weight" in text and "tensor #" not in text.split("\n")[0]
