@@ -1,6 +1,13 @@
 """The main window: graph in the middle, tensors left, inspector right, code and log below,
 training and lessons as tabs. Every QAction lives in ``self.actions`` by name; which are
-enabled is recomputed in one place (``update_actions``)."""
+enabled is recomputed in one place (``update_actions``).
+
+``MainWindow`` is assembled from mixins, one job each: ``window_actions`` (actions, toolbar,
+menus, shortcut sheet), ``window_layout`` (central widget, docks, ``arrange_panels``),
+``window_graph`` (stepping state -> graph, actions and inspector; ``state_json``),
+``window_kernel`` (the kernel's signals, Stop, Restart, backend, pause) and ``window_files``
+(open, save, autosave, recovery, exports). Here: construction, commands, view settings, the
+theme and closing."""
 
 from __future__ import annotations
 
