@@ -255,21 +255,6 @@ def get_theme(name: str = "light", font_scale: float = 1.0) -> Theme:
     return base if font_scale == 1.0 else base.scaled(font_scale)
 
 
-def theme_for_colours(window: str, text: str) -> str:
-    """The built-in theme a window palette belongs to, from its window and text colours
-    (``#rrggbb``): dark backgrounds are ``dark``, pure black on pure white is
-    ``high-contrast``, anything else ``light``. Panels use it to follow a theme switch."""
-    def lightness(h: str) -> float:
-        h = h.lstrip("#")[-6:]
-        r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
-        return (max(r, g, b) + min(r, g, b)) / 2
-    if lightness(window) < 128:
-        return "dark"
-    if window.lower().endswith("ffffff") and text.lower().endswith("000000"):
-        return "high-contrast"
-    return "light"
-
-
 @dataclass(frozen=True)
 class PlotColours:
     """Colours of the training plots and notes in one theme: runs are told apart by colour

@@ -947,6 +947,8 @@ class MainWindow(QMainWindow):
             self.arrange_panels()  # text grew (or shrank) past what the layout was made for
 
     def set_theme(self, name: str) -> None:
+        from PySide6.QtCore import QEvent
+
         from gradviz import theme
         from gradviz.qt.theming import set_window_theme
         if name not in theme.THEMES:
@@ -956,6 +958,8 @@ class MainWindow(QMainWindow):
         self.graph_view.set_theme(name)
         set_window_theme(self, name)  # the panels read it on the palette change below
         QApplication.instance().setPalette(qt_palette(theme.THEMES[name]))
+        # Qt posts the palette change: deliver it now, so the panels are recoloured on return
+        QApplication.sendPostedEvents(None, QEvent.Type.ApplicationPaletteChange)
         self.training_panel.set_theme(name)
         if self.settings is not None:
             self.settings.setValue("theme", name)
