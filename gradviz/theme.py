@@ -61,6 +61,7 @@ class UiColours:
     """The panels' colours: text roles, the inspector's accents, the editor's gutter and
     error line, lesson cell states, notices."""
 
+    text: str  # the panels' body text (the window palette's)
     muted: str  # secondary text (headers, hints, "None")
     error: str  # error text
     ok: str  # a check mark for what ran
@@ -143,7 +144,8 @@ class Theme:
         requires_grad_changed="#795548", graph_freed="#757575", optimizer_step="#ad1457",
         error="#c62828")
     ui: UiColours = UiColours(
-        muted="#5f6368", error="#c62828", ok="#2e7d32", value="#1565c0", accent="#1a56a8",
+        text="#000000", muted="#5f6368", error="#c62828",
+        ok="#2e7d32", value="#1565c0", accent="#1a56a8",
         code_bg="#f3f4f6", rule_bg="#eef7ee", rule="#1b5e20", freed="#b35c00",
         plus="#b35c00", dim="#8a8a8a", gutter_bg="#f1f3f4", gutter_text="#9aa0a6",
         gutter_current="#202124", error_line_bg="#fde0dc", error_bg="#fdecea",
@@ -196,7 +198,8 @@ DARK = Theme(
         requires_grad_changed="#bcaaa4", graph_freed="#bdbdbd", optimizer_step="#f48fb1",
         error="#ff6b6b"),
     ui=UiColours(
-        muted="#9aa0a6", error="#ff6b6b", ok="#66bb6a", value="#82aaff", accent="#82aaff",
+        text="#ececec", muted="#9aa0a6", error="#ff6b6b",
+        ok="#66bb6a", value="#82aaff", accent="#82aaff",
         code_bg="#252932", rule_bg="#1f2a1f", rule="#a5d6a7", freed="#ffb74d",
         plus="#ffcb6b", dim="#8a8a8a", gutter_bg="#262a33", gutter_text="#7a808a",
         gutter_current="#e0e0e0", error_line_bg="#5c2b2b", error_bg="#3a1f1f",
@@ -229,7 +232,8 @@ HIGH_CONTRAST = Theme(
         requires_grad_changed="#4e2c1c", graph_freed="#333333", optimizer_step="#880e4f",
         error="#b00000"),
     ui=UiColours(
-        muted="#333333", error="#b00000", ok="#005a00", value="#0033cc", accent="#0033cc",
+        text="#000000", muted="#333333", error="#b00000",
+        ok="#005a00", value="#0033cc", accent="#0033cc",
         code_bg="#f0f0f0", rule_bg="#e8f5e8", rule="#004d00", freed="#8a3b00",
         plus="#8a3b00", dim="#555555", gutter_bg="#e8e8e8", gutter_text="#333333",
         gutter_current="#000000", error_line_bg="#ffc9c9", error_bg="#ffe0e0",

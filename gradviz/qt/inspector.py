@@ -130,8 +130,7 @@ class Inspector(QWidget):
     def _c(self, role: str) -> str:
         """The current theme's colour for ``role`` (text, muted, error, accent, code_bg,
         rule_bg, rule, freed, plus)."""
-        theme = theme_for(self)
-        return theme.text if role == "text" else getattr(theme.ui, role)
+        return getattr(theme_for(self).ui, role)
 
     def _page(self, body: str) -> str:
         pt = max(self.font().pointSizeF(), 9.0) * 1.25
