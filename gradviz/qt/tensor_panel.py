@@ -8,6 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QEvent,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -571,6 +572,12 @@ class TensorPanel(QWidget):
             self.status.setStyleSheet(f"color: {muted_color(self)}; padding: 4px 6px;")
         self.status.setText(text)
         self.status.setProperty("error", error)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "status"):
+            # a theme switch: the status line takes the new theme's grey or red
+            self.show_status(self.status.text(), bool(self.status.property("error")))
 
     def status_text(self) -> str:
         return self.status.text()

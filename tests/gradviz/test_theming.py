@@ -112,3 +112,21 @@ def test_switching_the_window_theme_recolours_editor_log_and_inspector(qtbot, tm
             assert f"color: {t.ui.accent}" in style and f"color: {t.ui.muted}" in style
     finally:
         win.set_theme("light")  # the palette is the application's: later tests expect light
+
+
+def test_the_tensor_panel_status_follows_a_theme_switch(qtbot, tmp_path, monkeypatch) -> None:
+    from gradviz.qt.main_window import MainWindow
+    from gradviz.workspace import Workspace
+
+    monkeypatch.setenv("GRADVIZ_STATE_DIR", str(tmp_path))
+    win = MainWindow(Workspace(), restore_settings=False)
+    qtbot.addWidget(win)
+    win.tensor_panel.show_status("x: boom", error=True)
+    try:
+        for name in ("dark", "high-contrast", "light"):
+            win.set_theme(name)
+            style = win.tensor_panel.status.styleSheet()
+            assert f"color: {THEMES[name].ui.error}" in style
+            assert THEMES[name].ui.error_bg in style
+    finally:
+        win.set_theme("light")
