@@ -4,6 +4,11 @@
 tensors, lightgrey functions); ``dark`` and ``high-contrast`` keep the same meaning per hue.
 State colours: ``current`` (amber border and glow), ``done`` (dimmed, green check),
 ``breakpoint`` (red dot) and ``error`` (red).
+
+Every other colour the app draws is here too: each theme's ``syntax`` (the editor's
+highlighting), ``events`` (the event log's kinds) and ``ui`` (panel text roles, the
+inspector, the editor's gutter, lesson cell states, notices). The Qt side reads the current
+theme through ``gradviz.qt.theming.theme_for(widget)``; no other module holds a colour.
 """
 
 from __future__ import annotations
