@@ -38,6 +38,8 @@ from PySide6.QtWidgets import (
 
 from gradviz.notebook import Cell, is_cell_marker, parse_percent
 from gradviz.qt.bridge import Bridge
+from gradviz.qt.theming import theme_for, theme_for_palette
+from gradviz.theme import Theme, get_theme
 from gradviz.workspace import RunResult
 from gradviz.workspace import Workspace as Session
 
@@ -60,15 +62,12 @@ def split_cells(text: str) -> list[Cell]:
     return parse_percent(text) or [Cell("code", "", None, 0, text.count("\n") + 1)]
 
 
-def _is_dark(widget: QWidget) -> bool:
-    return widget.palette().color(QPalette.ColorRole.Base).lightness() < 128
-
-
-def current_line_colour(pal: QPalette) -> QColor:
-    """The current line's tint for a palette: its base blended 14% towards its highlight
-    colour, so it belongs to whatever theme is in use (light, dark, high-contrast)."""
+def current_line_colour(pal: QPalette, theme: Theme | None = None) -> QColor:
+    """The current line's tint for a palette: its base blended towards its highlight colour
+    by the theme's ``current_line_mix`` (14% light, 22% dark), so it belongs to whatever
+    theme is in use (``theme`` defaults to the one the palette belongs to)."""
     b, h = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Highlight)
-    t = 0.14 if b.lightness() >= 128 else 0.22
+    t = (theme or theme_for_palette(pal)).ui.current_line_mix
     return QColor.fromRgbF(b.redF() + (h.redF() - b.redF()) * t,
                            b.greenF() + (h.greenF() - b.greenF()) * t,
                            b.blueF() + (h.blueF() - b.blueF()) * t)
@@ -89,12 +88,17 @@ class PythonHighlighter(QSyntaxHighlighter):
 
     _IN_TRIPLE = {'"""': 1, "'''": 2}
 
-    def __init__(self, document: QTextDocument, dark: bool = False) -> None:
+    def __init__(self, document: QTextDocument, theme: Theme | None = None) -> None:
         super().__init__(document)
-        self.set_dark(dark)
+        self.theme: Theme | None = None
+        self.set_theme(theme or get_theme("light"))
 
-    def set_dark(self, dark: bool) -> None:
-        """Colours for a dark or light background."""
+    def set_theme(self, theme: Theme) -> None:
+        """The syntax colours of ``theme`` (re-highlights only when they change)."""
+        if self.theme is not None and self.theme.syntax == theme.syntax:
+            return
+        self.theme = theme
+        c = theme.syntax
         def fmt(color: str, bold: bool = False, italic: bool = False) -> QTextCharFormat:
             f = QTextCharFormat()
             f.setForeground(QColor(color))
@@ -102,18 +106,11 @@ class PythonHighlighter(QSyntaxHighlighter):
                 f.setFontWeight(QFont.Weight.Bold)
             f.setFontItalic(italic)
             return f
-        if dark:
-            self.formats = {"keyword": fmt("#c792ea", True), "builtin": fmt("#82aaff"),
-                            "constant": fmt("#f78c6c", True), "number": fmt("#f78c6c"),
-                            "string": fmt("#c3e88d"), "comment": fmt("#8a93a5", italic=True),
-                            "name": fmt("#ffcb6b", True), "def": fmt("#82aaff", True),
-                            "marker": fmt("#ffcb6b", True), "error": fmt("#ff6b6b", True)}
-        else:
-            self.formats = {"keyword": fmt("#7b1fa2", True), "builtin": fmt("#1565c0"),
-                            "constant": fmt("#b35c00", True), "number": fmt("#b35c00"),
-                            "string": fmt("#2e7d32"), "comment": fmt("#6b7280", italic=True),
-                            "name": fmt("#00695c", True), "def": fmt("#1565c0", True),
-                            "marker": fmt("#b35c00", True), "error": fmt("#c62828", True)}
+        self.formats = {"keyword": fmt(c.keyword, True), "builtin": fmt(c.builtin),
+                        "constant": fmt(c.constant, True), "number": fmt(c.number),
+                        "string": fmt(c.string), "comment": fmt(c.comment, italic=True),
+                        "name": fmt(c.name, True), "def": fmt(c.def_, True),
+                        "marker": fmt(c.marker, True), "error": fmt(c.error, True)}
         self.rehighlight()
 
     def highlightBlock(self, text: str) -> None:  # noqa: N802 (Qt's name)
@@ -240,7 +237,7 @@ class CodeEditor(QPlainTextEdit):
         self._error_line: int | None = None
         self._marks: dict[int, str] = {}  # 0-based line -> background colour
         self.highlight_current_line = True
-        self.highlighter = PythonHighlighter(self.document(), _is_dark(self))
+        self.highlighter = PythonHighlighter(self.document(), theme_for(self))
         self.blockCountChanged.connect(self._update_margin)
         self.updateRequest.connect(self._update_numbers)
         self.cursorPositionChanged.connect(self._update_selections)
@@ -273,8 +270,8 @@ class CodeEditor(QPlainTextEdit):
 
     def paint_line_numbers(self, event: QPaintEvent) -> None:
         p = QPainter(self._numbers)
-        dark = _is_dark(self)
-        p.fillRect(event.rect(), QColor("#262a33" if dark else "#f1f3f4"))
+        ui = theme_for(self).ui
+        p.fillRect(event.rect(), QColor(ui.gutter_bg))
         block = self.firstVisibleBlock()
         top = round(self.blockBoundingGeometry(block).translated(self.contentOffset()).top())
         height = self.fontMetrics().height()
@@ -285,11 +282,11 @@ class CodeEditor(QPlainTextEdit):
             if block.isVisible() and bottom >= event.rect().top():
                 n = block.blockNumber()
                 if n == self._error_line:
-                    color = QColor("#ff6b6b" if dark else "#c62828")
+                    color = QColor(ui.error)
                 elif n == current:
-                    color = QColor("#e0e0e0" if dark else "#202124")
+                    color = QColor(ui.gutter_current)
                 else:
-                    color = QColor("#7a808a" if dark else "#9aa0a6")
+                    color = QColor(ui.gutter_text)
                 p.setPen(color)
                 p.drawText(0, top, w, height, Qt.AlignmentFlag.AlignRight, str(n + 1))
             block = block.next()
@@ -316,14 +313,14 @@ class CodeEditor(QPlainTextEdit):
             self.mark_error_line(None)
 
     def _update_selections(self) -> None:
-        dark = _is_dark(self)
+        theme = theme_for(self)
         sels = []
         if self.document().isEmpty():  # keep the placeholder readable
             self.setExtraSelections(sels)
             return
         if self.highlight_current_line:
             cur = QTextEdit.ExtraSelection()
-            cur.format.setBackground(current_line_colour(self.palette()))
+            cur.format.setBackground(current_line_colour(self.palette(), theme))
             cur.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
             cur.cursor = self.textCursor()
             cur.cursor.clearSelection()
@@ -340,7 +337,7 @@ class CodeEditor(QPlainTextEdit):
             block = self.document().findBlockByNumber(self._error_line)
             if block.isValid():
                 err = QTextEdit.ExtraSelection()
-                err.format.setBackground(QColor("#5c2b2b" if dark else "#fde0dc"))
+                err.format.setBackground(QColor(theme.ui.error_line_bg))
                 err.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
                 err.cursor = QTextCursor(block)
                 sels.append(err)
@@ -350,10 +347,7 @@ class CodeEditor(QPlainTextEdit):
         super().changeEvent(event)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             # a theme switch: the syntax colours, current line and numbers follow it
-            dark = _is_dark(self)
-            if getattr(self, "_dark", None) != dark:
-                self._dark = dark
-                self.highlighter.set_dark(dark)
+            self.highlighter.set_theme(theme_for(self))
             self._update_selections()
             self._numbers.update()
 
@@ -431,7 +425,7 @@ class CodePanel(QWidget):
         self.transcript.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.transcript.setPlaceholderText("Every line the workspace ran, panel actions "
                                            "included.")
-        self._transcript_hl = PythonHighlighter(self.transcript.document(), _is_dark(self))
+        self._transcript_hl = PythonHighlighter(self.transcript.document(), theme_for(self))
 
         self.tabs = QTabWidget(objectName="codeTabs")
         self.tabs.addTab(self.output, "Output")
@@ -493,9 +487,10 @@ class CodePanel(QWidget):
         if event.type() == QEvent.Type.FontChange:
             self._apply_fonts()
         elif event.type() == QEvent.Type.PaletteChange:
-            dark = _is_dark(self)
-            self.editor.highlighter.set_dark(dark)
-            self._transcript_hl.set_dark(dark)
+            theme = theme_for(self)
+            self.editor.highlighter.set_theme(theme)
+            self._transcript_hl.set_theme(theme)
+            self.hint.setStyleSheet(f"color: {theme.ui.muted};")
 
     def _apply_fonts(self) -> None:
         size = max(self.font().pointSizeF(), 9.0) * 1.15
@@ -504,7 +499,7 @@ class CodePanel(QWidget):
             w.setFont(mono)
             w.setTabStopDistance(w.fontMetrics().horizontalAdvance(" ") * 4)
         self.editor._update_margin()
-        self.hint.setStyleSheet(f"color: {'#a0a0a0' if _is_dark(self) else '#5f6368'};")
+        self.hint.setStyleSheet(f"color: {theme_for(self).ui.muted};")
 
     # ------------------------------------------------------------------ source
     def set_source(self, text: str) -> None:
@@ -627,8 +622,7 @@ class CodePanel(QWidget):
         cur.insertText(text, f)
 
     def _show_header(self, source: str, first_line: int, what: str) -> None:
-        dark = _is_dark(self)
-        muted = "#9aa0a6" if dark else "#5f6368"
+        muted = theme_for(self).ui.muted
         if not self.output.document().isEmpty():
             self._write("\n")
         last = first_line + source.rstrip().count("\n") + 1
@@ -638,9 +632,8 @@ class CodePanel(QWidget):
 
     def _show_result(self, res: RunResult, first_line: int, what: str, header: bool = True,
                      output: bool = True) -> None:
-        dark = _is_dark(self)
-        muted, red = ("#9aa0a6", "#ff6b6b") if dark else ("#5f6368", "#c62828")
-        value = "#82aaff" if dark else "#1565c0"
+        ui = theme_for(self).ui
+        muted, red, value = ui.muted, ui.error, ui.value
         if header:
             if not self.output.document().isEmpty():
                 self._write("\n")
@@ -649,7 +642,7 @@ class CodePanel(QWidget):
                 f"lines {first_line + 1}–{last}"
             self._write(f"In [{self._runs}]  {what}, {where}  ", muted, bold=True)
             if res.ok:
-                self._write("✓\n", "#66bb6a" if dark else "#2e7d32", bold=True)
+                self._write("✓\n", ui.ok, bold=True)
             else:
                 self._write("✗\n", red, bold=True)
         if res.output and output:
@@ -661,7 +654,7 @@ class CodePanel(QWidget):
                 self._write(line + "\n", red)
             self._write(res.error_text + "\n", red, bold=True)
         elif not header:
-            self._write("✓ done\n", "#66bb6a" if dark else "#2e7d32", bold=True)
+            self._write("✓ done\n", ui.ok, bold=True)
         self.output.moveCursor(QTextCursor.MoveOperation.End)
         self.output.ensureCursorVisible()
 

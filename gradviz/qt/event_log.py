@@ -17,7 +17,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QPalette, QShowEvent
+from PySide6.QtGui import QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -34,6 +34,8 @@ from PySide6.QtWidgets import (
 from gradviz.formatting import compact_values, short_repr
 from gradviz.graph_events import KINDS, EventKind, GraphEvent
 from gradviz.qt.bridge import Bridge
+from gradviz.qt.theming import theme_for
+from gradviz.theme import Theme, get_theme
 
 if TYPE_CHECKING:
     from gradviz.workspace import Workspace
@@ -46,35 +48,7 @@ BATCH = 2_000  # events taken in per timer tick (their text is formatted when sh
 _KIND_WIDTH = max(len(k) for k in KINDS)
 _Index = QModelIndex | QPersistentModelIndex
 
-_LIGHT = {
-    EventKind.TENSOR_CREATED: "#546e7a",
-    EventKind.OP_RECORDED: "#1565c0",
-    EventKind.BACKWARD_STARTED: "#6a1b9a",
-    EventKind.NODE_STARTED: "#b35c00",
-    EventKind.NODE_FINISHED: "#2e7d32",
-    EventKind.GRAD_ACCUMULATED: "#00695c",
-    EventKind.BACKWARD_FINISHED: "#6a1b9a",
-    EventKind.GRAD_CHANGED: "#00838f",
-    EventKind.REQUIRES_GRAD_CHANGED: "#795548",
-    EventKind.GRAPH_FREED: "#757575",
-    EventKind.OPTIMIZER_STEP: "#ad1457",
-    EventKind.ERROR: "#c62828",
-}
 _BOLD = frozenset({EventKind.BACKWARD_STARTED, EventKind.BACKWARD_FINISHED, EventKind.ERROR})
-_DARK = {
-    EventKind.TENSOR_CREATED: "#b0bec5",
-    EventKind.OP_RECORDED: "#82aaff",
-    EventKind.BACKWARD_STARTED: "#ce93d8",
-    EventKind.NODE_STARTED: "#ffb74d",
-    EventKind.NODE_FINISHED: "#a5d6a7",
-    EventKind.GRAD_ACCUMULATED: "#80cbc4",
-    EventKind.BACKWARD_FINISHED: "#ce93d8",
-    EventKind.GRAD_CHANGED: "#80deea",
-    EventKind.REQUIRES_GRAD_CHANGED: "#bcaaa4",
-    EventKind.GRAPH_FREED: "#bdbdbd",
-    EventKind.OPTIMIZER_STEP: "#f48fb1",
-    EventKind.ERROR: "#ff6b6b",
-}
 
 
 class Row:
@@ -180,12 +154,14 @@ class EventListModel(QAbstractListModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.rows: list[Row] = []
-        self.colors: dict[EventKind, QColor] = {k: QColor(c) for k, c in _LIGHT.items()}
+        self.colors: dict[EventKind, QColor] = {}
+        self.set_theme(get_theme("light"))
         self.bold = QFont()
         self.bold.setBold(True)
 
-    def set_dark(self, dark: bool) -> None:
-        self.colors = {k: QColor(c) for k, c in (_DARK if dark else _LIGHT).items()}
+    def set_theme(self, theme: Theme) -> None:
+        """Colour each event kind as ``theme`` says."""
+        self.colors = {k: QColor(theme.events.of(k)) for k in EventKind}
         if self.rows:
             self.dataChanged.emit(self.index(0), self.index(len(self.rows) - 1))
 
@@ -451,12 +427,12 @@ class EventLog(QWidget):
             self._apply_style()
 
     def _apply_style(self) -> None:
-        dark = self.palette().color(QPalette.ColorRole.Base).lightness() < 128
-        self.model.set_dark(dark)
+        theme = theme_for(self)
+        self.model.set_theme(theme)
         f = QFont("DejaVu Sans Mono")
         f.setStyleHint(QFont.StyleHint.Monospace)
         f.setPointSizeF(max(self.font().pointSizeF(), 9.0) * 1.1)
         self.view.setFont(f)
         for kind, box in self.kind_boxes.items():
-            box.setStyleSheet(f"QCheckBox {{ color: {(_DARK if dark else _LIGHT)[kind]}; }}")
+            box.setStyleSheet(f"QCheckBox {{ color: {theme.events.of(kind)}; }}")
 

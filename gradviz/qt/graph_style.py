@@ -90,7 +90,7 @@ class GraphStyle:
         self.done = QColor(t.done)
         self.breakpoint = QColor(t.breakpoint)
         self.error = QColor(t.error)
-        self.white = QColor("#ffffff")
+        self.white = QColor(t.ui.highlighted_text)  # marks drawn on the state badges
         self.label_text = QColor(t.edge_label_text)
         self.label_bg = QColor(t.edge_label_bg)
         self.label_border = QPen(QColor(t.edge_flow), max(1.5, t.edge_width))

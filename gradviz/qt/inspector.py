@@ -9,12 +9,13 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QTimer
-from PySide6.QtGui import QPalette, QTextOption
+from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from gradviz.formatting import short_repr, size_text, values_text
 from gradviz.graph_events import EventKind
 from gradviz.qt.bridge import Bridge
+from gradviz.qt.theming import theme_for
 from gradviz.views import grad_of
 
 if TYPE_CHECKING:
@@ -126,22 +127,10 @@ class Inspector(QWidget):
             self.refresh()
 
     # ------------------------------------------------------------------ styling
-    def _dark(self) -> bool:
-        return self.palette().color(QPalette.ColorRole.Base).lightness() < 128
-
     def _c(self, role: str) -> str:
-        dark = self._dark()
-        return {
-            "text": self.palette().color(QPalette.ColorRole.Text).name(),
-            "muted": "#9aa0a6" if dark else "#5f6368",
-            "error": "#ff6b6b" if dark else "#c62828",
-            "accent": "#82aaff" if dark else "#1a56a8",
-            "code_bg": "#252932" if dark else "#f3f4f6",
-            "rule_bg": "#1f2a1f" if dark else "#eef7ee",
-            "rule": "#a5d6a7" if dark else "#1b5e20",
-            "freed": "#ffb74d" if dark else "#b35c00",
-            "plus": "#ffcb6b" if dark else "#b35c00",
-        }[role]
+        """The current theme's colour for ``role`` (text, muted, error, accent, code_bg,
+        rule_bg, rule, freed, plus)."""
+        return getattr(theme_for(self).ui, role)
 
     def _page(self, body: str) -> str:
         pt = max(self.font().pointSizeF(), 9.0) * 1.25

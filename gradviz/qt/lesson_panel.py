@@ -35,16 +35,13 @@ from PySide6.QtWidgets import (
 from gradviz.lessons import CellRun, LessonInfo, LessonRunner, list_lessons
 from gradviz.notebook import Cell, read_notebook, torch_api_uses, unsupported
 from gradviz.qt.bridge import Bridge
+from gradviz.qt.theming import theme_for
 from gradviz.workspace import RunResult
 from gradviz.workspace import Workspace as Session
 
 __all__ = ["LessonPanel"]
 
 _MAX_OUTPUT_CHARS = 4000
-
-
-def _is_dark(widget: QWidget) -> bool:
-    return widget.palette().color(QPalette.ColorRole.Base).lightness() < 128
 
 
 def _mono(like: QWidget | None = None) -> QFont:
@@ -179,7 +176,7 @@ class _CellView(QFrame):
             from gradviz.qt.code_panel import PythonHighlighter
         except ImportError:  # pragma: no cover - highlighting is a nicety
             return
-        self._highlighter = PythonHighlighter(self.text.document(), _is_dark(self))
+        self._highlighter = PythonHighlighter(self.text.document(), theme_for(self))
 
     def set_state(self, state: str) -> None:
         """"" (plain), "next" (runs on Next cell) or "current" (ran last): drawn as a bar."""
@@ -187,17 +184,16 @@ class _CellView(QFrame):
         pal = self.palette()
         accent = pal.color(QPalette.ColorRole.Highlight)
         faint = f"rgba({accent.red()}, {accent.green()}, {accent.blue()}, 80)"
-        base = pal.color(QPalette.ColorRole.Base)
-        code_bg = base.darker(106) if base.lightness() >= 128 else base.lighter(125)
-        bg = code_bg.name() if self.cell.kind == "code" else "transparent"
+        ui = theme_for(self).ui
+        bg = ui.cell_code_bg if self.cell.kind == "code" else "transparent"
         bar = {"current": f"4px solid {accent.name()}", "next": f"4px solid {faint}",
-               "running": "6px solid #2e7d32", "paused": "6px solid #f9a825"}.get(
+               "running": f"6px solid {ui.cell_running}",
+               "paused": f"6px solid {ui.cell_paused}"}.get(
             state, "4px solid transparent")
         self.setStyleSheet(f"QFrame#LessonCell {{ border-left: {bar}; background: {bg}; }}"
                            " QLabel#CellBadge { font-style: italic; }")
 
     def show_result(self, res: CellRun) -> None:
-        dark = _is_dark(self)
         text = res.output.rstrip("\n")
         if res.value_repr is not None:
             text = f"{text}\n{res.value_repr}" if text else res.value_repr
@@ -208,7 +204,7 @@ class _CellView(QFrame):
             text = f"{text}\n{res.note}" if text else res.note
         if len(text) > _MAX_OUTPUT_CHARS:
             text = text[:_MAX_OUTPUT_CHARS] + "\n…"
-        color = ("#ff6b6b" if dark else "#c62828") if not res.passed else ""
+        color = theme_for(self).ui.error if not res.passed else ""
         self.output.setStyleSheet(f"color: {color};" if color else "")
         self.output.setText(text)
         self.output.setVisible(bool(text))
@@ -629,11 +625,10 @@ class LessonPanel(QWidget):
             "This notebook uses PyTorch features the gradviz engine does not have: "
             f"{', '.join(names)}. The cells that use them will fail when they run.\n"
             + "\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else ""))
-        dark = _is_dark(self)
+        ui = theme_for(self).ui
         self.warning.setStyleSheet(
             "QLabel#LessonWarning { padding: 6px; border-radius: 4px; "
-            + ("background: #4a3b00; color: #ffe08a; }" if dark
-               else "background: #fff4ce; color: #5c4400; }"))
+            f"background: {ui.warning_bg}; color: {ui.warning_text}; }}")
         self.warning.show()
 
     def warning_text(self) -> str:

@@ -244,13 +244,19 @@ class MainWindow(WindowActions, WindowLayout, WindowGraph, WindowKernel, WindowF
             self.arrange_panels()  # text grew (or shrank) past what the layout was made for
 
     def set_theme(self, name: str) -> None:
+        from PySide6.QtCore import QEvent
+
         from gradviz import theme
+        from gradviz.qt.theming import set_window_theme
         if name not in theme.THEMES:
             raise ValueError(f"unknown theme {name!r}; choose from {', '.join(theme.THEMES)}")
         self.theme_name = name
         self.actions[f"theme_{name}"].setChecked(True)
         self.graph_view.set_theme(name)
+        set_window_theme(self, name)  # the panels read it on the palette change below
         QApplication.instance().setPalette(qt_palette(theme.THEMES[name]))
+        # Qt posts the palette change: deliver it now, so the panels are recoloured on return
+        QApplication.sendPostedEvents(None, QEvent.Type.ApplicationPaletteChange)
         self.training_panel.set_theme(name)
         if self.settings is not None:
             self.settings.setValue("theme", name)
@@ -285,14 +291,14 @@ def qt_palette(t: Theme) -> QPalette:
         return app.style().standardPalette()
     pal = QPalette()
     bg, fg = QColor(t.background), QColor(t.text)
-    base = QColor(t.background).lighter(125) if t.name == "dark" else QColor("#ffffff")
+    base = QColor(t.ui.base)
     for role, c in ((QPalette.Window, bg), (QPalette.WindowText, fg), (QPalette.Base, base),
                     (QPalette.AlternateBase, bg), (QPalette.Text, fg), (QPalette.Button, bg),
                     (QPalette.ButtonText, fg), (QPalette.ToolTipBase, base),
                     (QPalette.ToolTipText, fg), (QPalette.PlaceholderText,
                                                  QColor(t.text_muted)),
                     (QPalette.Highlight, QColor(t.selection)),
-                    (QPalette.HighlightedText, QColor("#ffffff")),
+                    (QPalette.HighlightedText, QColor(t.ui.highlighted_text)),
                     (QPalette.Link, QColor(t.selection))):
         pal.setColor(role, c)
     pal.setColor(QPalette.Disabled, QPalette.Text, QColor(t.text_muted))

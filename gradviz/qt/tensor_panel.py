@@ -8,6 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QEvent,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -16,7 +17,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QColor, QFont, QPalette
+from PySide6.QtGui import QAction, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -40,6 +41,7 @@ from gradviz.formatting import repr_preview, shape_text
 from gradviz.graph_events import EventKind
 from gradviz.qt.bridge import Bridge
 from gradviz.qt.flow import FlowLayout, labelled
+from gradviz.qt.theming import theme_for
 from gradviz.views import grad_of
 from gradviz.workspace import RunResult, Workspace
 
@@ -54,18 +56,14 @@ _Index = QModelIndex | QPersistentModelIndex
 
 
 # ----------------------------------------------------------------------------- helpers
-def _is_dark(widget: QWidget) -> bool:
-    return widget.palette().color(QPalette.ColorRole.Base).lightness() < 128
-
-
 def error_color(widget: QWidget) -> str:
-    """A red that reads on the widget's background (light or dark theme)."""
-    return "#ff6b6b" if _is_dark(widget) else "#c62828"
+    """The red of error text in the widget's theme."""
+    return theme_for(widget).ui.error
 
 
 def muted_color(widget: QWidget) -> str:
-    """Grey for secondary text on the widget's background."""
-    return "#a0a0a0" if _is_dark(widget) else "#5f6368"
+    """The grey of secondary text in the widget's theme."""
+    return theme_for(widget).ui.muted
 
 
 def _mono() -> QFont:
@@ -172,7 +170,9 @@ class TensorTableModel(QAbstractTableModel):
                                                               ".grad", "grad_fn"):
             if (col in (".grad", "grad_fn") and r[col] == "None") or (
                     col in ("requires_grad", "is_leaf") and not r[col]):
-                return QColor("#8a8a8a")
+                parent = self.parent()
+                return QColor(theme_for(parent if isinstance(parent, QWidget) else None)
+                              .ui.dim)
         return None
 
     def setData(self, index: _Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
@@ -564,7 +564,7 @@ class TensorPanel(QWidget):
     def show_status(self, text: str, error: bool = False) -> None:
         """One line under the form: grey for what ran, red (boxed) for an error."""
         if error:
-            bg = "#3a1f1f" if _is_dark(self) else "#fdecea"
+            bg = theme_for(self).ui.error_bg
             self.status.setStyleSheet(
                 f"color: {error_color(self)}; background: {bg}; font-weight: bold; "
                 f"border-left: 4px solid {error_color(self)}; padding: 4px 6px;")
@@ -572,6 +572,12 @@ class TensorPanel(QWidget):
             self.status.setStyleSheet(f"color: {muted_color(self)}; padding: 4px 6px;")
         self.status.setText(text)
         self.status.setProperty("error", error)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "status"):
+            # a theme switch: the status line takes the new theme's grey or red
+            self.show_status(self.status.text(), bool(self.status.property("error")))
 
     def status_text(self) -> str:
         return self.status.text()

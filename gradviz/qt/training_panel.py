@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QPalette, QResizeEvent
+from PySide6.QtGui import QCloseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.qt.code_panel import CodeEditor
+from gradviz.qt.theming import theme_for
 from gradviz.qt.training_backward import BackwardMixin
 from gradviz.qt.training_controls import SPEEDS, ControlsMixin
 from gradviz.qt.training_model import (
@@ -52,7 +53,7 @@ from gradviz.qt.training_model import (
 )
 from gradviz.qt.training_plots import PlotsMixin
 from gradviz.safe_io import FileError
-from gradviz.theme import PLOT_COLOURS, PlotColours, theme_for_colours
+from gradviz.theme import PLOT_COLOURS, PlotColours
 from gradviz.training.presets import preset
 from gradviz.views import World
 
@@ -193,8 +194,7 @@ class TrainingPanel(ControlsMixin, PlotsMixin, BackwardMixin, QWidget):
         split.setChildrenCollapsible(False)
         self.splitter = split
         root.addWidget(split, 1)
-        self.theme_name = theme_for_colours(self.palette().color(QPalette.Window).name(),
-                                            self.palette().color(QPalette.WindowText).name())
+        self.theme_name = theme_for(self).name
         self._style_plots()
 
     def resizeEvent(self, ev: QResizeEvent) -> None:
@@ -215,9 +215,7 @@ class TrainingPanel(ControlsMixin, PlotsMixin, BackwardMixin, QWidget):
         if ev.type() == QEvent.FontChange:
             self._style_plots()
         elif ev.type() in (QEvent.PaletteChange, QEvent.ApplicationPaletteChange):
-            pal = self.palette()
-            name = theme_for_colours(pal.color(QPalette.Window).name(),
-                                     pal.color(QPalette.WindowText).name())
+            name = theme_for(self).name
             if name != getattr(self, "theme_name", None):
                 self.set_theme(name)
 
