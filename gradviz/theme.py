@@ -91,6 +91,7 @@ class UiColours:
     base: str  # the window's text-entry background
     highlighted_text: str  # text on the selection colour
     current_line_mix: float  # the current line: base blended this far towards the selection
+    disabled: str = ""  # text of a disabled button or menu item ("": the muted text colour)
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,8 @@ HIGH_CONTRAST = Theme(
         gutter_current="#000000", error_line_bg="#ffc9c9", error_bg="#ffe0e0",
         cell_code_bg="#eeeeee", cell_running="#007a00", cell_paused="#e65100",
         warning_bg="#ffff00", warning_text="#000000", base="#ffffff",
-        highlighted_text="#ffffff", current_line_mix=0.14),
+        highlighted_text="#ffffff", current_line_mix=0.14,
+        disabled="#8a8a8a"),  # its muted text is black: disabled must still look disabled
 )
 
 THEMES: dict[str, Theme] = {t.name: t for t in (LIGHT, DARK, HIGH_CONTRAST)}

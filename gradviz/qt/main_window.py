@@ -301,9 +301,9 @@ def qt_palette(t: Theme) -> QPalette:
                     (QPalette.HighlightedText, QColor(t.ui.highlighted_text)),
                     (QPalette.Link, QColor(t.selection))):
         pal.setColor(role, c)
-    pal.setColor(QPalette.Disabled, QPalette.Text, QColor(t.text_muted))
-    pal.setColor(QPalette.Disabled, QPalette.ButtonText, QColor(t.text_muted))
-    pal.setColor(QPalette.Disabled, QPalette.WindowText, QColor(t.text_muted))
+    off = QColor(t.ui.disabled or t.text_muted)
+    for role in (QPalette.Text, QPalette.ButtonText, QPalette.WindowText):
+        pal.setColor(QPalette.Disabled, role, off)
     return pal
 
 

@@ -130,3 +130,20 @@ def test_the_tensor_panel_status_follows_a_theme_switch(qtbot, tmp_path, monkeyp
             assert THEMES[name].ui.error_bg in style
     finally:
         win.set_theme("light")
+
+
+def test_disabled_controls_look_disabled_in_every_theme() -> None:
+    """High contrast's muted text is black like its text: a disabled Stop button looked just
+    like an enabled one. Disabled text now differs from enabled text in every dark or
+    high-contrast palette."""
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from gradviz.qt.main_window import qt_palette
+    from gradviz.theme import get_theme
+    QApplication.instance() or QApplication([])
+    for name in ("light", "dark", "high-contrast"):
+        pal = qt_palette(get_theme(name))
+        on = pal.color(QPalette.Active, QPalette.ButtonText)
+        off = pal.color(QPalette.Disabled, QPalette.ButtonText)
+        assert abs(on.lightness() - off.lightness()) > 60, name
