@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 __all__ = ["THEMES", "EventColours", "SyntaxColours", "Theme", "UiColours", "get_theme",
-           "theme_names"]
+           "theme_names", "PlotColours", "PLOT_COLOURS"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,51 @@ class UiColours:
 
 
 @dataclass(frozen=True)
+class PlotColours:
+    """Colours of the training plots and notes in one theme: runs are told apart by colour
+    (``zeroed``, ``unzeroed``), the iteration marker is neutral, data classes (``pos``,
+    ``neg``) use neither run's hue."""
+
+    background: str
+    text: str
+    muted: str
+    axis: str
+    grid_alpha: float
+    zeroed: str
+    unzeroed: str
+    marker: str
+    hover: str
+    note_bg: str
+    note_border: str
+    info_bg: str
+    info_border: str
+    error: str
+    warn: str
+    removed_line: str
+    added_line: str
+    error_line: str
+    pos: str
+    neg: str
+
+
+PLOT_COLOURS: dict[str, PlotColours] = {
+    "light": PlotColours("#ffffff", "#1a1a1a", "#555555", "#444444", 0.25,
+                         "#1658c7", "#e8590c", "#707070", "#555555",
+                         "#fff4d6", "#e0b040", "#eef4ff", "#9bb7e8", "#b71c1c", "#8a5a00",
+                         "#ffe08a", "#d5f5d5", "#ffc4c4", "#7b3294", "#1b7837"),
+    "dark": PlotColours("#1d1f23", "#ececec", "#a9adb4", "#a9adb4", 0.22,
+                        "#64b5f6", "#ffa657", "#8d939c", "#c0c4cb",
+                        "#33301f", "#8a6d2a", "#1f2a3a", "#3d5a85", "#ff6b6b", "#e0b060",
+                        "#5a4a1a", "#1f4a2a", "#5c2b2b", "#c2a5cf", "#7fbf7b"),
+    "high-contrast": PlotColours("#ffffff", "#000000", "#000000", "#000000", 0.35,
+                                 "#0033cc", "#b34700", "#000000", "#000000",
+                                 "#ffffff", "#000000", "#ffffff", "#000000", "#d00000",
+                                 "#6b3e00", "#ffd95a", "#b6f5b6", "#ffb3b3", "#6a00a8",
+                                 "#006b1f"),
+}
+
+
+@dataclass(frozen=True)
 class Theme:
     """A palette (``#rrggbb`` strings), line widths and font sizes in points at scale 1."""
 
@@ -158,6 +203,8 @@ class Theme:
         cell_code_bg="#f1f1f1", cell_running="#2e7d32", cell_paused="#f9a825",
         warning_bg="#fff4ce", warning_text="#5c4400", base="#ffffff",
         highlighted_text="#ffffff", current_line_mix=0.14)
+    #: the training plots' colours (``PLOT_COLOURS[name]``, attached below)
+    plots: PlotColours | None = None
 
     def fill(self, kind: str) -> str:
         """Fill colour of a node of ``kind`` (grad_fn, accumulate, leaf, output, saved)."""
@@ -249,6 +296,8 @@ HIGH_CONTRAST = Theme(
         disabled="#8a8a8a"),  # its muted text is black: disabled must still look disabled
 )
 
+LIGHT, DARK, HIGH_CONTRAST = (replace(t, plots=PLOT_COLOURS[t.name])
+                              for t in (LIGHT, DARK, HIGH_CONTRAST))
 THEMES: dict[str, Theme] = {t.name: t for t in (LIGHT, DARK, HIGH_CONTRAST)}
 
 
@@ -264,48 +313,3 @@ def get_theme(name: str = "light", font_scale: float = 1.0) -> Theme:
     except KeyError:
         raise ValueError(f"unknown theme {name!r}; choose one of {', '.join(THEMES)}") from None
     return base if font_scale == 1.0 else base.scaled(font_scale)
-
-
-@dataclass(frozen=True)
-class PlotColours:
-    """Colours of the training plots and notes in one theme: runs are told apart by colour
-    (``zeroed``, ``unzeroed``), the iteration marker is neutral, data classes (``pos``,
-    ``neg``) use neither run's hue."""
-
-    background: str
-    text: str
-    muted: str
-    axis: str
-    grid_alpha: float
-    zeroed: str
-    unzeroed: str
-    marker: str
-    hover: str
-    note_bg: str
-    note_border: str
-    info_bg: str
-    info_border: str
-    error: str
-    warn: str
-    removed_line: str
-    added_line: str
-    error_line: str
-    pos: str
-    neg: str
-
-
-PLOT_COLOURS: dict[str, PlotColours] = {
-    "light": PlotColours("#ffffff", "#1a1a1a", "#555555", "#444444", 0.25,
-                         "#1658c7", "#e8590c", "#707070", "#555555",
-                         "#fff4d6", "#e0b040", "#eef4ff", "#9bb7e8", "#b71c1c", "#8a5a00",
-                         "#ffe08a", "#d5f5d5", "#ffc4c4", "#7b3294", "#1b7837"),
-    "dark": PlotColours("#1d1f23", "#ececec", "#a9adb4", "#a9adb4", 0.22,
-                        "#64b5f6", "#ffa657", "#8d939c", "#c0c4cb",
-                        "#33301f", "#8a6d2a", "#1f2a3a", "#3d5a85", "#ff6b6b", "#e0b060",
-                        "#5a4a1a", "#1f4a2a", "#5c2b2b", "#c2a5cf", "#7fbf7b"),
-    "high-contrast": PlotColours("#ffffff", "#000000", "#000000", "#000000", 0.35,
-                                 "#0033cc", "#b34700", "#000000", "#000000",
-                                 "#ffffff", "#000000", "#ffffff", "#000000", "#d00000",
-                                 "#6b3e00", "#ffd95a", "#b6f5b6", "#ffb3b3", "#6a00a8",
-                                 "#006b1f"),
-}

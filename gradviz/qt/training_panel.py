@@ -53,7 +53,7 @@ from gradviz.qt.training_model import (
 )
 from gradviz.qt.training_plots import PlotsMixin
 from gradviz.safe_io import FileError
-from gradviz.theme import PLOT_COLOURS, PlotColours
+from gradviz.theme import THEMES, PlotColours, get_theme
 from gradviz.training.presets import preset
 from gradviz.views import World
 
@@ -222,8 +222,8 @@ class TrainingPanel(ControlsMixin, PlotsMixin, BackwardMixin, QWidget):
     def set_theme(self, name: str) -> None:
         """Colour the plots, notes and marks for theme ``name`` (light, dark, high-contrast);
         a palette change (the window's theme switch) calls it too."""
-        if name not in PLOT_COLOURS:
-            raise ValueError(f"unknown theme {name!r}; choose one of {', '.join(PLOT_COLOURS)}")
+        if name not in THEMES:
+            raise ValueError(f"unknown theme {name!r}; choose one of {', '.join(THEMES)}")
         self.theme_name = name
         self._style_plots()
         if self.pair is not None:
@@ -239,7 +239,8 @@ class TrainingPanel(ControlsMixin, PlotsMixin, BackwardMixin, QWidget):
     @property
     def colours(self) -> PlotColours:
         """The plot colours in use."""
-        return PLOT_COLOURS.get(getattr(self, "theme_name", "light"), PLOT_COLOURS["light"])
+        name = getattr(self, "theme_name", "light")
+        return get_theme(name if name in THEMES else "light").plots
 
     # ------------------------------------------------------------------ presets, code
     def load_preset(self, key: str) -> None:

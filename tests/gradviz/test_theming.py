@@ -147,3 +147,13 @@ def test_disabled_controls_look_disabled_in_every_theme() -> None:
         on = pal.color(QPalette.Active, QPalette.ButtonText)
         off = pal.color(QPalette.Disabled, QPalette.ButtonText)
         assert abs(on.lightness() - off.lightness()) > 60, name
+
+
+def test_each_theme_carries_its_training_plot_colours() -> None:
+    """One theme object holds every colour: the training plots' too (they were a separate
+    table keyed by the theme's name); a scaled theme keeps them."""
+    from gradviz.theme import THEMES, get_theme
+    for name, t in THEMES.items():
+        assert t.plots is not None and t.plots.background == t.background, name
+        assert get_theme(name, 2.0).plots == t.plots
+    assert THEMES["dark"].plots.zeroed != THEMES["light"].plots.zeroed
