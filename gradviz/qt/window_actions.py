@@ -12,8 +12,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QMessageBox, QSlider, QToolBar
 
+from gradviz.qt.window_parts import WindowParts
 
-class WindowActions:
+
+class WindowActions(WindowParts):
     """MainWindow's actions, toolbar, menus and shortcut sheet (a mixin: the slots are the
     window's methods)."""
 

@@ -16,6 +16,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from gradviz import graph as graph_model
+from gradviz.qt.window_parts import WindowParts
 
 DEFAULTS: dict[str, Any] = {"theme": "light", "font_scale": 1.0, "recent": []}
 
@@ -24,7 +25,7 @@ class UserError(Exception):
     """A failure already worded for the user (shown as it is)."""
 
 
-class WindowFiles:
+class WindowFiles(WindowParts):
     """MainWindow's file commands (a mixin: it uses the window's panels, kernel session,
     settings and status bar)."""
 

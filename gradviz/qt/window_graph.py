@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 from gradviz import graph as graph_model
 from gradviz.qt.stepper import short_values
 from gradviz.qt.window_kernel import banner_text
+from gradviz.qt.window_parts import WindowParts
 
 if TYPE_CHECKING:
     from gradviz.views import StepView
 
 
-class WindowGraph:
+class WindowGraph(WindowParts):
     """MainWindow's stepping state -> graph, actions and inspector (a mixin: it uses the
     window's session, stepper, actions and panels)."""
 

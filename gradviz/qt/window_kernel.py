@@ -13,9 +13,10 @@ from PySide6.QtWidgets import QMessageBox
 
 from gradviz import graph as graph_model
 from gradviz.formatting import clip
+from gradviz.qt.window_parts import WindowParts
 
 
-class WindowKernel:
+class WindowKernel(WindowParts):
     """MainWindow's kernel commands and the kernel's news (a mixin: it uses the window's
     kernel, session, stepper, actions and widgets)."""
 

@@ -19,8 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gradviz.qt.window_parts import WindowParts
 
-class WindowLayout:
+
+class WindowLayout(WindowParts):
     """MainWindow's central widget, docks and panel layout (a mixin of the QMainWindow)."""
 
     def _build_center(self) -> None:
