@@ -24,6 +24,7 @@ import numpy as np
 
 from engine import events
 from engine.events import id_of
+from gradviz.formatting import short_repr
 
 __all__ = ["EAGER_REPRS", "LAZY", "MAX_ELEMENTS", "MODULE_KEY", "SOURCE_KEY", "VALUE_KEY",
            "Snapshotter",
@@ -375,11 +376,8 @@ def node_rule(n: Any) -> dict[str, Any]:
 
 
 def _short(v: Any, limit: int = 80) -> str:
-    try:
-        s = repr(v)
-    except Exception:  # noqa: BLE001
-        s = f"<{type(v).__name__}>"
-    return s if len(s) <= limit else s[:limit - 1] + "…"
+    """A saved value that is not a tensor, as the inspector lists it (gradviz.formatting)."""
+    return short_repr(v, limit)
 
 
 # ----------------------------------------------------------------------------- modules, names
