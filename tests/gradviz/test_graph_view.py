@@ -231,7 +231,7 @@ def test_plain_networkx_graph(view):
 
 
 def test_unrouted_long_edges_are_bundled(view, monkeypatch):
-    import gradviz.qt.graph_view as gv
+    import gradviz.qt.graph_placement as gv  # where GraphView lays the graph out
 
     real = gv.compute_layout
     monkeypatch.setattr(gv, "compute_layout", lambda g, **kw: real(g, max_dummies=0, **kw))

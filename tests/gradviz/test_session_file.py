@@ -112,7 +112,7 @@ def test_save_is_atomic_when_the_rename_fails(tmp_path, monkeypatch):
     def broken(*_):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(sf.os, "replace", broken)
+    monkeypatch.setattr(os, "replace", broken)
     with pytest.raises(SessionFileError) as info:
         save_session(p, SessionState(cells=["b = 2"]))
     assert str(info.value) == f"cannot save {p}: disk gone"
@@ -216,7 +216,7 @@ def test_broken_files_are_refused_and_the_session_is_left_intact(session, tmp_pa
 def test_huge_files_missing_files_and_folders_are_refused(tmp_path, monkeypatch):
     big = tmp_path / "big.gradviz"
     big.write_text(json.dumps(_doc()), encoding="utf-8")
-    monkeypatch.setattr(sf, "MAX_JSON_BYTES", 100)
+    monkeypatch.setattr(sf.limits, "MAX_JSON_BYTES", 100)
     with pytest.raises(SessionFileError, match="a JSON session larger than gradviz opens"):
         load_session(big)
     with pytest.raises(SessionFileError, match=r"missing.gradviz: it does not exist$"):
@@ -229,7 +229,7 @@ def test_all_tensors_together_are_capped_when_saving_and_loading(tmp_path, monke
     doc = _doc(tensors=[_tensor(), _tensor(name="y")])
     (tmp_path / "s.gradviz").write_text(json.dumps(doc), encoding="utf-8")
     state = load_session(tmp_path / "s.gradviz")
-    monkeypatch.setattr(sf, "MAX_TENSOR_BYTES", 12)
+    monkeypatch.setattr(sf.limits, "MAX_TENSOR_BYTES", 12)
     with pytest.raises(SessionFileError, match="more than a session gradviz opens"):
         load_session(tmp_path / "s.gradviz")
     with pytest.raises(SessionFileError) as info:  # never a file it could not reopen
@@ -428,7 +428,7 @@ def test_unreadable_file_is_refused_in_a_sentence(tmp_path, monkeypatch):
             raise PermissionError(errno.EACCES, "Permission denied")
         return real_open(path, *a, **k)
 
-    monkeypatch.setattr(sf.os, "open", denied)
+    monkeypatch.setattr(os, "open", denied)
     with pytest.raises(SessionFileError, match=f"^cannot open {p}: permission denied$"):
         load_session(p)
 
@@ -598,7 +598,7 @@ def test_a_reused_pid_and_an_unreadable_marker_count_as_crashes(state_dir):
     doc = json.loads(w.marker.read_text())
     doc["proc_start"] = (doc["proc_start"] or 0) + 1  # same pid, another process
     w.marker.write_text(json.dumps(doc))
-    if sf._proc_start(os.getpid()) is not None:
+    if sf.autosave._proc_start(os.getpid()) is not None:
         assert sf.find_recoveries() == [w.path]
     w.marker.write_text("{garbage")
     assert sf.find_recoveries() == [w.path]
@@ -632,7 +632,7 @@ def test_a_users_save_never_goes_into_an_autosave(state_dir, tmp_path):
 
 def test_legacy_single_autosave_is_still_offered(state_dir):
     state_dir.mkdir()
-    sf._save(state_dir / "autosave.gradviz", SessionState(cells=["old"]))
+    sf.writing._save(state_dir / "autosave.gradviz", SessionState(cells=["old"]))
     (state_dir / "running.pid").write_text("{garbage", encoding="utf-8")
     assert sf.find_recoveries() == [state_dir / "autosave.gradviz"]
     assert sf.is_autosave(state_dir / "autosave.gradviz")
