@@ -44,6 +44,8 @@ def _torch_sum(g: np.ndarray, axes: tuple, keepdims: bool) -> np.ndarray | None:
 class numpy_ops:
     """Gradient-rule functions on numpy arrays."""
 
+    records = False  # a rule run with it records no graph (a rule may ask, as xp.records)
+
     where = staticmethod(np.where)
     @staticmethod
     def log(a: np.ndarray) -> np.ndarray:
@@ -165,6 +167,8 @@ class numpy_ops:
 
 class tensor_ops:
     """Gradient-rule functions on engine tensors (each call is recorded when grad mode is on)."""
+
+    records = True
 
     @staticmethod
     def where(c: Any, a: Any, b: Any) -> Any:

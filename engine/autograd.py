@@ -32,7 +32,7 @@ from engine.function import (
     accumulator_of,
     next_node_id,
 )
-from engine.tensor import Size, Tensor, _make, _own_grad, _quiet, _raise
+from engine.tensor import Size, Tensor, _make, _own_grad, _quiet, _raise, _up
 
 __all__ = ["backward", "backward_steps", "grad", "set_backward_driver", "check_backward_roots",
            "Rule", "rule_for", "GENERIC_RULE", "CustomRule", "next_node_id",
@@ -829,3 +829,5 @@ class graph:  # torch.autograd.graph.Node for isinstance checks
 
 
 from engine.legacy import Variable  # noqa: E402,F401  (torch.autograd.Variable)
+
+_up.backward = backward  # Tensor.backward (engine.tensor._up)

@@ -22,7 +22,7 @@ from engine._sampling import (
 )
 from engine._sampling import _float_np as _float_dtype
 from engine.random import get_rng_state, initial_seed, manual_seed, seed, set_rng_state
-from engine.tensor import Tensor, _make
+from engine.tensor import Tensor, _make, _up
 
 __all__ = ["zeros", "ones", "full", "empty", "randn", "rand", "randint", "arange", "linspace",
            "eye", "zeros_like", "ones_like", "full_like", "empty_like", "randn_like",
@@ -155,3 +155,5 @@ for _name in _STAR_SIZE + _DEVICE_ONLY:
     if _fn is not None and not hasattr(_fn, "__wrapped_factory__"):
         globals()[_name] = _with_keywords(_fn, _name in _STAR_SIZE)
 del _name, _fn
+
+_up.zeros, _up.ones = zeros, ones  # Tensor.new_zeros, .new_ones (engine.tensor._up)

@@ -18,7 +18,7 @@ from engine.ops._common import (
     promote,
     torch_layout,
 )
-from engine.tensor import Tensor, _make, _raise
+from engine.tensor import Tensor, _make, _raise, _up
 
 __all__ = ["add", "sub", "rsub", "mul", "div", "rdiv", "neg", "pow", "rpow", "exp", "log",
            "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "square", "maximum",
@@ -790,3 +790,5 @@ def _write(t: Tensor, data: np.ndarray) -> None:
                            f" can't be cast to the desired output type "
                            f"{_dtype.from_numpy_dtype(d.dtype).name.capitalize()}")
     d[...] = data
+
+_up.clone, _up.to_dtype = clone, to_dtype  # Tensor.to, .contiguous (engine.tensor._up)
