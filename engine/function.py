@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from engine import events
-from engine._rule import GENERIC, Rule
+from engine._rule import GENERIC, Rule, _nodes
 from engine.events import Handle
 from engine.tensor import (
     Tensor,
@@ -357,3 +357,6 @@ def _forward_stack() -> str:
             and not frames[-1].filename.startswith(nn_dir):
         frames.pop()
     return "".join(traceback.format_list(frames))
+
+
+_nodes.Node = Node  # engine._rule.rule_for walks its subclasses

@@ -8,12 +8,13 @@ through them again.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
 import numpy as np
 
-from engine._rule import Rule
+from engine._rule import Rule, _nn
 from engine.function import Node, record
 from engine.nn._act import (  # noqa: E402,F401
     binary_cross_entropy,
@@ -489,3 +490,6 @@ def l1_loss(input: Tensor, target: Tensor, size_average: Any = None,  # noqa: A0
     if r == 0:
         return err
     return _red.sum(err) if r == 2 else _red.mean(err)
+
+
+_nn.functional = sys.modules[__name__]  # engine._rule's transpose_of, conv_weight run it
