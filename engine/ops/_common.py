@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from engine import _dtype
-from engine.tensor import Tensor, _raise
+from engine import _dtype, grad_mode
+from engine.tensor import Tensor, _make, _raise
 
 _state = None  # set below to grad_mode._state
 
@@ -82,14 +82,12 @@ def promote(a: Any, b: Any) -> np.dtype | None:
 
 def as_tensor_operand(x: Any) -> Any:
     if isinstance(x, np.ndarray):
-        from engine.tensor import _make
         return _make(x)
     return x
 
 
 def _init() -> None:
     global _state
-    from engine import grad_mode
     _state = grad_mode._state
 
 

@@ -14,6 +14,7 @@ from engine import _dtype
 from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops._common import arr, as_tensor_operand, broadcast_error, needs_grad
+from engine.ops.reduce import mean
 from engine.tensor import Tensor, _make, _raise, _wrap_dim
 
 __all__ = ["ceil", "floor", "round", "trunc", "frac", "asin", "acos", "atan", "atan2", "sinh",
@@ -444,14 +445,12 @@ def std(x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
 
 def std_mean(x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
              correction: Any = None) -> tuple:
-    from engine.ops.reduce import mean
     return (std(x, dim, unbiased, keepdim, correction=correction),
             mean(x) if dim is None else mean(x, dim, keepdim))
 
 
 def var_mean(x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
              correction: Any = None) -> tuple:
-    from engine.ops.reduce import mean
     return (var(x, dim, unbiased, keepdim, correction=correction),
             mean(x) if dim is None else mean(x, dim, keepdim))
 

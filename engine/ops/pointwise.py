@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import _dtype
+from engine import _dtype, grad_mode
 from engine._rule import Rule
 from engine.function import Node, record
 from engine.grad_mode import _state as _grad_state
@@ -18,7 +18,7 @@ from engine.ops._common import (
     promote,
     torch_layout,
 )
-from engine.tensor import Tensor, _make, _raise, _up
+from engine.tensor import Tensor, _make, _quiet, _raise, _up
 
 __all__ = ["add", "sub", "rsub", "mul", "div", "rdiv", "neg", "pow", "rpow", "exp", "log",
            "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "square", "maximum",
@@ -725,7 +725,6 @@ def compare(a: Any, b: Any, op: str) -> Tensor:
 
 # ----------------------------------------------------------------------------- in place
 def _check_inplace(t: Tensor) -> None:
-    from engine import grad_mode
     if not grad_mode._state.enabled:
         return
     if t.grad_fn is None and t._requires_grad:
@@ -762,8 +761,6 @@ def inplace(t: Tensor, fn: Any, *args: Any, **kwargs: Any) -> Tensor:
                     src.append((name, st, c, v, is_output))
             node._saved_src = tuple(src)
         return t
-    from engine import grad_mode
-    from engine.tensor import _quiet
     _quiet[0] += 1
     try:
         with grad_mode.no_grad():

@@ -17,6 +17,8 @@ from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops._common import needs_grad
 from engine.ops.extra import _unary
+from engine.ops.pointwise import clone, where
+from engine.ops.shape import _as_view, _slice, cat, expand, permute, reshape, stack, unsqueeze
 from engine.tensor import Tensor, _make, _raise, _wrap_dim
 
 __all__ = ["gather", "scatter", "scatter_add", "index_select", "index_add", "masked_select",
@@ -218,7 +220,6 @@ class _ValueSelect:
         if _is_np(g):
             return (xp.scatter_dim(g, self.dim, idx, self.self_sym_sizes, self.keepdim),)
         if not self.keepdim:
-            from engine.ops.shape import unsqueeze
             g = unsqueeze(g, self.dim)
             idx = np.expand_dims(idx, self.dim)
         z = _make(np.zeros(self.self_sym_sizes, g._data.dtype))
@@ -272,11 +273,9 @@ class _Pieces:
         if self.stacked:
             if _is_np(parts[0]):
                 return (np.stack(parts, axis=self.dim),)
-            from engine.ops.shape import stack
             return (stack(parts, self.dim),)
         if _is_np(parts[0]):
             return (np.concatenate(parts, axis=self.dim),)
-        from engine.ops.shape import cat
         return (cat(parts, self.dim),)
 
 
@@ -658,7 +657,6 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any
 # ----------------------------------------------------------------------------- pieces
 def _pieces(cls: type, x: Tensor, arrays: list, dim: int, **params: Any) -> tuple:
     """One ``cls`` node whose outputs are ``arrays`` (views of ``x``), output_nr 0, 1, ..."""
-    from engine.ops.shape import _as_view
     if not needs_grad(x) or not arrays:
         return tuple(_as_view(_make(a), x) for a in arrays)
     first = record(cls, arrays[0], (x,), dim=dim, piece_shapes=tuple(a.shape for a in arrays),
@@ -759,8 +757,6 @@ def repeat_interleave(input: Any, repeats: Any = None, dim: int | None = None, *
     """Each element (or slice along ``dim``) repeated: an int count records torch's chain
     unsqueeze, expand, clone, view; a tensor of counts records IndexSelectBackward0;
     ``repeat_interleave(counts)`` alone gives the indices."""
-    from engine.ops.pointwise import clone
-    from engine.ops.shape import expand, reshape, unsqueeze
     if repeats is None:
         counts = _idx(input, "repeat_interleave").reshape(-1)
         return _make(np.repeat(np.arange(counts.size, dtype=np.int64), counts))
@@ -913,7 +909,6 @@ def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:  # noqa: A002
 
 def narrow(input: Tensor, dim: int, start: Any, length: int) -> Tensor:  # noqa: A002
     """``length`` elements from ``start`` along ``dim``, a view (SliceBackward0)."""
-    from engine.ops.shape import _slice
     d = input._data
     dd = _wrap_dim(dim, d.ndim)
     st = int(start.item() if isinstance(start, Tensor) else start)
@@ -928,7 +923,6 @@ def narrow(input: Tensor, dim: int, start: Any, length: int) -> Tensor:  # noqa:
 
 def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:  # noqa: A002
     """Move dims to new positions (PermuteBackward0)."""
-    from engine.ops.shape import permute
     nd = input._data.ndim
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
@@ -941,7 +935,6 @@ def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:  # noqa: A0
 
 
 def broadcast_to(input: Tensor, size: Any) -> Tensor:  # noqa: A002
-    from engine.ops.shape import expand
     return expand(input, tuple(size))
 
 
@@ -966,7 +959,6 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:  # noqa: A002
 
 def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:  # noqa: A002
     """The diagonal of a matrix, a view (DiagonalBackward0)."""
-    from engine.ops.shape import _as_view
     d = input._data
     if d.ndim != 2 or (_wrap_dim(dim1, 2), _wrap_dim(dim2, 2)) != (0, 1):
         raise NotImplementedError("diagonal: the engine supports the diagonal of a matrix")
@@ -1092,7 +1084,6 @@ def _masked_fill_(self: Tensor, mask: Tensor, value: Any) -> Tensor:
 
 
 def _where_method(self: Tensor, condition: Tensor, other: Any) -> Tensor:
-    from engine.ops.pointwise import where
     return where(condition, self, other)
 
 
