@@ -11,7 +11,7 @@ from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops import linalg, pointwise, reduce, shape
 from engine.ops._common import needs_grad
-from engine.ops.pointwise import inplace
+from engine.ops.pointwise import _check_inplace, inplace
 from engine.tensor import Tensor, _make
 
 
@@ -112,7 +112,6 @@ def _ip(fn: Any, name: str) -> Any:
 
 
 def with_no_grad_write(t: Tensor, values: np.ndarray) -> None:
-    from engine.ops.pointwise import _check_inplace
     _check_inplace(t)
     t._data[...] = values
     t._version[0] += 1

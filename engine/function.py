@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from engine import events
+from engine._dtype import from_numpy_dtype
 from engine._rule import GENERIC, Rule, _nodes
 from engine.events import Handle
 from engine.tensor import (
@@ -192,7 +193,6 @@ def _keep_digits(m: re.Match) -> str:
 def _version_message(node: Node, entry: tuple) -> str:
     name, tensor, counter, version, is_output = entry
     data = np.asarray(node._saved[name])
-    from engine._dtype import from_numpy_dtype
     tname = f"torch.{from_numpy_dtype(data.dtype)._tensor_type}"
     shape = "[" + ", ".join(str(s) for s in data.shape) + "]"
     origin = None

@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from engine import creation
 from engine._rule import Rule
 from engine.function import Node, record
 from engine.nn._conv import no_double_backward
 from engine.ops import pointwise
 from engine.ops import reduce as _red
 from engine.ops import shape as _shape
+from engine.ops._cascade import full_sum
 from engine.ops._common import broadcast_error, needs_grad
 from engine.tensor import Size, Tensor, _make, _raise
 
@@ -337,7 +339,6 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
 # ----------------------------------------------------------------------------- dropout
 def _noise(input: Tensor, shp: tuple, p: float) -> Tensor:  # noqa: A002
     """torch's dropout mask: an empty tensor drawn with bernoulli_(1 - p), divided by 1 - p."""
-    from engine import creation
     noise = creation.empty(*shp, dtype=input.dtype)
     noise.bernoulli_(1 - p)
     noise._data /= noise._data.dtype.type(1 - p)
@@ -381,7 +382,6 @@ def feature_dropout(input: Tensor, p: float, training: bool, inplace: bool,  # n
 def _reduce(out: np.ndarray, r: int) -> np.ndarray:
     if r == 0:
         return out
-    from engine.ops._cascade import full_sum
     if r == 2:
         return np.asarray(full_sum(out), out.dtype)
     return np.asarray(full_sum(out) / out.dtype.type(out.size) if out.size else out.mean(),

@@ -58,6 +58,7 @@ from engine.nn._conv import (  # noqa: E402,F401
 from engine.nn._norm import batch_norm, embedding, group_norm, layer_norm, one_hot  # noqa: E402,F401
 from engine.ops import linalg, pointwise, shape
 from engine.ops import reduce as _red
+from engine.ops._cascade import full_sum, nll_reduce
 from engine.ops._common import needs_grad
 from engine.tensor import Size, Tensor, _make, _raise
 
@@ -234,7 +235,6 @@ def mse_loss(input: Tensor, target: Tensor, size_average: Any = None,  # noqa: A
 
 def _full_sum(d: np.ndarray) -> np.ndarray:
     """sum() of all of ``d`` in torch's order (the losses' sum and mean reductions)."""
-    from engine.ops._cascade import full_sum
     return full_sum(d) if d.dtype.kind == "f" else np.asarray(d.sum())
 
 
@@ -384,7 +384,6 @@ def _nll(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int
         out = np.array(losses, dtype=x.dtype, order="C")
         total = np.asarray(0.0, dtype=x.dtype)
     elif x.dtype.kind == "f" and keep.size <= _NLL_CASCADE_MAX:
-        from engine.ops._cascade import nll_reduce
         flat_keep = np.asarray(keep).reshape(-1)
         index = np.flatnonzero(flat_keep)
         vals = np.asarray(picked).reshape(-1)[index]
