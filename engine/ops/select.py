@@ -15,8 +15,10 @@ import numpy as np
 from engine import _dtype
 from engine._rule import Rule
 from engine.function import Node, record
+from engine.ops import extra, pointwise, reduce
 from engine.ops._common import needs_grad
 from engine.ops.extra import _unary
+from engine.ops.linalg import bmm
 from engine.ops.pointwise import clone, where
 from engine.ops.shape import _as_view, _slice, cat, expand, permute, reshape, stack, unsqueeze
 from engine.tensor import Tensor, _make, _raise, _wrap_dim
@@ -1091,8 +1093,6 @@ def install(namespace: dict) -> None:
     """Bind these ops as Tensor methods and as functions in ``namespace`` (engine's globals)."""
     from engine._api import numpy_aliases
     from engine._methods import _ip
-    from engine.ops import reduce
-    from engine.ops.linalg import bmm
     reduce._max_result = return_type("max")
     reduce._min_result = return_type("min")
     from engine import linalg as _linalg
@@ -1114,7 +1114,6 @@ def install(namespace: dict) -> None:
             namespace[name] = numpy_aliases(fn) if name in ("all", "any", "logsumexp") else fn
     for name in _INPLACE:
         setattr(Tensor, name + "_", _ip(g[name], name + "_"))
-    from engine.ops import extra, pointwise
     for name, f in (("clamp_max_", pointwise.clamp_max), ("cos_", pointwise.cos),
                     ("sin_", pointwise.sin), ("reciprocal_", pointwise.reciprocal),
                     ("fix_", extra.trunc), ("negative_", pointwise.neg),
