@@ -21,20 +21,15 @@ from engine.ops import reduce as _red
 from engine.ops import shape as _shape
 from engine.ops._cascade import full_sum
 from engine.ops._common import broadcast_error, needs_grad
+from engine.ops.select import _np_erf as erf  # elementwise, on arrays
 from engine.tensor import Size, Tensor, _make, _raise
 
 __all__ = ["gelu", "silu", "softplus", "elu", "selu", "celu", "leaky_relu", "hardtanh", "relu6",
            "logsigmoid", "softsign", "mish", "dropout", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "smooth_l1_loss", "huber_loss", "kl_div"]
 
-_erf = np.frompyfunc(math.erf, 1, 1)
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 _SQRT2_PI = math.sqrt(2.0 / math.pi)
-
-
-def erf(x: np.ndarray) -> np.ndarray:
-    """Elementwise error function (numpy has none): math.erf per element."""
-    return np.asarray(_erf(x), dtype=np.float64).astype(x.dtype, copy=False)
 
 
 def _sig(d: np.ndarray) -> np.ndarray:

@@ -995,9 +995,12 @@ def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:  # noqa
     return _make(out)
 
 
+_erf_each = np.frompyfunc(math.erf, 1, 1)
+
+
 def _np_erf(d: np.ndarray) -> np.ndarray:
-    from engine.nn._act import erf as _erf
-    return _erf(d)
+    """Elementwise error function (numpy has none): math.erf per element."""
+    return np.asarray(_erf_each(d), dtype=np.float64).astype(d.dtype, copy=False)
 
 
 tan = _unary(np.tan, TanBackward0, "tan", save_self=False, save_result=True)
