@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import _dtype, grad_mode
+from engine import _dtype, events, grad_mode
 from engine._rule import Rule
 from engine.function import Node, record
 from engine.grad_mode import _state as _grad_state
@@ -789,3 +789,21 @@ def _write(t: Tensor, data: np.ndarray) -> None:
     d[...] = data
 
 _up.clone, _up.to_dtype = clone, to_dtype  # Tensor.to, .contiguous (engine.tensor._up)
+
+
+def _grad_owner_changed(t: Tensor, reason: str) -> None:
+    ref = t.__dict__.get("_grad_owner")
+    owner = ref() if ref is not None else None
+    if owner is not None and owner._grad is t and events._subscribers:
+        events.emit("grad_changed", tensor_id=owner._id, reason=reason,
+                    value=events.value_of(t._data))
+
+
+def _ip(fn: Any, name: str) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        inplace(self, fn, *args, **kwargs)
+        _grad_owner_changed(self, name)
+        return self
+    method.__name__ = name
+    method.__doc__ = f"In-place {name[:-1]}: same storage, version counter + 1."
+    return method

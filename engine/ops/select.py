@@ -19,7 +19,7 @@ from engine.ops import extra, pointwise, reduce
 from engine.ops._common import needs_grad
 from engine.ops.extra import _unary
 from engine.ops.linalg import bmm
-from engine.ops.pointwise import clone, where
+from engine.ops.pointwise import _ip, clone, where
 from engine.ops.shape import _as_view, _slice, cat, expand, permute, reshape, stack, unsqueeze
 from engine.tensor import Tensor, _make, _raise, _wrap_dim
 
@@ -1084,7 +1084,6 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:  # noqa: A00
 
 
 def _masked_fill_(self: Tensor, mask: Tensor, value: Any) -> Tensor:
-    from engine._methods import _ip
     return _ip(masked_fill, "masked_fill_")(self, mask, value)
 
 
@@ -1095,7 +1094,6 @@ def _where_method(self: Tensor, condition: Tensor, other: Any) -> Tensor:
 def install(namespace: dict) -> None:
     """Bind these ops as Tensor methods and as functions in ``namespace`` (engine's globals)."""
     from engine._api import numpy_aliases
-    from engine._methods import _ip
     reduce._max_result = return_type("max")
     reduce._min_result = return_type("min")
     from engine import linalg as _linalg
