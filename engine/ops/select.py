@@ -16,7 +16,7 @@ from engine import _dtype
 from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops import extra, pointwise, reduce
-from engine.ops._common import needs_grad
+from engine.ops._common import needs_grad, numpy_aliases
 from engine.ops.extra import _unary
 from engine.ops.linalg import bmm
 from engine.ops.pointwise import _ip, clone, where
@@ -1093,7 +1093,6 @@ def _where_method(self: Tensor, condition: Tensor, other: Any) -> Tensor:
 
 def install(namespace: dict) -> None:
     """Bind these ops as Tensor methods and as functions in ``namespace`` (engine's globals)."""
-    from engine._api import numpy_aliases
     reduce._max_result = return_type("max")
     reduce._min_result = return_type("min")
     from engine import linalg as _linalg
