@@ -4,7 +4,6 @@ qr, cross (each differentiable one records torch's grad_fn name)."""
 from __future__ import annotations
 
 import builtins
-from collections import namedtuple
 from typing import Any
 
 import numpy as np
@@ -16,15 +15,16 @@ from engine.ops.extra import cross  # noqa: F401  (torch.linalg.cross)
 from engine.ops.pointwise import abs as tabs
 from engine.ops.reduce import amax, amin
 from engine.ops.reduce import sum as tsum
+from engine.ops.select import return_type
 from engine.tensor import Tensor, _make, _raise, _wrap_dim
 
 __all__ = ["inv", "det", "slogdet", "solve", "norm", "vector_norm", "matrix_norm", "svd",
            "svdvals", "qr", "cross", "inv_ex", "matrix_rank"]
 
-_svd = namedtuple("linalg_svd", ["U", "S", "Vh"])
-_qr = namedtuple("linalg_qr", ["Q", "R"])
-_slogdet = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
-_inv_ex = namedtuple("linalg_inv_ex", ["inverse", "info"])
+_svd = return_type("linalg_svd", ("U", "S", "Vh"))  # print as torch.return_types.<name>
+_qr = return_type("linalg_qr", ("Q", "R"))
+_slogdet = return_type("linalg_slogdet", ("sign", "logabsdet"))
+_inv_ex = return_type("linalg_inv_ex", ("inverse", "info"))
 
 
 def _mT(a: Any, xp: Any) -> Any:

@@ -1095,13 +1095,6 @@ def install(namespace: dict) -> None:
     """Bind these ops as Tensor methods and as functions in ``namespace`` (engine's globals)."""
     reduce._max_result = return_type("max")
     reduce._min_result = return_type("min")
-    from engine import linalg as _linalg
-    for attr, name, fields in (("_svd", "linalg_svd", ("U", "S", "Vh")),
-                               ("_qr", "linalg_qr", ("Q", "R")),
-                               ("_slogdet", "linalg_slogdet", ("sign", "logabsdet")),
-                               ("_inv_ex", "linalg_inv_ex", ("inverse", "info"))):
-        if hasattr(_linalg, attr):
-            setattr(_linalg, attr, return_type(name, fields))
     g = globals()
     for name in _METHODS:
         fn = g[name]
