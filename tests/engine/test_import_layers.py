@@ -132,3 +132,19 @@ def test_late_imports_form_layers_too() -> None:
         assert "engine" in graph[mod] and "engine" not in plain[mod], mod
         graph[mod].discard("engine")
     assert _cycle(graph) is None
+
+    def below(m: str) -> set[str]:
+        seen: set[str] = set()
+        stack = [m]
+        while stack:
+            for n in graph[stack.pop()]:
+                if n not in seen:
+                    seen.add(n)
+                    stack.append(n)
+        return seen
+
+    assert below("engine.tensor") <= {"engine._dtype", "engine._printing", "engine.device",
+                                      "engine.events", "engine.grad_mode"}
+    assert not {m for m in below("engine.function") if m.startswith(("engine.ops", "engine.nn"))}
+    assert not below("engine.ops.select") & {"engine.autograd", "engine._methods", "engine.nn",
+                                             "engine.linalg", "engine._api"}
