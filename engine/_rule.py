@@ -41,7 +41,7 @@ __all__ = ["Rule", "CustomRule", "GENERIC", "VOCABULARY", "evaluate", "node_valu
 # Modules above this one (engine.function imports it) put themselves here when they load:
 # engine.function its Node (rule_for walks its subclasses), engine.nn.functional itself
 # (transpose_of and conv_weight run its forward ops).
-_nodes: Any = types.SimpleNamespace(Node=None)
+_from_function: Any = types.SimpleNamespace(Node=None)
 _nn: Any = types.SimpleNamespace(functional=None)
 
 
@@ -450,7 +450,7 @@ def rule_for(name: str) -> Rule | None:
     engine never creates."""
     exact: dict[str, Rule] = {}
     short: dict[str, Rule] = {}
-    stack = [_nodes.Node]
+    stack = [_from_function.Node]
     while stack:
         for cls in stack.pop().__subclasses__():
             stack.append(cls)

@@ -18,7 +18,7 @@ import numpy as np
 
 from engine import events
 from engine._dtype import from_numpy_dtype
-from engine._rule import GENERIC, Rule, _nodes
+from engine._rule import GENERIC, Rule, _from_function
 from engine.events import Handle
 from engine.tensor import (
     Tensor,
@@ -359,4 +359,4 @@ def _forward_stack() -> str:
     return "".join(traceback.format_list(frames))
 
 
-_nodes.Node = Node  # engine._rule.rule_for walks its subclasses
+_from_function.Node = Node  # engine._rule.rule_for walks its subclasses
