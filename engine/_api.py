@@ -14,6 +14,7 @@ from engine import grad_mode, linalg
 from engine._dtype import from_numpy_dtype
 from engine._methods import _ip
 from engine.ops import extra
+from engine.ops._common import numpy_aliases
 from engine.ops.pointwise import compare
 from engine.tensor import Tensor
 
@@ -40,23 +41,6 @@ _NEW_METHODS = ("ceil", "floor", "round", "trunc", "fix", "frac", "asin", "acos"
                 "logical_or", "logical_xor", "logical_not", "trace")
 _INPLACE = ("ceil", "floor", "round", "trunc", "frac", "sign", "asin", "acos", "atan", "sinh",
             "cosh", "log1p", "expm1", "cumsum", "cumprod")
-
-
-def numpy_aliases(fn: Any) -> Any:
-    """Accept ``axis`` for ``dim`` and ``keepdims`` for ``keepdim``, as torch does."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if kwargs:
-            if "axis" in kwargs:
-                if "dim" in kwargs:
-                    raise TypeError(f"{fn.__name__}() received an invalid combination of "
-                                    "arguments - got both dim and axis")
-                kwargs["dim"] = kwargs.pop("axis")
-            if "keepdims" in kwargs:
-                kwargs["keepdim"] = kwargs.pop("keepdims")
-        return fn(*args, **kwargs)
-    wrapper.__numpy_aliases__ = True  # type: ignore[attr-defined]
-    return wrapper
 
 
 def _any_requires_grad(args: Any) -> bool:

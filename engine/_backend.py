@@ -3,6 +3,9 @@
 ``numpy_ops`` works on arrays (plain backward: fast, records nothing); ``tensor_ops`` works on
 engine tensors (``create_graph=True``: the backward pass is itself recorded, so gradients can be
 differentiated again). A rule uses Python operators plus these functions and runs on either.
+
+Both wrap the ops' kernels and functions, so this module sits just above ``engine.ops`` (and
+below ``engine.autograd``, which picks one of them per backward pass).
 """
 
 from __future__ import annotations
@@ -10,6 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from engine.ops import _cascade, _fma
+from engine.ops import linalg as _la
+from engine.ops import pointwise as _pw
+from engine.ops import reduce as _red
+from engine.ops import shape as _sh
+from engine.tensor import _make
 
 __all__ = ["numpy_ops", "tensor_ops", "sum_to"]
 
@@ -28,23 +38,22 @@ def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 def _torch_sum(g: np.ndarray, axes: tuple, keepdims: bool) -> np.ndarray | None:
-    from engine.ops._cascade import torch_sum
-    return torch_sum(g, axes, keepdims)
+    return _cascade.torch_sum(g, axes, keepdims)
 
 
 class numpy_ops:
     """Gradient-rule functions on numpy arrays."""
 
+    records = False  # a rule run with it records no graph (a rule may ask, as xp.records)
+
     where = staticmethod(np.where)
     @staticmethod
     def log(a: np.ndarray) -> np.ndarray:
-        from engine.ops.pointwise import log_f  # float32 through float64, as the forward
-        return log_f(np.asarray(a))
+        return _pw.log_f(np.asarray(a))  # float32 through float64, as the forward
 
     @staticmethod
     def exp(a: np.ndarray) -> np.ndarray:
-        from engine.ops.pointwise import exp_f
-        return exp_f(np.asarray(a))
+        return _pw.exp_f(np.asarray(a))
 
     sin = staticmethod(np.sin)
     cos = staticmethod(np.cos)
@@ -53,13 +62,11 @@ class numpy_ops:
     outer = staticmethod(np.outer)
     @staticmethod
     def pow(a: np.ndarray, e: Any) -> np.ndarray:
-        from engine.ops.pointwise import _pow_scalar
-        return _pow_scalar(a, e) if isinstance(a, np.ndarray) and np.ndim(e) == 0 \
+        return _pw._pow_scalar(a, e) if isinstance(a, np.ndarray) and np.ndim(e) == 0 \
             else np.power(a, e)
 
     @staticmethod
     def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        from engine.ops import _fma
         if a.ndim == 3 and b.ndim == 3:
             return _fma.bmm(a, b)
         return _fma.mm(a, b) if a.ndim == 2 and b.ndim == 2 else np.matmul(a, b)
@@ -102,13 +109,11 @@ class numpy_ops:
 
     @staticmethod
     def mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        from engine.ops._fma import mm
-        return mm(a, b)
+        return _fma.mm(a, b)
 
     @staticmethod
     def mv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        from engine.ops._fma import mv
-        return mv(a, b)
+        return _fma.mv(a, b)
 
     @staticmethod
     def narrow(g: np.ndarray, dim: int, start: int, n: int) -> np.ndarray:
@@ -163,175 +168,142 @@ class numpy_ops:
 class tensor_ops:
     """Gradient-rule functions on engine tensors (each call is recorded when grad mode is on)."""
 
+    records = True
+
     @staticmethod
     def where(c: Any, a: Any, b: Any) -> Any:
-        from engine.ops.pointwise import where
-        return where(c, a, b)
+        return _pw.where(c, a, b)
 
     @staticmethod
     def log(a: Any) -> Any:
-        from engine.ops.pointwise import log
-        return log(a)
+        return _pw.log(a)
 
     @staticmethod
     def exp(a: Any) -> Any:
-        from engine.ops.pointwise import exp
-        return exp(a)
+        return _pw.exp(a)
 
     @staticmethod
     def sin(a: Any) -> Any:
-        from engine.ops.pointwise import sin
-        return sin(a)
+        return _pw.sin(a)
 
     @staticmethod
     def cos(a: Any) -> Any:
-        from engine.ops.pointwise import cos
-        return cos(a)
+        return _pw.cos(a)
 
     @staticmethod
     def sign(a: Any) -> Any:
-        from engine.tensor import _make
         return _make(np.sign(a._data))
 
     @staticmethod
     def isnan(a: Any) -> Any:
-        from engine.tensor import _make
         return _make(np.isnan(a._data))
 
     @staticmethod
     def outer(a: Any, b: Any) -> Any:
-        from engine.ops.linalg import outer
-        return outer(a, b)
+        return _la.outer(a, b)
 
     @staticmethod
     def pow(a: Any, e: Any) -> Any:
-        from engine.ops.pointwise import pow as tpow
-        return tpow(a, e)
+        return _pw.pow(a, e)
 
     @staticmethod
     def matmul(a: Any, b: Any) -> Any:
-        from engine.ops.linalg import matmul
-        return matmul(a, b)
+        return _la.matmul(a, b)
 
     @staticmethod
     def sum(a: Any, dims: Any = None, keepdim: bool = False) -> Any:
-        from engine.ops.reduce import sum as tsum
-        return tsum(a) if dims is None else tsum(a, dims, keepdim)
+        return _red.sum(a) if dims is None else _red.sum(a, dims, keepdim)
 
     @staticmethod
     def sum_to(g: Any, shape: tuple) -> Any:
-        from engine.ops.reduce import sum as tsum
-        from engine.ops.shape import reshape
         lead = g._data.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
                                           if s == 1 and g._data.shape[i + lead] != 1)
         if axes:
-            g = tsum(g, axes, True)
+            g = _red.sum(g, axes, True)
         if lead:
-            g = reshape(g, shape)
+            g = _sh.reshape(g, shape)
         return g
 
     @staticmethod
     def expand(g: Any, shape: tuple) -> Any:
-        from engine.ops.shape import expand
-        return expand(g, tuple(shape))
+        return _sh.expand(g, tuple(shape))
 
     @staticmethod
     def unsqueeze(g: Any, d: int) -> Any:
-        from engine.ops.shape import unsqueeze
-        return unsqueeze(g, d)
+        return _sh.unsqueeze(g, d)
 
     @staticmethod
     def squeeze(g: Any, d: int) -> Any:
-        from engine.ops.shape import squeeze
-        return squeeze(g, d)
+        return _sh.squeeze(g, d)
 
     @staticmethod
     def reshape(g: Any, shape: tuple) -> Any:
-        from engine.ops.shape import reshape
-        return reshape(g, tuple(shape))
+        return _sh.reshape(g, tuple(shape))
 
     @staticmethod
     def t(a: Any) -> Any:
-        from engine.ops.shape import t
-        return t(a)
+        return _sh.t(a)
 
     @staticmethod
     def permute(a: Any, dims: tuple) -> Any:
-        from engine.ops.shape import permute
-        return permute(a, dims)
+        return _sh.permute(a, dims)
 
     @staticmethod
     def transpose(a: Any, d0: int, d1: int) -> Any:
-        from engine.ops.shape import transpose
-        return transpose(a, d0, d1)
+        return _sh.transpose(a, d0, d1)
 
     @staticmethod
     def mm(a: Any, b: Any) -> Any:
-        from engine.ops.linalg import mm
-        return mm(a, b)
+        return _la.mm(a, b)
 
     @staticmethod
     def mv(a: Any, b: Any) -> Any:
-        from engine.ops.linalg import mv
-        return mv(a, b)
+        return _la.mv(a, b)
 
     @staticmethod
     def narrow(g: Any, dim: int, start: int, n: int) -> Any:
-        from engine.ops.shape import getitem
-        return getitem(g, (slice(None),) * dim + (slice(start, start + n),))
+        return _sh.getitem(g, (slice(None),) * dim + (slice(start, start + n),))
 
     @staticmethod
     def select(g: Any, dim: int, i: int) -> Any:
-        from engine.ops.shape import getitem
-        return getitem(g, (slice(None),) * dim + (i,))
+        return _sh.getitem(g, (slice(None),) * dim + (i,))
 
     @staticmethod
     def index(g: Any, key: Any) -> Any:
-        from engine.ops.shape import getitem
-        return getitem(g, key)
+        return _sh.getitem(g, key)
 
     @staticmethod
     def index_zeros(g: Any, shape: tuple, key: Any, accumulate: bool) -> Any:
-        from engine.ops.pointwise import add
-        from engine.ops.shape import setitem
-        from engine.tensor import _make
         z = _make(np.zeros(shape, dtype=g._data.dtype))
         if accumulate:
             # scatter-add as a differentiable op: one-hot matrix product keeps it recorded
             flat_idx = np.arange(int(np.prod(shape))).reshape(shape)[key].reshape(-1)
             onehot = np.zeros((flat_idx.size, int(np.prod(shape))), dtype=g._data.dtype)
             onehot[np.arange(flat_idx.size), flat_idx] = 1
-            from engine.ops.linalg import mv
-            from engine.ops.shape import reshape
-            return reshape(mv(_make(onehot.T.copy()), reshape(g, (-1,))), shape)
-        z = add(z, 0.0)
-        setitem(z, key, g)
+            flat = _la.mv(_make(onehot.T.copy()), _sh.reshape(g, (-1,)))
+            return _sh.reshape(flat, shape)
+        z = _pw.add(z, 0.0)
+        _sh.setitem(z, key, g)
         return z
 
     @staticmethod
     def index_fill_zero(g: Any, key: Any) -> Any:
-        from engine.ops.pointwise import clone
-        from engine.ops.shape import setitem
-        z = clone(g)
-        setitem(z, key, 0.0)
+        z = _pw.clone(g)
+        _sh.setitem(z, key, 0.0)
         return z
 
     @staticmethod
     def scatter_dim(g: Any, dim: int, idx: np.ndarray, shape: tuple, keepdim: bool) -> Any:
-        from engine.ops.pointwise import mul
-        from engine.ops.shape import unsqueeze
-        from engine.tensor import _make
         onehot = np.zeros(shape, dtype=g._data.dtype)
         ii = idx if keepdim else np.expand_dims(idx, dim)
         np.put_along_axis(onehot, ii, 1, axis=dim)
-        gg = g if keepdim else unsqueeze(g, dim)
-        return mul(gg, _make(onehot))
+        gg = g if keepdim else _sh.unsqueeze(g, dim)
+        return _pw.mul(gg, _make(onehot))
 
     @staticmethod
     def cast(g: Any, dtype: np.dtype) -> Any:
-        from engine.ops.pointwise import to_dtype
-        return to_dtype(g, dtype)
+        return _pw.to_dtype(g, dtype)
 
     @staticmethod
     def shape(g: Any) -> tuple:

@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from engine import _sampling, events
+from engine import _sampling
 from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops import linalg, pointwise, reduce, shape
 from engine.ops._common import needs_grad
-from engine.ops.pointwise import inplace
+from engine.ops.pointwise import _check_inplace, _grad_owner_changed, _ip, inplace
 from engine.tensor import Tensor, _make
 
 
@@ -75,14 +75,6 @@ def _copy_op(t: Tensor, src: Any) -> Tensor:
     return record(CopyBackwards, out, (t, src)) if needs_grad(t, src) else _make(out)
 
 
-def _grad_owner_changed(t: Tensor, reason: str) -> None:
-    ref = t.__dict__.get("_grad_owner")
-    owner = ref() if ref is not None else None
-    if owner is not None and owner._grad is t and events._subscribers:
-        events.emit("grad_changed", tensor_id=owner._id, reason=reason,
-                    value=events.value_of(t._data))
-
-
 def zero_(self: Tensor) -> Tensor:
     """Fill with zeros in place (the training loop's ``weights.grad.zero_()``)."""
     inplace(self, _zero_op)
@@ -101,18 +93,7 @@ def copy_(self: Tensor, src: Any) -> Tensor:
     return self
 
 
-def _ip(fn: Any, name: str) -> Any:
-    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        inplace(self, fn, *args, **kwargs)
-        _grad_owner_changed(self, name)
-        return self
-    method.__name__ = name
-    method.__doc__ = f"In-place {name[:-1]}: same storage, version counter + 1."
-    return method
-
-
 def with_no_grad_write(t: Tensor, values: np.ndarray) -> None:
-    from engine.ops.pointwise import _check_inplace
     _check_inplace(t)
     t._data[...] = values
     t._version[0] += 1

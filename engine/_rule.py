@@ -26,13 +26,23 @@ says what the code does.
 from __future__ import annotations
 
 import math
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from engine.grad_mode import no_grad
+from engine.tensor import tensor
+
 __all__ = ["Rule", "CustomRule", "GENERIC", "VOCABULARY", "evaluate", "node_values", "rule_for"]
+
+# Modules above this one (engine.function imports it) put themselves here when they load:
+# engine.function its Node (rule_for walks its subclasses), engine.nn.functional itself
+# (transpose_of and conv_weight run its forward ops).
+_from_function: Any = types.SimpleNamespace(Node=None)
+_nn: Any = types.SimpleNamespace(functional=None)
 
 
 @dataclass(frozen=True)
@@ -323,17 +333,16 @@ def transpose_of(op: str, grad: Any, shape: Any, *args: Any, **kwargs: Any) -> n
     of ``shape``, applied to ``grad``: the gradient of any linear op (padding, pooling, a
     convolution in one argument). Built column by column from the forward, so only for small
     sizes."""
-    import engine
-    from engine.nn import functional as F
+    F = _nn.functional
     fn: Callable[..., Any] = getattr(F, op)
     shape = tuple(shape)
     grad = np.asarray(grad, dtype=np.float64)
     out = np.zeros(int(np.prod(shape)))
-    with engine.no_grad():
+    with no_grad():
         for i in range(out.size):
             e = np.zeros(out.size)
             e[i] = 1
-            col = fn(engine.tensor(e.reshape(shape)), *args, **kwargs)
+            col = fn(tensor(e.reshape(shape)), *args, **kwargs)
             out[i] = float((col.numpy() * grad).sum())
     return out.reshape(shape)
 
@@ -341,9 +350,8 @@ def transpose_of(op: str, grad: Any, shape: Any, *args: Any, **kwargs: Any) -> n
 def conv_input(grad: Any, weight: Any, input_shape: Any, stride: Any, padding: Any,
                dilation: Any, groups: int) -> np.ndarray:
     """The transpose of ``x ↦ conv(x, weight)`` applied to ``grad`` (a transposed conv)."""
-    import engine
     op = "conv1d" if len(input_shape) == 3 else "conv2d"
-    return transpose_of(op, grad, input_shape, engine.tensor(np.asarray(weight, np.float64)),
+    return transpose_of(op, grad, input_shape, tensor(np.asarray(weight, np.float64)),
                         None, stride, padding, dilation, groups)
 
 
@@ -351,17 +359,16 @@ def conv_weight(grad: Any, input: Any, weight_shape: Any, stride: Any, padding: 
                 dilation: Any, groups: int) -> np.ndarray:
     """The transpose of ``w ↦ conv(input, w)`` applied to ``grad`` (input and grad
     correlated)."""
-    import engine
-    from engine.nn import functional as F
-    x = engine.tensor(np.asarray(input, np.float64))
+    F = _nn.functional
+    x = tensor(np.asarray(input, np.float64))
     op = F.conv1d if x.ndim == 3 else F.conv2d
     weight_shape = tuple(weight_shape)
     out = np.zeros(int(np.prod(weight_shape)))
-    with engine.no_grad():
+    with no_grad():
         for i in range(out.size):
             e = np.zeros(out.size)
             e[i] = 1
-            col = op(x, engine.tensor(e.reshape(weight_shape)), None, stride, padding,
+            col = op(x, tensor(e.reshape(weight_shape)), None, stride, padding,
                      dilation, groups)
             out[i] = float((col.numpy() * np.asarray(grad)).sum())
     return out.reshape(weight_shape)
@@ -441,10 +448,9 @@ def rule_for(name: str) -> Rule | None:
     """The rule of the engine's node called ``name`` (``MulBackward0``,
     ``torch::autograd::AccumulateGrad`` or ``AccumulateGrad``...), or None for a name the
     engine never creates."""
-    from engine.function import Node
     exact: dict[str, Rule] = {}
     short: dict[str, Rule] = {}
-    stack = [Node]
+    stack = [_from_function.Node]
     while stack:
         for cls in stack.pop().__subclasses__():
             stack.append(cls)

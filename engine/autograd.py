@@ -32,7 +32,7 @@ from engine.function import (
     accumulator_of,
     next_node_id,
 )
-from engine.tensor import Size, Tensor, _make, _own_grad, _quiet, _raise
+from engine.tensor import Size, Tensor, _make, _own_grad, _quiet, _raise, _up
 
 __all__ = ["backward", "backward_steps", "grad", "set_backward_driver", "check_backward_roots",
            "Rule", "rule_for", "GENERIC_RULE", "CustomRule", "next_node_id",
@@ -812,7 +812,6 @@ _anomaly_check_nan = [True]
 
 def gradcheck(*args: Any, **kwargs: Any) -> bool:
     """Compare backward with finite differences (see engine.gradcheck.gradcheck)."""
-    from engine.gradcheck import gradcheck as _gc
     return _gc(*args, **kwargs)
 
 
@@ -822,6 +821,8 @@ from engine.custom_function import (  # noqa: E402
     once_differentiable,
 )
 from engine.gradcheck import GradcheckError, gradgradcheck  # noqa: E402,F401
+from engine.gradcheck import _up as _gradcheck_up  # noqa: E402
+from engine.gradcheck import gradcheck as _gc  # noqa: E402
 
 
 class graph:  # torch.autograd.graph.Node for isinstance checks
@@ -829,3 +830,6 @@ class graph:  # torch.autograd.graph.Node for isinstance checks
 
 
 from engine.legacy import Variable  # noqa: E402,F401  (torch.autograd.Variable)
+
+_up.backward = backward  # Tensor.backward (engine.tensor._up)
+_gradcheck_up.autograd = sys.modules[__name__]  # gradcheck's autograd.grad

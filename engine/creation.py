@@ -21,8 +21,11 @@ from engine._sampling import (
     randperm,
 )
 from engine._sampling import _float_np as _float_dtype
+from engine.device import check_device
+from engine.ops._fma import arange as _torch_arange
+from engine.ops._fma import linspace as _torch_linspace
 from engine.random import get_rng_state, initial_seed, manual_seed, seed, set_rng_state
-from engine.tensor import Tensor, _make
+from engine.tensor import Tensor, _make, _up, tensor
 
 __all__ = ["zeros", "ones", "full", "empty", "randn", "rand", "randint", "arange", "linspace",
            "eye", "zeros_like", "ones_like", "full_like", "empty_like", "randn_like",
@@ -69,7 +72,6 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
     else:
         dt = _dtype.default_float.np
     if np.dtype(dt).kind == "f":
-        from engine.ops._fma import arange as _torch_arange
         n = len(np.arange(start, end, step))
         return _finish(_torch_arange(start, step, n, dt), requires_grad)
     return _finish(np.arange(start, end, step).astype(dt), requires_grad)
@@ -77,7 +79,6 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None,
              requires_grad: bool = False, **_: Any) -> Tensor:
-    from engine.ops._fma import linspace as _torch_linspace
     return _finish(_torch_linspace(start, end, steps, _float_dtype(dtype)), requires_grad)
 
 
@@ -115,7 +116,6 @@ def as_tensor(data: Any, dtype: Any = None, **_: Any) -> Tensor:
         return data
     if isinstance(data, np.ndarray) and dtype is None:
         return from_numpy(data)
-    from engine.tensor import tensor
     return tensor(data, dtype=dtype)
 
 
@@ -131,7 +131,6 @@ _DEVICE_ONLY = ("full", "eye", "randint", "normal", "arange", "linspace", "zeros
 def _with_keywords(fn: Any, star_size: bool) -> Any:
     import functools
 
-    from engine.device import check_device
 
     @functools.wraps(fn)
     def factory(*args: Any, **kwargs: Any) -> Tensor:
@@ -155,3 +154,5 @@ for _name in _STAR_SIZE + _DEVICE_ONLY:
     if _fn is not None and not hasattr(_fn, "__wrapped_factory__"):
         globals()[_name] = _with_keywords(_fn, _name in _STAR_SIZE)
 del _name, _fn
+
+_up.zeros, _up.ones = zeros, ones  # Tensor.new_zeros, .new_ones (engine.tensor._up)

@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from engine import events
-from engine._rule import GENERIC, Rule
+from engine._dtype import from_numpy_dtype
+from engine._rule import GENERIC, Rule, _from_function
 from engine.events import Handle
 from engine.tensor import (
     Tensor,
@@ -192,7 +193,6 @@ def _keep_digits(m: re.Match) -> str:
 def _version_message(node: Node, entry: tuple) -> str:
     name, tensor, counter, version, is_output = entry
     data = np.asarray(node._saved[name])
-    from engine._dtype import from_numpy_dtype
     tname = f"torch.{from_numpy_dtype(data.dtype)._tensor_type}"
     shape = "[" + ", ".join(str(s) for s in data.shape) + "]"
     origin = None
@@ -357,3 +357,6 @@ def _forward_stack() -> str:
             and not frames[-1].filename.startswith(nn_dir):
         frames.pop()
     return "".join(traceback.format_list(frames))
+
+
+_from_function.Node = Node  # engine._rule.rule_for walks its subclasses

@@ -11,6 +11,7 @@ with a last line naming the first mismatching input element and output element.
 
 from __future__ import annotations
 
+import types
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,6 +21,9 @@ import numpy as np
 from engine._printing import format_tensor
 from engine.creation import default_generator
 from engine.tensor import Tensor, _make
+
+# engine.autograd, which imports this module at its top, puts itself here (for autograd.grad)
+_up: Any = types.SimpleNamespace(autograd=None)
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "get_numerical_jacobian",
            "get_analytical_jacobian"]
@@ -90,7 +94,7 @@ def _set(d: np.ndarray, flat: np.ndarray | None, idx: tuple, j: int, v: Any) -> 
 def get_analytical_jacobian(fn: Callable[..., Any], inputs: Sequence[Any]
                             ) -> tuple[list[list[np.ndarray]], list[Tensor]]:
     """``J[i][o]`` from the engine's backward (one ``autograd.grad`` per output element)."""
-    from engine import autograd
+    autograd = _up.autograd
     inputs = _as_tuple(inputs)
     diff = [x for x in inputs if isinstance(x, Tensor) and x._requires_grad]
     outs = _diff_outputs(fn(*inputs))
@@ -181,7 +185,7 @@ def gradgradcheck(func: Callable[..., Any], inputs: Any, grad_outputs: Any = Non
                   fast_mode: bool = False, masked: bool = False) -> bool:
     """gradcheck of the gradients: ``autograd.grad(func(inputs), inputs, grad_outputs,
     create_graph=True)`` against finite differences (second derivatives)."""
-    from engine import autograd
+    autograd = _up.autograd
     tupled = _as_tuple(inputs)
     if grad_outputs is None:
         outs = [o for o in _diff_outputs(func(*tupled)) if o._requires_grad]

@@ -11,7 +11,7 @@ import numpy as np
 
 from engine import _dtype
 from engine.device import check_device
-from engine.tensor import Size, Tensor, _make, tensor
+from engine.tensor import Size, Tensor, _make, _up, tensor
 
 __all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
            "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "Variable", "range_",
@@ -150,3 +150,5 @@ def range_(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
     if requires_grad:
         out.requires_grad_(True)
     return out
+
+_up.legacy_new, _up.type_target = legacy_new, type_target  # Tensor(...), .type (tensor._up)

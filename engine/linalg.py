@@ -4,7 +4,6 @@ qr, cross (each differentiable one records torch's grad_fn name)."""
 from __future__ import annotations
 
 import builtins
-from collections import namedtuple
 from typing import Any
 
 import numpy as np
@@ -13,15 +12,19 @@ from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops._common import needs_grad
 from engine.ops.extra import cross  # noqa: F401  (torch.linalg.cross)
+from engine.ops.pointwise import abs as tabs
+from engine.ops.reduce import amax, amin
+from engine.ops.reduce import sum as tsum
+from engine.ops.select import return_type
 from engine.tensor import Tensor, _make, _raise, _wrap_dim
 
 __all__ = ["inv", "det", "slogdet", "solve", "norm", "vector_norm", "matrix_norm", "svd",
            "svdvals", "qr", "cross", "inv_ex", "matrix_rank"]
 
-_svd = namedtuple("linalg_svd", ["U", "S", "Vh"])
-_qr = namedtuple("linalg_qr", ["Q", "R"])
-_slogdet = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
-_inv_ex = namedtuple("linalg_inv_ex", ["inverse", "info"])
+_svd = return_type("linalg_svd", ("U", "S", "Vh"))  # print as torch.return_types.<name>
+_qr = return_type("linalg_qr", ("Q", "R"))
+_slogdet = return_type("linalg_slogdet", ("sign", "logabsdet"))
+_inv_ex = return_type("linalg_inv_ex", ("inverse", "info"))
 
 
 def _mT(a: Any, xp: Any) -> Any:
@@ -242,12 +245,9 @@ def matrix_norm(a: Tensor, ord: Any = "fro", dim: tuple = (-2, -1),  # noqa: A00
         s = np.linalg.svd(m, compute_uv=False)
         r = s.sum(-1) if ord == "nuc" else (s.max(-1) if ord == 2 else s.min(-1))
     else:
-        from engine.ops.reduce import amax, amin
-        from engine.ops.reduce import sum as tsum
         inner, outer_ = (d0, d1) if ord in (1, -1) else (d1, d0)
         if ord not in (1, -1, float("inf"), float("-inf")):
             raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
-        from engine.ops.pointwise import abs as tabs
         colsum = tsum(tabs(a), inner, True)
         red = amax if ord in (1, float("inf")) else amin
         out = red(colsum, outer_, True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import types
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -21,6 +22,11 @@ __all__ = ["Tensor", "Size", "tensor"]
 _tensor_ids = itertools.count(1)
 #: > 0 while the engine makes throw-away tensors (in-place temporaries): no tensor_created events
 _quiet = [0]
+# Functions of the layers above that Tensor's methods call (clone, to_dtype from
+# engine.ops.pointwise; zeros, ones from engine.creation; legacy_new, type_target from
+# engine.legacy; backward from engine.autograd): each of those modules puts its own here when
+# it loads, and importing any engine module loads them all first (engine/__init__).
+_up: Any = types.SimpleNamespace()
 _grad_state = grad_mode._state
 
 SCALAR_WARNING = (
@@ -224,8 +230,7 @@ class Tensor:
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Tensor:
         if cls is Tensor:  # torch.Tensor(2, 3), torch.Tensor([1, 2]): legacy float32 factory
-            from engine.legacy import legacy_new
-            return legacy_new(_dtype.float32, args, kwargs)
+            return _up.legacy_new(_dtype.float32, args, kwargs)
         return super().__new__(cls)
 
     # ----- basic attributes
@@ -512,20 +517,17 @@ class Tensor:
             elif isinstance(a, (str, device)):
                 check_device(a)
         if kwargs.get("copy"):
-            from engine.ops.pointwise import clone, to_dtype
-            return clone(self) if dt is None else to_dtype(self, _dtype.as_dtype(dt))
+            return _up.clone(self) if dt is None else _up.to_dtype(self, _dtype.as_dtype(dt))
         if dt is None or _dtype.as_dtype(dt).np == self._data.dtype:
             return self
-        from engine.ops.pointwise import to_dtype
-        return to_dtype(self, _dtype.as_dtype(dt))
+        return _up.to_dtype(self, _dtype.as_dtype(dt))
 
     def type(self, dtype: Any = None, non_blocking: bool = False, **_: Any) -> Any:
         """No argument: the type name (``torch.FloatTensor``); else a converted tensor (a dtype,
         ``engine.DoubleTensor`` or its name)."""
         if dtype is None:
             return f"torch.{self.dtype._tensor_type}"
-        from engine.legacy import type_target
-        target = type_target(dtype)
+        target = _up.type_target(dtype)
         return self.to(target if target is not None else dtype)
 
     def float(self) -> Tensor:
@@ -558,8 +560,7 @@ class Tensor:
         """Self when already laid out row-major, else a contiguous copy (CloneBackward0)."""
         if self._data.flags.c_contiguous:
             return self
-        from engine.ops.pointwise import clone
-        return clone(self, contiguous=True)
+        return _up.clone(self, contiguous=True)
 
     def is_contiguous(self) -> bool:
         return bool(self._data.flags.c_contiguous)
@@ -571,19 +572,16 @@ class Tensor:
         return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
     def new_zeros(self, *size: Any, dtype: Any = None) -> Tensor:
-        from engine.creation import zeros
-        return zeros(*size, dtype=dtype or self.dtype)
+        return _up.zeros(*size, dtype=dtype or self.dtype)
 
     def new_ones(self, *size: Any, dtype: Any = None) -> Tensor:
-        from engine.creation import ones
-        return ones(*size, dtype=dtype or self.dtype)
+        return _up.ones(*size, dtype=dtype or self.dtype)
 
     # ----- backward
     def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
         """Compute the gradient of this tensor w.r.t. the graph leaves (adds into ``.grad``)."""
-        from engine.autograd import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        _up.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
 
 def _own_grad(owner: Tensor, grad: Tensor) -> None:

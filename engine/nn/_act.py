@@ -12,26 +12,24 @@ from typing import Any
 
 import numpy as np
 
+from engine import creation
 from engine._rule import Rule
 from engine.function import Node, record
 from engine.nn._conv import no_double_backward
 from engine.ops import pointwise
 from engine.ops import reduce as _red
-from engine.ops._common import needs_grad
+from engine.ops import shape as _shape
+from engine.ops._cascade import full_sum
+from engine.ops._common import broadcast_error, needs_grad
+from engine.ops.select import _np_erf as erf  # elementwise, on arrays
 from engine.tensor import Size, Tensor, _make, _raise
 
 __all__ = ["gelu", "silu", "softplus", "elu", "selu", "celu", "leaky_relu", "hardtanh", "relu6",
            "logsigmoid", "softsign", "mish", "dropout", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "smooth_l1_loss", "huber_loss", "kl_div"]
 
-_erf = np.frompyfunc(math.erf, 1, 1)
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 _SQRT2_PI = math.sqrt(2.0 / math.pi)
-
-
-def erf(x: np.ndarray) -> np.ndarray:
-    """Elementwise error function (numpy has none): math.erf per element."""
-    return np.asarray(_erf(x), dtype=np.float64).astype(x.dtype, copy=False)
 
 
 def _sig(d: np.ndarray) -> np.ndarray:
@@ -336,7 +334,6 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
 # ----------------------------------------------------------------------------- dropout
 def _noise(input: Tensor, shp: tuple, p: float) -> Tensor:  # noqa: A002
     """torch's dropout mask: an empty tensor drawn with bernoulli_(1 - p), divided by 1 - p."""
-    from engine import creation
     noise = creation.empty(*shp, dtype=input.dtype)
     noise.bernoulli_(1 - p)
     noise._data /= noise._data.dtype.type(1 - p)
@@ -380,7 +377,6 @@ def feature_dropout(input: Tensor, p: float, training: bool, inplace: bool,  # n
 def _reduce(out: np.ndarray, r: int) -> np.ndarray:
     if r == 0:
         return out
-    from engine.ops._cascade import full_sum
     if r == 2:
         return np.asarray(full_sum(out), out.dtype)
     return np.asarray(full_sum(out) / out.dtype.type(out.size) if out.size else out.mean(),
@@ -417,8 +413,46 @@ class BinaryCrossEntropyBackward0(Node):
         return gi.astype(x.dtype, copy=False), gt
 
 
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+
+
+def _reduction(size_average: Any, reduce: Any, reduction: str) -> int:
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = ("mean" if size_average else "sum") if reduce else "none"
+        warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                      f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
+    try:
+        return _REDUCTIONS[reduction]
+    except (KeyError, TypeError):
+        raise ValueError(f"{reduction} is not a valid value for reduction") from None
+
+
+def _broadcast_pair(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    try:
+        out = tuple(np.broadcast_shapes(a._data.shape, b._data.shape))
+    except ValueError:
+        _raise(broadcast_error(a._data.shape, b._data.shape, "broadcast_tensors"), tensor=a)
+    if a._data.shape != out:
+        a = _shape.expand(a, out)
+    if b._data.shape != out:
+        b = _shape.expand(b, out)
+    return a, b
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average: Any = None,  # noqa: A002
+            reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """Mean (or sum, or each) of |input - target| (composed of engine ops)."""
+    r = _reduction(size_average, reduce, reduction)
+    a, b = _broadcast_pair(input, target)
+    err = pointwise.abs(a - b)
+    if r == 0:
+        return err
+    return _red.sum(err) if r == 2 else _red.mean(err)
+
+
 def _reduction_arg(size_average: Any, reduce: Any, reduction: str) -> int:
-    from engine.nn.functional import _reduction
     return _reduction(size_average, reduce, reduction)
 
 
@@ -526,7 +560,6 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A00
 
 
 def _pair(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor]:  # noqa: A002
-    from engine.nn.functional import _broadcast_pair
     if target._data.shape != input._data.shape:
         warnings.warn(f"Using a target size ({Size(target._data.shape)!r}) that is different "
                       f"to the input size ({Size(input._data.shape)!r}). This will likely lead "
@@ -558,7 +591,6 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None,  # n
     """0.5·d²/beta where |d| < beta, else |d| − 0.5·beta (SmoothL1LossBackward0)."""
     r = _reduction_arg(size_average, reduce, reduction)
     if beta == 0.0:
-        from engine.nn.functional import l1_loss
         return l1_loss(input, target, reduction=("none", "mean", "sum")[r])
     a, b = _pair(input, target, "smooth_l1_loss")
     d = a._data - b._data

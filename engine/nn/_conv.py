@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from engine import autograd, grad_mode
 from engine._rule import Rule
 from engine.function import Node, record
+from engine.ops import linalg, shape
 from engine.ops import reduce as _red
-from engine.ops import shape
 from engine.ops._common import needs_grad
 from engine.tensor import Tensor, _make, _raise
 
@@ -148,8 +149,6 @@ def _conv_backward_graph(node: Node, g: Tensor, x: Tensor, w: Tensor) -> tuple:
     """The convolution's gradients as engine ops (create_graph=True): grad_weight is the
     product of grad with the input's columns, grad_input the adjoint of im2col applied to
     weightᵀ @ grad, so both can be differentiated again."""
-    from engine import autograd, grad_mode
-    from engine.ops import linalg
     st, pd, dl = node.stride, node.padding, node.dilation
     one_d = x.ndim == 3
     if one_d:

@@ -8,14 +8,18 @@ through them again.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
 import numpy as np
 
-from engine._rule import Rule
+from engine._rule import Rule, _nn
 from engine.function import Node, record
 from engine.nn._act import (  # noqa: E402,F401
+    _REDUCTIONS,
+    _broadcast_pair,
+    _reduction,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     celu,
@@ -26,6 +30,7 @@ from engine.nn._act import (  # noqa: E402,F401
     hardtanh,
     huber_loss,
     kl_div,
+    l1_loss,
     leaky_relu,
     logsigmoid,
     mish,
@@ -53,7 +58,8 @@ from engine.nn._conv import (  # noqa: E402,F401
 from engine.nn._norm import batch_norm, embedding, group_norm, layer_norm, one_hot  # noqa: E402,F401
 from engine.ops import linalg, pointwise, shape
 from engine.ops import reduce as _red
-from engine.ops._common import broadcast_error, needs_grad
+from engine.ops._cascade import full_sum, nll_reduce
+from engine.ops._common import needs_grad
 from engine.tensor import Size, Tensor, _make, _raise
 
 __all__ = ["relu", "relu_", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "mse_loss",
@@ -83,9 +89,6 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A00
               inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, D, H, W) input."""
     return feature_dropout(input, p, training, inplace, 5)
-
-
-_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 
 
 # ----------------------------------------------------------------------------- activations
@@ -176,19 +179,6 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- losses
-def _reduction(size_average: Any, reduce: Any, reduction: str) -> int:
-    if size_average is not None or reduce is not None:
-        size_average = True if size_average is None else size_average
-        reduce = True if reduce is None else reduce
-        reduction = ("mean" if size_average else "sum") if reduce else "none"
-        warnings.warn(f"size_average and reduce args will be deprecated, please use "
-                      f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
-    try:
-        return _REDUCTIONS[reduction]
-    except (KeyError, TypeError):
-        raise ValueError(f"{reduction} is not a valid value for reduction") from None
-
-
 class MseLossBackward0(Node):
     rule = Rule("Mean squared error: 2·(x − y) (over N for the mean); the target gets the "
                 "opposite.",
@@ -202,18 +192,6 @@ class MseLossBackward0(Node):
         ga = gi if self.next_functions[0][0] is not None else None
         gb = -gi if self.next_functions[1][0] is not None else None
         return ga, gb
-
-
-def _broadcast_pair(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    try:
-        out = tuple(np.broadcast_shapes(a._data.shape, b._data.shape))
-    except ValueError:
-        _raise(broadcast_error(a._data.shape, b._data.shape, "broadcast_tensors"), tensor=a)
-    if a._data.shape != out:
-        a = shape.expand(a, out)
-    if b._data.shape != out:
-        b = shape.expand(b, out)
-    return a, b
 
 
 def mse_loss(input: Tensor, target: Tensor, size_average: Any = None,  # noqa: A002
@@ -257,7 +235,6 @@ def mse_loss(input: Tensor, target: Tensor, size_average: Any = None,  # noqa: A
 
 def _full_sum(d: np.ndarray) -> np.ndarray:
     """sum() of all of ``d`` in torch's order (the losses' sum and mean reductions)."""
-    from engine.ops._cascade import full_sum
     return full_sum(d) if d.dtype.kind == "f" else np.asarray(d.sum())
 
 
@@ -407,7 +384,6 @@ def _nll(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int
         out = np.array(losses, dtype=x.dtype, order="C")
         total = np.asarray(0.0, dtype=x.dtype)
     elif x.dtype.kind == "f" and keep.size <= _NLL_CASCADE_MAX:
-        from engine.ops._cascade import nll_reduce
         flat_keep = np.asarray(keep).reshape(-1)
         index = np.flatnonzero(flat_keep)
         vals = np.asarray(picked).reshape(-1)[index]
@@ -480,12 +456,4 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
     return nll * (1 - label_smoothing) + ret * (label_smoothing / n_classes)
 
 
-def l1_loss(input: Tensor, target: Tensor, size_average: Any = None,  # noqa: A002
-            reduce: Any = None, reduction: str = "mean") -> Tensor:
-    """Mean (or sum, or each) of |input - target| (composed of engine ops)."""
-    r = _reduction(size_average, reduce, reduction)
-    a, b = _broadcast_pair(input, target)
-    err = pointwise.abs(a - b)
-    if r == 0:
-        return err
-    return _red.sum(err) if r == 2 else _red.mean(err)
+_nn.functional = sys.modules[__name__]  # engine._rule's transpose_of, conv_weight run it

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import _dtype
+from engine import _dtype, autograd, grad_mode
 from engine._rule import Rule
 from engine.function import Node, record
 from engine.nn import functional as F
@@ -90,7 +90,6 @@ class MkldnnRnnLayerBackward0(Node):
     def backward(self, g, s, xp):
         if any(x is not None and not isinstance(x, np.ndarray) for x in g):
             no_double_backward(self)
-        from engine import autograd, grad_mode
         names = ("input", "weight0", "weight1", "weight2", "weight3", "hx_", "cx_")
         need = [fn is not None for fn, _ in self.next_functions]
         with grad_mode.enable_grad():
@@ -117,7 +116,6 @@ def _fused_lstm_layer(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None
                       b_hh: Tensor | None, h: Tensor, c: Tensor, reverse: bool
                       ) -> tuple[Tensor, Tensor, Tensor]:
     """``_lstm_layer`` recorded as one MkldnnRnnLayerBackward0 node (same values)."""
-    from engine import grad_mode
     with grad_mode.no_grad():
         out, hy, cy = _lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h, c, reverse)
     saved = {"input": x, "weight0": w_ih, "weight1": w_hh, "weight2": b_ih, "weight3": b_hh,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
-from engine import _dtype
-from engine.tensor import Tensor, _raise
+from engine import _dtype, grad_mode
+from engine.tensor import Tensor, _make, _raise
 
 _state = None  # set below to grad_mode._state
 
@@ -82,14 +83,12 @@ def promote(a: Any, b: Any) -> np.dtype | None:
 
 def as_tensor_operand(x: Any) -> Any:
     if isinstance(x, np.ndarray):
-        from engine.tensor import _make
         return _make(x)
     return x
 
 
 def _init() -> None:
     global _state
-    from engine import grad_mode
     _state = grad_mode._state
 
 
@@ -163,3 +162,20 @@ def torch_layout(out: np.ndarray, *operands: Any) -> np.ndarray:
     if out.ndim < 2 or all(a.flags.c_contiguous for a in arrays):
         return out if out.flags.c_contiguous else np.ascontiguousarray(out)
     return with_layout(out, torch_perm(out.shape, arrays))
+
+
+def numpy_aliases(fn: Any) -> Any:
+    """Accept ``axis`` for ``dim`` and ``keepdims`` for ``keepdim``, as torch does."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            if "axis" in kwargs:
+                if "dim" in kwargs:
+                    raise TypeError(f"{fn.__name__}() received an invalid combination of "
+                                    "arguments - got both dim and axis")
+                kwargs["dim"] = kwargs.pop("axis")
+            if "keepdims" in kwargs:
+                kwargs["keepdim"] = kwargs.pop("keepdims")
+        return fn(*args, **kwargs)
+    wrapper.__numpy_aliases__ = True  # type: ignore[attr-defined]
+    return wrapper

@@ -7,7 +7,10 @@ import numpy as np
 from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops import _fma
-from engine.ops._common import annotate, needs_grad
+from engine.ops._common import annotate, broadcast_error, needs_grad
+from engine.ops.pointwise import mul
+from engine.ops.shape import expand, reshape, squeeze, transpose, unsafe_view, unsqueeze
+from engine.ops.shape import t as _t
 from engine.tensor import Tensor, _make, _raise
 
 __all__ = ["mm", "mv", "dot", "bmm", "matmul", "addmm", "outer"]
@@ -206,7 +209,6 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """torch.matmul, decomposed exactly as torch does it: dot, mv, mm; a bigger operand folded
     into a matrix for mm / mv; otherwise expanded batches through bmm."""
-    from engine.ops.shape import expand, reshape, squeeze, transpose, unsafe_view, unsqueeze
     if not isinstance(b, Tensor):
         raise TypeError(f"matmul(): argument 'other' (position 1) must be Tensor, not "
                         f"{type(b).__name__}")
@@ -241,7 +243,6 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         if not swap:
             t2 = b
         elif na == 2:
-            from engine.ops.shape import t as _t
             t2 = _t(a)
         else:
             t2 = a
@@ -265,7 +266,6 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     try:
         out_batch = tuple(np.broadcast_shapes(batch_a, batch_b))
     except ValueError:
-        from engine.ops._common import broadcast_error
         exc = broadcast_error(batch_a, batch_b, "matmul")
         _raise(exc, tensor=a)
     nbatch = _prod(out_batch)
@@ -319,8 +319,6 @@ def addmm(bias: Tensor, m1: Tensor, m2: Tensor, *, beta: float = 1, alpha: float
 
 def outer(a: Tensor, b: Tensor) -> Tensor:
     """Outer product of two vectors (torch records MulBackward0 over unsqueezed operands)."""
-    from engine.ops.pointwise import mul
-    from engine.ops.shape import unsqueeze
     return mul(unsqueeze(a, 1), b)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import _dtype
+from engine import _dtype, events, grad_mode
 from engine._rule import Rule
 from engine.function import Node, record
 from engine.grad_mode import _state as _grad_state
@@ -18,7 +18,7 @@ from engine.ops._common import (
     promote,
     torch_layout,
 )
-from engine.tensor import Tensor, _make, _raise
+from engine.tensor import Tensor, _make, _quiet, _raise, _up
 
 __all__ = ["add", "sub", "rsub", "mul", "div", "rdiv", "neg", "pow", "rpow", "exp", "log",
            "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "square", "maximum",
@@ -725,7 +725,6 @@ def compare(a: Any, b: Any, op: str) -> Tensor:
 
 # ----------------------------------------------------------------------------- in place
 def _check_inplace(t: Tensor) -> None:
-    from engine import grad_mode
     if not grad_mode._state.enabled:
         return
     if t.grad_fn is None and t._requires_grad:
@@ -762,8 +761,6 @@ def inplace(t: Tensor, fn: Any, *args: Any, **kwargs: Any) -> Tensor:
                     src.append((name, st, c, v, is_output))
             node._saved_src = tuple(src)
         return t
-    from engine import grad_mode
-    from engine.tensor import _quiet
     _quiet[0] += 1
     try:
         with grad_mode.no_grad():
@@ -790,3 +787,23 @@ def _write(t: Tensor, data: np.ndarray) -> None:
                            f" can't be cast to the desired output type "
                            f"{_dtype.from_numpy_dtype(d.dtype).name.capitalize()}")
     d[...] = data
+
+_up.clone, _up.to_dtype = clone, to_dtype  # Tensor.to, .contiguous (engine.tensor._up)
+
+
+def _grad_owner_changed(t: Tensor, reason: str) -> None:
+    ref = t.__dict__.get("_grad_owner")
+    owner = ref() if ref is not None else None
+    if owner is not None and owner._grad is t and events._subscribers:
+        events.emit("grad_changed", tensor_id=owner._id, reason=reason,
+                    value=events.value_of(t._data))
+
+
+def _ip(fn: Any, name: str) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        inplace(self, fn, *args, **kwargs)
+        _grad_owner_changed(self, name)
+        return self
+    method.__name__ = name
+    method.__doc__ = f"In-place {name[:-1]}: same storage, version counter + 1."
+    return method

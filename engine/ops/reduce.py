@@ -12,6 +12,7 @@ from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops._cascade import torch_sum
 from engine.ops._common import needs_grad
+from engine.ops.pointwise import maximum, minimum
 from engine.tensor import Tensor, _make, _raise, _wrap_dim
 
 __all__ = ["sum", "mean", "max", "min", "amax", "amin", "softmax", "log_softmax", "argmax",
@@ -274,7 +275,6 @@ def _extreme(x: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Any:
 
 
 def maximum_like(x: Tensor, other: Tensor, is_max: bool) -> Tensor:
-    from engine.ops.pointwise import maximum, minimum
     return maximum(x, other) if is_max else minimum(x, other)
 
 

@@ -15,8 +15,12 @@ import numpy as np
 from engine import _dtype
 from engine._rule import Rule
 from engine.function import Node, record
-from engine.ops._common import needs_grad
+from engine.ops import extra, pointwise, reduce
+from engine.ops._common import needs_grad, numpy_aliases
 from engine.ops.extra import _unary
+from engine.ops.linalg import bmm
+from engine.ops.pointwise import _ip, clone, where
+from engine.ops.shape import _as_view, _slice, cat, expand, permute, reshape, stack, unsqueeze
 from engine.tensor import Tensor, _make, _raise, _wrap_dim
 
 __all__ = ["gather", "scatter", "scatter_add", "index_select", "index_add", "masked_select",
@@ -218,7 +222,6 @@ class _ValueSelect:
         if _is_np(g):
             return (xp.scatter_dim(g, self.dim, idx, self.self_sym_sizes, self.keepdim),)
         if not self.keepdim:
-            from engine.ops.shape import unsqueeze
             g = unsqueeze(g, self.dim)
             idx = np.expand_dims(idx, self.dim)
         z = _make(np.zeros(self.self_sym_sizes, g._data.dtype))
@@ -272,11 +275,9 @@ class _Pieces:
         if self.stacked:
             if _is_np(parts[0]):
                 return (np.stack(parts, axis=self.dim),)
-            from engine.ops.shape import stack
             return (stack(parts, self.dim),)
         if _is_np(parts[0]):
             return (np.concatenate(parts, axis=self.dim),)
-        from engine.ops.shape import cat
         return (cat(parts, self.dim),)
 
 
@@ -658,7 +659,6 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any
 # ----------------------------------------------------------------------------- pieces
 def _pieces(cls: type, x: Tensor, arrays: list, dim: int, **params: Any) -> tuple:
     """One ``cls`` node whose outputs are ``arrays`` (views of ``x``), output_nr 0, 1, ..."""
-    from engine.ops.shape import _as_view
     if not needs_grad(x) or not arrays:
         return tuple(_as_view(_make(a), x) for a in arrays)
     first = record(cls, arrays[0], (x,), dim=dim, piece_shapes=tuple(a.shape for a in arrays),
@@ -759,8 +759,6 @@ def repeat_interleave(input: Any, repeats: Any = None, dim: int | None = None, *
     """Each element (or slice along ``dim``) repeated: an int count records torch's chain
     unsqueeze, expand, clone, view; a tensor of counts records IndexSelectBackward0;
     ``repeat_interleave(counts)`` alone gives the indices."""
-    from engine.ops.pointwise import clone
-    from engine.ops.shape import expand, reshape, unsqueeze
     if repeats is None:
         counts = _idx(input, "repeat_interleave").reshape(-1)
         return _make(np.repeat(np.arange(counts.size, dtype=np.int64), counts))
@@ -913,7 +911,6 @@ def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:  # noqa: A002
 
 def narrow(input: Tensor, dim: int, start: Any, length: int) -> Tensor:  # noqa: A002
     """``length`` elements from ``start`` along ``dim``, a view (SliceBackward0)."""
-    from engine.ops.shape import _slice
     d = input._data
     dd = _wrap_dim(dim, d.ndim)
     st = int(start.item() if isinstance(start, Tensor) else start)
@@ -928,7 +925,6 @@ def narrow(input: Tensor, dim: int, start: Any, length: int) -> Tensor:  # noqa:
 
 def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:  # noqa: A002
     """Move dims to new positions (PermuteBackward0)."""
-    from engine.ops.shape import permute
     nd = input._data.ndim
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
@@ -941,7 +937,6 @@ def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:  # noqa: A0
 
 
 def broadcast_to(input: Tensor, size: Any) -> Tensor:  # noqa: A002
-    from engine.ops.shape import expand
     return expand(input, tuple(size))
 
 
@@ -966,7 +961,6 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:  # noqa: A002
 
 def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:  # noqa: A002
     """The diagonal of a matrix, a view (DiagonalBackward0)."""
-    from engine.ops.shape import _as_view
     d = input._data
     if d.ndim != 2 or (_wrap_dim(dim1, 2), _wrap_dim(dim2, 2)) != (0, 1):
         raise NotImplementedError("diagonal: the engine supports the diagonal of a matrix")
@@ -1001,9 +995,12 @@ def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:  # noqa
     return _make(out)
 
 
+_erf_each = np.frompyfunc(math.erf, 1, 1)
+
+
 def _np_erf(d: np.ndarray) -> np.ndarray:
-    from engine.nn._act import erf as _erf
-    return _erf(d)
+    """Elementwise error function (numpy has none): math.erf per element."""
+    return np.asarray(_erf_each(d), dtype=np.float64).astype(d.dtype, copy=False)
 
 
 tan = _unary(np.tan, TanBackward0, "tan", save_self=False, save_result=True)
@@ -1087,30 +1084,17 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:  # noqa: A00
 
 
 def _masked_fill_(self: Tensor, mask: Tensor, value: Any) -> Tensor:
-    from engine._methods import _ip
     return _ip(masked_fill, "masked_fill_")(self, mask, value)
 
 
 def _where_method(self: Tensor, condition: Tensor, other: Any) -> Tensor:
-    from engine.ops.pointwise import where
     return where(condition, self, other)
 
 
 def install(namespace: dict) -> None:
     """Bind these ops as Tensor methods and as functions in ``namespace`` (engine's globals)."""
-    from engine._api import numpy_aliases
-    from engine._methods import _ip
-    from engine.ops import reduce
-    from engine.ops.linalg import bmm
     reduce._max_result = return_type("max")
     reduce._min_result = return_type("min")
-    from engine import linalg as _linalg
-    for attr, name, fields in (("_svd", "linalg_svd", ("U", "S", "Vh")),
-                               ("_qr", "linalg_qr", ("Q", "R")),
-                               ("_slogdet", "linalg_slogdet", ("sign", "logabsdet")),
-                               ("_inv_ex", "linalg_inv_ex", ("inverse", "info"))):
-        if hasattr(_linalg, attr):
-            setattr(_linalg, attr, return_type(name, fields))
     g = globals()
     for name in _METHODS:
         fn = g[name]
@@ -1123,7 +1107,6 @@ def install(namespace: dict) -> None:
             namespace[name] = numpy_aliases(fn) if name in ("all", "any", "logsumexp") else fn
     for name in _INPLACE:
         setattr(Tensor, name + "_", _ip(g[name], name + "_"))
-    from engine.ops import extra, pointwise
     for name, f in (("clamp_max_", pointwise.clamp_max), ("cos_", pointwise.cos),
                     ("sin_", pointwise.sin), ("reciprocal_", pointwise.reciprocal),
                     ("fix_", extra.trunc), ("negative_", pointwise.neg),

@@ -7,9 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from engine import grad_mode
 from engine._rule import Rule
 from engine.function import Node, record
 from engine.ops._common import annotate, arr, needs_grad
+from engine.ops.pointwise import _check_inplace, clone
 from engine.tensor import Tensor, _make, _raise, _wrap_dim
 
 __all__ = ["reshape", "view", "unsafe_view", "alias", "flatten", "t", "permute", "transpose",
@@ -242,7 +244,6 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
         return _view(x, shape, ViewBackward0)
     if _view_strides(d, shape):
         return _view(x, shape, ReshapeAliasBackward0)
-    from engine.ops.pointwise import clone
     return unsafe_view(clone(x, contiguous=True), shape)
 
 
@@ -622,10 +623,8 @@ def _is_basic_key(key: Any) -> bool:
 
 def setitem(x: Tensor, key: Any, value: Any) -> None:
     """x[key] = value in place (CopySlices when recorded)."""
-    from engine.ops.pointwise import _check_inplace
     through_view = _setitem_through_view(x, key)
     if through_view and x.grad_fn is None and x._requires_grad:
-        from engine import grad_mode
         if grad_mode._state.enabled:
             _raise(RuntimeError("a view of a leaf Variable that requires grad is being used in "
                                 "an in-place operation."), tensor=x)

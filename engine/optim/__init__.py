@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.ops._fma import axpy  # torch's add(alpha=...): one fused rounding
 from engine.optim import lr_scheduler
 from engine.optim.optimizer import Optimizer, required  # noqa: F401 - torch.optim's names
 from engine.tensor import Tensor, _make
@@ -50,7 +51,6 @@ class SGD(Optimizer):
         d = p._data
         if group["maximize"]:
             g = -g
-        from engine.ops._fma import axpy  # torch's add(alpha=...): one fused rounding
         wd = group["weight_decay"]
         if wd != 0:
             g = axpy(g, d, wd)
