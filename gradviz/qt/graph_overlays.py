@@ -113,17 +113,15 @@ class OverlaysMixin:
 
     def _legend_spot(self, w: int, h: int, mm: QWidget) -> tuple[int, int] | None:
         """Where the legend goes: bottom left, else top left, else top right, the first
-        corner where it covers neither a root (output) node nor the current node; None when
-        every corner would."""
+        corner where it covers no node; None (hidden) when every corner would cover one: a
+        node's text matters more than the legend. The scene's index answers which nodes a
+        corner covers (no walk over every node on each update)."""
         vp = self.viewport().rect()
-        keep = [it for it in self._nodes.values()
-                if it.kind == "output" or it.state in ("current", "error")]
-        rects = [self.mapFromScene(it.sceneBoundingRect()).boundingRect() for it in keep]
-        corners = [(8, vp.height() - h - 8), (8, 8), (vp.width() - w - 8, 8)]
-        for x, y in corners:
+        nodes = {id(it) for it in self._nodes.values()}
+        for x, y in ((8, vp.height() - h - 8), (8, 8), (vp.width() - w - 8, 8)):
             r = QRect(x, y, w, h)
             if not mm.isHidden() and r.intersects(mm.geometry()):
                 continue
-            if not any(r.intersects(nr) for nr in rects):
+            if not any(id(it) in nodes for it in self.scene().items(self.mapToScene(r))):
                 return x, y
         return None
