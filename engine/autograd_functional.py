@@ -84,6 +84,18 @@ def _fill_zeros(grads: tuple, refs: tuple) -> tuple:
                  for g, r in zip(grads, refs))
 
 
+def _input_v(v: Any, inputs: tuple, fn: str) -> tuple:
+    """``v`` for a product on the inputs' side (jvp, vhp, hvp): ones when it is None and the
+    input is one single-element tensor, as torch allows."""
+    if v is None:
+        if len(inputs) != 1 or inputs[0].numel() != 1:
+            raise RuntimeError("The vector v can only be None if the input to the "
+                               "user-provided function is a single Tensor with a single "
+                               "element.")
+        return (_make(np.ones_like(inputs[0]._data)),)
+    return _as_tuple(v, "v", fn)[1]
+
+
 def _check_v(v: Any, outputs: tuple, fn: str, what: str = "outputs") -> tuple:
     if v is None:
         if len(outputs) != 1 or outputs[0].numel() != 1:
@@ -121,14 +133,7 @@ def jvp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool
     with grad_mode.enable_grad():
         in_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
         inputs = _prep(inputs, create_graph)
-        if v is None:
-            if len(inputs) != 1 or inputs[0].numel() != 1:
-                raise RuntimeError("The vector v can only be None if the input to the "
-                                   "user-provided function is a single Tensor with a single "
-                                   "element.")
-            vs = (_make(np.ones_like(inputs[0]._data)),)
-        else:
-            _, vs = _as_tuple(v, "v", "jvp")
+        vs = _input_v(v, inputs, "jvp")
         outputs = func(*inputs)
         out_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function", "jvp")
         dummies = tuple(_make(np.zeros_like(o._data), True) for o in outputs)
@@ -198,14 +203,7 @@ def vhp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool
     with grad_mode.enable_grad():
         in_tuple, inputs = _as_tuple(inputs, "inputs", "vhp")
         inputs = _prep(inputs, create_graph)
-        if v is None:
-            if len(inputs) != 1 or inputs[0].numel() != 1:
-                raise RuntimeError("The vector v can only be None if the input to the "
-                                   "user-provided function is a single Tensor with a single "
-                                   "element.")
-            vs = (_make(np.ones_like(inputs[0]._data)),)
-        else:
-            _, vs = _as_tuple(v, "v", "vhp")
+        vs = _input_v(v, inputs, "vhp")
         out = func(*inputs)
         out_tuple, outs = _as_tuple(out, "outputs of the user-provided function", "vhp")
         if out_tuple or outs[0].numel() != 1:

@@ -15,6 +15,20 @@ ERR = ("default_collate: batch must contain tensors, numpy arrays, numbers, dict
        "found {}")
 
 
+
+def _same_sequence(like: Any, items: list) -> Any:
+    """``items`` in a sequence of ``like``'s type, as torch's collate rebuilds one: a copy of a
+    mutable sequence with its items replaced, else ``type(like)(items)``, else the list."""
+    try:
+        if isinstance(like, collections.abc.MutableSequence):
+            clone = copy.copy(like)
+            for i, item in enumerate(items):
+                clone[i] = item
+            return clone
+        return type(like)(items)
+    except TypeError:
+        return items
+
 def _leaf(batch: list) -> Any:
     """Collate a batch of tensors / arrays / numbers / strings, or return NotImplemented."""
     import engine
@@ -62,16 +76,7 @@ def collate(batch: list) -> Any:
         transposed = [list(s) for s in zip(*batch)]
         if isinstance(elem, tuple):
             return [collate(s) for s in transposed]
-        items = [collate(s) for s in transposed]
-        try:
-            if isinstance(elem, collections.abc.MutableSequence):
-                clone = copy.copy(elem)
-                for i, item in enumerate(items):
-                    clone[i] = item
-                return clone
-            return elem_type(items)
-        except TypeError:
-            return items
+        return _same_sequence(elem, [collate(s) for s in transposed])
     raise TypeError(ERR.format(elem_type))
 
 
@@ -107,14 +112,5 @@ def default_convert(data: Any) -> Any:
     if isinstance(data, tuple):
         return [default_convert(d) for d in data]
     if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
-        items = [default_convert(d) for d in data]
-        try:
-            if isinstance(data, collections.abc.MutableSequence):
-                clone = copy.copy(data)
-                for i, item in enumerate(items):
-                    clone[i] = item
-                return clone
-            return elem_type(items)
-        except TypeError:
-            return items
+        return _same_sequence(data, [default_convert(d) for d in data])
     return data
